@@ -1,0 +1,51 @@
+import { PothosValidationError } from '@pothos/core';
+import { GraphQLError } from 'graphql';
+import { createGraphQLError, useErrorHandler, type Plugin } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import type { Context } from './context.ts';
+import { DomainError } from './services/errors.ts';
+
+// Errors the handler below logged, with the id of the request they broke.
+const requestIds = new WeakMap<object, string>();
+
+function expected(error: unknown): GraphQLError['extensions'] | null {
+  if (error instanceof DomainError) return { code: error.code, ...error.details };
+  // Pothos raises these for malformed global IDs, cursors and page arguments.
+  if (error instanceof PothosValidationError) return { code: 'BAD_USER_INPUT' };
+  return null;
+}
+
+/**
+ * The one place domain errors become GraphQL errors (DESIGN §2): a DomainError
+ * keeps its message and `extensions.code`; anything unexpected is replaced by a
+ * generic message carrying the request id that the log line names too.
+ */
+export function maskError(error: unknown, message: string): Error {
+  if (!(error instanceof GraphQLError)) return createGraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+  const original = error.originalError;
+  if (!original) return error; // parse and validation errors from graphql-js are already client-safe
+  if (original instanceof GraphQLError) return maskError(original, message);
+  const extensions = expected(original);
+  if (extensions) {
+    return createGraphQLError(original.message, { nodes: error.nodes, path: error.path, extensions });
+  }
+  const requestId = requestIds.get(original);
+  return createGraphQLError('Unexpected error', {
+    nodes: error.nodes,
+    path: error.path,
+    extensions: { code: 'INTERNAL_SERVER_ERROR', ...(requestId ? { requestId } : {}) },
+  });
+}
+
+/** Logs unexpected resolver errors with the request id before they are masked. */
+export function useUnexpectedErrorLog(log: Logger): Plugin<Context> {
+  return useErrorHandler<Context>(({ errors, context }) => {
+    for (const error of errors) {
+      const original = error instanceof GraphQLError ? error.originalError : error;
+      if (!original || expected(original) || original instanceof GraphQLError) continue;
+      const requestId = (context as Partial<Context>).requestId ?? 'unknown';
+      requestIds.set(original, requestId);
+      log.error({ err: original, requestId, path: error instanceof GraphQLError ? error.path : undefined }, 'unexpected error');
+    }
+  }) as Plugin<Context>;
+}

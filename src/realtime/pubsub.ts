@@ -1,0 +1,50 @@
+import { PubSub, type PubSubEngine } from 'graphql-subscriptions';
+import { RedisPubSub } from 'graphql-redis-subscriptions';
+import { Redis } from 'ioredis';
+
+/**
+ * Topic map: topic name -> payload. Topics are per channel or per user
+ * (DESIGN §3.7); the full payload travels so fan-out needs no queries.
+ */
+export interface Topics {
+  /** A committed channel log entry; `seq` orders it. */
+  [topic: `channel:${string}`]: ChannelEventPayload;
+}
+
+export interface ChannelEventPayload {
+  channelId: string;
+  seq: number;
+  type: string;
+  actorId: string | null;
+  createdAt: string;
+  payload: unknown;
+}
+
+/** A typed pub/sub facade over Redis or an in-process emitter. */
+export interface ParleyPubSub {
+  publish<T extends keyof Topics>(topic: T, payload: Topics[T]): Promise<void>;
+  subscribe<T extends keyof Topics>(topic: T): AsyncIterableIterator<Topics[T]>;
+  close(): Promise<void>;
+}
+
+// Topic names carry the prefix themselves: ioredis' keyPrefix does not apply
+// to pub/sub channels.
+function wrap(engine: PubSubEngine, prefix: string, close: () => Promise<void>): ParleyPubSub {
+  return {
+    publish: (topic, payload) => engine.publish(prefix + topic, payload),
+    subscribe: (topic) => engine.asyncIterableIterator(prefix + topic),
+    close,
+  };
+}
+
+/** Redis when a URL is given (many processes share it), otherwise in-process. */
+export function createPubSub(redisUrl: string | null, prefix: string): ParleyPubSub {
+  if (!redisUrl) return wrap(new PubSub(), '', async () => {});
+  const options = { maxRetriesPerRequest: null };
+  const publisher = new Redis(redisUrl, options);
+  const subscriber = new Redis(redisUrl, options);
+  const engine = new RedisPubSub({ publisher, subscriber });
+  return wrap(engine, prefix, async () => {
+    await engine.close();
+  });
+}

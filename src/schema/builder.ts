@@ -1,0 +1,65 @@
+import SchemaBuilder from '@pothos/core';
+import DataloaderPlugin from '@pothos/plugin-dataloader';
+import PrismaPlugin from '@pothos/plugin-prisma';
+import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ValidationPlugin from '@pothos/plugin-validation';
+import type { AuthenticatedContext, Context } from '../context.ts';
+import type PrismaTypes from '../generated/pothos-types.ts';
+import { getDatamodel } from '../generated/pothos-types.ts';
+import { DomainError } from '../services/errors.ts';
+
+// Builder configuration only; types live in one file per domain (DESIGN §3.1).
+export const builder = new SchemaBuilder<{
+  PrismaTypes: PrismaTypes;
+  Context: Context;
+  AuthScopes: { authenticated: boolean; staff: boolean; admin: boolean };
+  AuthContexts: { authenticated: AuthenticatedContext; staff: AuthenticatedContext; admin: AuthenticatedContext };
+  DefaultFieldNullability: false;
+  DefaultInputFieldRequiredness: true;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date | string };
+    JSON: { Input: unknown; Output: unknown };
+    EmailAddress: { Input: string; Output: string };
+    NonEmptyString: { Input: string; Output: string };
+  };
+}>({
+  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, ValidationPlugin, DataloaderPlugin],
+  defaultFieldNullability: false,
+  defaultInputFieldRequiredness: true,
+  scopeAuth: {
+    authorizeOnSubscribe: true,
+    authScopes: (ctx) => ({
+      authenticated: ctx.viewer !== null,
+      staff: ctx.viewer !== null && ['OWNER', 'ADMIN', 'STAFF'].includes(ctx.viewer.role),
+      admin: ctx.viewer !== null && ['OWNER', 'ADMIN'].includes(ctx.viewer.role),
+    }),
+    unauthorizedError: (_parent, ctx) =>
+      ctx.viewer
+        ? new DomainError('FORBIDDEN', 'Your role does not allow this operation')
+        : new DomainError('UNAUTHENTICATED', 'Sign in first: send a valid token as "Authorization: Bearer <token>"'),
+  },
+  prisma: {
+    client: (ctx) => ctx.prisma,
+    dmmf: getDatamodel(),
+    filterConnectionTotalCount: true,
+    onUnusedQuery: process.env.NODE_ENV === 'production' ? null : 'warn',
+  },
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    // `node(id)` would bypass the per-type tenant and membership checks the
+    // services apply; clients fetch objects through their typed root fields.
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+  },
+  validation: {
+    validationError: (result) => {
+      const issue = result.issues[0];
+      const field = issue?.path?.map((p) => (typeof p === 'object' ? p.key : p)).join('.') ?? '';
+      return new DomainError('BAD_USER_INPUT', field ? `${field}: ${issue?.message}` : (issue?.message ?? 'Invalid input'), {
+        field,
+      });
+    },
+  },
+});

@@ -1,0 +1,169 @@
+import { z } from 'zod';
+import { builder } from './builder.ts';
+import { Project } from './project.ts';
+import { User } from './user.ts';
+
+const ChannelKind = builder.enumType('ChannelKind', { values: ['DIRECT', 'GROUP', 'PROJECT', 'SUPPORT'] as const });
+const ChannelMemberRole = builder.enumType('ChannelMemberRole', { values: ['OWNER', 'ADMIN', 'MEMBER', 'OBSERVER'] as const });
+
+const ids = (max: number) => z.array(z.unknown()).min(1).max(max);
+
+export const ChannelMember = builder.prismaNode('ChannelMember', {
+  id: { field: 'id' },
+  fields: (t) => ({
+    channel: t.relation('channel'),
+    user: t.relation('user'),
+    role: t.expose('role', { type: ChannelMemberRole }),
+    lastReadSeq: t.exposeInt('lastReadSeq', { description: 'Everything up to this seq has been read.' }),
+    mutedUntil: t.expose('mutedUntil', { type: 'DateTime', nullable: true }),
+    muted: t.boolean({
+      select: { mutedUntil: true },
+      resolve: (m) => m.mutedUntil !== null && m.mutedUntil.getTime() > Date.now(),
+    }),
+    hidden: t.boolean({ select: { hiddenAt: true }, resolve: (m) => m.hiddenAt !== null }),
+    joinedAt: t.expose('joinedAt', { type: 'DateTime' }),
+  }),
+});
+
+export const Channel = builder.prismaNode('Channel', {
+  id: { field: 'id' },
+  fields: (t) => ({
+    kind: t.expose('kind', { type: ChannelKind }),
+    name: t.exposeString('name', { nullable: true, description: 'Null for direct conversations.' }),
+    topic: t.exposeString('topic', { nullable: true }),
+    project: t.relation('project', { nullable: true }),
+    archived: t.boolean({ select: { archivedAt: true }, resolve: (c) => c.archivedAt !== null }),
+    lastSeq: t.exposeInt('lastSeq', { description: 'The newest seq in this channel\u2019s event log.' }),
+    lastActivityAt: t.expose('lastActivityAt', { type: 'DateTime' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    members: t.relatedConnection('members', { cursor: 'id', maxSize: 100, query: { orderBy: { id: 'asc' } } }),
+    membership: t.field({
+      type: ChannelMember,
+      nullable: true,
+      description: 'The viewer\u2019s own membership: read marker, mute, hidden.',
+      select: (_args, ctx, nestedSelection) => ({
+        members: nestedSelection({ where: { userId: ctx.viewer?.id ?? '00000000-0000-0000-0000-000000000000' }, take: 1 }),
+      }),
+      resolve: (channel) => channel.members[0] ?? null,
+    }),
+    unreadCount: t.loadable({
+      type: 'Int',
+      description: 'Messages from others after the viewer\u2019s read marker.',
+      load: async (channelIds: string[], ctx) =>
+        ctx.viewer ? ctx.services.channels.unreadCounts(ctx.viewer, channelIds) : channelIds.map(() => 0),
+      resolve: (channel) => channel.id,
+    }),
+  }),
+});
+
+const ChannelFilter = builder.inputType('ChannelFilter', {
+  fields: (t) => ({
+    kind: t.field({ type: ChannelKind, required: false }),
+    projectId: t.globalID({ for: Project, required: false }),
+    archived: t.boolean({ required: false, description: 'true: archived channels only; default: live ones.' }),
+    hidden: t.boolean({ required: false, description: 'true: channels the viewer hid; default: the others.' }),
+  }),
+});
+
+const CreateChannelInput = builder.inputType('CreateChannelInput', {
+  fields: (t) => ({
+    kind: t.field({ type: ChannelKind, description: 'GROUP, PROJECT or SUPPORT; direct channels come from openDirectChannel.' }),
+    name: t.string({ validate: z.string().trim().min(1).max(80) }),
+    topic: t.string({ required: false, validate: z.string().max(250) }),
+    projectId: t.globalID({ for: Project, required: false }),
+    memberIds: t.globalIDList({ for: User, required: false, validate: z.array(z.unknown()).max(100) }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  channels: t.withAuth({ authenticated: true }).prismaConnection({
+    type: 'Channel',
+    cursor: 'id',
+    maxSize: 100,
+    description: 'The viewer\u2019s channels, most recent activity first.',
+    args: { filter: t.arg({ type: ChannelFilter, required: false }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.prisma.channel.findMany({
+        ...query,
+        where: ctx.services.channels.listWhere(ctx.viewer, {
+          kind: args.filter?.kind,
+          projectId: args.filter?.projectId?.id,
+          archived: args.filter?.archived,
+          hidden: args.filter?.hidden,
+        }),
+        orderBy: [{ lastActivityAt: 'desc' }, { id: 'desc' }],
+      }),
+  }),
+  channel: t.withAuth({ authenticated: true }).prismaField({
+    type: 'Channel',
+    args: { id: t.arg.globalID({ for: Channel }) },
+    resolve: (query, _root, args, ctx) => ctx.services.channels.get(ctx.viewer, args.id.id, query),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createChannel: t.withAuth({ authenticated: true }).prismaField({
+    type: 'Channel',
+    args: { input: t.arg({ type: CreateChannelInput }) },
+    resolve: (_query, _root, { input }, ctx) =>
+      ctx.services.channels.create(ctx.viewer, {
+        ...input,
+        projectId: input.projectId?.id,
+        memberIds: input.memberIds?.map((m) => m.id),
+      }),
+  }),
+  openDirectChannel: t.withAuth({ authenticated: true }).prismaField({
+    type: 'Channel',
+    description: 'Starts, or returns, the one direct conversation between the viewer and these users.',
+    args: { userIds: t.arg.globalIDList({ for: User, validate: ids(8) }) },
+    resolve: (_query, _root, args, ctx) => ctx.services.channels.openDirect(ctx.viewer, args.userIds.map((u) => u.id)),
+  }),
+  addChannelMembers: t.withAuth({ authenticated: true }).prismaField({
+    type: 'Channel',
+    args: {
+      channelId: t.arg.globalID({ for: Channel }),
+      userIds: t.arg.globalIDList({ for: User, validate: ids(100) }),
+      role: t.arg({ type: ChannelMemberRole, required: false, description: 'MEMBER (default), ADMIN or OBSERVER.' }),
+    },
+    resolve: (_query, _root, args, ctx) =>
+      ctx.services.channels.addMembers(ctx.viewer, args.channelId.id, args.userIds.map((u) => u.id), args.role ?? 'MEMBER'),
+  }),
+  removeChannelMember: t.withAuth({ authenticated: true }).prismaField({
+    type: 'Channel',
+    args: { channelId: t.arg.globalID({ for: Channel }), userId: t.arg.globalID({ for: User }) },
+    resolve: (_query, _root, args, ctx) => ctx.services.channels.removeMember(ctx.viewer, args.channelId.id, args.userId.id),
+  }),
+  leaveChannel: t.withAuth({ authenticated: true }).boolean({
+    args: { channelId: t.arg.globalID({ for: Channel }) },
+    resolve: (_root, args, ctx) => ctx.services.channels.leave(ctx.viewer, args.channelId.id),
+  }),
+  archiveChannel: t.withAuth({ authenticated: true }).prismaField({
+    type: 'Channel',
+    description: 'Archives (read-only) or, with archived: false, reopens a channel.',
+    args: { channelId: t.arg.globalID({ for: Channel }), archived: t.arg.boolean({ required: false }) },
+    resolve: (_query, _root, args, ctx) => ctx.services.channels.archive(ctx.viewer, args.channelId.id, args.archived ?? true),
+  }),
+  muteChannel: t.withAuth({ authenticated: true }).prismaField({
+    type: 'ChannelMember',
+    description: 'Mutes the channel for the viewer until `until` (forever when absent); muted: false unmutes.',
+    args: {
+      channelId: t.arg.globalID({ for: Channel }),
+      muted: t.arg.boolean({ required: false }),
+      until: t.arg({ type: 'DateTime', required: false }),
+    },
+    resolve: (_query, _root, args, ctx) =>
+      ctx.services.channels.mute(ctx.viewer, args.channelId.id, args.muted ?? true, args.until ?? null),
+  }),
+  hideChannel: t.withAuth({ authenticated: true }).prismaField({
+    type: 'ChannelMember',
+    description: 'Hides the channel from the viewer\u2019s list (hidden: false shows it again).',
+    args: { channelId: t.arg.globalID({ for: Channel }), hidden: t.arg.boolean({ required: false }) },
+    resolve: (_query, _root, args, ctx) => ctx.services.channels.setHidden(ctx.viewer, args.channelId.id, args.hidden ?? true),
+  }),
+  markChannelRead: t.withAuth({ authenticated: true }).prismaField({
+    type: 'ChannelMember',
+    description: 'Moves the viewer\u2019s read marker forward to seq; it never moves back.',
+    args: { channelId: t.arg.globalID({ for: Channel }), seq: t.arg.int({ validate: z.number().int().min(0) }) },
+    resolve: (_query, _root, args, ctx) => ctx.services.channels.markRead(ctx.viewer, args.channelId.id, args.seq),
+  }),
+}));

@@ -1,0 +1,10 @@
+import { lexicographicSortSchema } from 'graphql';
+import { builder } from './builder.ts';
+import './scalars.ts';
+import './user.ts';
+import './project.ts';
+import './channel.ts';
+import './message.ts';
+
+/** The executable schema, fields sorted so the printed schema is stable. */
+export const schema = lexicographicSortSchema(builder.toSchema());

@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import type { DeleteResult } from '../services/messages.ts';
+import { builder } from './builder.ts';
+import { Channel } from './channel.ts';
+
+export const Message = builder.prismaNode('Message', {
+  id: { field: 'id' },
+  fields: (t) => ({
+    seq: t.exposeInt('seq', { description: 'Position in the channel\u2019s event log; orders history.' }),
+    channel: t.relation('channel'),
+    sender: t.relation('sender'),
+    body: t.string({
+      nullable: true,
+      description: 'Null once deleted, except for organization admins.',
+      select: { body: true, deletedAt: true },
+      resolve: (m, _args, ctx) => (ctx.viewer ? ctx.services.messages.visibleBody(ctx.viewer, m) : null),
+    }),
+    parent: t.relation('parent', { nullable: true }),
+    replies: t.relatedConnection('replies', {
+      cursor: 'channelId_seq',
+      maxSize: 100,
+      query: { orderBy: { seq: 'asc' } },
+      description: 'The thread under this message, oldest first.',
+    }),
+    replyCount: t.relationCount('replies'),
+    clientMessageId: t.exposeString('clientMessageId', { nullable: true }),
+    customFields: t.expose('customFields', { type: 'JSON', nullable: true }),
+    edited: t.boolean({ select: { editedAt: true }, resolve: (m) => m.editedAt !== null }),
+    editedAt: t.expose('editedAt', { type: 'DateTime', nullable: true }),
+    deleted: t.boolean({ select: { deletedAt: true }, resolve: (m) => m.deletedAt !== null }),
+    deletedAt: t.expose('deletedAt', { type: 'DateTime', nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    edits: t.relatedConnection('edits', {
+      cursor: 'id',
+      maxSize: 100,
+      description: 'Earlier versions, oldest first. Empty for a deleted message unless the viewer is an admin.',
+      query: (_args, ctx) => ({
+        orderBy: { createdAt: 'asc' },
+        // Hide history of deleted messages from non-admins without a second query.
+        where: ctx.viewer && ctx.services.messages.canSeeDeleted(ctx.viewer) ? {} : { message: { deletedAt: null } },
+      }),
+    }),
+  }),
+});
+
+builder.prismaNode('MessageEdit', {
+  id: { field: 'id' },
+  fields: (t) => ({
+    previousBody: t.exposeString('previousBody', { description: 'The body as it was before this edit.' }),
+    editor: t.relation('editor'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.prismaObjectField(Channel, 'messages', (t) =>
+  t.relatedConnection('messages', {
+    cursor: 'channelId_seq',
+    maxSize: 100,
+    defaultSize: 50,
+    description: 'History by seq, oldest first; page backwards with last/before. Replies included (see parent).',
+    query: { orderBy: { seq: 'asc' } },
+  }),
+);
+
+builder.objectField(Channel, 'lastMessage', (t) =>
+  t.loadable({
+    type: Message,
+    nullable: true,
+    description: 'The newest message that is not deleted.',
+    load: (channelIds: string[], ctx) => ctx.services.channels.lastMessages(channelIds),
+    resolve: (channel) => channel.id,
+  }),
+);
+
+const DeleteMessagePayload = builder.objectRef<DeleteResult>('DeleteMessagePayload').implement({
+  fields: (t) => ({
+    messageId: t.globalID({ resolve: (p) => ({ type: 'Message', id: p.messageId }) }),
+    hard: t.exposeBoolean('hard', { description: 'true: the row is gone and `message` is null.' }),
+    message: t.field({ type: Message, nullable: true, resolve: (p) => p.message }),
+  }),
+});
+
+const SendMessageInput = builder.inputType('SendMessageInput', {
+  fields: (t) => ({
+    channelId: t.globalID({ for: Channel }),
+    body: t.string({ description: 'Trimmed; must not be empty; at most MESSAGE_BODY_MAX characters.' }),
+    parentId: t.globalID({ for: Message, required: false, description: 'Reply in this message\u2019s thread.' }),
+    clientMessageId: t.string({
+      required: false,
+      description: 'Idempotency key: a retry with the same key returns the original message.',
+    }),
+    customFields: t.field({ type: 'JSON', required: false, validate: z.record(z.string(), z.unknown()) }),
+  }),
+});
+
+const EditMessageInput = builder.inputType('EditMessageInput', {
+  fields: (t) => ({ id: t.globalID({ for: Message }), body: t.string() }),
+});
+
+const DeleteMessageInput = builder.inputType('DeleteMessageInput', {
+  fields: (t) => ({
+    id: t.globalID({ for: Message }),
+    hard: t.boolean({ required: false, description: 'Remove the row for good (organization admins).' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  message: t.withAuth({ authenticated: true }).prismaField({
+    type: 'Message',
+    args: { id: t.arg.globalID({ for: Message }) },
+    resolve: (query, _root, args, ctx) => ctx.services.messages.get(ctx.viewer, args.id.id, query),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  sendMessage: t.withAuth({ authenticated: true }).prismaField({
+    type: 'Message',
+    args: { input: t.arg({ type: SendMessageInput }) },
+    resolve: (_query, _root, { input }, ctx) =>
+      ctx.services.messages.send(ctx.viewer, { ...input, channelId: input.channelId.id, parentId: input.parentId?.id }),
+  }),
+  editMessage: t.withAuth({ authenticated: true }).prismaField({
+    type: 'Message',
+    args: { input: t.arg({ type: EditMessageInput }) },
+    resolve: (_query, _root, { input }, ctx) => ctx.services.messages.edit(ctx.viewer, input.id.id, input.body),
+  }),
+  deleteMessage: t.withAuth({ authenticated: true }).field({
+    type: DeleteMessagePayload,
+    args: { input: t.arg({ type: DeleteMessageInput }) },
+    resolve: (_root, { input }, ctx) => ctx.services.messages.delete(ctx.viewer, input.id.id, input.hard ?? false),
+  }),
+}));

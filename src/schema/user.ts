@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import type { AuthPayload as AuthResult } from '../services/auth.ts';
+import { builder } from './builder.ts';
+
+export const Role = builder.enumType('Role', { values: ['OWNER', 'ADMIN', 'STAFF', 'MEMBER', 'CLIENT'] as const });
+
+const slug = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/, 'lowercase letters, digits and inner dashes, 1 to 40 characters');
+const username = z.string().regex(/^[a-zA-Z0-9._-]{2,40}$/, '2 to 40 letters, digits, dots, dashes or underscores');
+const displayName = z.string().trim().min(1).max(80);
+const password = z.string().min(8, 'at least 8 characters').max(200);
+
+builder.prismaObject('Organization', {
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    slug: t.exposeString('slug'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+export const User = builder.prismaNode('User', {
+  id: { field: 'id' },
+  fields: (t) => ({
+    username: t.exposeString('username'),
+    displayName: t.exposeString('displayName'),
+    // Email is contact data: visible to the user themself and to staff.
+    email: t.string({
+      nullable: true,
+      select: { email: true },
+      resolve: (user, _args, ctx) =>
+        ctx.viewer && (ctx.viewer.id === user.id || ['OWNER', 'ADMIN', 'STAFF'].includes(ctx.viewer.role)) ? user.email : null,
+    }),
+    role: t.expose('role', { type: Role }),
+    deactivated: t.boolean({ select: { deactivatedAt: true }, resolve: (user) => user.deactivatedAt !== null }),
+    organization: t.relation('organization'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+const AuthPayload = builder.objectRef<AuthResult>('AuthPayload').implement({
+  fields: (t) => ({
+    token: t.exposeString('token', {
+      description: 'Send as "Authorization: Bearer <token>" or as graphql-ws connectionParams.authToken.',
+    }),
+    user: t.field({ type: User, resolve: (parent) => parent.user }),
+  }),
+});
+
+const RegisterOrganizationInput = builder.inputType('RegisterOrganizationInput', {
+  fields: (t) => ({
+    name: t.string({ validate: z.string().trim().min(1).max(100) }),
+    slug: t.string({ validate: slug }),
+    username: t.string({ validate: username }),
+    displayName: t.string({ validate: displayName }),
+    email: t.field({ type: 'EmailAddress', required: false }),
+    password: t.string({ validate: password }),
+  }),
+});
+
+const CreateUserInput = builder.inputType('CreateUserInput', {
+  fields: (t) => ({
+    username: t.string({ validate: username }),
+    displayName: t.string({ validate: displayName }),
+    email: t.field({ type: 'EmailAddress', required: false }),
+    role: t.field({ type: Role }),
+    password: t.string({ validate: password }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  viewer: t.withAuth({ authenticated: true }).prismaField({
+    type: 'User',
+    description: 'The signed-in user.',
+    resolve: (query, _root, _args, ctx) => ctx.services.users.get(ctx.viewer, ctx.viewer.id, query),
+  }),
+  user: t.withAuth({ authenticated: true }).prismaField({
+    type: 'User',
+    args: { id: t.arg.globalID({ for: User }) },
+    resolve: (query, _root, args, ctx) => ctx.services.users.get(ctx.viewer, args.id.id, query),
+  }),
+  users: t.withAuth({ authenticated: true }).prismaConnection({
+    type: 'User',
+    cursor: 'id',
+    maxSize: 100,
+    description: "The organization's users. Clients see only themselves.",
+    resolve: (query, _root, _args, ctx) =>
+      ctx.prisma.user.findMany({
+        ...query,
+        where: {
+          organizationId: ctx.viewer.organizationId,
+          ...(ctx.viewer.role === 'CLIENT' ? { id: ctx.viewer.id } : {}),
+        },
+        orderBy: { id: 'asc' },
+      }),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  registerOrganization: t.field({
+    type: AuthPayload,
+    description: 'Creates an organization and its owner, and signs the owner in.',
+    args: { input: t.arg({ type: RegisterOrganizationInput }) },
+    resolve: (_root, { input }, ctx) => ctx.services.auth.registerOrganization(input),
+  }),
+  login: t.field({
+    type: AuthPayload,
+    args: {
+      organization: t.arg.string({ description: 'The organization slug' }),
+      username: t.arg.string(),
+      password: t.arg.string(),
+    },
+    resolve: (_root, args, ctx) => ctx.services.auth.login(args.organization, args.username, args.password),
+  }),
+  createUser: t.withAuth({ admin: true }).prismaField({
+    type: 'User',
+    args: { input: t.arg({ type: CreateUserInput }) },
+    resolve: (_query, _root, { input }, ctx) => ctx.services.users.create(ctx.viewer, input),
+  }),
+  changeUserRole: t.withAuth({ admin: true }).prismaField({
+    type: 'User',
+    args: { userId: t.arg.globalID({ for: User }), role: t.arg({ type: Role }) },
+    resolve: (_query, _root, args, ctx) => ctx.services.users.changeRole(ctx.viewer, args.userId.id, args.role),
+  }),
+  deactivateUser: t.withAuth({ admin: true }).prismaField({
+    type: 'User',
+    description: "Blocks sign-in; the user's tokens stop working at once.",
+    args: { userId: t.arg.globalID({ for: User }) },
+    resolve: (_query, _root, args, ctx) => ctx.services.users.setActive(ctx.viewer, args.userId.id, false),
+  }),
+  reactivateUser: t.withAuth({ admin: true }).prismaField({
+    type: 'User',
+    args: { userId: t.arg.globalID({ for: User }) },
+    resolve: (_query, _root, args, ctx) => ctx.services.users.setActive(ctx.viewer, args.userId.id, true),
+  }),
+}));

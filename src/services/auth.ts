@@ -1,0 +1,87 @@
+import type { Viewer } from '../context.ts';
+import type { PrismaClient, User } from '../generated/prisma/client.ts';
+import { hashPassword, verifyPassword } from '../auth/password.ts';
+import type { TokenService } from '../auth/tokens.ts';
+import { audit } from './audit.ts';
+import { conflict, DomainError } from './errors.ts';
+import { isUniqueViolation } from './prisma-errors.ts';
+
+export interface RegisterOrganizationInput {
+  name: string;
+  slug: string;
+  username: string;
+  displayName: string;
+  email?: string | null;
+  password: string;
+}
+
+export interface AuthPayload {
+  token: string;
+  user: User;
+}
+
+// A hash of a throwaway password, verified when the user does not exist so a
+// failed login costs the same whether or not the username is known.
+let decoyHash: Promise<string> | null = null;
+
+export class AuthService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly tokens: TokenService,
+    private readonly hashCost: number,
+  ) {}
+
+  hash(password: string): Promise<string> {
+    return hashPassword(password, this.hashCost);
+  }
+
+  async registerOrganization(input: RegisterOrganizationInput): Promise<AuthPayload> {
+    const passwordHash = await this.hash(input.password);
+    try {
+      const user = await this.prisma.$transaction(async (tx) => {
+        const org = await tx.organization.create({ data: { name: input.name, slug: input.slug } });
+        const owner = await tx.user.create({
+          data: {
+            organizationId: org.id,
+            username: input.username,
+            displayName: input.displayName,
+            email: input.email ?? null,
+            role: 'OWNER',
+            passwordHash,
+          },
+        });
+        await audit(tx, { organizationId: org.id, actorId: owner.id, action: 'organization.register', targetType: 'Organization', targetId: org.id });
+        return owner;
+      });
+      return { token: await this.tokens.issue({ userId: user.id, organizationId: user.organizationId }), user };
+    } catch (error) {
+      if (isUniqueViolation(error, 'slug')) throw conflict(`The organization slug "${input.slug}" is taken`, { field: 'slug' });
+      throw error;
+    }
+  }
+
+  async login(organizationSlug: string, username: string, password: string): Promise<AuthPayload> {
+    const user = await this.prisma.user.findFirst({
+      where: { username, organization: { slug: organizationSlug } },
+    });
+    decoyHash ??= this.hash('decoy password');
+    const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash));
+    if (!user || !ok || user.deactivatedAt) {
+      throw new DomainError('UNAUTHENTICATED', 'Unknown organization, username or password');
+    }
+    return { token: await this.tokens.issue({ userId: user.id, organizationId: user.organizationId }), user };
+  }
+
+  /** The viewer behind a token, or null when the token is bad or the user is deactivated. */
+  async viewerFromToken(token: string): Promise<Viewer | null> {
+    const claims = await this.tokens.verify(token);
+    if (!claims) return null;
+    const user = await this.prisma.user.findUnique({
+      where: { id: claims.userId },
+      select: { id: true, organizationId: true, role: true, username: true, displayName: true, deactivatedAt: true },
+    });
+    if (!user || user.deactivatedAt || user.organizationId !== claims.organizationId) return null;
+    const { deactivatedAt: _, ...viewer } = user;
+    return viewer;
+  }
+}

@@ -1,0 +1,73 @@
+import type { Logger } from 'pino';
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import type { ChannelEventType, Prisma } from '../generated/prisma/client.ts';
+import type { ChannelEventPayload, ParleyPubSub } from '../realtime/pubsub.ts';
+
+export type Tx = Prisma.TransactionClient;
+
+/** Appends entries to channel logs inside the caller's transaction. */
+export interface LogWriter {
+  /**
+   * Takes the channel's next seq (`UPDATE … RETURNING`, so concurrent writers
+   * queue on the channel row and commit in seq order: DESIGN §1.2) and records
+   * the event. `payload` may be a function of the seq, for rows that store it.
+   */
+  append(
+    channelId: string,
+    type: ChannelEventType,
+    payload: Record<string, unknown> | ((seq: number) => Promise<Record<string, unknown>>),
+  ): Promise<number>;
+}
+
+interface Pending extends ChannelEventPayload {}
+
+/**
+ * The one way services change a channel: run `work` in a transaction with a
+ * LogWriter, and publish the appended events only after the commit succeeded
+ * (DESIGN §1.5). A failed publish is logged and repaired by catch-up from the log.
+ */
+export class ChannelLog {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly pubsub: ParleyPubSub,
+    private readonly log: Logger,
+  ) {}
+
+  async transaction<T>(organizationId: string, actorId: string | null, work: (tx: Tx, log: LogWriter) => Promise<T>): Promise<T> {
+    const pending: Pending[] = [];
+    const result = await this.prisma.$transaction(async (tx) => {
+      const writer: LogWriter = {
+        append: async (channelId, type, payload) => {
+          const seq = await nextSeq(tx, channelId, type === 'MESSAGE_ADDED');
+          const body = typeof payload === 'function' ? await payload(seq) : payload;
+          const event = await tx.channelEvent.create({
+            data: { channelId, seq, organizationId, type, actorId, payload: body as Prisma.InputJsonValue },
+            select: { createdAt: true },
+          });
+          pending.push({ channelId, seq, type, actorId, createdAt: event.createdAt.toISOString(), payload: body });
+          return seq;
+        },
+      };
+      return work(tx, writer);
+    });
+    for (const event of pending) {
+      this.pubsub.publish(`channel:${event.channelId}`, event).catch((error: unknown) => {
+        this.log.warn({ err: error, channelId: event.channelId, seq: event.seq }, 'publish failed; subscribers catch up from the log');
+      });
+    }
+    return result;
+  }
+}
+
+async function nextSeq(tx: Tx, channelId: string, activity: boolean): Promise<number> {
+  const rows = activity
+    ? await tx.$queryRaw<{ lastSeq: number }[]>`
+        UPDATE "Channel" SET "lastSeq" = "lastSeq" + 1, "lastActivityAt" = now()
+        WHERE id = ${channelId}::uuid RETURNING "lastSeq"`
+    : await tx.$queryRaw<{ lastSeq: number }[]>`
+        UPDATE "Channel" SET "lastSeq" = "lastSeq" + 1
+        WHERE id = ${channelId}::uuid RETURNING "lastSeq"`;
+  const row = rows[0];
+  if (!row) throw new Error(`channel ${channelId} vanished inside a transaction`);
+  return row.lastSeq;
+}

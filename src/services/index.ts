@@ -1,0 +1,37 @@
+import type { Logger } from 'pino';
+import type { TokenService } from '../auth/tokens.ts';
+import type { Config } from '../config.ts';
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import type { ParleyPubSub } from '../realtime/pubsub.ts';
+import { AuthService } from './auth.ts';
+import { ChannelLog } from './channel-log.ts';
+import { ChannelService } from './channels.ts';
+import { MessageService } from './messages.ts';
+import { ProjectService } from './projects.ts';
+import { UserService } from './users.ts';
+
+export interface ServiceDeps {
+  prisma: PrismaClient;
+  pubsub: ParleyPubSub;
+  tokens: TokenService;
+  config: Config;
+  log: Logger;
+}
+
+/** Every domain service, wired once per app and shared by all requests. */
+export function createServices(deps: ServiceDeps) {
+  const channelLog = new ChannelLog(deps.prisma, deps.pubsub, deps.log);
+  const auth = new AuthService(deps.prisma, deps.tokens, deps.config.passwordHashCost);
+  return {
+    prisma: deps.prisma,
+    pubsub: deps.pubsub,
+    config: deps.config,
+    auth,
+    users: new UserService(deps.prisma, auth),
+    projects: new ProjectService(deps.prisma, channelLog),
+    channels: new ChannelService(deps.prisma, channelLog),
+    messages: new MessageService(deps.prisma, channelLog, deps.config.limits.messageBodyMax),
+  };
+}
+
+export type Services = ReturnType<typeof createServices>;

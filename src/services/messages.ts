@@ -1,0 +1,196 @@
+import type { Viewer } from '../context.ts';
+import type { Message, Prisma, PrismaClient } from '../generated/prisma/client.ts';
+import { assertId, channelAccess, isAdmin, isStaff, writableChannel } from './access.ts';
+import type { ChannelLog, Tx } from './channel-log.ts';
+import { badInput, conflict, forbidden, notFound } from './errors.ts';
+import { isUniqueViolation } from './prisma-errors.ts';
+
+export interface SendMessageInput {
+  channelId: string;
+  body: string;
+  parentId?: string | null;
+  clientMessageId?: string | null;
+  customFields?: unknown;
+}
+
+/** What the channel log and live subscribers carry for a message (DESIGN §1.3: full payload). */
+export function messageSnapshot(m: Message) {
+  return {
+    id: m.id,
+    channelId: m.channelId,
+    seq: m.seq,
+    senderId: m.senderId,
+    body: m.body,
+    parentId: m.parentId,
+    clientMessageId: m.clientMessageId,
+    customFields: m.customFields,
+    editedAt: m.editedAt?.toISOString() ?? null,
+    deletedAt: m.deletedAt?.toISOString() ?? null,
+    createdAt: m.createdAt.toISOString(),
+  };
+}
+
+type Query = { select?: Prisma.MessageSelect; include?: Prisma.MessageInclude };
+
+export interface DeleteResult {
+  messageId: string;
+  hard: boolean;
+  /** Null after a hard delete. */
+  message: Message | null;
+}
+
+export class MessageService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly channelLog: ChannelLog,
+    private readonly bodyMax: number,
+  ) {}
+
+  private cleanBody(body: string): string {
+    const trimmed = body.trim();
+    if (!trimmed) throw badInput('body', 'body must not be empty');
+    if (trimmed.length > this.bodyMax) throw badInput('body', `body must be at most ${this.bodyMax} characters`);
+    return trimmed;
+  }
+
+  /** A message the viewer may read: its channel must be readable. */
+  async get(viewer: Viewer, id: string, query: Query = {}): Promise<Message> {
+    assertId(id, 'Message');
+    const message = await this.prisma.message.findFirst({ ...query, where: { id, organizationId: viewer.organizationId } });
+    if (!message) throw notFound('Message');
+    const access = await channelAccess(this.prisma, viewer, message.channelId);
+    if (!access.canRead) throw notFound('Message');
+    return message as Message;
+  }
+
+  /**
+   * Sends a message. With a clientMessageId the send is idempotent: the unique
+   * (sender, clientMessageId) constraint decides, so a retry that races the
+   * original rolls back (seq included) and returns the original.
+   */
+  async send(viewer: Viewer, input: SendMessageInput): Promise<Message> {
+    const body = this.cleanBody(input.body);
+    if (input.clientMessageId !== undefined && input.clientMessageId !== null) {
+      if (!input.clientMessageId.trim() || input.clientMessageId.length > 100) {
+        throw badInput('clientMessageId', 'clientMessageId must be 1 to 100 characters');
+      }
+    }
+    const { channel } = await writableChannel(this.prisma, viewer, input.channelId);
+    let parentId: string | null = null;
+    if (input.parentId) {
+      assertId(input.parentId, 'Parent message');
+      const parent = await this.prisma.message.findFirst({
+        where: { id: input.parentId, channelId: channel.id },
+        select: { id: true, parentId: true },
+      });
+      if (!parent) throw badInput('parentId', 'parentId must be a message of the same channel');
+      // Threads are one level deep: a reply to a reply joins the root's thread.
+      parentId = parent.parentId ?? parent.id;
+    }
+    try {
+      return await this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
+        let message!: Message;
+        await log.append(channel.id, 'MESSAGE_ADDED', async (seq) => {
+          message = await tx.message.create({
+            data: {
+              organizationId: viewer.organizationId,
+              channelId: channel.id,
+              seq,
+              senderId: viewer.id,
+              body,
+              parentId,
+              clientMessageId: input.clientMessageId ?? null,
+              customFields: (input.customFields ?? undefined) as Prisma.InputJsonValue | undefined,
+            },
+          });
+          return messageSnapshot(message);
+        });
+        return message;
+      });
+    } catch (error) {
+      if (!input.clientMessageId || !isUniqueViolation(error)) throw error;
+      const original = await this.prisma.message.findUnique({
+        where: { senderId_clientMessageId: { senderId: viewer.id, clientMessageId: input.clientMessageId } },
+      });
+      if (!original) throw error;
+      if (original.channelId !== channel.id) {
+        throw conflict('This clientMessageId was already used for a message in another channel', { field: 'clientMessageId' });
+      }
+      return original;
+    }
+  }
+
+  /** Loads a message for a change inside the transaction, after the channel row is locked by the seq bump. */
+  private async lockedMessage(tx: Tx, viewer: Viewer, id: string): Promise<Message> {
+    const message = await tx.message.findFirst({ where: { id, organizationId: viewer.organizationId } });
+    if (!message) throw notFound('Message');
+    return message;
+  }
+
+  async edit(viewer: Viewer, id: string, newBody: string): Promise<Message> {
+    assertId(id, 'Message');
+    const body = this.cleanBody(newBody);
+    const current = await this.get(viewer, id);
+    await writableChannel(this.prisma, viewer, current.channelId);
+    if (current.senderId !== viewer.id) throw forbidden('Only the author edits a message');
+    if (current.deletedAt) throw conflict('A deleted message cannot be edited');
+    if (current.body === body) return current;
+    return this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
+      let updated!: Message;
+      await log.append(current.channelId, 'MESSAGE_EDITED', async () => {
+        const message = await this.lockedMessage(tx, viewer, id);
+        if (message.deletedAt) throw conflict('A deleted message cannot be edited');
+        await tx.messageEdit.create({
+          data: { organizationId: viewer.organizationId, messageId: id, editorId: viewer.id, previousBody: message.body },
+        });
+        updated = await tx.message.update({ where: { id }, data: { body, editedAt: new Date() } });
+        return messageSnapshot(updated);
+      });
+      return updated;
+    });
+  }
+
+  /**
+   * Soft delete (author, staff, channel admins): the row stays, its body is
+   * hidden from non-admins. Hard delete (organization admins): the row and its
+   * edits go, earlier log entries lose the body, and a tombstone event remains.
+   */
+  async delete(viewer: Viewer, id: string, hard: boolean): Promise<DeleteResult> {
+    const current = await this.get(viewer, id);
+    const access = await channelAccess(this.prisma, viewer, current.channelId);
+    if (hard) {
+      if (!isAdmin(viewer)) throw forbidden('Only organization owners and admins delete messages permanently');
+    } else if (current.senderId !== viewer.id && !isStaff(viewer) && !access.canManage) {
+      throw forbidden('Only the author, staff or channel admins delete this message');
+    } else if (current.deletedAt) {
+      return { message: current, messageId: id, hard: false };
+    }
+    return this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
+      let result: Message | null = null;
+      await log.append(current.channelId, 'MESSAGE_DELETED', async () => {
+        await this.lockedMessage(tx, viewer, id);
+        if (hard) {
+          await tx.message.delete({ where: { id } });
+          await tx.$executeRaw`
+            UPDATE "ChannelEvent" SET payload = jsonb_set(payload, '{body}', 'null')
+            WHERE "channelId" = ${current.channelId}::uuid AND payload->>'id' = ${id}`;
+        } else {
+          result = await tx.message.update({ where: { id }, data: { deletedAt: new Date(), deletedById: viewer.id } });
+        }
+        return { id, messageId: id, hard, deletedById: viewer.id };
+      });
+      return { message: result, messageId: id, hard };
+    });
+  }
+
+  /** Whether the viewer may see a soft-deleted message's body and history. */
+  canSeeDeleted(viewer: Viewer): boolean {
+    return isAdmin(viewer);
+  }
+
+  /** For callers that found a message through a relation and must still check the body rule. */
+  visibleBody(viewer: Viewer, message: Pick<Message, 'body' | 'deletedAt'>): string | null {
+    return message.deletedAt && !this.canSeeDeleted(viewer) ? null : message.body;
+  }
+}
+

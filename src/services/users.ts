@@ -1,0 +1,92 @@
+import type { Viewer } from '../context.ts';
+import type { Prisma, PrismaClient, Role, User } from '../generated/prisma/client.ts';
+import { assertId, isAdmin } from './access.ts';
+import { audit } from './audit.ts';
+import type { AuthService } from './auth.ts';
+import { conflict, DomainError, forbidden, notFound } from './errors.ts';
+import { isUniqueViolation } from './prisma-errors.ts';
+
+export interface CreateUserInput {
+  username: string;
+  displayName: string;
+  email?: string | null;
+  role: Role;
+  password: string;
+}
+
+type Query = { select?: Prisma.UserSelect; include?: Prisma.UserInclude };
+
+/** Organization user administration: only owners and admins change users. */
+export class UserService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly auth: AuthService,
+  ) {}
+
+  private assertAdmin(viewer: Viewer) {
+    if (!isAdmin(viewer)) throw forbidden('Only organization owners and admins manage users');
+  }
+
+  /** Owners are the only ones who may create, promote or touch other owners. */
+  private assertMayGrant(viewer: Viewer, role: Role) {
+    if (role === 'OWNER' && viewer.role !== 'OWNER') throw forbidden('Only owners grant the OWNER role');
+  }
+
+  async get(viewer: Viewer, id: string, query: Query = {}): Promise<User> {
+    assertId(id, 'User');
+    const user = await this.prisma.user.findFirst({ ...query, where: { id, organizationId: viewer.organizationId } });
+    if (!user) throw notFound('User');
+    return user as User;
+  }
+
+  async create(viewer: Viewer, input: CreateUserInput): Promise<User> {
+    this.assertAdmin(viewer);
+    this.assertMayGrant(viewer, input.role);
+    const passwordHash = await this.auth.hash(input.password);
+    try {
+      return await this.prisma.$transaction(async (tx) => {
+        const user = await tx.user.create({
+          data: {
+            organizationId: viewer.organizationId,
+            username: input.username,
+            displayName: input.displayName,
+            email: input.email ?? null,
+            role: input.role,
+            passwordHash,
+          },
+        });
+        await audit(tx, { organizationId: viewer.organizationId, actorId: viewer.id, action: 'user.create', targetType: 'User', targetId: user.id, data: { role: input.role } });
+        return user;
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`The username "${input.username}" is taken`, { field: 'username' });
+      throw error;
+    }
+  }
+
+  async changeRole(viewer: Viewer, userId: string, role: Role): Promise<User> {
+    this.assertAdmin(viewer);
+    const target = await this.get(viewer, userId);
+    this.assertMayGrant(viewer, role);
+    this.assertMayGrant(viewer, target.role);
+    if (target.id === viewer.id) throw forbidden('You cannot change your own role');
+    return this.prisma.$transaction(async (tx) => {
+      const user = await tx.user.update({ where: { id: target.id }, data: { role } });
+      await audit(tx, { organizationId: viewer.organizationId, actorId: viewer.id, action: 'user.changeRole', targetType: 'User', targetId: user.id, data: { from: target.role, to: role } });
+      return user;
+    });
+  }
+
+  /** A deactivated user's tokens stop working at once: every request reloads the viewer. */
+  async setActive(viewer: Viewer, userId: string, active: boolean): Promise<User> {
+    this.assertAdmin(viewer);
+    const target = await this.get(viewer, userId);
+    this.assertMayGrant(viewer, target.role);
+    if (target.id === viewer.id) throw new DomainError('BAD_USER_INPUT', 'You cannot deactivate yourself', { field: 'userId' });
+    return this.prisma.$transaction(async (tx) => {
+      const user = await tx.user.update({ where: { id: target.id }, data: { deactivatedAt: active ? null : new Date() } });
+      await audit(tx, { organizationId: viewer.organizationId, actorId: viewer.id, action: active ? 'user.reactivate' : 'user.deactivate', targetType: 'User', targetId: user.id });
+      return user;
+    });
+  }
+}

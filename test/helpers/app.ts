@@ -1,0 +1,61 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { inject } from 'vitest';
+import { buildApp, type App } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+
+export interface TestServer {
+  app: App;
+  url: string;
+  port: number;
+  /** Sends one GraphQL request over HTTP the way a client does. */
+  gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GqlResult<T>>;
+  stop(): Promise<void>;
+}
+
+export interface GqlResult<T> {
+  data?: T;
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
+}
+
+/** Starts a Parley app on port 0 against the run's PostgreSQL database and Redis prefix. */
+export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  const config = loadConfig(
+    { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', PASSWORD_HASH_COST: '10' },
+    {
+      databaseUrl: inject('databaseUrl'),
+      redisUrl: inject('redisUrl'),
+      redisPrefix: inject('redisPrefix'),
+      dataDir: mkdtempSync(join(tmpdir(), 'parley-test-')),
+      jwtSecret: 'test-secret-0123456789abcdef',
+      host: '127.0.0.1',
+      graphiql: false,
+      ...overrides,
+    },
+  );
+  const app = await buildApp(config, { log: pino({ level: config.logLevel }) });
+  const port = await app.start(0);
+  const url = `http://127.0.0.1:${port}/graphql`;
+  return {
+    app,
+    url,
+    port,
+    gql: (query, variables, token) => gql(url, query, variables, token),
+    stop: () => app.stop(),
+  };
+}
+
+export async function gql<T = any>(url: string, query: string, variables: Record<string, unknown> = {}, token?: string | null): Promise<GqlResult<T>> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await response.json()) as GqlResult<T>;
+}
+
+/** A short random suffix for slugs and names, unique within a run. */
+export const uid = () => randomBytes(4).toString('hex');
