@@ -24,10 +24,12 @@ export interface App {
   readonly services: Services;
   readonly log: Logger;
   readonly databaseUrl: string;
+  /** Statements sent to the database so far (only counted when `countQueries` is set). */
+  queryCount(): number;
 }
 
 /** Wires config -> database -> services -> GraphQL over HTTP and graphql-ws on one port. */
-export async function buildApp(config: Config, options: { log?: Logger } = {}): Promise<App> {
+export async function buildApp(config: Config, options: { log?: Logger; countQueries?: boolean } = {}): Promise<App> {
   const log = options.log ?? pino({ level: config.logLevel });
   let embedded: EmbeddedPostgres | null = null;
   let databaseUrl = config.databaseUrl;
@@ -39,7 +41,8 @@ export async function buildApp(config: Config, options: { log?: Logger } = {}): 
   const { applied } = await migrate(databaseUrl, { log: (msg) => log.info(msg) });
   if (applied.length) log.info({ applied }, 'migrations applied');
 
-  const prisma = createPrisma(databaseUrl, embedded ? 1 : config.databasePoolSize);
+  let queries = 0;
+  const prisma = createPrisma(databaseUrl, embedded ? 1 : config.databasePoolSize, options.countQueries ? () => void queries++ : undefined);
   const pubsub = createPubSub(config.redisUrl, config.redisPrefix);
   const tokens = new TokenService(config.jwtSecret, config.tokenTtlSeconds);
   const services = createServices({ prisma, pubsub, tokens, config, log });
@@ -98,6 +101,7 @@ export async function buildApp(config: Config, options: { log?: Logger } = {}): 
     services,
     log,
     databaseUrl,
+    queryCount: () => queries,
     start: (port = config.port) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);

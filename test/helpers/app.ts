@@ -36,7 +36,7 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
       ...overrides,
     },
   );
-  const app = await buildApp(config, { log: pino({ level: config.logLevel }) });
+  const app = await buildApp(config, { log: pino({ level: config.logLevel }), countQueries: true });
   const port = await app.start(0);
   const url = `http://127.0.0.1:${port}/graphql`;
   return {
