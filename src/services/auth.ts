@@ -35,6 +35,11 @@ export class AuthService {
     return hashPassword(password, this.hashCost);
   }
 
+  /** A token for a user, without a password check: only for trusted callers such as the seed script. */
+  issueToken(user: Pick<User, 'id' | 'organizationId'>): Promise<string> {
+    return this.tokens.issue({ userId: user.id, organizationId: user.organizationId });
+  }
+
   async registerOrganization(input: RegisterOrganizationInput): Promise<AuthPayload> {
     const passwordHash = await this.hash(input.password);
     try {
@@ -53,7 +58,7 @@ export class AuthService {
         await audit(tx, { organizationId: org.id, actorId: owner.id, action: 'organization.register', targetType: 'Organization', targetId: org.id });
         return owner;
       });
-      return { token: await this.tokens.issue({ userId: user.id, organizationId: user.organizationId }), user };
+      return { token: await this.issueToken(user), user };
     } catch (error) {
       if (isUniqueViolation(error, 'slug')) throw conflict(`The organization slug "${input.slug}" is taken`, { field: 'slug' });
       throw error;
@@ -69,7 +74,7 @@ export class AuthService {
     if (!user || !ok || user.deactivatedAt) {
       throw new DomainError('UNAUTHENTICATED', 'Unknown organization, username or password');
     }
-    return { token: await this.tokens.issue({ userId: user.id, organizationId: user.organizationId }), user };
+    return { token: await this.issueToken(user), user };
   }
 
   /** The viewer behind a token, or null when the token is bad or the user is deactivated. */
