@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { createYoga } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -54,7 +58,16 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     landingPage: false,
     logging: log,
     maskedErrors: { maskError },
-    plugins: [useUnexpectedErrorLog(log)],
+    plugins: [
+      useUnexpectedErrorLog(log),
+      // Bounds on what one document may ask for, checked before execution. The
+      // deepest real client query (channel > messages > node > parent > replies
+      // > node > sender > organization) needs 10.
+      maxTokensPlugin({ n: 2000 }),
+      maxDepthPlugin({ n: 12, flattenFragments: true }),
+      maxAliasesPlugin({ n: 20 }),
+      costLimitPlugin({ maxCost: 5000 }),
+    ],
     context: async (initial) => {
       const requestId = initial.request?.headers.get('x-request-id') ?? randomUUID();
       if (initial.wsViewer !== undefined) return { viewer: initial.wsViewer, services, prisma, requestId };

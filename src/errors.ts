@@ -10,7 +10,8 @@ const requestIds = new WeakMap<object, string>();
 
 function expected(error: unknown): GraphQLError['extensions'] | null {
   if (error instanceof DomainError) return { code: error.code, ...error.details };
-  // Pothos raises these for malformed global IDs, cursors and page arguments.
+  // Pothos raises these for malformed global IDs, cursors and page arguments
+  // (they extend GraphQLError, so this must come before the GraphQLError case).
   if (error instanceof PothosValidationError) return { code: 'BAD_USER_INPUT' };
   return null;
 }
@@ -23,12 +24,17 @@ function expected(error: unknown): GraphQLError['extensions'] | null {
 export function maskError(error: unknown, message: string): Error {
   if (!(error instanceof GraphQLError)) return createGraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
   const original = error.originalError;
-  if (!original) return error; // parse and validation errors from graphql-js are already client-safe
-  if (original instanceof GraphQLError) return maskError(original, message);
+  if (!original) {
+    // Parse, validation and query-limit errors are client-safe; Yoga codes the
+    // graphql-js ones, the limit plugins leave theirs uncoded.
+    if (error.extensions.code) return error;
+    return createGraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions: { ...error.extensions, code: 'BAD_USER_INPUT' } });
+  }
   const extensions = expected(original);
   if (extensions) {
     return createGraphQLError(original.message, { nodes: error.nodes, path: error.path, extensions });
   }
+  if (original instanceof GraphQLError) return maskError(original, message);
   const requestId = requestIds.get(original);
   return createGraphQLError('Unexpected error', {
     nodes: error.nodes,
