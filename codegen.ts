@@ -7,7 +7,7 @@ const config: CodegenConfig = {
   documents: ['examples/**/*.graphql'],
   generates: {
     'examples/generated/graphql.ts': {
-      plugins: ['typescript', 'typescript-operations', 'typed-document-node'],
+      plugins: ['typescript-operations', 'typed-document-node'],
       config: {
         scalars: { DateTime: 'string', JSON: 'unknown', EmailAddress: 'string', NonEmptyString: 'string' },
         useTypeImports: true,

@@ -22,7 +22,7 @@ function freePort(): Promise<number> {
 
 /** Starts `src/server.ts` as `npm start` does, with no database or Redis in the environment. */
 async function startProcess(port: number): Promise<ChildProcess> {
-  const env = { ...process.env, PORT: String(port), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PASSWORD_HASH_COST: '10', LOG_LEVEL: 'info' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PASSWORD_HASH_COST: '10', LOG_LEVEL: 'info' };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
   delete env.JWT_SECRET;
