@@ -42,6 +42,13 @@ describe('registerOrganization', () => {
     expect(viewer).toEqual({ id: result.user.id, username: 'founder', role: 'OWNER', organization: { slug: input.slug } });
   });
 
+  it('shows the signed-in user their own email in the login payload', async () => {
+    const input = registerInput();
+    ok(await s.gql(REGISTER, { input }));
+    const { login } = ok(await s.gql(`mutation($o: String!, $u: String!, $p: String!) { login(organization: $o, username: $u, password: $p) { user { email } } }`, { o: input.slug, u: input.username, p: input.password }));
+    expect(login.user.email).toBe(input.email);
+  });
+
   it('rejects a slug that is taken with CONFLICT', async () => {
     const input = registerInput();
     ok(await s.gql(REGISTER, { input }));
@@ -64,8 +71,12 @@ describe('registerOrganization', () => {
     const result = await s.gql(REGISTER, { input });
     expect(errorCode(result)).toBe('BAD_USER_INPUT');
     expect(result.errors?.[0]?.message).toContain(field);
-    // Nothing was created: the slug is still free.
-    ok(await s.gql(REGISTER, { input: registerInput({ slug: input.slug }) }));
+    expect(result.errors?.[0]?.extensions?.field).toBe(`input.${field}`);
+    expect(result.data).toBeNull();
+    if (field !== 'slug') {
+      // Nothing was created: the same slug with valid input still registers.
+      ok(await s.gql(REGISTER, { input: registerInput({ slug: input.slug }) }));
+    }
   });
 
   it('stores passwords as scrypt hashes, never in plain text', async () => {

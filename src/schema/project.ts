@@ -69,14 +69,20 @@ builder.mutationFields((t) => ({
   createProject: t.withAuth({ staff: true }).prismaField({
     type: 'Project',
     args: { input: t.arg({ type: CreateProjectInput }) },
-    resolve: (_query, _root, { input }, ctx) => ctx.services.projects.create(ctx.viewer, input),
+    // Read back with the response's selection (DESIGN §3.3) so relations load in the same query.
+    resolve: async (query, _root, { input }, ctx) => {
+      const project = await ctx.services.projects.create(ctx.viewer, input);
+      return ctx.prisma.project.findUniqueOrThrow({ ...query, where: { id: project.id } });
+    },
   }),
   grantProjectAccess: t.withAuth({ staff: true }).prismaField({
     type: 'ProjectAccess',
     description: 'Grants or updates a user\u2019s access to a project.',
     args: { input: t.arg({ type: GrantProjectAccessInput }) },
-    resolve: (_query, _root, { input }, ctx) =>
-      ctx.services.projects.grant(ctx.viewer, { ...input, projectId: input.projectId.id, userId: input.userId.id }),
+    resolve: async (query, _root, { input }, ctx) => {
+      const access = await ctx.services.projects.grant(ctx.viewer, { ...input, projectId: input.projectId.id, userId: input.userId.id });
+      return ctx.prisma.projectAccess.findUniqueOrThrow({ ...query, where: { id: access.id } });
+    },
   }),
   revokeProjectAccess: t.withAuth({ staff: true }).boolean({
     description: 'Removes the grant; an external user also leaves the project\u2019s channels.',

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import type { Context } from '../context.ts';
+import type { Prisma } from '../generated/prisma/client.ts';
+import { isStaff } from '../services/access.ts';
 import type { AuthPayload as AuthResult } from '../services/auth.ts';
 import { builder } from './builder.ts';
 
@@ -8,6 +11,29 @@ const slug = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/, 'lowerca
 const username = z.string().regex(/^[a-zA-Z0-9._-]{2,40}$/, '2 to 40 letters, digits, dots, dashes or underscores');
 const displayName = z.string().trim().min(1).max(80);
 const password = z.string().min(8, 'at least 8 characters').max(200);
+// A plain String checked here rather than the EmailAddress scalar, so a bad
+// address is a BAD_USER_INPUT naming the field like every other input rule.
+const email = z.email('a valid email address').max(254);
+
+// Operations that just signed a user in (login, registerOrganization) carry no
+// token yet; the user in their payload may still read their own contact data.
+const signedIn = new WeakMap<Context, string>();
+
+function signIn(ctx: Context, result: AuthResult): AuthResult {
+  signedIn.set(ctx, result.user.id);
+  return result;
+}
+
+// Email is contact data: visible to the user themself and to staff.
+function mayReadEmail(ctx: Context, userId: string): boolean {
+  if (signedIn.get(ctx) === userId) return true;
+  return ctx.viewer !== null && (ctx.viewer.id === userId || isStaff(ctx.viewer));
+}
+
+// Mutations write through a service, then read the row back with the selection
+// Pothos built for the response (DESIGN §3.3), so its relations load in one query.
+const reloadUser = (ctx: Context, query: { select?: Prisma.UserSelect; include?: Prisma.UserInclude }, user: { id: string }) =>
+  ctx.prisma.user.findUniqueOrThrow({ ...query, where: { id: user.id } });
 
 builder.prismaObject('Organization', {
   fields: (t) => ({
@@ -23,12 +49,11 @@ export const User = builder.prismaNode('User', {
   fields: (t) => ({
     username: t.exposeString('username'),
     displayName: t.exposeString('displayName'),
-    // Email is contact data: visible to the user themself and to staff.
     email: t.string({
       nullable: true,
-      select: { email: true },
-      resolve: (user, _args, ctx) =>
-        ctx.viewer && (ctx.viewer.id === user.id || ['OWNER', 'ADMIN', 'STAFF'].includes(ctx.viewer.role)) ? user.email : null,
+      description: 'Visible to the user themself and to staff; null for everyone else.',
+      select: { id: true, email: true },
+      resolve: (user, _args, ctx) => (mayReadEmail(ctx, user.id) ? user.email : null),
     }),
     role: t.expose('role', { type: Role }),
     deactivated: t.boolean({ select: { deactivatedAt: true }, resolve: (user) => user.deactivatedAt !== null }),
@@ -52,7 +77,7 @@ const RegisterOrganizationInput = builder.inputType('RegisterOrganizationInput',
     slug: t.string({ validate: slug }),
     username: t.string({ validate: username }),
     displayName: t.string({ validate: displayName }),
-    email: t.field({ type: 'EmailAddress', required: false }),
+    email: t.string({ required: false, validate: email }),
     password: t.string({ validate: password }),
   }),
 });
@@ -61,7 +86,7 @@ const CreateUserInput = builder.inputType('CreateUserInput', {
   fields: (t) => ({
     username: t.string({ validate: username }),
     displayName: t.string({ validate: displayName }),
-    email: t.field({ type: 'EmailAddress', required: false }),
+    email: t.string({ required: false, validate: email }),
     role: t.field({ type: Role }),
     password: t.string({ validate: password }),
   }),
@@ -84,14 +109,7 @@ builder.queryFields((t) => ({
     maxSize: 100,
     description: "The organization's users. Clients see only themselves.",
     resolve: (query, _root, _args, ctx) =>
-      ctx.prisma.user.findMany({
-        ...query,
-        where: {
-          organizationId: ctx.viewer.organizationId,
-          ...(ctx.viewer.role === 'CLIENT' ? { id: ctx.viewer.id } : {}),
-        },
-        orderBy: { id: 'asc' },
-      }),
+      ctx.prisma.user.findMany({ ...query, where: ctx.services.users.listWhere(ctx.viewer), orderBy: { id: 'asc' } }),
   }),
 }));
 
@@ -100,36 +118,36 @@ builder.mutationFields((t) => ({
     type: AuthPayload,
     description: 'Creates an organization and its owner, and signs the owner in.',
     args: { input: t.arg({ type: RegisterOrganizationInput }) },
-    resolve: (_root, { input }, ctx) => ctx.services.auth.registerOrganization(input),
+    resolve: async (_root, { input }, ctx) => signIn(ctx, await ctx.services.auth.registerOrganization(input)),
   }),
   login: t.field({
     type: AuthPayload,
     args: {
-      organization: t.arg.string({ description: 'The organization slug' }),
-      username: t.arg.string(),
-      password: t.arg.string(),
+      organization: t.arg.string({ description: 'The organization slug', validate: z.string().max(100) }),
+      username: t.arg.string({ validate: z.string().max(100) }),
+      password: t.arg.string({ validate: z.string().max(200) }),
     },
-    resolve: (_root, args, ctx) => ctx.services.auth.login(args.organization, args.username, args.password),
+    resolve: async (_root, args, ctx) => signIn(ctx, await ctx.services.auth.login(args.organization, args.username, args.password)),
   }),
   createUser: t.withAuth({ admin: true }).prismaField({
     type: 'User',
     args: { input: t.arg({ type: CreateUserInput }) },
-    resolve: (_query, _root, { input }, ctx) => ctx.services.users.create(ctx.viewer, input),
+    resolve: async (query, _root, { input }, ctx) => reloadUser(ctx, query, await ctx.services.users.create(ctx.viewer, input)),
   }),
   changeUserRole: t.withAuth({ admin: true }).prismaField({
     type: 'User',
     args: { userId: t.arg.globalID({ for: User }), role: t.arg({ type: Role }) },
-    resolve: (_query, _root, args, ctx) => ctx.services.users.changeRole(ctx.viewer, args.userId.id, args.role),
+    resolve: async (query, _root, args, ctx) => reloadUser(ctx, query, await ctx.services.users.changeRole(ctx.viewer, args.userId.id, args.role)),
   }),
   deactivateUser: t.withAuth({ admin: true }).prismaField({
     type: 'User',
     description: "Blocks sign-in; the user's tokens stop working at once.",
     args: { userId: t.arg.globalID({ for: User }) },
-    resolve: (_query, _root, args, ctx) => ctx.services.users.setActive(ctx.viewer, args.userId.id, false),
+    resolve: async (query, _root, args, ctx) => reloadUser(ctx, query, await ctx.services.users.setActive(ctx.viewer, args.userId.id, false)),
   }),
   reactivateUser: t.withAuth({ admin: true }).prismaField({
     type: 'User',
     args: { userId: t.arg.globalID({ for: User }) },
-    resolve: (_query, _root, args, ctx) => ctx.services.users.setActive(ctx.viewer, args.userId.id, true),
+    resolve: async (query, _root, args, ctx) => reloadUser(ctx, query, await ctx.services.users.setActive(ctx.viewer, args.userId.id, true)),
   }),
 }));

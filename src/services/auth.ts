@@ -20,11 +20,11 @@ export interface AuthPayload {
   user: User;
 }
 
-// A hash of a throwaway password, verified when the user does not exist so a
-// failed login costs the same whether or not the username is known.
-let decoyHash: Promise<string> | null = null;
-
 export class AuthService {
+  // A hash of a throwaway password at this service's cost, verified when the user
+  // does not exist so a failed login costs the same whether or not the username is known.
+  private decoyHash: Promise<string> | null = null;
+
   constructor(
     private readonly prisma: PrismaClient,
     private readonly tokens: TokenService,
@@ -60,7 +60,8 @@ export class AuthService {
       });
       return { token: await this.issueToken(user), user };
     } catch (error) {
-      if (isUniqueViolation(error, 'slug')) throw conflict(`The organization slug "${input.slug}" is taken`, { field: 'slug' });
+      // The slug is the only unique key this transaction can hit: the owner is the new organization's first user.
+      if (isUniqueViolation(error)) throw conflict(`The organization slug "${input.slug}" is taken`, { field: 'slug' });
       throw error;
     }
   }
@@ -69,8 +70,8 @@ export class AuthService {
     const user = await this.prisma.user.findFirst({
       where: { username, organization: { slug: organizationSlug } },
     });
-    decoyHash ??= this.hash('decoy password');
-    const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash));
+    this.decoyHash ??= this.hash('decoy password');
+    const ok = await verifyPassword(password, user?.passwordHash ?? (await this.decoyHash));
     if (!user || !ok || user.deactivatedAt) {
       throw new DomainError('UNAUTHENTICATED', 'Unknown organization, username or password');
     }

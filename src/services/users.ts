@@ -1,6 +1,6 @@
 import type { Viewer } from '../context.ts';
 import type { Prisma, PrismaClient, Role, User } from '../generated/prisma/client.ts';
-import { assertId, isAdmin } from './access.ts';
+import { assertId, isAdmin, isExternal } from './access.ts';
 import { audit } from './audit.ts';
 import type { AuthService } from './auth.ts';
 import { conflict, DomainError, forbidden, notFound } from './errors.ts';
@@ -32,9 +32,27 @@ export class UserService {
     if (role === 'OWNER' && viewer.role !== 'OWNER') throw forbidden('Only owners grant the OWNER role');
   }
 
+  /**
+   * Users a viewer may look up. Clients see themselves and the people of the
+   * channels they read (whose messages they see anyway), not the whole staff list.
+   */
+  visibleWhere(viewer: Viewer): Prisma.UserWhereInput {
+    if (!isExternal(viewer.role)) return { organizationId: viewer.organizationId };
+    const readable: Prisma.ChannelWhereInput = {
+      members: { some: { userId: viewer.id } },
+      project: { access: { some: { userId: viewer.id } } },
+    };
+    return { organizationId: viewer.organizationId, OR: [{ id: viewer.id }, { memberships: { some: { channel: readable } } }] };
+  }
+
+  /** The `users` list: the whole organization, except that clients see only themselves. */
+  listWhere(viewer: Viewer): Prisma.UserWhereInput {
+    return isExternal(viewer.role) ? { organizationId: viewer.organizationId, id: viewer.id } : { organizationId: viewer.organizationId };
+  }
+
   async get(viewer: Viewer, id: string, query: Query = {}): Promise<User> {
     assertId(id, 'User');
-    const user = await this.prisma.user.findFirst({ ...query, where: { id, organizationId: viewer.organizationId } });
+    const user = await this.prisma.user.findFirst({ ...query, where: { id, ...this.visibleWhere(viewer) } });
     if (!user) throw notFound('User');
     return user as User;
   }
