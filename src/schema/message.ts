@@ -1,7 +1,23 @@
 import { z } from 'zod';
-import type { DeleteResult } from '../services/messages.ts';
+import type { Context } from '../context.ts';
+import { badInput } from '../services/errors.ts';
+import { CUSTOM_FIELDS_MAX, type DeleteResult } from '../services/messages.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
+
+/**
+ * The configured page cap (`limits.pageSizeMax`). Pothos would silently cut a
+ * larger `first`/`last` down to the cap, so a client walking history with
+ * `first: 500` would take a short page for the end; refuse it instead.
+ */
+function pageCap(args: { first?: number | null; last?: number | null }, ctx: Context): number {
+  const max = ctx.services.config.limits.pageSizeMax;
+  for (const name of ['first', 'last'] as const) {
+    const size = args[name];
+    if (size != null && size > max) throw badInput(name, `${name} must be at most ${max}`);
+  }
+  return max;
+}
 
 export const Message = builder.prismaNode('Message', {
   id: { field: 'id' },
@@ -18,7 +34,7 @@ export const Message = builder.prismaNode('Message', {
     parent: t.relation('parent', { nullable: true }),
     replies: t.relatedConnection('replies', {
       cursor: 'channelId_seq',
-      maxSize: 100,
+      maxSize: pageCap,
       query: { orderBy: { seq: 'asc' } },
       description: 'The thread under this message, oldest first.',
     }),
@@ -32,10 +48,10 @@ export const Message = builder.prismaNode('Message', {
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     edits: t.relatedConnection('edits', {
       cursor: 'id',
-      maxSize: 100,
+      maxSize: pageCap,
       description: 'Earlier versions, oldest first. Empty for a deleted message unless the viewer is an admin.',
       query: (_args, ctx) => ({
-        orderBy: { createdAt: 'asc' },
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
         // Hide history of deleted messages from non-admins without a second query.
         where: ctx.viewer && ctx.services.messages.canSeeDeleted(ctx.viewer) ? {} : { message: { deletedAt: null } },
       }),
@@ -55,7 +71,7 @@ builder.prismaNode('MessageEdit', {
 builder.prismaObjectField(Channel, 'messages', (t) =>
   t.relatedConnection('messages', {
     cursor: 'channelId_seq',
-    maxSize: 100,
+    maxSize: pageCap,
     defaultSize: 50,
     description: 'History by seq, oldest first; page backwards with last/before. Replies included (see parent).',
     query: { orderBy: { seq: 'asc' } },
@@ -89,7 +105,12 @@ const SendMessageInput = builder.inputType('SendMessageInput', {
       required: false,
       description: 'Idempotency key: a retry with the same key returns the original message.',
     }),
-    customFields: t.field({ type: 'JSON', required: false, validate: z.record(z.string(), z.unknown()) }),
+    customFields: t.field({
+      type: 'JSON',
+      required: false,
+      description: `A JSON object of your own fields, at most ${CUSTOM_FIELDS_MAX} characters serialized.`,
+      validate: z.record(z.string(), z.unknown()),
+    }),
   }),
 });
 

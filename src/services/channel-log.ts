@@ -22,6 +22,14 @@ export interface LogWriter {
 interface Pending extends ChannelEventPayload {}
 
 /**
+ * Writers to one channel queue on its row, and the rest queue for a pool
+ * connection behind them. Prisma's defaults (2 s to get a connection, 5 s per
+ * transaction) turn a burst of a few hundred sends to one busy channel into
+ * masked P2028 errors although every one of them would commit within seconds.
+ */
+const TRANSACTION_LIMITS = { maxWait: 15_000, timeout: 15_000 };
+
+/**
  * The one way services change a channel: run `work` in a transaction with a
  * LogWriter, and publish the appended events only after the commit succeeded
  * (DESIGN §1.5). A failed publish is logged and repaired by catch-up from the log.
@@ -49,7 +57,7 @@ export class ChannelLog {
         },
       };
       return work(tx, writer);
-    });
+    }, TRANSACTION_LIMITS);
     for (const event of pending) {
       this.pubsub.publish(`channel:${event.channelId}`, event).catch((error: unknown) => {
         this.log.warn({ err: error, channelId: event.channelId, seq: event.seq }, 'publish failed; subscribers catch up from the log');

@@ -5,6 +5,35 @@ import type { ChannelLog, Tx } from './channel-log.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
 
+/** Longest `customFields` accepted, as serialized JSON: room for metadata, not a file store. */
+export const CUSTOM_FIELDS_MAX = 10_000;
+
+// PostgreSQL text and jsonb cannot hold U+0000; refuse it as input instead of failing the insert.
+const NUL = '\u0000';
+const nulMessage = (field: string) => `${field} must not contain NUL (U+0000) characters`;
+
+/** Length as people count it: an emoji is one character, not two UTF-16 units. */
+function characters(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes(NUL);
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value && typeof value === 'object') return Object.entries(value).some(([key, v]) => key.includes(NUL) || containsNul(v));
+  return false;
+}
+
+function checkCustomFields(value: unknown): void {
+  if (value === undefined || value === null) return;
+  if (JSON.stringify(value).length > CUSTOM_FIELDS_MAX) {
+    throw badInput('customFields', `customFields must be at most ${CUSTOM_FIELDS_MAX} characters as JSON`);
+  }
+  if (containsNul(value)) throw badInput('customFields', nulMessage('customFields'));
+}
+
 export interface SendMessageInput {
   channelId: string;
   body: string;
@@ -49,7 +78,8 @@ export class MessageService {
   private cleanBody(body: string): string {
     const trimmed = body.trim();
     if (!trimmed) throw badInput('body', 'body must not be empty');
-    if (trimmed.length > this.bodyMax) throw badInput('body', `body must be at most ${this.bodyMax} characters`);
+    if (characters(trimmed) > this.bodyMax) throw badInput('body', `body must be at most ${this.bodyMax} characters`);
+    if (trimmed.includes(NUL)) throw badInput('body', nulMessage('body'));
     return trimmed;
   }
 
@@ -74,7 +104,9 @@ export class MessageService {
       if (!input.clientMessageId.trim() || input.clientMessageId.length > 100) {
         throw badInput('clientMessageId', 'clientMessageId must be 1 to 100 characters');
       }
+      if (input.clientMessageId.includes(NUL)) throw badInput('clientMessageId', nulMessage('clientMessageId'));
     }
+    checkCustomFields(input.customFields);
     const { channel } = await writableChannel(this.prisma, viewer, input.channelId);
     let parentId: string | null = null;
     if (input.parentId) {
@@ -153,7 +185,8 @@ export class MessageService {
   /**
    * Soft delete (author, staff, channel admins): the row stays, its body is
    * hidden from non-admins. Hard delete (organization admins): the row and its
-   * edits go, earlier log entries lose the body, and a tombstone event remains.
+   * edits go, and a tombstone event remains. Either way earlier log entries
+   * lose what is no longer shown, so replaying the log cannot leak it.
    */
   async delete(viewer: Viewer, id: string, hard: boolean): Promise<DeleteResult> {
     const current = await this.get(viewer, id);
@@ -165,22 +198,28 @@ export class MessageService {
     } else if (current.deletedAt) {
       return { message: current, messageId: id, hard: false };
     }
-    return this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
-      let result: Message | null = null;
-      await log.append(current.channelId, 'MESSAGE_DELETED', async () => {
-        await this.lockedMessage(tx, viewer, id);
-        if (hard) {
-          await tx.message.delete({ where: { id } });
-          await tx.$executeRaw`
-            UPDATE "ChannelEvent" SET payload = jsonb_set(payload, '{body}', 'null')
-            WHERE "channelId" = ${current.channelId}::uuid AND payload->>'id' = ${id}`;
-        } else {
-          result = await tx.message.update({ where: { id }, data: { deletedAt: new Date(), deletedById: viewer.id } });
-        }
-        return { id, messageId: id, hard, deletedById: viewer.id };
+    try {
+      return await this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
+        let result: Message | null = null;
+        await log.append(current.channelId, 'MESSAGE_DELETED', async () => {
+          const message = await this.lockedMessage(tx, viewer, id);
+          if (hard) {
+            await tx.message.delete({ where: { id } });
+            await scrubLoggedContent(tx, message, ['body', 'customFields']);
+          } else {
+            // A concurrent delete committed first: undo this one's seq bump.
+            if (message.deletedAt) throw new AlreadyDeleted();
+            result = await tx.message.update({ where: { id }, data: { deletedAt: new Date(), deletedById: viewer.id } });
+            await scrubLoggedContent(tx, message, ['body']);
+          }
+          return { id, messageId: id, hard, deletedById: viewer.id };
+        });
+        return { message: result, messageId: id, hard };
       });
-      return { message: result, messageId: id, hard };
-    });
+    } catch (error) {
+      if (!(error instanceof AlreadyDeleted)) throw error;
+      return { message: await this.get(viewer, id), messageId: id, hard: false };
+    }
   }
 
   /** Whether the viewer may see a soft-deleted message's body and history. */
@@ -194,3 +233,18 @@ export class MessageService {
   }
 }
 
+/** Rolls back a soft delete that lost the race to another one; the message is deleted either way. */
+class AlreadyDeleted extends Error {}
+
+/**
+ * Blanks fields in the message snapshots of earlier log entries (MESSAGE_ADDED,
+ * MESSAGE_EDITED). The entries themselves stay so the seq sequence has no holes.
+ * Snapshots start at the message's own seq, which bounds the scan of the log.
+ */
+async function scrubLoggedContent(tx: Tx, message: Pick<Message, 'id' | 'channelId' | 'seq'>, fields: ('body' | 'customFields')[]) {
+  const blanks = JSON.stringify(Object.fromEntries(fields.map((f) => [f, null])));
+  await tx.$executeRaw`
+    UPDATE "ChannelEvent" SET payload = payload || ${blanks}::jsonb
+    WHERE "channelId" = ${message.channelId}::uuid AND seq >= ${message.seq}
+      AND payload->>'id' = ${message.id} AND payload ? 'body'`;
+}
