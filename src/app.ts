@@ -11,7 +11,7 @@ import { WebSocketServer } from 'ws';
 import pino, { type Logger } from 'pino';
 import { TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
-import { bearerToken, createContext, type Context, type Viewer } from './context.ts';
+import { bearerToken, createContext, type Context } from './context.ts';
 import { createPrisma } from './db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
@@ -51,7 +51,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   const tokens = new TokenService(config.jwtSecret, config.tokenTtlSeconds);
   const services = createServices({ prisma, pubsub, tokens, config, log });
 
-  const yoga = createYoga<{ wsViewer?: Viewer | null }, Context>({
+  const yoga = createYoga<{ wsToken?: string | null }, Context>({
     schema,
     graphqlEndpoint: '/graphql',
     graphiql: config.graphiql ? { subscriptionsProtocol: 'WS' } : false,
@@ -70,20 +70,22 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     ],
     context: async (initial) => {
       const requestId = initial.request?.headers.get('x-request-id') ?? randomUUID();
-      if (initial.wsViewer !== undefined) return { viewer: initial.wsViewer, services, prisma, requestId };
-      return createContext(services, bearerToken(initial.request.headers.get('authorization')), requestId);
+      const token = initial.wsToken !== undefined ? initial.wsToken : bearerToken(initial.request.headers.get('authorization'));
+      return createContext(services, token, requestId);
     },
   });
 
   const server: Server = createServer(yoga);
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
-  useServer<Record<string, unknown>, { viewer: Viewer | null }>(
+  useServer<Record<string, unknown>, { token: string | null }>(
     {
-      // The token is checked once per socket; an invalid one closes it (4403).
+      // A bad token closes the socket at once (4403); a good one is checked
+      // again for every operation, so deactivation and role changes apply to
+      // open sockets too.
       onConnect: async (ctx) => {
         const token = typeof ctx.connectionParams?.authToken === 'string' ? ctx.connectionParams.authToken : null;
-        ctx.extra.viewer = token ? await services.auth.viewerFromToken(token) : null;
-        return token === null || ctx.extra.viewer !== null;
+        ctx.extra.token = token;
+        return token === null || (await services.auth.viewerFromToken(token)) !== null;
       },
       execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
@@ -93,7 +95,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
-          wsViewer: ctx.extra.viewer ?? null,
+          wsToken: ctx.extra.token,
         });
         const args = {
           schema,

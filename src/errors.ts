@@ -34,7 +34,15 @@ export function maskError(error: unknown, message: string): Error {
   if (extensions) {
     return createGraphQLError(original.message, { nodes: error.nodes, path: error.path, extensions });
   }
-  if (original instanceof GraphQLError) return maskError(original, message);
+  // graphql-js wraps a scalar's rejection of a variable (EmailAddress,
+  // DateTime); the outer message names the variable.
+  if (original instanceof GraphQLError) {
+    return createGraphQLError(error.message, {
+      nodes: error.nodes,
+      path: error.path,
+      extensions: { code: 'BAD_USER_INPUT', ...original.extensions, ...error.extensions },
+    });
+  }
   const requestId = requestIds.get(original);
   return createGraphQLError('Unexpected error', {
     nodes: error.nodes,
@@ -49,7 +57,10 @@ export function useUnexpectedErrorLog(log: Logger): Plugin<Context> {
     for (const error of errors) {
       const original = error instanceof GraphQLError ? error.originalError : error;
       if (!original || expected(original) || original instanceof GraphQLError) continue;
-      const requestId = (context as Partial<Context>).requestId ?? 'unknown';
+      // In the execution phase envelop hands over the execution args, whose
+      // contextValue is our Context; elsewhere it is the context itself.
+      const ctx = context as { contextValue?: Partial<Context> } & Partial<Context>;
+      const requestId = ctx.contextValue?.requestId ?? ctx.requestId ?? 'unknown';
       requestIds.set(original, requestId);
       log.error({ err: original, requestId, path: error instanceof GraphQLError ? error.path : undefined }, 'unexpected error');
     }
