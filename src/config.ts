@@ -29,10 +29,8 @@ export interface Config {
   limits: {
     /** Longest message body, in characters, after trimming. */
     messageBodyMax: number;
-    /** Largest page any connection returns. */
+    /** Largest page any connection returns; larger requests are refused. */
     pageSizeMax: number;
-    /** Longest list accepted by list inputs (user ids and the like). */
-    listInputMax: number;
   };
   /** Log level for pino: fatal, error, warn, info, debug, trace, silent. */
   logLevel: string;
@@ -80,7 +78,6 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     limits: {
       messageBodyMax: int(env, 'MESSAGE_BODY_MAX', 5000),
       pageSizeMax: int(env, 'PAGE_SIZE_MAX', 100),
-      listInputMax: int(env, 'LIST_INPUT_MAX', 100),
     },
     logLevel: env.LOG_LEVEL ?? 'info',
     graphiql: env.GRAPHIQL !== 'false',

@@ -137,7 +137,7 @@ describe('sendMessage input', () => {
   });
 
   it('takes the body limit from configuration', async () => {
-    const small = await startServer({ limits: { messageBodyMax: 10, pageSizeMax: 100, listInputMax: 100 } });
+    const small = await startServer({ limits: { messageBodyMax: 10, pageSizeMax: 100} });
     try {
       const org = await registerOrg(small);
       const channelId = await createChannel(small, org.owner.token);
@@ -244,7 +244,7 @@ describe('Channel.messages', () => {
   });
 
   it('takes the page cap from configuration', async () => {
-    const small = await startServer({ limits: { messageBodyMax: 5000, pageSizeMax: 20, listInputMax: 100 } });
+    const small = await startServer({ limits: { messageBodyMax: 5000, pageSizeMax: 20} });
     try {
       const o = await registerOrg(small);
       const id = await createChannel(small, o.owner.token);

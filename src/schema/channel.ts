@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { builder } from './builder.ts';
+import { pageCap } from './pagination.ts';
 import { Project } from './project.ts';
 import { User } from './user.ts';
 
@@ -36,7 +37,7 @@ export const Channel = builder.prismaNode('Channel', {
     lastSeq: t.exposeInt('lastSeq', { description: 'The newest seq in this channel\u2019s event log.' }),
     lastActivityAt: t.expose('lastActivityAt', { type: 'DateTime' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    members: t.relatedConnection('members', { cursor: 'id', maxSize: 100, query: { orderBy: { id: 'asc' } } }),
+    members: t.relatedConnection('members', { cursor: 'id', maxSize: pageCap, query: { orderBy: { id: 'asc' } } }),
     membership: t.field({
       type: ChannelMember,
       nullable: true,
@@ -79,20 +80,20 @@ builder.queryFields((t) => ({
   channels: t.withAuth({ authenticated: true }).prismaConnection({
     type: 'Channel',
     cursor: 'id',
-    maxSize: 100,
+    maxSize: pageCap,
     description: 'The viewer\u2019s channels, most recent activity first.',
     args: { filter: t.arg({ type: ChannelFilter, required: false }) },
     resolve: (query, _root, args, ctx) =>
-      ctx.prisma.channel.findMany({
-        ...query,
-        where: ctx.services.channels.listWhere(ctx.viewer, {
+      ctx.services.channels.list(
+        ctx.viewer,
+        {
           kind: args.filter?.kind,
           projectId: args.filter?.projectId?.id,
           archived: args.filter?.archived,
           hidden: args.filter?.hidden,
-        }),
-        orderBy: [{ lastActivityAt: 'desc' }, { id: 'desc' }],
-      }),
+        },
+        query,
+      ),
   }),
   channel: t.withAuth({ authenticated: true }).prismaField({
     type: 'Channel',

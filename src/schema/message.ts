@@ -1,23 +1,8 @@
 import { z } from 'zod';
-import type { Context } from '../context.ts';
-import { badInput } from '../services/errors.ts';
 import { CUSTOM_FIELDS_MAX, type DeleteResult } from '../services/messages.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
-
-/**
- * The configured page cap (`limits.pageSizeMax`). Pothos would silently cut a
- * larger `first`/`last` down to the cap, so a client walking history with
- * `first: 500` would take a short page for the end; refuse it instead.
- */
-function pageCap(args: { first?: number | null; last?: number | null }, ctx: Context): number {
-  const max = ctx.services.config.limits.pageSizeMax;
-  for (const name of ['first', 'last'] as const) {
-    const size = args[name];
-    if (size != null && size > max) throw badInput(name, `${name} must be at most ${max}`);
-  }
-  return max;
-}
+import { pageCap } from './pagination.ts';
 
 export const Message = builder.prismaNode('Message', {
   id: { field: 'id' },

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { builder } from './builder.ts';
+import { pageCap } from './pagination.ts';
 import { User } from './user.ts';
 
 const ProjectRole = builder.enumType('ProjectRole', { values: ['CLIENT', 'EXTERNAL_PM', 'VIEWER'] as const });
@@ -13,7 +14,7 @@ export const Project = builder.prismaNode('Project', {
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     access: t.withAuth({ staff: true }).relatedConnection('access', {
       cursor: 'id',
-      maxSize: 100,
+      maxSize: pageCap,
       description: 'Who outside the staff may enter this project (staff only).',
       query: { orderBy: { id: 'asc' } },
     }),
@@ -53,7 +54,7 @@ builder.queryFields((t) => ({
   projects: t.withAuth({ authenticated: true }).prismaConnection({
     type: 'Project',
     cursor: 'id',
-    maxSize: 100,
+    maxSize: pageCap,
     description: "Projects the viewer can see: all of the organization's for staff and members, granted ones for clients.",
     resolve: (query, _root, _args, ctx) =>
       ctx.prisma.project.findMany({ ...query, where: ctx.services.projects.visibleWhere(ctx.viewer), orderBy: { id: 'asc' } }),

@@ -4,6 +4,7 @@ import type { Prisma } from '../generated/prisma/client.ts';
 import { isStaff } from '../services/access.ts';
 import type { AuthPayload as AuthResult } from '../services/auth.ts';
 import { builder } from './builder.ts';
+import { pageCap } from './pagination.ts';
 
 export const Role = builder.enumType('Role', { values: ['OWNER', 'ADMIN', 'STAFF', 'MEMBER', 'CLIENT'] as const });
 
@@ -106,7 +107,7 @@ builder.queryFields((t) => ({
   users: t.withAuth({ authenticated: true }).prismaConnection({
     type: 'User',
     cursor: 'id',
-    maxSize: 100,
+    maxSize: pageCap,
     description: "The organization's users. Clients see only themselves.",
     resolve: (query, _root, _args, ctx) =>
       ctx.prisma.user.findMany({ ...query, where: ctx.services.users.listWhere(ctx.viewer), orderBy: { id: 'asc' } }),

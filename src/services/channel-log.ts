@@ -67,9 +67,15 @@ export class ChannelLog {
   }
 }
 
+// A new message is activity: it moves the channel up the lists and brings it
+// back for members who hid it, in the same statement as the seq bump.
 async function nextSeq(tx: Tx, channelId: string, activity: boolean): Promise<number> {
   const rows = activity
     ? await tx.$queryRaw<{ lastSeq: number }[]>`
+        WITH unhide AS (
+          UPDATE "ChannelMember" SET "hiddenAt" = NULL
+          WHERE "channelId" = ${channelId}::uuid AND "hiddenAt" IS NOT NULL
+        )
         UPDATE "Channel" SET "lastSeq" = "lastSeq" + 1, "lastActivityAt" = now()
         WHERE id = ${channelId}::uuid RETURNING "lastSeq"`
     : await tx.$queryRaw<{ lastSeq: number }[]>`

@@ -1,6 +1,6 @@
 import type { Viewer } from '../context.ts';
 import type { Channel, ChannelKind, ChannelMember, ChannelMemberRole, Message, Prisma, PrismaClient } from '../generated/prisma/client.ts';
-import { assertId, isExternal, isStaff, manageableChannel, readableChannel } from './access.ts';
+import { assertId, channelAccess, isExternal, isStaff, manageableChannel, readableChannel } from './access.ts';
 import type { ChannelLog, Tx } from './channel-log.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
@@ -42,8 +42,20 @@ export class ChannelService {
     };
   }
 
-  listWhere(viewer: Viewer, filter: ChannelFilter = {}): Prisma.ChannelWhereInput {
-    if (filter.projectId) assertId(filter.projectId, 'Project');
+  /**
+   * The viewer's channels, most recent activity first. A `projectId` the viewer
+   * cannot see is NOT_FOUND, as `project(id)` says, rather than an empty page.
+   */
+  async list(viewer: Viewer, filter: ChannelFilter = {}, query: Query & { take?: number; skip?: number; cursor?: Prisma.ChannelWhereUniqueInput } = {}) {
+    if (filter.projectId) await this.assertProjectVisible(viewer, filter.projectId);
+    return this.prisma.channel.findMany({
+      ...query,
+      where: this.listWhere(viewer, filter),
+      orderBy: [{ lastActivityAt: 'desc' }, { id: 'desc' }],
+    });
+  }
+
+  private listWhere(viewer: Viewer, filter: ChannelFilter): Prisma.ChannelWhereInput {
     const readable = this.readableWhere(viewer);
     return {
       ...readable,
@@ -52,6 +64,18 @@ export class ChannelService {
       ...(filter.projectId ? { projectId: filter.projectId } : {}),
       archivedAt: filter.archived ? { not: null } : null,
     };
+  }
+
+  private async assertProjectVisible(viewer: Viewer, projectId: string): Promise<void> {
+    assertId(projectId, 'Project');
+    const visible = await this.prisma.project.count({
+      where: {
+        id: projectId,
+        organizationId: viewer.organizationId,
+        ...(isExternal(viewer.role) ? { access: { some: { userId: viewer.id } } } : {}),
+      },
+    });
+    if (!visible) throw notFound('Project');
   }
 
   async get(viewer: Viewer, id: string, query: Query = {}): Promise<Channel> {
@@ -162,18 +186,15 @@ export class ChannelService {
     const ids = [...new Set(userIds)];
     await this.assertJoinable(this.prisma, viewer, ids, channel.projectId);
     return this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
-      const { count } = await tx.channelMember.createMany({
+      // Users who are members already keep their role and get no event; the
+      // insert itself says who was new, also when two additions race.
+      const inserted = await tx.channelMember.createManyAndReturn({
         data: ids.map((userId) => ({ channelId: channel.id, userId, role })),
         skipDuplicates: true,
+        select: { userId: true },
       });
-      if (count > 0) {
-        // Only users who were not members yet get an event.
-        const added = await tx.channelMember.findMany({
-          where: { channelId: channel.id, userId: { in: ids }, role },
-          select: { userId: true },
-          orderBy: { userId: 'asc' },
-        });
-        await log.append(channel.id, 'MEMBER_ADDED', { userIds: added.map((m) => m.userId), role });
+      if (inserted.length > 0) {
+        await log.append(channel.id, 'MEMBER_ADDED', { userIds: inserted.map((m) => m.userId).sort(), role });
       }
       return tx.channel.findUniqueOrThrow({ where: { id: channel.id } });
     });
@@ -201,14 +222,15 @@ export class ChannelService {
     });
   }
 
+  /**
+   * Archives a channel, or reopens it with `archived: false`. Managers archive;
+   * reopening a read-only channel is for organization staff only.
+   */
   async archive(viewer: Viewer, channelId: string, archived: boolean): Promise<Channel> {
-    const access = await manageableChannel(this.prisma, viewer, channelId).catch((error: unknown) => {
-      // Unarchiving must be possible on an archived (read-only) channel.
-      if (!archived && error instanceof Error && /archived/.test(error.message)) return null;
-      throw error;
-    });
-    const channel = access?.channel ?? (await this.get(viewer, channelId));
-    if (!access && !isStaff(viewer)) throw forbidden('Only organization staff unarchive channels');
+    const { channel, canRead, canManage } = await channelAccess(this.prisma, viewer, channelId);
+    if (!canRead && !canManage) throw notFound('Channel');
+    if (!canManage) throw forbidden('Only organization staff and channel owners or admins manage this channel');
+    if (!archived && !isStaff(viewer)) throw forbidden('Only organization staff reopen archived channels');
     if (Boolean(channel.archivedAt) === archived) return channel;
     return this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
       const updated = await tx.channel.update({ where: { id: channel.id }, data: { archivedAt: archived ? new Date() : null } });
@@ -236,18 +258,31 @@ export class ChannelService {
 
   /**
    * Moves the viewer's read marker forward to `seq` (clamped to the channel's
-   * last seq); it never moves backwards, also when two calls race.
+   * last seq); it never moves backwards, also when two calls race (the member
+   * row is locked and re-read). A receipt is logged only when the marker passes
+   * a message: receipts are log entries too, and a client that marks its
+   * channel read on every event would otherwise answer each other member's
+   * receipt with one of its own, forever.
    */
   async markRead(viewer: Viewer, channelId: string, seq: number): Promise<ChannelMember> {
     if (seq < 0) throw badInput('seq', 'seq must not be negative');
     const { member } = await readableChannel(this.prisma, viewer, channelId);
     return this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
-      const rows = await tx.$queryRaw<{ lastReadSeq: number }[]>`
-        UPDATE "ChannelMember" m SET "lastReadSeq" = LEAST(${seq}::int, c."lastSeq")
-        FROM "Channel" c
-        WHERE m.id = ${member!.id}::uuid AND c.id = m."channelId" AND m."lastReadSeq" < LEAST(${seq}::int, c."lastSeq")
-        RETURNING m."lastReadSeq"`;
-      if (rows[0]) await log.append(channelId, 'READ_RECEIPT', { userId: viewer.id, lastReadSeq: rows[0].lastReadSeq });
+      const rows = await tx.$queryRaw<{ lastReadSeq: number; passedMessage: boolean }[]>`
+        WITH target AS (
+          SELECT m.id, m."lastReadSeq" AS before, LEAST(${seq}::int, c."lastSeq") AS after
+          FROM "ChannelMember" m JOIN "Channel" c ON c.id = m."channelId"
+          WHERE m.id = ${member!.id}::uuid
+          FOR UPDATE OF m
+        )
+        UPDATE "ChannelMember" m SET "lastReadSeq" = t.after
+        FROM target t
+        WHERE m.id = t.id AND t.after > t.before
+        RETURNING m."lastReadSeq", EXISTS (
+          SELECT 1 FROM "Message" msg WHERE msg."channelId" = m."channelId" AND msg.seq > t.before AND msg.seq <= t.after
+        ) AS "passedMessage"`;
+      const moved = rows[0];
+      if (moved?.passedMessage) await log.append(channelId, 'READ_RECEIPT', { userId: viewer.id, lastReadSeq: moved.lastReadSeq });
       return tx.channelMember.findUniqueOrThrow({ where: { id: member!.id } });
     });
   }

@@ -1,0 +1,413 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  buildSchema,
+  getNamedType,
+  isInputObjectType,
+  parse,
+  type GraphQLArgument,
+  type GraphQLInputField,
+  type OperationDefinitionNode,
+} from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, uid, type TestServer } from './helpers/app.ts';
+import { createChannel, createProject, createUser, errorCode, grantAccess, ok, registerOrg, send, type TestOrg } from './helpers/fixtures.ts';
+
+/**
+ * Tenant isolation (DESIGN §1.6): organization B's owner, an admin who may do
+ * everything inside B, calls every operation with organization A's ids. Each
+ * call must fail with the same error as for an id that never existed, and
+ * leave both organizations as they were.
+ */
+
+/** The ids a case may point at; `a` holds organization A's, `b` organization B's own. */
+interface Ids {
+  channel: string;
+  archivedChannel: string;
+  message: string;
+  user: string;
+  client: string;
+  deactivatedUser: string;
+  project: string;
+}
+type Slot = keyof Ids;
+const SLOT_TYPES: Record<Slot, string> = {
+  channel: 'Channel',
+  archivedChannel: 'Channel',
+  message: 'Message',
+  user: 'User',
+  client: 'User',
+  deactivatedUser: 'User',
+  project: 'Project',
+};
+/** A real type that is never the one a slot expects. */
+const WRONG_TYPE: Record<string, string> = { Channel: 'User', User: 'Channel', Message: 'Project', Project: 'Message' };
+
+interface IdCase {
+  /** What the case tries, for failure messages. */
+  name: string;
+  /** One root field; variables are named like its arguments, so coverage can be checked. */
+  document: string;
+  variables: (a: Ids, b: Ids) => Record<string, unknown>;
+  /** The code for A's ids and for missing ones; NOT_FOUND unless the case says why. */
+  code?: string;
+}
+
+const body = 'isolation probe';
+const CASES: IdCase[] = [
+  // Queries
+  { name: 'read a channel', document: `query($id: ID!) { channel(id: $id) { id } }`, variables: (a) => ({ id: a.channel }) },
+  {
+    name: 'list channels of a project',
+    document: `query($filter: ChannelFilter) { channels(filter: $filter) { edges { node { id } } } }`,
+    variables: (a) => ({ filter: { projectId: a.project } }),
+  },
+  { name: 'read a project', document: `query($id: ID!) { project(id: $id) { id } }`, variables: (a) => ({ id: a.project }) },
+  { name: 'read a user', document: `query($id: ID!) { user(id: $id) { id } }`, variables: (a) => ({ id: a.user }) },
+  { name: 'read a message', document: `query($id: ID!) { message(id: $id) { id } }`, variables: (a) => ({ id: a.message }) },
+  // Messages
+  {
+    name: 'send to a channel',
+    document: `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }`,
+    variables: (a) => ({ input: { channelId: a.channel, body } }),
+  },
+  {
+    name: 'reply in B\u2019s channel to A\u2019s message',
+    document: `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }`,
+    variables: (a, b) => ({ input: { channelId: b.channel, body, parentId: a.message } }),
+    // A parent outside the channel is invalid input, whether it is missing, in
+    // another channel or in another organization: nothing tells them apart.
+    code: 'BAD_USER_INPUT',
+  },
+  {
+    name: 'edit a message',
+    document: `mutation($input: EditMessageInput!) { editMessage(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.message, body } }),
+  },
+  {
+    name: 'soft-delete a message',
+    document: `mutation($input: DeleteMessageInput!) { deleteMessage(input: $input) { hard } }`,
+    variables: (a) => ({ input: { id: a.message } }),
+  },
+  {
+    name: 'hard-delete a message',
+    document: `mutation($input: DeleteMessageInput!) { deleteMessage(input: $input) { hard } }`,
+    variables: (a) => ({ input: { id: a.message, hard: true } }),
+  },
+  // Channels
+  {
+    name: 'add B\u2019s user to A\u2019s channel',
+    document: `mutation($channelId: ID!, $userIds: [ID!]!) { addChannelMembers(channelId: $channelId, userIds: $userIds) { id } }`,
+    variables: (a, b) => ({ channelId: a.channel, userIds: [b.user] }),
+  },
+  {
+    name: 'add A\u2019s user to B\u2019s channel',
+    document: `mutation($channelId: ID!, $userIds: [ID!]!) { addChannelMembers(channelId: $channelId, userIds: $userIds) { id } }`,
+    variables: (a, b) => ({ channelId: b.channel, userIds: [b.user, a.user] }),
+  },
+  {
+    name: 'remove A\u2019s member from A\u2019s channel',
+    document: `mutation($channelId: ID!, $userId: ID!) { removeChannelMember(channelId: $channelId, userId: $userId) { id } }`,
+    variables: (a) => ({ channelId: a.channel, userId: a.user }),
+  },
+  {
+    name: 'remove A\u2019s user from B\u2019s channel',
+    document: `mutation($channelId: ID!, $userId: ID!) { removeChannelMember(channelId: $channelId, userId: $userId) { id } }`,
+    variables: (a, b) => ({ channelId: b.channel, userId: a.user }),
+  },
+  { name: 'leave a channel', document: `mutation($channelId: ID!) { leaveChannel(channelId: $channelId) }`, variables: (a) => ({ channelId: a.channel }) },
+  {
+    name: 'archive a channel',
+    document: `mutation($channelId: ID!, $archived: Boolean) { archiveChannel(channelId: $channelId, archived: $archived) { id } }`,
+    variables: (a) => ({ channelId: a.channel, archived: true }),
+  },
+  {
+    name: 'reopen an archived channel',
+    document: `mutation($channelId: ID!, $archived: Boolean) { archiveChannel(channelId: $channelId, archived: $archived) { id } }`,
+    variables: (a) => ({ channelId: a.archivedChannel, archived: false }),
+  },
+  {
+    name: 'mute a channel',
+    document: `mutation($channelId: ID!) { muteChannel(channelId: $channelId) { muted } }`,
+    variables: (a) => ({ channelId: a.channel }),
+  },
+  {
+    name: 'hide a channel',
+    document: `mutation($channelId: ID!) { hideChannel(channelId: $channelId) { hidden } }`,
+    variables: (a) => ({ channelId: a.channel }),
+  },
+  {
+    name: 'mark a channel read',
+    document: `mutation($channelId: ID!, $seq: Int!) { markChannelRead(channelId: $channelId, seq: $seq) { lastReadSeq } }`,
+    variables: (a) => ({ channelId: a.channel, seq: 1 }),
+  },
+  {
+    name: 'open a DM with A\u2019s user',
+    document: `mutation($userIds: [ID!]!) { openDirectChannel(userIds: $userIds) { id } }`,
+    variables: (a) => ({ userIds: [a.user] }),
+  },
+  {
+    name: 'open a group DM with B\u2019s and A\u2019s users',
+    document: `mutation($userIds: [ID!]!) { openDirectChannel(userIds: $userIds) { id } }`,
+    variables: (a, b) => ({ userIds: [b.user, a.user] }),
+  },
+  {
+    name: 'create a channel with A\u2019s user',
+    document: `mutation($input: CreateChannelInput!) { createChannel(input: $input) { id } }`,
+    variables: (a, b) => ({ input: { kind: 'GROUP', name: `iso-${uid()}`, memberIds: [b.user, a.user] } }),
+  },
+  {
+    name: 'create a channel in A\u2019s project',
+    document: `mutation($input: CreateChannelInput!) { createChannel(input: $input) { id } }`,
+    variables: (a) => ({ input: { kind: 'PROJECT', name: `iso-${uid()}`, projectId: a.project } }),
+  },
+  // Projects
+  {
+    name: 'grant B\u2019s client access to A\u2019s project',
+    document: `mutation($input: GrantProjectAccessInput!) { grantProjectAccess(input: $input) { id } }`,
+    variables: (a, b) => ({ input: { projectId: a.project, userId: b.client, role: 'CLIENT' } }),
+  },
+  {
+    name: 'grant A\u2019s client access to B\u2019s project',
+    document: `mutation($input: GrantProjectAccessInput!) { grantProjectAccess(input: $input) { id } }`,
+    variables: (a, b) => ({ input: { projectId: b.project, userId: a.client, role: 'CLIENT' } }),
+  },
+  {
+    name: 'revoke A\u2019s grant',
+    document: `mutation($projectId: ID!, $userId: ID!) { revokeProjectAccess(projectId: $projectId, userId: $userId) }`,
+    variables: (a) => ({ projectId: a.project, userId: a.client }),
+  },
+  {
+    name: 'revoke A\u2019s user from B\u2019s project',
+    document: `mutation($projectId: ID!, $userId: ID!) { revokeProjectAccess(projectId: $projectId, userId: $userId) }`,
+    variables: (a, b) => ({ projectId: b.project, userId: a.client }),
+  },
+  // Users
+  {
+    name: 'change a user\u2019s role',
+    document: `mutation($userId: ID!, $role: Role!) { changeUserRole(userId: $userId, role: $role) { id } }`,
+    variables: (a) => ({ userId: a.user, role: 'ADMIN' }),
+  },
+  {
+    name: 'deactivate a user',
+    document: `mutation($userId: ID!) { deactivateUser(userId: $userId) { id } }`,
+    variables: (a) => ({ userId: a.user }),
+  },
+  {
+    name: 'reactivate a user',
+    document: `mutation($userId: ID!) { reactivateUser(userId: $userId) { id } }`,
+    variables: (a) => ({ userId: a.deactivatedUser }),
+  },
+];
+
+interface NoIdOperation {
+  field: string;
+  reason: string;
+  /** How to call it; absent for operations open to anonymous callers. */
+  document?: string;
+  variables?: () => Record<string, unknown>;
+}
+
+const NO_ID: NoIdOperation[] = [
+  { field: 'viewer', reason: 'the viewer comes from the token', document: `{ viewer { id } }` },
+  { field: 'users', reason: 'lists the caller\u2019s organization only', document: `{ users { edges { node { id } } } }` },
+  { field: 'projects', reason: 'lists the caller\u2019s organization only', document: `{ projects { edges { node { id } } } }` },
+  {
+    field: 'createProject',
+    reason: 'creates in the caller\u2019s organization',
+    document: `mutation($input: CreateProjectInput!) { createProject(input: $input) { id } }`,
+    variables: () => ({ input: { name: `iso-${uid()}` } }),
+  },
+  {
+    field: 'createUser',
+    reason: 'creates in the caller\u2019s organization',
+    document: `mutation($input: CreateUserInput!) { createUser(input: $input) { id } }`,
+    variables: () => ({ input: { username: `iso-${uid()}`, displayName: 'Iso', role: 'MEMBER', password: 'password123' } }),
+  },
+  { field: 'login', reason: 'public: names the organization by slug, takes no id' },
+  { field: 'registerOrganization', reason: 'public: creates a new organization' },
+];
+
+/** The root field a document calls. */
+function rootField(document: string): string {
+  const operation = parse(document).definitions[0] as OperationDefinitionNode;
+  const selection = operation.selectionSet.selections[0];
+  if (selection?.kind !== 'Field') throw new Error(`no root field in ${document}`);
+  return selection.name.value;
+}
+
+const encode = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString('base64');
+const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1]!;
+const mapIds = (f: (slot: Slot) => string): Ids =>
+  Object.fromEntries((Object.keys(SLOT_TYPES) as Slot[]).map((slot) => [slot, f(slot)])) as unknown as Ids;
+
+let s: TestServer;
+let A: TestOrg;
+let B: TestOrg;
+let a: Ids;
+let b: Ids;
+let aMember: { token: string };
+/** Both organizations as they were before any cross-organization call. */
+let initial: Awaited<ReturnType<typeof bothSnapshots>>;
+
+beforeAll(async () => {
+  s = await startServer();
+  [A, B] = await Promise.all([registerOrg(s), registerOrg(s)]);
+  const world = async (org: TestOrg) => {
+    const [user, client, deactivated] = await Promise.all([createUser(s, org), createUser(s, org, 'CLIENT'), createUser(s, org)]);
+    const project = await createProject(s, org.owner.token);
+    await grantAccess(s, org.owner.token, project, client.id, 'CLIENT');
+    const channel = await createChannel(s, org.owner.token, { kind: 'PROJECT', projectId: project, memberIds: [user.id, client.id] });
+    const archivedChannel = await createChannel(s, org.owner.token, { memberIds: [user.id] });
+    const message = await send(s, user.token, channel, 'the original body');
+    ok(await s.gql(`mutation($c: ID!) { archiveChannel(channelId: $c) { id } }`, { c: archivedChannel }, org.owner.token));
+    ok(await s.gql(`mutation($u: ID!) { deactivateUser(userId: $u) { id } }`, { u: deactivated.id }, org.owner.token));
+    const ids: Ids = { channel, archivedChannel, message: message.id, user: user.id, client: client.id, deactivatedUser: deactivated.id, project };
+    return { ids, user };
+  };
+  const [worldA, worldB] = await Promise.all([world(A), world(B)]);
+  a = worldA.ids;
+  b = worldB.ids;
+  aMember = worldA.user;
+  initial = await bothSnapshots();
+});
+afterAll(async () => {
+  await s?.stop();
+});
+
+const SNAPSHOT = `query($channel: ID!, $archived: ID!, $message: ID!, $project: ID!) {
+  channel(id: $channel) {
+    name topic archived lastSeq
+    members(first: 20) { edges { node { role lastReadSeq mutedUntil hidden user { id } } } }
+  }
+  archived: channel(id: $archived) { archived lastSeq }
+  message(id: $message) { body deleted editedAt }
+  project(id: $project) { name access(first: 20) { edges { node { role canComment user { id } } } } }
+  users(first: 50) { edges { node { id role deactivated } } }
+  channels(first: 50) { edges { node { id } } }
+  projects(first: 50) { edges { node { id } } }
+}`;
+
+/** Everything a stray cross-organization call could change, as the organization's owner (and a member) see it. */
+async function snapshot(org: TestOrg, ids: Ids, memberToken?: string) {
+  const vars = { channel: ids.channel, archived: ids.archivedChannel, message: ids.message, project: ids.project };
+  const data = ok(await s.gql(SNAPSHOT, vars, org.owner.token));
+  const member = memberToken ? ok(await s.gql(`{ channels(first: 50) { edges { node { id } } } }`, {}, memberToken)) : null;
+  return { ...data, member };
+}
+
+async function bothSnapshots() {
+  return { a: await snapshot(A, a, aMember.token), b: await snapshot(B, b) };
+}
+
+describe('isolation: coverage of schema.graphql', () => {
+  const schema = buildSchema(readFileSync(new URL('../schema.graphql', import.meta.url), 'utf8'));
+  const roots = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].flatMap((type) =>
+    type ? Object.values(type.getFields()) : [],
+  );
+
+  /** Paths of every ID argument, through input objects: `input.channelId`. */
+  function idPaths(args: readonly (GraphQLArgument | GraphQLInputField)[], prefix = '', depth = 0): string[] {
+    if (depth > 5) return [];
+    return args.flatMap((arg) => {
+      const type = getNamedType(arg.type);
+      if (type.name === 'ID') return [`${prefix}${arg.name}`];
+      if (isInputObjectType(type)) return idPaths(Object.values(type.getFields()), `${prefix}${arg.name}.`, depth + 1);
+      return [];
+    });
+  }
+
+  /** Paths in a case's variables that hold one of A's ids: what the case really points at another organization. */
+  function foreignPaths(value: unknown, prefix = ''): string[] {
+    const foreign = new Set(Object.values(a));
+    if (typeof value === 'string') return foreign.has(value) ? [prefix.slice(0, -1)] : [];
+    if (Array.isArray(value)) return [...new Set(value.flatMap((v) => foreignPaths(v, prefix)))];
+    if (value && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => foreignPaths(v, `${prefix}${k}.`));
+    return [];
+  }
+
+  it('every root operation with an id argument has a case for each of its id arguments', () => {
+    const covered = new Set(CASES.flatMap((c) => foreignPaths(c.variables(a, b)).map((p) => `${rootField(c.document)}.${p}`)));
+    const required = roots.flatMap((field) => idPaths(field.args).map((p) => `${field.name}.${p}`));
+    expect(required.filter((p) => !covered.has(p)), 'id arguments with no isolation case').toEqual([]);
+    expect([...covered].filter((p) => !required.includes(p)), 'cases that point at no id argument of the schema').toEqual([]);
+  });
+
+  it('every root operation without an id argument is listed as no-id, with a reason', () => {
+    const withoutIds = roots.filter((field) => idPaths(field.args).length === 0).map((field) => field.name);
+    expect(NO_ID.map((op) => op.field).sort()).toEqual(withoutIds.sort());
+    for (const op of NO_ID) expect(op.reason.length).toBeGreaterThan(0);
+  });
+});
+
+describe('isolation: another organization\u2019s ids', () => {
+  it.each(CASES.map((c) => [c.name, c] as const))('%s: NOT_FOUND, exactly like a missing id, and nothing changes', async (_name, c) => {
+    const foreign = await s.gql(c.document, c.variables(a, b), B.owner.token);
+    const ghost = mapIds((slot) => encode(SLOT_TYPES[slot], randomUUID()));
+    const missing = await s.gql(c.document, c.variables(ghost, b), B.owner.token);
+    expect(errorCode(foreign), JSON.stringify(foreign)).toBe(c.code ?? 'NOT_FOUND');
+    expect(foreign.data ?? null, 'no data for a foreign id').toBeNull();
+    expect({ code: errorCode(foreign), message: foreign.errors?.[0]?.message }).toEqual({
+      code: errorCode(missing),
+      message: missing.errors?.[0]?.message,
+    });
+    expect(await bothSnapshots()).toEqual(initial);
+  });
+
+  it('A\u2019s data is still what A made', async () => {
+    const { a: view } = await bothSnapshots();
+    expect(view.message).toEqual({ body: 'the original body', deleted: false, editedAt: null });
+    expect(view.channel.archived).toBe(false);
+    expect(view.archived.archived).toBe(true);
+    expect(view.channel.members.edges.map((e: any) => e.node.user.id)).toEqual(expect.arrayContaining([a.user, a.client]));
+    expect(view.project.access.edges.map((e: any) => e.node.user.id)).toEqual([a.client]);
+    const roles = Object.fromEntries(view.users.edges.map((e: any) => [e.node.id, e.node]));
+    expect(roles[a.user]).toMatchObject({ role: 'MEMBER', deactivated: false });
+    expect(roles[a.deactivatedUser]).toMatchObject({ deactivated: true });
+  });
+});
+
+describe('isolation: malformed and mistyped ids', () => {
+  const malformed: [string, (slot: Slot) => string][] = [
+    ['not base64 of a global id', () => 'not-a-global-id'],
+    ['empty', () => ''],
+    ['right type, not a uuid', (slot) => encode(SLOT_TYPES[slot], 'not-a-uuid')],
+    ['no type', (slot) => Buffer.from(rawId(a[slot])).toString('base64')],
+  ];
+
+  it.each(CASES.map((c) => [c.name, c] as const))('%s: a malformed id is BAD_USER_INPUT or NOT_FOUND', async (_name, c) => {
+    for (const [label, make] of malformed) {
+      const result = await s.gql(c.document, c.variables(mapIds(make), b), B.owner.token);
+      expect(['BAD_USER_INPUT', 'NOT_FOUND'], `${label}: ${JSON.stringify(result.errors)}`).toContain(errorCode(result));
+    }
+  });
+
+  it.each(CASES.map((c) => [c.name, c] as const))('%s: an id of another type is BAD_USER_INPUT', async (_name, c) => {
+    // A's own ids, re-labelled with a wrong type: checked as B's owner and as A's owner alike.
+    const mistyped = mapIds((slot) => encode(WRONG_TYPE[SLOT_TYPES[slot]]!, rawId(a[slot])));
+    for (const token of [B.owner.token, A.owner.token]) {
+      const result = await s.gql(c.document, c.variables(mistyped, b), token);
+      expect(errorCode(result), JSON.stringify(result.errors)).toBe('BAD_USER_INPUT');
+    }
+  });
+});
+
+describe('isolation: authentication', () => {
+  const anonymous = [
+    ...CASES.map((c) => ({ name: c.name, document: c.document, variables: () => c.variables(a, b) })),
+    ...NO_ID.filter((op) => op.document).map((op) => ({ name: op.field, document: op.document!, variables: op.variables ?? (() => ({})) })),
+  ];
+
+  it.each(anonymous.map((op) => [op.name, op] as const))('%s: UNAUTHENTICATED without a valid token', async (_name, op) => {
+    for (const token of [null, 'not-a-token']) {
+      const result = await s.gql(op.document, op.variables(), token);
+      expect(errorCode(result), JSON.stringify(result.errors)).toBe('UNAUTHENTICATED');
+    }
+  });
+});
+
+describe('isolation: afterwards', () => {
+  it('nothing changed in either organization after all the calls above', async () => {
+    expect(await bothSnapshots()).toEqual(initial);
+  });
+});
