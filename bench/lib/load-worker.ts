@@ -1,0 +1,114 @@
+// Child process of LoadGenerator: runs one LoadSpec per message and answers with a LoadResult.
+import { Agent, request } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { CHANNEL, KEY, type LoadResult, type LoadSpec, type WorkerMessage } from './load.ts';
+
+interface Reply {
+  status: number;
+  text: string;
+}
+
+function post(agent: Agent, spec: LoadSpec, body: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        agent,
+        host: '127.0.0.1',
+        port: spec.port,
+        path: spec.path,
+        method: 'POST',
+        headers: { ...spec.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A request succeeded when the answer is 200 and carries data without errors. */
+function failure(reply: Reply): string | null {
+  if (reply.status !== 200) return `HTTP ${reply.status}: ${reply.text.slice(0, 300)}`;
+  const json = JSON.parse(reply.text) as { data?: unknown; errors?: unknown };
+  if (json.errors || !json.data) return reply.text.slice(0, 300);
+  return null;
+}
+
+const tell = (message: WorkerMessage) => process.send?.(message);
+
+async function run(spec: LoadSpec): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: spec.concurrency });
+  let sent = 0;
+  let errors = 0;
+  let firstError: string | null = null;
+  let measuring = false;
+  const latencies: number[] = [];
+
+  async function sendOne(worker: number): Promise<void> {
+    const n = sent++;
+    const body = spec.template
+      .replace(CHANNEL, spec.channels[worker % spec.channels.length]!)
+      .replace(KEY, `${spec.tag}-${worker}-${n}`);
+    const started = performance.now();
+    let problem: string | null;
+    try {
+      problem = failure(await post(agent, spec, body));
+    } catch (error) {
+      problem = (error as Error).message;
+    }
+    const took = performance.now() - started;
+    if (problem) {
+      errors++;
+      firstError ??= problem;
+    } else if (measuring) {
+      latencies.push(took);
+    }
+  }
+
+  const workers = Array.from({ length: spec.concurrency }, (_, w) => w);
+  // Warm-up shares the agent, so the measured run starts on open connections.
+  await Promise.all(
+    workers.map(async (w) => {
+      while (sent < spec.warmupRequests) await sendOne(w);
+    }),
+  );
+
+  measuring = true;
+  tell({ type: 'measuring' });
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  const deadline = started + spec.durationMs;
+  await Promise.all(
+    workers.map(async (w) => {
+      while (performance.now() < deadline) await sendOne(w);
+    }),
+  );
+  const elapsedMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  agent.destroy();
+  return {
+    requests: latencies.length,
+    errors,
+    firstError,
+    elapsedMs,
+    samples: latencies,
+    clientCpuMs: (cpu.user + cpu.system) / 1000,
+  };
+}
+
+process.on('message', (spec: LoadSpec) => {
+  run(spec).then(
+    (result) => tell({ type: 'result', result }),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+});
+process.on('disconnect', () => process.exit(0));
+process.send?.('ready');

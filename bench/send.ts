@@ -1,0 +1,505 @@
+// Benchmark B1: sendMessage over HTTP against PostgreSQL, beside a floor measured
+// in the same run (see bench/README.md for how to read the output).
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { cpuTimes, idleShare } from './lib/cpu.ts';
+import { createThrowawayDatabase } from './lib/database.ts';
+import { startFloor, type Floor } from './lib/floor.ts';
+import { CHANNEL, KEY, LoadGenerator, type LoadSpec } from './lib/load.ts';
+import {
+  combine,
+  printHeader,
+  printIntegrity,
+  printProfile,
+  printRows,
+  printVerdict,
+  writeResults,
+  type Case,
+  type Integrity,
+  type Profile,
+  type Row,
+  type RunInfo,
+  type Slice,
+} from './lib/report.ts';
+import { median } from './lib/stats.ts';
+
+const TARGET = 0.6;
+const BODY = 'Benchmark message: the quick brown fox jumps over the lazy dog.';
+const SEND = `mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { id seq body clientMessageId createdAt } }`;
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '200' },
+    slices: { type: 'string', default: '4' },
+    concurrency: { type: 'string', default: '1,16,64' },
+    'no-redis': { type: 'boolean', default: false },
+    'skip-profile': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (args.help) {
+  console.log(`npm run bench:send -- [--duration 5] [--slices 4] [--warmup 200] [--concurrency 1,16,64] [--no-redis] [--skip-profile]
+
+  --duration       seconds measured per row and server (default 5)
+  --warmup         requests before each measured row, on the same connections (default 200)
+  --slices         alternating floor/Parley slices the duration is cut into (default 4)
+  --concurrency    comma-separated worker counts (default 1,16,64)
+  --no-redis       in-process pub/sub instead of Redis
+  --skip-profile   skip the per-request breakdown at concurrency 1
+
+Environment: BENCH_PG_ADMIN_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
+REDIS_URL (default redis://127.0.0.1:6379), DATABASE_POOL_SIZE (default 10, used by both servers),
+NODE_ENV (default production, as in docker-compose.yml).`);
+  process.exit(0);
+}
+
+const durationMs = Number(args.duration) * 1000;
+const warmupRequests = Number(args.warmup);
+const slices = Number(args.slices);
+const levels = args.concurrency.split(',').map(Number);
+if (!(durationMs > 0) || !(warmupRequests >= 0) || !Number.isInteger(slices) || slices < 1 || levels.some((c) => !Number.isInteger(c) || c < 1)) {
+  throw new Error('--duration must be positive, --warmup non-negative, --slices and --concurrency positive integers');
+}
+const adminUrl = process.env.BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const redisUrl = args['no-redis'] ? null : (process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+
+// Production mode as docker-compose.yml runs it; it must be set before the
+// schema module loads, because the Pothos builder reads it at import time.
+process.env.NODE_ENV ??= 'production';
+const { buildApp } = await import('../src/app.ts');
+const { loadConfig } = await import('../src/config.ts');
+const { writableChannel } = await import('../src/services/access.ts');
+const { TokenService } = await import('../src/auth/tokens.ts');
+type App = Awaited<ReturnType<typeof buildApp>>;
+
+/** A server under test: where to send, what to send, and its channels (one shared, one per worker). */
+interface Target {
+  name: 'parley' | 'floor';
+  port: number;
+  path: string;
+  headers: Record<string, string>;
+  template: string;
+  shared: string;
+  own: string[];
+}
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+async function cleanup(): Promise<void> {
+  for (const step of cleanups.splice(0).reverse()) {
+    try {
+      await step();
+    } catch (error) {
+      console.error('cleanup:', (error as Error).message);
+    }
+  }
+}
+
+// Ctrl-C also reaches the load generator, whose exit then fails the run in progress: not worth a stack trace.
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    console.error(`\n${signal}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+async function main(): Promise<void> {
+  if (redisUrl) await assertRedis(redisUrl);
+  const db = await createThrowawayDatabase(adminUrl, 'parley_bench');
+  cleanups.push(() => db.drop());
+
+  const config = loadConfig(
+    { LOG_LEVEL: 'silent', PASSWORD_HASH_COST: '10', DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE },
+    {
+      databaseUrl: db.url,
+      redisUrl,
+      redisPrefix: `parley-bench:${runId}:`,
+      host: '127.0.0.1',
+      dataDir: join(tmpdir(), `parley-bench-${runId}`),
+      jwtSecret: `bench-secret-${runId}-0123456789`,
+      graphiql: false,
+    },
+  );
+  const app = await buildApp(config);
+  cleanups.push(() => app.stop());
+  const port = await app.start(0);
+  const gql = client(`http://127.0.0.1:${port}/graphql`);
+
+  const info: RunInfo = {
+    pgVersion: await scalar<string>(db.url, 'SHOW server_version'),
+    database: db.name,
+    poolSize: config.databasePoolSize,
+    redisUrl,
+    durationMs,
+    slices,
+    warmupRequests,
+    idleBefore: await idleShare(1000),
+    target: TARGET,
+  };
+  printHeader(info);
+
+  const maxConcurrency = Math.max(...levels);
+  const setup = await prepare(gql, db.url, maxConcurrency);
+  const floor = await startFloor({
+    databaseUrl: db.url,
+    poolSize: config.databasePoolSize,
+    organizationId: setup.organizationId,
+    senderId: setup.userId,
+  });
+  cleanups.push(() => floor.stop());
+  const load = await LoadGenerator.start();
+  cleanups.push(() => load.stop());
+
+  const parleyTarget: Target = {
+    name: 'parley',
+    port,
+    path: '/graphql',
+    headers: { authorization: `Bearer ${setup.token}` },
+    template: JSON.stringify({ query: SEND, variables: { input: { channelId: CHANNEL, body: BODY, clientMessageId: KEY } } }),
+    shared: setup.parley.shared,
+    own: setup.parley.own,
+  };
+  const floorTarget: Target = {
+    name: 'floor',
+    port: floor.port,
+    path: '/',
+    headers: {},
+    template: JSON.stringify({ channelId: CHANNEL, body: BODY, clientMessageId: KEY }),
+    shared: setup.floor.shared,
+    own: setup.floor.own,
+  };
+
+  // JIT, connection pools and caches settle before anything counts.
+  const settle = Math.max(1000, Math.min(durationMs, 2000));
+  for (const target of [floorTarget, parleyTarget]) {
+    await measure(load, target, { concurrency: Math.min(16, maxConcurrency), channels: 'own' }, settle, 'settle', 0);
+  }
+
+  const cases: Case[] = levels.flatMap((concurrency): Case[] =>
+    concurrency === 1 ? [{ concurrency, channels: 'shared' }] : [{ concurrency, channels: 'shared' }, { concurrency, channels: 'own' }],
+  );
+  const rows: Row[] = [];
+  for (const c of cases) {
+    process.stdout.write(`  running concurrency ${c.concurrency}, ${c.channels === 'shared' ? 'one channel' : 'one channel per worker'} ...`);
+    const parts: Record<Target['name'], Slice[]> = { floor: [], parley: [] };
+    // Short alternating slices (floor, Parley, Parley, floor, ...) so that load
+    // from other processes on the machine hits both servers alike.
+    for (let i = 0; i < slices; i++) {
+      for (const target of i % 2 === 0 ? [floorTarget, parleyTarget] : [parleyTarget, floorTarget]) {
+        const warmup = i === 0 ? warmupRequests : c.concurrency;
+        parts[target.name].push(await measure(load, target, c, durationMs / slices, `row${i}`, warmup));
+      }
+    }
+    const floorResult = combine(parts.floor);
+    const parleyResult = combine(parts.parley);
+    rows.push({ ...c, floor: floorResult, parley: parleyResult, ratio: parleyResult.perSecond / floorResult.perSecond });
+    process.stdout.write(' done\n');
+  }
+
+  const integrity = await checkLogs(db.url, [...setup.parley.raw, ...setup.floor.raw]);
+  printRows(rows, config.databasePoolSize);
+  printIntegrity(integrity);
+  if (!integrity.gapFree) process.exitCode = 1;
+
+  let profile: Profile | null = null;
+  if (!args['skip-profile']) {
+    process.stdout.write('\n  profiling one request at concurrency 1 ...');
+    profile = await profileOneRequest({ config, load, parleyTarget, floorTarget, floor, setup, app });
+    process.stdout.write(' done\n');
+    printProfile(profile);
+  }
+  const verdict = printVerdict(rows, TARGET);
+  const file = writeResults(info, { rows, integrity, profile, verdict });
+  console.log(`\nResults written to ${file}`);
+}
+
+async function assertRedis(url: string): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (error) {
+    throw new Error(`Redis at ${url} is not reachable (${(error as Error).message}); start it or pass --no-redis`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function scalar<T>(url: string, sql: string, params: unknown[] = []): Promise<T> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query(sql, params);
+    return Object.values(rows[0] as object)[0] as T;
+  } finally {
+    await c.end();
+  }
+}
+
+type Gql = <T>(query: string, variables?: Record<string, unknown>, token?: string) => Promise<T>;
+
+function client(url: string): Gql {
+  return async (query, variables = {}, token) => {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    const json = (await response.json()) as { data?: unknown; errors?: unknown };
+    if (json.errors || !json.data) throw new Error(`GraphQL request failed: ${JSON.stringify(json.errors ?? json)}`);
+    return json.data as never;
+  };
+}
+
+/** Relay global ID -> raw uuid (the floor and SQL checks speak uuids). */
+const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString('utf8').split(':')[1]!;
+
+interface ChannelSet {
+  shared: string;
+  own: string[];
+  raw: string[];
+}
+
+interface Setup {
+  token: string;
+  userId: string;
+  organizationId: string;
+  parley: ChannelSet;
+  floor: ChannelSet;
+}
+
+/** One organization and its owner; for each server one shared channel and one per worker, all made through the API. */
+async function prepare(gql: Gql, databaseUrl: string, perWorker: number): Promise<Setup> {
+  const slug = `bench-${runId}`;
+  const { registerOrganization: auth } = await gql<{ registerOrganization: { token: string; user: { id: string } } }>(
+    `mutation($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { token user { id } } }`,
+    { input: { name: 'Benchmark', slug, username: 'owner', displayName: 'Owner', password: 'benchmark-password' } },
+  );
+  const names = (prefix: string) => Array.from({ length: perWorker + 1 }, (_, i) => `${prefix}-${i}`);
+  const create = async (name: string) => {
+    const data = await gql<{ createChannel: { id: string } }>(
+      `mutation($input: CreateChannelInput!) { createChannel(input: $input) { id } }`,
+      { input: { kind: 'GROUP', name } },
+      auth.token,
+    );
+    return data.createChannel.id;
+  };
+  const channelSet = async (prefix: string): Promise<ChannelSet> => {
+    const ids: string[] = [];
+    for (const name of names(prefix)) ids.push(await create(name));
+    const [shared, ...own] = ids;
+    return { shared: shared!, own, raw: ids.map(rawId) };
+  };
+  const parley = await channelSet('parley');
+  const floorSet = await channelSet('floor');
+  const userId = rawId(auth.user.id);
+  return {
+    token: auth.token,
+    userId,
+    organizationId: await scalar<string>(databaseUrl, 'SELECT "organizationId" FROM "User" WHERE id = $1', [userId]),
+    parley,
+    // The floor takes raw uuids in its JSON body.
+    floor: { shared: rawId(floorSet.shared), own: floorSet.own.map(rawId), raw: floorSet.raw },
+  };
+}
+
+async function measure(
+  load: LoadGenerator,
+  target: Target,
+  c: Case,
+  ms: number,
+  tag: string,
+  warmup = warmupRequests,
+  onMeasuring: () => void = () => {},
+): Promise<Slice> {
+  const spec: LoadSpec = {
+    port: target.port,
+    path: target.path,
+    headers: target.headers,
+    template: target.template,
+    channels: c.channels === 'shared' ? [target.shared] : target.own.slice(0, c.concurrency),
+    concurrency: c.concurrency,
+    warmupRequests: warmup,
+    durationMs: ms,
+    tag: `${target.name}-${tag}-${c.concurrency}-${c.channels}-${runId}`,
+  };
+  let cpuStart = process.cpuUsage();
+  let machineStart = cpuTimes();
+  let wallStart = performance.now();
+  const result = await load.run(spec, () => {
+    onMeasuring();
+    cpuStart = process.cpuUsage();
+    machineStart = cpuTimes();
+    wallStart = performance.now();
+  });
+  const wall = performance.now() - wallStart;
+  const cpu = process.cpuUsage(cpuStart);
+  const machineEnd = cpuTimes();
+  if (result.errors > 0) {
+    throw new Error(`${target.name}: ${result.errors} failed requests at concurrency ${c.concurrency}; first: ${result.firstError}`);
+  }
+  return {
+    ...result,
+    elapsedMs: wall,
+    serverCpuMs: (cpu.user + cpu.system) / 1000,
+    machineBusyTicks: machineEnd.busy - machineStart.busy,
+    machineTotalTicks: machineEnd.total - machineStart.total,
+  };
+}
+
+/** Every measured send must have produced one message and one event, with seqs 1..lastSeq and none missing. */
+async function checkLogs(url: string, channelIds: string[]): Promise<Integrity> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ channels: string; messages: string; events: string; bad: string }>(
+      `SELECT count(*) AS channels, sum(m.n) AS messages, sum(e.n) AS events,
+              count(*) FILTER (WHERE e.n <> ch."lastSeq" OR e.maxseq <> ch."lastSeq" OR m.n <> e.added) AS bad
+         FROM "Channel" ch
+         CROSS JOIN LATERAL (SELECT count(*) AS n FROM "Message" WHERE "channelId" = ch.id) m
+         CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(max(seq), 0) AS maxseq,
+                                    count(*) FILTER (WHERE type = 'MESSAGE_ADDED') AS added
+                               FROM "ChannelEvent" WHERE "channelId" = ch.id) e
+        WHERE ch.id = ANY($1::uuid[])`,
+      [channelIds],
+    );
+    const row = rows[0]!;
+    return { channels: Number(row.channels), messages: Number(row.messages), events: Number(row.events), gapFree: row.bad === '0' };
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * Where one sendMessage spends its time at concurrency 1: the statements it
+ * sends, a ladder of HTTP requests that each add one layer, server-side
+ * timings of the viewer lookup and the service inside real HTTP requests, and
+ * the layers called in-process without HTTP.
+ */
+async function profileOneRequest(ctx: {
+  config: ReturnType<typeof loadConfig>;
+  load: LoadGenerator;
+  parleyTarget: Target;
+  floorTarget: Target;
+  floor: Floor;
+  setup: Setup;
+  app: App;
+}): Promise<Profile> {
+  const { config, load, parleyTarget, floorTarget, floor, setup, app } = ctx;
+  const one: Case = { concurrency: 1, channels: 'shared' };
+  const { statements, statementsPerSend } = await statementsOfOneSend(config, load, parleyTarget, setup);
+
+  const ladderMs = 1500;
+  const ladder = async (target: Target, onMeasuring?: () => void) =>
+    median((await measure(load, target, one, ladderMs, 'ladder', 100, onMeasuring)).samples);
+  const typename = JSON.stringify({ query: '{ __typename }' });
+  const viewerTimes: number[] = [];
+  const sendTimes: number[] = [];
+  const restore = [
+    timeMethod(app.services.auth, 'viewerFromToken', viewerTimes),
+    timeMethod(app.services.messages, 'send', sendTimes),
+  ];
+  const sendMessage = await ladder(parleyTarget, () => {
+    viewerTimes.length = 0;
+    sendTimes.length = 0;
+  });
+  for (const undo of restore) undo();
+  const http = {
+    typename: await ladder({ ...parleyTarget, template: typename, headers: {} }),
+    typenameWithToken: await ladder({ ...parleyTarget, template: typename }),
+    sendMessage,
+    viewerFromToken: median(viewerTimes),
+    serviceSend: median(sendTimes),
+    floor: await ladder(floorTarget),
+  };
+
+  const services = app.services;
+  const viewer = (await services.auth.viewerFromToken(setup.token))!;
+  const channelId = setup.parley.raw[0]!;
+  const floorChannel = setup.floor.raw[0]!;
+  const tokens = new TokenService(config.jwtSecret, config.tokenTtlSeconds);
+  const inProcess = {
+    jwtVerify: await timed(() => tokens.verify(setup.token)),
+    accessCheck: await timed(() => writableChannel(services.prisma, viewer, channelId)),
+    serviceSend: await timed((i) => services.messages.send(viewer, { channelId, body: BODY, clientMessageId: `profile-${runId}-${i}` })),
+    floorTransaction: await timed((i) => floor.sendDirect({ channelId: floorChannel, body: BODY, clientMessageId: `profile-floor-${runId}-${i}` })),
+  };
+
+  return { statements, statementsPerSend, http, inProcess };
+}
+
+/**
+ * Statements per sendMessage, from a second app with Prisma's query events on
+ * (the measured app runs without them, as production does).
+ */
+async function statementsOfOneSend(config: ReturnType<typeof loadConfig>, load: LoadGenerator, parleyTarget: Target, setup: Setup) {
+  const counted = await buildApp(config, { countQueries: true });
+  try {
+    const port = await counted.start(0);
+    const statements: { sql: string; ms: number }[] = [];
+    let capturing = false;
+    const events = counted.services.prisma as unknown as {
+      $on(event: 'query', listener: (e: { query: string; duration: number }) => void): void;
+    };
+    events.$on('query', (e) => {
+      if (capturing) statements.push({ sql: e.query, ms: e.duration });
+    });
+    const target: Target = { ...parleyTarget, port };
+    const one: Case = { concurrency: 1, channels: 'shared' };
+    await measure(load, target, one, 300, 'count-warm', 0);
+    const before = counted.queryCount();
+    const counting = await measure(load, target, one, 500, 'count', 0);
+    const statementsPerSend = (counted.queryCount() - before) / counting.requests;
+    capturing = true;
+    await client(`http://127.0.0.1:${port}/graphql`)(SEND, { input: { channelId: setup.parley.shared, body: BODY } }, setup.token);
+    capturing = false;
+    return { statements, statementsPerSend };
+  } finally {
+    await counted.stop();
+  }
+}
+
+/** Records the duration of every call of `object[name]` until the returned function undoes it. */
+function timeMethod(object: object, name: string, into: number[]): () => void {
+  const target = object as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const original = target[name]!;
+  target[name] = async (...args) => {
+    const started = performance.now();
+    try {
+      return await original.apply(object, args);
+    } finally {
+      into.push(performance.now() - started);
+    }
+  };
+  return () => void delete target[name];
+}
+
+/** Median wall time of `work` over sequential iterations, after a few unmeasured ones. */
+async function timed(work: (i: number) => Promise<unknown>, iterations = 200): Promise<number> {
+  for (let i = 0; i < 20; i++) await work(-1 - i);
+  const samples: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const started = performance.now();
+    await work(i);
+    samples.push(performance.now() - started);
+  }
+  return median(samples);
+}
+
+// Last, so every module-level constant above is initialized before main runs.
+try {
+  await main();
+} catch (error) {
+  if (!interrupted) console.error(error);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
