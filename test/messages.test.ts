@@ -136,6 +136,20 @@ describe('sendMessage input', () => {
     expect(errorCode(bad)).toBe('BAD_USER_INPUT');
   });
 
+  it('answers sendMessage and editMessage with relations and counts the client selects', async () => {
+    const { org, member, channelId } = await room();
+    const root = await send(s, member.token, channelId, 'root');
+    const RICH = `id seq body replyCount sender { username } parent { id } channel { id } edits(first: 5) { edges { node { previousBody } } }`;
+    const reply = ok(
+      await s.gql(`mutation($input: SendMessageInput!) { sendMessage(input: $input) { ${RICH} } }`, { input: { channelId, body: 'reply', parentId: root.id } }, org.owner.token),
+    ).sendMessage;
+    expect(reply).toMatchObject({ body: 'reply', replyCount: 0, sender: { username: 'owner' }, parent: { id: root.id }, channel: { id: channelId } });
+    const edited = ok(
+      await s.gql(`mutation($input: EditMessageInput!) { editMessage(input: $input) { ${RICH} } }`, { input: { id: root.id, body: 'root v2' } }, member.token),
+    ).editMessage;
+    expect(edited).toMatchObject({ body: 'root v2', replyCount: 1, parent: null, edits: { edges: [{ node: { previousBody: 'root' } }] } });
+  });
+
   it('takes the body limit from configuration', async () => {
     const small = await startServer({ limits: { messageBodyMax: 10, pageSizeMax: 100} });
     try {

@@ -3,6 +3,7 @@ import { CUSTOM_FIELDS_MAX, type DeleteResult } from '../services/messages.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
 import { pageCap } from './pagination.ts';
+import { withSelection } from './selection.ts';
 
 export const Message = builder.prismaNode('Message', {
   id: { field: 'id' },
@@ -122,13 +123,18 @@ builder.mutationFields((t) => ({
   sendMessage: t.withAuth({ authenticated: true }).prismaField({
     type: 'Message',
     args: { input: t.arg({ type: SendMessageInput }) },
-    resolve: (_query, _root, { input }, ctx) =>
-      ctx.services.messages.send(ctx.viewer, { ...input, channelId: input.channelId.id, parentId: input.parentId?.id }),
+    resolve: async (query, _root, { input }, ctx) => {
+      const message = await ctx.services.messages.send(ctx.viewer, { ...input, channelId: input.channelId.id, parentId: input.parentId?.id });
+      return withSelection(query, message, (q) => ctx.prisma.message.findUniqueOrThrow({ ...q, where: { id: message.id } }));
+    },
   }),
   editMessage: t.withAuth({ authenticated: true }).prismaField({
     type: 'Message',
     args: { input: t.arg({ type: EditMessageInput }) },
-    resolve: (_query, _root, { input }, ctx) => ctx.services.messages.edit(ctx.viewer, input.id.id, input.body),
+    resolve: async (query, _root, { input }, ctx) => {
+      const message = await ctx.services.messages.edit(ctx.viewer, input.id.id, input.body);
+      return withSelection(query, message, (q) => ctx.prisma.message.findUniqueOrThrow({ ...q, where: { id: message.id } }));
+    },
   }),
   deleteMessage: t.withAuth({ authenticated: true }).field({
     type: DeleteMessagePayload,

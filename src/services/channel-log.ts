@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
-import type { PrismaClient } from '../generated/prisma/client.ts';
-import type { ChannelEventType, Prisma } from '../generated/prisma/client.ts';
+import { Prisma, type ChannelEventType, type PrismaClient } from '../generated/prisma/client.ts';
 import type { ChannelEventPayload, ParleyPubSub } from '../realtime/pubsub.ts';
 
 export type Tx = Prisma.TransactionClient;
@@ -18,8 +17,6 @@ export interface LogWriter {
     payload: Record<string, unknown> | ((seq: number) => Promise<Record<string, unknown>>),
   ): Promise<number>;
 }
-
-interface Pending extends ChannelEventPayload {}
 
 /**
  * Writers to one channel queue on its row, and the rest queue for a pool
@@ -42,7 +39,7 @@ export class ChannelLog {
   ) {}
 
   async transaction<T>(organizationId: string, actorId: string | null, work: (tx: Tx, log: LogWriter) => Promise<T>): Promise<T> {
-    const pending: Pending[] = [];
+    const pending: ChannelEventPayload[] = [];
     const result = await this.prisma.$transaction(async (tx) => {
       const writer: LogWriter = {
         append: async (channelId, type, payload) => {
@@ -58,29 +55,56 @@ export class ChannelLog {
       };
       return work(tx, writer);
     }, TRANSACTION_LIMITS);
-    for (const event of pending) {
+    this.publish(pending);
+    return result;
+  }
+
+  /**
+   * For a change written together with its event in one statement (see
+   * `bumpSeq`): no interactive transaction, one round trip. Publishes after the
+   * statement committed, like `transaction`.
+   */
+  async statement<T>(run: (db: PrismaClient) => Promise<{ result: T; event: ChannelEventPayload | null }>): Promise<T> {
+    const { result, event } = await run(this.prisma);
+    if (event) this.publish([event]);
+    return result;
+  }
+
+  private publish(events: ChannelEventPayload[]) {
+    for (const event of events) {
       this.pubsub.publish(`channel:${event.channelId}`, event).catch((error: unknown) => {
         this.log.warn({ err: error, channelId: event.channelId, seq: event.seq }, 'publish failed; subscribers catch up from the log');
       });
     }
-    return result;
   }
 }
 
-// A new message is activity: it moves the channel up the lists and brings it
-// back for members who hid it, in the same statement as the seq bump.
+/**
+ * The seq allocation of DESIGN §1.2 as CTEs `bump` (its `lastSeq` is the new
+ * seq) and `unhide`, for statements that write a message and its event at
+ * once. The row lock taken by the UPDATE queues concurrent writers, who then
+ * commit in seq order. A new message is activity: it moves the channel up the
+ * lists and brings it back for members who hid it.
+ */
+export function bumpSeq(channelId: string, activity: boolean, guard: Prisma.Sql = Prisma.sql`true`): Prisma.Sql {
+  // `guard` is a condition on the channel row `c`; when it is false nothing is
+  // bumped and the statement writes nothing.
+  return activity
+    ? Prisma.sql`bump AS (
+        UPDATE "Channel" c SET "lastSeq" = c."lastSeq" + 1, "lastActivityAt" = now()
+        WHERE c.id = ${channelId}::uuid AND ${guard} RETURNING c."lastSeq"
+      ), unhide AS (
+        UPDATE "ChannelMember" SET "hiddenAt" = NULL
+        WHERE "channelId" = ${channelId}::uuid AND "hiddenAt" IS NOT NULL AND EXISTS (SELECT 1 FROM bump)
+      )`
+    : Prisma.sql`bump AS (
+        UPDATE "Channel" c SET "lastSeq" = c."lastSeq" + 1
+        WHERE c.id = ${channelId}::uuid AND ${guard} RETURNING c."lastSeq"
+      )`;
+}
+
 async function nextSeq(tx: Tx, channelId: string, activity: boolean): Promise<number> {
-  const rows = activity
-    ? await tx.$queryRaw<{ lastSeq: number }[]>`
-        WITH unhide AS (
-          UPDATE "ChannelMember" SET "hiddenAt" = NULL
-          WHERE "channelId" = ${channelId}::uuid AND "hiddenAt" IS NOT NULL
-        )
-        UPDATE "Channel" SET "lastSeq" = "lastSeq" + 1, "lastActivityAt" = now()
-        WHERE id = ${channelId}::uuid RETURNING "lastSeq"`
-    : await tx.$queryRaw<{ lastSeq: number }[]>`
-        UPDATE "Channel" SET "lastSeq" = "lastSeq" + 1
-        WHERE id = ${channelId}::uuid RETURNING "lastSeq"`;
+  const rows = await tx.$queryRaw<{ lastSeq: number }[]>`WITH ${bumpSeq(channelId, activity)} SELECT "lastSeq" FROM bump`;
   const row = rows[0];
   if (!row) throw new Error(`channel ${channelId} vanished inside a transaction`);
   return row.lastSeq;

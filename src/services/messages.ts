@@ -1,7 +1,8 @@
+import { v7 as uuidv7 } from 'uuid';
 import type { Viewer } from '../context.ts';
 import type { Message, Prisma, PrismaClient } from '../generated/prisma/client.ts';
-import { assertId, channelAccess, isAdmin, isStaff, writableChannel } from './access.ts';
-import type { ChannelLog, Tx } from './channel-log.ts';
+import { assertId, channelAccess, isAdmin, isStaff, mayWriteSql, writableChannel } from './access.ts';
+import { bumpSeq, type ChannelLog, type Tx } from './channel-log.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
 
@@ -61,6 +62,9 @@ export function messageSnapshot(m: Message) {
 
 type Query = { select?: Prisma.MessageSelect; include?: Prisma.MessageInclude };
 
+/** A JSON column value as a raw-query parameter (SQL NULL for none). */
+const jsonParam = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
+
 export interface DeleteResult {
   messageId: string;
   hard: boolean;
@@ -107,12 +111,16 @@ export class MessageService {
       if (input.clientMessageId.includes(NUL)) throw badInput('clientMessageId', nulMessage('clientMessageId'));
     }
     checkCustomFields(input.customFields);
-    const { channel } = await writableChannel(this.prisma, viewer, input.channelId);
+    assertId(input.channelId, 'Channel');
+    const channelId = input.channelId;
     let parentId: string | null = null;
     if (input.parentId) {
+      // A reply needs its parent looked up, so the rights come first: a
+      // non-member must not learn which message ids exist in the channel.
+      await writableChannel(this.prisma, viewer, channelId);
       assertId(input.parentId, 'Parent message');
       const parent = await this.prisma.message.findFirst({
-        where: { id: input.parentId, channelId: channel.id },
+        where: { id: input.parentId, channelId },
         select: { id: true, parentId: true },
       });
       if (!parent) throw badInput('parentId', 'parentId must be a message of the same channel');
@@ -120,37 +128,82 @@ export class MessageService {
       parentId = parent.parentId ?? parent.id;
     }
     try {
-      return await this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
-        let message!: Message;
-        await log.append(channel.id, 'MESSAGE_ADDED', async (seq) => {
-          message = await tx.message.create({
-            data: {
-              organizationId: viewer.organizationId,
-              channelId: channel.id,
-              seq,
-              senderId: viewer.id,
-              body,
-              parentId,
-              clientMessageId: input.clientMessageId ?? null,
-              customFields: (input.customFields ?? undefined) as Prisma.InputJsonValue | undefined,
-            },
-          });
-          return messageSnapshot(message);
-        });
-        return message;
-      });
+      for (let attempt = 0; ; attempt++) {
+        const message = await this.insert(viewer, channelId, { body, parentId, input });
+        if (message) return message;
+        // The statement's guard refused: name the reason. Should the rights
+        // have changed in between, try once more.
+        await writableChannel(this.prisma, viewer, channelId);
+        if (attempt > 0) throw forbidden('You cannot post in this channel');
+      }
     } catch (error) {
       if (!input.clientMessageId || !isUniqueViolation(error)) throw error;
       const original = await this.prisma.message.findUnique({
         where: { senderId_clientMessageId: { senderId: viewer.id, clientMessageId: input.clientMessageId } },
       });
       if (!original) throw error;
-      if (original.channelId !== channel.id) {
+      if (original.channelId !== channelId) {
         throw conflict('This clientMessageId was already used for a message in another channel', { field: 'clientMessageId' });
       }
       return original;
     }
   }
+
+  /**
+   * Writes a message and its MESSAGE_ADDED event in one statement, guarded by
+   * the write rule: atomic on its own (a duplicate clientMessageId undoes the
+   * seq bump), one round trip, and null when the viewer may not post.
+   */
+  private insert(
+    viewer: Viewer,
+    channelId: string,
+    { body, parentId, input }: { body: string; parentId: string | null; input: SendMessageInput },
+  ): Promise<Message | null> {
+    const draft: Message = {
+      id: uuidv7(),
+      organizationId: viewer.organizationId,
+      channelId,
+      seq: 0, // taken by the statement
+      senderId: viewer.id,
+      body,
+      parentId,
+      clientMessageId: input.clientMessageId ?? null,
+      customFields: (input.customFields ?? null) as Message['customFields'],
+      editedAt: null,
+      deletedAt: null,
+      deletedById: null,
+      createdAt: new Date(),
+    };
+    return this.channelLog.statement(async (db) => {
+      const [message] = await db.$queryRaw<Message[]>`
+        WITH ${bumpSeq(channelId, true, mayWriteSql(viewer))},
+        msg AS (
+          INSERT INTO "Message" (id, "organizationId", "channelId", seq, "senderId", body, "parentId", "clientMessageId", "customFields", "createdAt")
+          SELECT ${draft.id}::uuid, ${draft.organizationId}::uuid, ${draft.channelId}::uuid, bump."lastSeq", ${draft.senderId}::uuid,
+            ${draft.body}, ${draft.parentId}::uuid, ${draft.clientMessageId}, ${jsonParam(draft.customFields)}::jsonb, ${draft.createdAt}
+          FROM bump
+          RETURNING *
+        ),
+        ev AS (
+          INSERT INTO "ChannelEvent" ("channelId", seq, "organizationId", type, payload, "actorId", "createdAt")
+          SELECT "channelId", seq, "organizationId", 'MESSAGE_ADDED'::"ChannelEventType",
+            jsonb_set(${JSON.stringify(messageSnapshot(draft))}::jsonb, '{seq}', to_jsonb(seq)), "senderId", "createdAt"
+          FROM msg
+        )
+        SELECT * FROM msg`;
+      if (!message) return { result: null, event: null };
+      const event = {
+        channelId,
+        seq: message.seq,
+        type: 'MESSAGE_ADDED',
+        actorId: viewer.id,
+        createdAt: message.createdAt.toISOString(),
+        payload: messageSnapshot(message),
+      };
+      return { result: message, event };
+    });
+  }
+
 
   /** Loads a message for a change inside the transaction, after the channel row is locked by the seq bump. */
   private async lockedMessage(tx: Tx, viewer: Viewer, id: string): Promise<Message> {
