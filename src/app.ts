@@ -131,6 +131,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await services.auth.close();
       await pubsub.close();
       await prisma.$disconnect();
       await embedded?.stop();

@@ -26,6 +26,8 @@ export interface Config {
   tokenTtlSeconds: number;
   /** scrypt cost as log2(N) for new password hashes. */
   passwordHashCost: number;
+  /** How long a process may reuse a loaded viewer; changes evict it at once through pub/sub. */
+  viewerCacheMs: number;
   limits: {
     /** Longest message body, in characters, after trimming. */
     messageBodyMax: number;
@@ -75,6 +77,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     jwtSecret,
     tokenTtlSeconds: int(env, 'TOKEN_TTL_SECONDS', 7 * 24 * 3600),
     passwordHashCost: int(env, 'PASSWORD_HASH_COST', 17),
+    viewerCacheMs: int(env, 'VIEWER_CACHE_MS', 5000),
     limits: {
       messageBodyMax: int(env, 'MESSAGE_BODY_MAX', 5000),
       pageSizeMax: int(env, 'PAGE_SIZE_MAX', 100),

@@ -9,6 +9,8 @@ import { Redis } from 'ioredis';
 export interface Topics {
   /** A committed channel log entry; `seq` orders it. */
   [topic: `channel:${string}`]: ChannelEventPayload;
+  /** A user's role or active state changed: every process drops its cached viewer. */
+  'users:changed': { userId: string };
 }
 
 export interface ChannelEventPayload {

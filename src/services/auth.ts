@@ -1,5 +1,7 @@
 import type { Viewer } from '../context.ts';
+import { LRUCache } from 'lru-cache';
 import type { PrismaClient, User } from '../generated/prisma/client.ts';
+import type { ParleyPubSub } from '../realtime/pubsub.ts';
 import { hashPassword, verifyPassword } from '../auth/password.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { audit } from './audit.ts';
@@ -24,12 +26,25 @@ export class AuthService {
   // A hash of a throwaway password at this service's cost, verified when the user
   // does not exist so a failed login costs the same whether or not the username is known.
   private decoyHash: Promise<string> | null = null;
+  /**
+   * Viewers by user id (false: deactivated), so a request costs no user query.
+   * Changes evict entries everywhere through pub/sub (`userChanged`); the TTL
+   * bounds staleness should a signal be lost while Redis is down.
+   */
+  private readonly viewers: LRUCache<string, Viewer | false>;
+  private readonly changes: AsyncIterableIterator<{ userId: string }>;
 
   constructor(
     private readonly prisma: PrismaClient,
     private readonly tokens: TokenService,
+    private readonly pubsub: ParleyPubSub,
     private readonly hashCost: number,
-  ) {}
+    viewerCacheMs: number,
+  ) {
+    this.viewers = new LRUCache({ max: 10_000, ttl: Math.max(viewerCacheMs, 1) });
+    this.changes = pubsub.subscribe('users:changed');
+    void this.followChanges();
+  }
 
   hash(password: string): Promise<string> {
     return hashPassword(password, this.hashCost);
@@ -82,12 +97,38 @@ export class AuthService {
   async viewerFromToken(token: string): Promise<Viewer | null> {
     const claims = await this.tokens.verify(token);
     if (!claims) return null;
+    const cached = this.viewers.get(claims.userId);
+    if (cached !== undefined) return cached && cached.organizationId === claims.organizationId ? cached : null;
     const user = await this.prisma.user.findUnique({
       where: { id: claims.userId },
       select: { id: true, organizationId: true, role: true, username: true, displayName: true, deactivatedAt: true },
     });
-    if (!user || user.deactivatedAt || user.organizationId !== claims.organizationId) return null;
+    if (!user || user.deactivatedAt) {
+      if (user) this.viewers.set(user.id, false);
+      return null;
+    }
     const { deactivatedAt: _, ...viewer } = user;
-    return viewer;
+    this.viewers.set(viewer.id, viewer);
+    return viewer.organizationId === claims.organizationId ? viewer : null;
+  }
+
+  /**
+   * Call after a user's role or active state changed (committed): drops the
+   * cached viewer here at once and, through pub/sub, in every other process.
+   */
+  userChanged(userId: string): void {
+    this.viewers.delete(userId);
+    // Not awaited: a mutation must not hang on Redis. A lost signal leaves
+    // other processes at most the cache TTL behind.
+    this.pubsub.publish('users:changed', { userId }).catch(() => {});
+  }
+
+  /** Drops other processes' changes from the cache until `close`. */
+  private async followChanges(): Promise<void> {
+    for await (const { userId } of this.changes) this.viewers.delete(userId);
+  }
+
+  async close(): Promise<void> {
+    await this.changes.return?.();
   }
 }

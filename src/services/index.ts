@@ -21,7 +21,7 @@ export interface ServiceDeps {
 /** Every domain service, wired once per app and shared by all requests. */
 export function createServices(deps: ServiceDeps) {
   const channelLog = new ChannelLog(deps.prisma, deps.pubsub, deps.log);
-  const auth = new AuthService(deps.prisma, deps.tokens, deps.config.passwordHashCost);
+  const auth = new AuthService(deps.prisma, deps.tokens, deps.pubsub, deps.config.passwordHashCost, deps.config.viewerCacheMs);
   return {
     prisma: deps.prisma,
     pubsub: deps.pubsub,

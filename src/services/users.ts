@@ -88,23 +88,27 @@ export class UserService {
     this.assertMayGrant(viewer, role);
     this.assertMayGrant(viewer, target.role);
     if (target.id === viewer.id) throw forbidden('You cannot change your own role');
-    return this.prisma.$transaction(async (tx) => {
+    const updated = await this.prisma.$transaction(async (tx) => {
       const user = await tx.user.update({ where: { id: target.id }, data: { role } });
       await audit(tx, { organizationId: viewer.organizationId, actorId: viewer.id, action: 'user.changeRole', targetType: 'User', targetId: user.id, data: { from: target.role, to: role } });
       return user;
     });
+    this.auth.userChanged(target.id);
+    return updated;
   }
 
-  /** A deactivated user's tokens stop working at once: every request reloads the viewer. */
+  /** A deactivated user's tokens stop working at once, in every process (AuthService.userChanged). */
   async setActive(viewer: Viewer, userId: string, active: boolean): Promise<User> {
     this.assertAdmin(viewer);
     const target = await this.get(viewer, userId);
     this.assertMayGrant(viewer, target.role);
     if (target.id === viewer.id) throw new DomainError('BAD_USER_INPUT', 'You cannot deactivate yourself', { field: 'userId' });
-    return this.prisma.$transaction(async (tx) => {
+    const updated = await this.prisma.$transaction(async (tx) => {
       const user = await tx.user.update({ where: { id: target.id }, data: { deactivatedAt: active ? null : new Date() } });
       await audit(tx, { organizationId: viewer.organizationId, actorId: viewer.id, action: active ? 'user.reactivate' : 'user.deactivate', targetType: 'User', targetId: user.id });
       return user;
     });
+    this.auth.userChanged(target.id);
+    return updated;
   }
 }

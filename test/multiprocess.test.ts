@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type TestServer } from './helpers/app.ts';
+import { createUser, errorCode, ok, registerOrg } from './helpers/fixtures.ts';
+
+// Two app instances on one database and one Redis prefix, as two server
+// processes behind a load balancer. Viewers are cached for a minute, so only
+// the pub/sub signal can make the second instance notice a change in time.
+let a: TestServer;
+let b: TestServer;
+beforeAll(async () => {
+  [a, b] = await Promise.all([startServer({ viewerCacheMs: 60_000 }), startServer({ viewerCacheMs: 60_000 })]);
+});
+afterAll(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+});
+
+/** Polls until `check` passes or 3 s (well under the cache TTL) have gone by. */
+async function eventually(check: () => Promise<boolean>): Promise<boolean> {
+  for (const start = Date.now(); Date.now() - start < 3000; ) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+describe('two server processes', () => {
+  it('a user deactivated through one process is refused by the other', async () => {
+    const org = await registerOrg(a);
+    const member = await createUser(a, org, 'MEMBER');
+    expect(ok(await b.gql(`{ viewer { id } }`, {}, member.token)).viewer.id).toBe(member.id);
+    ok(await a.gql(`mutation($id: ID!) { deactivateUser(userId: $id) { id } }`, { id: member.id }, org.owner.token));
+    expect(await eventually(async () => errorCode(await b.gql(`{ viewer { id } }`, {}, member.token)) === 'UNAUTHENTICATED')).toBe(true);
+    ok(await a.gql(`mutation($id: ID!) { reactivateUser(userId: $id) { id } }`, { id: member.id }, org.owner.token));
+    expect(await eventually(async () => (await b.gql(`{ viewer { id } }`, {}, member.token)).data?.viewer?.id === member.id)).toBe(true);
+  });
+
+  it('a role change through one process applies in the other', async () => {
+    const org = await registerOrg(a);
+    const member = await createUser(a, org, 'MEMBER');
+    expect(ok(await b.gql(`{ viewer { role } }`, {}, member.token)).viewer.role).toBe('MEMBER');
+    ok(await a.gql(`mutation($id: ID!) { changeUserRole(userId: $id, role: ADMIN) { id } }`, { id: member.id }, org.owner.token));
+    expect(await eventually(async () => (await b.gql(`{ viewer { role } }`, {}, member.token)).data?.viewer?.role === 'ADMIN')).toBe(true);
+  });
+
+  it('serves one channel from both processes', async () => {
+    const org = await registerOrg(a);
+    const created = ok(await a.gql(`mutation { createChannel(input: { kind: GROUP, name: "shared" }) { id } }`, {}, org.owner.token));
+    const channelId = created.createChannel.id;
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 ? a : b).gql(`mutation($c: ID!, $b: String!) { sendMessage(input: { channelId: $c, body: $b }) { seq } }`, { c: channelId, b: `m${i}` }, org.owner.token),
+      ),
+    );
+    const history = ok(await b.gql(`query($c: ID!) { channel(id: $c) { lastSeq messages(first: 20) { edges { node { seq } } } } }`, { c: channelId }, org.owner.token));
+    expect(history.channel.messages.edges.map((e: { node: { seq: number } }) => e.node.seq)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    expect(history.channel.lastSeq).toBe(11);
+  });
+});
