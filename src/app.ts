@@ -47,7 +47,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
 
   let queries = 0;
   const prisma = createPrisma(databaseUrl, embedded ? 1 : config.databasePoolSize, options.countQueries ? () => void queries++ : undefined);
-  const pubsub = createPubSub(config.redisUrl, config.redisPrefix);
+  const pubsub = createPubSub(config.redisUrl, config.redisPrefix, log);
   const tokens = new TokenService(config.jwtSecret, config.tokenTtlSeconds);
   const services = createServices({ prisma, pubsub, tokens, config, log });
 

@@ -1,6 +1,7 @@
 import { PubSub, type PubSubEngine } from 'graphql-subscriptions';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 
 /**
  * Topic map: topic name -> payload. Topics are per channel or per user
@@ -40,13 +41,20 @@ function wrap(engine: PubSubEngine, prefix: string, close: () => Promise<void>):
 }
 
 /** Redis when a URL is given (many processes share it), otherwise in-process. */
-export function createPubSub(redisUrl: string | null, prefix: string): ParleyPubSub {
+export function createPubSub(redisUrl: string | null, prefix: string, log?: Logger): ParleyPubSub {
   if (!redisUrl) return wrap(new PubSub(), '', async () => {});
   const options = { maxRetriesPerRequest: null };
   const publisher = new Redis(redisUrl, options);
   const subscriber = new Redis(redisUrl, options);
+  // ioredis reconnects by itself; without a listener its errors would be
+  // reported as unhandled 'error' events.
+  for (const client of [publisher, subscriber]) {
+    client.on('error', (error: Error) => log?.warn({ err: error }, 'redis connection error; reconnecting'));
+  }
   const engine = new RedisPubSub({ publisher, subscriber });
   return wrap(engine, prefix, async () => {
-    await engine.close();
+    // Sends still in flight may find the connection closing; they are
+    // repaired by catch-up like any failed publish.
+    await engine.close().catch(() => {});
   });
 }
