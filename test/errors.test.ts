@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { buildApp, type App } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import { migrate } from '../src/db/migrate.ts';
+import { gql } from './helpers/app.ts';
+
+// An app on its own throwaway database, broken on purpose (a table dropped
+// behind its back), to see what an unexpected failure looks like to a client
+// and in the log.
+const adminUrl = inject('adminDatabaseUrl');
+const dbName = `parley_err_${randomBytes(4).toString('hex')}`;
+const lines: Record<string, unknown>[] = [];
+let app: App;
+let url: string;
+let databaseUrl: string;
+
+beforeAll(async () => {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${dbName}"`);
+  await admin.end();
+  const u = new URL(adminUrl);
+  u.pathname = `/${dbName}`;
+  databaseUrl = u.toString();
+  await migrate(databaseUrl);
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  const config = loadConfig({ PASSWORD_HASH_COST: '10' }, { databaseUrl, redisUrl: null, host: '127.0.0.1', jwtSecret: 'test-secret-0123456789abcdef', graphiql: false });
+  app = await buildApp(config, { log: pino({ level: 'error' }, sink) });
+  url = `http://127.0.0.1:${await app.start(0)}/graphql`;
+});
+
+afterAll(async () => {
+  await app?.stop();
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+  await admin.end();
+});
+
+describe('unexpected errors', () => {
+  it('are masked for the client, logged with the same request id, and leave no partial write', async () => {
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    try {
+      await db.query(`DROP TABLE "AuditLog"`); // registerOrganization writes its audit row last
+      const result = await gql(
+        url,
+        `mutation { registerOrganization(input: { name: "Broken", slug: "broken", username: "ada", displayName: "Ada", password: "password123" }) { token } }`,
+      );
+      const error = result.errors?.[0];
+      expect(error?.message).toBe('Unexpected error');
+      expect(error?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+      expect(JSON.stringify(result)).not.toMatch(/AuditLog|prisma|stack|at /i);
+      const requestId = error?.extensions?.requestId;
+      expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+      const logged = lines.find((l) => l.requestId === requestId);
+      expect(logged?.msg).toBe('unexpected error');
+      expect(JSON.stringify(logged)).toMatch(/AuditLog/);
+      // The organization and owner were written before the failure, in the same transaction.
+      const { rows } = await db.query(`SELECT count(*)::int AS n FROM "Organization" WHERE slug = 'broken'`);
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await db.end();
+    }
+  });
+});
