@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { cpuTimes, idleShare } from './lib/cpu.ts';
-import { createThrowawayDatabase } from './lib/database.ts';
+import { createThrowawayDatabase } from '../test/helpers/database.ts';
 import { startFloor, type Floor } from './lib/floor.ts';
 import { CHANNEL, KEY, LoadGenerator, type LoadSpec } from './lib/load.ts';
 import {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import pino from 'pino';
@@ -7,25 +6,20 @@ import { buildApp, type App } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { gql } from './helpers/app.ts';
+import { createThrowawayDatabase, type ThrowawayDatabase } from './helpers/database.ts';
 
 // An app on its own throwaway database, broken on purpose (a table dropped
 // behind its back), to see what an unexpected failure looks like to a client
 // and in the log.
-const adminUrl = inject('adminDatabaseUrl');
-const dbName = `parley_err_${randomBytes(4).toString('hex')}`;
 const lines: Record<string, unknown>[] = [];
+let database: ThrowawayDatabase;
 let app: App;
 let url: string;
 let databaseUrl: string;
 
 beforeAll(async () => {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  await admin.end();
-  const u = new URL(adminUrl);
-  u.pathname = `/${dbName}`;
-  databaseUrl = u.toString();
+  database = await createThrowawayDatabase(inject('adminDatabaseUrl'), 'parley_err');
+  databaseUrl = database.url;
   await migrate(databaseUrl);
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -40,10 +34,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.stop();
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-  await admin.end();
+  await database?.drop();
 });
 
 describe('unexpected errors', () => {

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../src/db/migrate.ts';
+import { createThrowawayDatabase } from './helpers/database.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -20,29 +19,15 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   const adminUrl = process.env.TEST_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  const dbName = `parley_test_${runId}`;
+  const database = await createThrowawayDatabase(adminUrl, 'parley_test');
+  await migrate(database.url);
 
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${dbName}"`);
-  await admin.end();
-
-  const url = new URL(adminUrl);
-  url.pathname = `/${dbName}`;
-  const databaseUrl = url.toString();
-  await migrate(databaseUrl);
-
-  project.provide('databaseUrl', databaseUrl);
+  project.provide('databaseUrl', database.url);
   project.provide('adminDatabaseUrl', adminUrl);
   project.provide('redisUrl', redisUrl);
-  project.provide('redisPrefix', `parley-test:${runId}:`);
+  project.provide('redisPrefix', `${database.name}:`);
 
   return async () => {
-    if (process.env.KEEP_TEST_DB) return;
-    const client = new pg.Client({ connectionString: adminUrl });
-    await client.connect();
-    await client.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
-    await client.end();
+    if (!process.env.KEEP_TEST_DB) await database.drop();
   };
 }
