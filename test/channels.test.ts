@@ -387,14 +387,21 @@ describe.concurrent('channel membership: read-only members and channels', () => 
 
   it('archived channels are read-only until staff reopen them', async () => {
     const org = await registerOrg(s);
-    const [creator, alice] = await Promise.all([createUser(s, org), createUser(s, org)]);
-    const channelId = await createChannel(s, creator.token, { memberIds: [alice.id] });
-    await send(s, alice.token, channelId, 'before archiving');
+    const [creator, alice, carol] = await Promise.all([createUser(s, org), createUser(s, org), createUser(s, org)]);
+    const channelId = await createChannel(s, creator.token, { memberIds: [alice.id, org.owner.id] });
+    const before = await send(s, alice.token, channelId, 'before archiving');
     expect(ok(await s.gql(ARCHIVE, { c: channelId }, creator.token)).archiveChannel.archived).toBe(true);
 
     expect((await readChannel(alice.token, channelId)).messages.edges).toHaveLength(1);
     expect(await code(SEND, { input: { channelId, body: 'after' } }, alice.token)).toBe('FORBIDDEN');
-    expect(await code(ADD, { c: channelId, u: [org.owner.id] }, creator.token)).toBe('FORBIDDEN');
+    const EDIT = `mutation($id: ID!) { editMessage(input: { id: $id, body: "changed" }) { id } }`;
+    const DELETE = `mutation($id: ID!, $hard: Boolean) { deleteMessage(input: { id: $id, hard: $hard }) { hard } }`;
+    expect(await code(EDIT, { id: before.id }, alice.token)).toBe('FORBIDDEN');
+    expect(await code(DELETE, { id: before.id }, alice.token)).toBe('FORBIDDEN');
+    expect(await code(DELETE, { id: before.id }, org.owner.token)).toBe('FORBIDDEN');
+    // Removing content for good stays possible for organization admins.
+    expect(ok(await s.gql(DELETE, { id: before.id, hard: true }, org.owner.token)).deleteMessage.hard).toBe(true);
+    expect(await code(ADD, { c: channelId, u: [carol.id] }, creator.token)).toBe('FORBIDDEN');
     // Archiving twice is a no-op; only staff reopen.
     expect(ok(await s.gql(ARCHIVE, { c: channelId }, creator.token)).archiveChannel.archived).toBe(true);
     expect(await code(ARCHIVE, { c: channelId, a: false }, creator.token)).toBe('FORBIDDEN');
@@ -402,6 +409,7 @@ describe.concurrent('channel membership: read-only members and channels', () => 
     expect(ok(await s.gql(ARCHIVE, { c: channelId, a: false }, org.owner.token)).archiveChannel.archived).toBe(false);
     await send(s, alice.token, channelId, 'reopened');
     expect(await listIds(alice.token)).toContain(channelId);
+    expect((await readChannel(alice.token, channelId)).messages.edges).toHaveLength(1);
   });
 });
 

@@ -248,6 +248,9 @@ export class MessageService {
       if (!isAdmin(viewer)) throw forbidden('Only organization owners and admins delete messages permanently');
     } else if (current.senderId !== viewer.id && !isStaff(viewer) && !access.canManage) {
       throw forbidden('Only the author, staff or channel admins delete this message');
+    } else if (access.channel.archivedAt) {
+      // Archived channels are read-only; removing content for good stays possible for admins.
+      throw forbidden('This channel is archived and read-only');
     } else if (current.deletedAt) {
       return { message: current, messageId: id, hard: false };
     }
