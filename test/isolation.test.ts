@@ -115,6 +115,12 @@ const CASES: IdCase[] = [
     document: `mutation($channelId: ID!, $userId: ID!) { removeChannelMember(channelId: $channelId, userId: $userId) { id } }`,
     variables: (a, b) => ({ channelId: b.channel, userId: a.user }),
   },
+  {
+    // Run over HTTP like the rest: the subscription fails before it streams.
+    name: 'subscribe to a channel\u2019s events',
+    document: `subscription($channelId: ID!) { channelEvents(channelId: $channelId) { seq } }`,
+    variables: (a) => ({ channelId: a.channel }),
+  },
   { name: 'leave a channel', document: `mutation($channelId: ID!) { leaveChannel(channelId: $channelId) }`, variables: (a) => ({ channelId: a.channel }) },
   {
     name: 'archive a channel',

@@ -27,6 +27,13 @@ export interface ChannelEventPayload {
 export interface ParleyPubSub {
   publish<T extends keyof Topics>(topic: T, payload: Topics[T]): Promise<void>;
   subscribe<T extends keyof Topics>(topic: T): AsyncIterableIterator<Topics[T]>;
+  /**
+   * Calls `handler` for every message on `topic`. Resolves once the
+   * subscription is active (with Redis: acknowledged by the server), so a
+   * caller can then read state knowing nothing published later is missed.
+   * Returns the function that ends the subscription.
+   */
+  listen<T extends keyof Topics>(topic: T, handler: (payload: Topics[T]) => void): Promise<() => void>;
   close(): Promise<void>;
 }
 
@@ -36,6 +43,10 @@ function wrap(engine: PubSubEngine, prefix: string, close: () => Promise<void>):
   return {
     publish: (topic, payload) => engine.publish(prefix + topic, payload),
     subscribe: (topic) => engine.asyncIterableIterator(prefix + topic),
+    listen: async (topic, handler) => {
+      const id = await engine.subscribe(prefix + topic, handler, {});
+      return () => engine.unsubscribe(id);
+    },
     close,
   };
 }

@@ -5,6 +5,7 @@ import './user.ts';
 import './project.ts';
 import './channel.ts';
 import './message.ts';
+import './channel-events.ts';
 
 /** The executable schema, fields sorted so the printed schema is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -8,3 +8,4 @@ builder.addScalarType('NonEmptyString', NonEmptyStringResolver);
 
 builder.queryType({});
 builder.mutationType({});
+builder.subscriptionType({});

@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import type { Message as MessageRow } from '../generated/prisma/client.ts';
+import { channelEventStream, isStreamError, type StreamItem } from '../realtime/channel-stream.ts';
+import type { ChannelEventPayload } from '../realtime/pubsub.ts';
+import { builder } from './builder.ts';
+import { Channel } from './channel.ts';
+import { Message } from './message.ts';
+
+// Live events resolve every field from the published payload, so delivering
+// one event to N subscribers runs no query per subscriber (DESIGN §3.8).
+
+const ChannelEvent = builder.interfaceRef<ChannelEventPayload>('ChannelEvent').implement({
+  description: 'One committed change in a channel, in the channel\u2019s log order.',
+  fields: (t) => ({
+    seq: t.exposeInt('seq', { description: 'Position in the channel\u2019s log: consecutive, never reused.' }),
+    cursor: t.string({
+      description: 'Resume after this event with channelEvents(channelId, after: seq).',
+      resolve: (e) => String(e.seq),
+    }),
+    channelId: t.globalID({ resolve: (e) => ({ type: 'Channel', id: e.channelId }) }),
+    actorId: t.globalID({ nullable: true, resolve: (e) => (e.actorId ? { type: 'User', id: e.actorId } : null) }),
+    createdAt: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
+  }),
+});
+
+type Payload<T> = ChannelEventPayload & { payload: T };
+
+/** A message as the log carries it: dates as ISO strings, relations by id only. */
+type MessageSnapshot = Omit<MessageRow, 'editedAt' | 'deletedAt' | 'createdAt' | 'deletedById' | 'organizationId'> & {
+  editedAt: string | null;
+  deletedAt: string | null;
+  createdAt: string;
+};
+
+const is = (type: string) => (e: unknown) => (e as ChannelEventPayload).type === type;
+// Message fields read the snapshot's columns; DateTime accepts the ISO strings.
+const asMessage = (e: Payload<MessageSnapshot>) => e.payload as unknown as MessageRow;
+
+builder.objectRef<Payload<MessageSnapshot>>('MessageAddedEvent').implement({
+  interfaces: [ChannelEvent],
+  isTypeOf: is('MESSAGE_ADDED'),
+  fields: (t) => ({ message: t.field({ type: Message, resolve: asMessage }) }),
+});
+
+builder.objectRef<Payload<MessageSnapshot>>('MessageEditedEvent').implement({
+  interfaces: [ChannelEvent],
+  isTypeOf: is('MESSAGE_EDITED'),
+  fields: (t) => ({ message: t.field({ type: Message, resolve: asMessage }) }),
+});
+
+builder.objectRef<Payload<{ messageId: string; hard: boolean }>>('MessageDeletedEvent').implement({
+  interfaces: [ChannelEvent],
+  isTypeOf: is('MESSAGE_DELETED'),
+  fields: (t) => ({
+    messageId: t.globalID({ resolve: (e) => ({ type: 'Message', id: e.payload.messageId }) }),
+    hard: t.boolean({ resolve: (e) => e.payload.hard }),
+  }),
+});
+
+builder.objectRef<Payload<{ userIds: string[] }>>('MemberAddedEvent').implement({
+  interfaces: [ChannelEvent],
+  isTypeOf: is('MEMBER_ADDED'),
+  fields: (t) => ({
+    userIds: t.globalIDList({ resolve: (e) => e.payload.userIds.map((id) => ({ type: 'User', id })) }),
+  }),
+});
+
+builder.objectRef<Payload<{ userId: string; reason: string }>>('MemberRemovedEvent').implement({
+  interfaces: [ChannelEvent],
+  isTypeOf: is('MEMBER_REMOVED'),
+  fields: (t) => ({
+    userId: t.globalID({ resolve: (e) => ({ type: 'User', id: e.payload.userId }) }),
+    reason: t.string({ description: 'REMOVED, LEFT or PROJECT_ACCESS_REVOKED.', resolve: (e) => e.payload.reason }),
+  }),
+});
+
+builder.objectRef<Payload<{ archived?: boolean }>>('ChannelUpdatedEvent').implement({
+  interfaces: [ChannelEvent],
+  isTypeOf: is('CHANNEL_UPDATED'),
+  fields: (t) => ({ archived: t.boolean({ nullable: true, resolve: (e) => e.payload.archived ?? null }) }),
+});
+
+builder.objectRef<Payload<{ userId: string; lastReadSeq: number }>>('ReadReceiptEvent').implement({
+  interfaces: [ChannelEvent],
+  isTypeOf: is('READ_RECEIPT'),
+  fields: (t) => ({
+    userId: t.globalID({ resolve: (e) => ({ type: 'User', id: e.payload.userId }) }),
+    lastReadSeq: t.int({ resolve: (e) => e.payload.lastReadSeq }),
+  }),
+});
+
+builder.subscriptionField('channelEvents', (t) =>
+  t.withAuth({ authenticated: true }).field({
+    type: ChannelEvent,
+    description:
+      'The channel\u2019s changes after `after` (a seq; omitted: from now): first every logged event, then live, ' +
+      'with no gap and no duplicate. Ends with RESYNC_REQUIRED when `after` is older than the retained log, and ' +
+      'with FORBIDDEN once the viewer is removed from the channel.',
+    args: {
+      channelId: t.arg.globalID({ for: Channel }),
+      after: t.arg.int({ required: false, validate: z.number().int().min(0) }),
+    },
+    subscribe: (_root, args, ctx) =>
+      channelEventStream(ctx.prisma, ctx.services.pubsub, ctx.viewer, args.channelId.id, args.after ?? null),
+    resolve: (item: StreamItem) => {
+      if (isStreamError(item)) throw item.error;
+      return item;
+    },
+  }),
+);

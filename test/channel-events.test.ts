@@ -1,0 +1,191 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type TestServer } from './helpers/app.ts';
+import { createChannel, createUser, ok, registerOrg, send } from './helpers/fixtures.ts';
+import { rawId } from './helpers/messages.ts';
+import { collect, expectExactly } from './helpers/subscription.ts';
+import { wsClient } from './helpers/ws.ts';
+
+let s: TestServer;
+let db: pg.Pool;
+beforeAll(async () => {
+  s = await startServer();
+  db = new pg.Pool({ connectionString: s.app.databaseUrl, max: 2 });
+});
+afterAll(async () => {
+  await db?.end();
+  await s?.stop();
+});
+
+const EVENTS = `subscription($c: ID!, $after: Int) {
+  channelEvents(channelId: $c, after: $after) {
+    __typename seq cursor channelId
+    ... on MessageAddedEvent { message { id seq body } }
+    ... on MessageEditedEvent { message { id body edited } }
+    ... on MessageDeletedEvent { messageId hard }
+    ... on MemberRemovedEvent { userId reason }
+    ... on ReadReceiptEvent { userId lastReadSeq }
+  }
+}`;
+
+type Event = { __typename: string; seq: number; cursor: string; message?: { body: string | null; seq: number }; userId?: string; messageId?: string };
+const pick = (data: any) => data.channelEvents as Event;
+const lastSeq = async (token: string, channelId: string) =>
+  ok(await s.gql(`query($c: ID!) { channel(id: $c) { lastSeq } }`, { c: channelId }, token)).channel.lastSeq as number;
+
+describe('channelEvents', () => {
+  it('streams every change from now on, each with its seq and cursor', async () => {
+    const org = await registerOrg(s);
+    const channelId = await createChannel(s, org.owner.token);
+    const client = wsClient(s.url, org.owner.token, { keepOpen: true });
+    try {
+      const stream = collect(client, EVENTS, { c: channelId }, pick);
+      await new Promise((r) => setTimeout(r, 200)); // let the subscription start before sending
+      const first = await send(s, org.owner.token, channelId, 'one');
+      await send(s, org.owner.token, channelId, 'two');
+      ok(await s.gql(`mutation($id: ID!) { editMessage(input: { id: $id, body: "one, edited" }) { id } }`, { id: first.id }, org.owner.token));
+      ok(await s.gql(`mutation($id: ID!) { deleteMessage(input: { id: $id }) { hard } }`, { id: first.id }, org.owner.token));
+      const events = await stream.waitFor(4);
+      expect(events.map((e) => e.__typename)).toEqual(['MessageAddedEvent', 'MessageAddedEvent', 'MessageEditedEvent', 'MessageDeletedEvent']);
+      expect(events.map((e) => e.message?.body ?? null)).toEqual(['one', 'two', 'one, edited', null]);
+      expectExactly(events.map((e) => e.seq), 2, 5);
+      expect(events.map((e) => e.cursor)).toEqual(['2', '3', '4', '5']);
+      expect(events[0]!.message!.seq).toBe(2);
+      expect(events[3]!.messageId).toBe(first.id);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('replays from a cursor, then goes live without gap or duplicate while sends race the replay', async () => {
+    const org = await registerOrg(s);
+    const channelId = await createChannel(s, org.owner.token);
+    for (let i = 0; i < 10; i++) await send(s, org.owner.token, channelId, `before ${i}`);
+    const client = wsClient(s.url, org.owner.token, { keepOpen: true });
+    try {
+      // 40 sends in flight while the subscriber replays from seq 3.
+      const racing = Promise.all(Array.from({ length: 40 }, (_, i) => send(s, org.owner.token, channelId, `during ${i}`)));
+      const stream = collect(client, EVENTS, { c: channelId, after: 3 }, pick);
+      await racing;
+      const end = await lastSeq(org.owner.token, channelId);
+      expect(end).toBe(51);
+      const events = await stream.waitFor(end - 3);
+      await new Promise((r) => setTimeout(r, 200)); // nothing extra may follow
+      expectExactly(stream.items.map((e) => e.seq), 4, end);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('fills a gap on the live path from the log (an event committed without a publish)', async () => {
+    const org = await registerOrg(s);
+    const channelId = await createChannel(s, org.owner.token);
+    const client = wsClient(s.url, org.owner.token, { keepOpen: true });
+    try {
+      const stream = collect(client, EVENTS, { c: channelId }, pick);
+      await new Promise((r) => setTimeout(r, 200));
+      // A change whose publish was lost: seq 2 is in the log, nobody heard of it.
+      const id = rawId(channelId);
+      await db.query(`UPDATE "Channel" SET "lastSeq" = 2 WHERE id = $1`, [id]);
+      await db.query(
+        `INSERT INTO "ChannelEvent" ("channelId", seq, "organizationId", type, payload, "createdAt")
+         SELECT id, 2, "organizationId", 'CHANNEL_UPDATED', '{"archived": false}', now() FROM "Channel" WHERE id = $1`,
+        [id],
+      );
+      await send(s, org.owner.token, channelId, 'after the lost one');
+      const events = await stream.waitFor(2);
+      expect(events.map((e) => [e.seq, e.__typename])).toEqual([
+        [2, 'ChannelUpdatedEvent'],
+        [3, 'MessageAddedEvent'],
+      ]);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('ends with RESYNC_REQUIRED for a cursor older than the retained log', async () => {
+    const org = await registerOrg(s);
+    const channelId = await createChannel(s, org.owner.token);
+    for (let i = 0; i < 5; i++) await send(s, org.owner.token, channelId, `m${i}`);
+    await db.query(`DELETE FROM "ChannelEvent" WHERE "channelId" = $1 AND seq <= 3`, [rawId(channelId)]); // pruned
+    const client = wsClient(s.url, org.owner.token, { keepOpen: true });
+    try {
+      const stale = collect(client, EVENTS, { c: channelId, after: 1 }, pick);
+      await stale.done;
+      expect(stale.items).toEqual([]);
+      expect(stale.errors[0]?.extensions?.code).toBe('RESYNC_REQUIRED');
+      // From the oldest retained entry on, it replays.
+      const fresh = collect(client, EVENTS, { c: channelId, after: 3 }, pick);
+      expectExactly((await fresh.waitFor(3)).map((e) => e.seq), 4, 6);
+      fresh.unsubscribe();
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('stops a member the moment they are removed: the removal, then FORBIDDEN', async () => {
+    const org = await registerOrg(s);
+    const member = await createUser(s, org, 'MEMBER');
+    const channelId = await createChannel(s, org.owner.token, { memberIds: [member.id] });
+    const client = wsClient(s.url, member.token, { keepOpen: true });
+    try {
+      const stream = collect(client, EVENTS, { c: channelId }, pick);
+      await new Promise((r) => setTimeout(r, 200));
+      await send(s, org.owner.token, channelId, 'still here');
+      ok(await s.gql(`mutation($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`, { c: channelId, u: member.id }, org.owner.token));
+      await send(s, org.owner.token, channelId, 'not for you');
+      await stream.done;
+      expect(stream.items.map((e) => e.__typename)).toEqual(['MessageAddedEvent', 'MemberRemovedEvent']);
+      expect(stream.items[1]!.userId).toBe(member.id);
+      expect(stream.errors[0]?.extensions?.code).toBe('FORBIDDEN');
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('refuses non-members, other organizations and anonymous sockets', async () => {
+    const org = await registerOrg(s);
+    const other = await registerOrg(s);
+    const outsider = await createUser(s, org, 'MEMBER');
+    const channelId = await createChannel(s, org.owner.token);
+    for (const [token, code] of [
+      [outsider.token, 'NOT_FOUND'],
+      [other.owner.token, 'NOT_FOUND'],
+      [null, 'UNAUTHENTICATED'],
+    ] as const) {
+      const client = wsClient(s.url, token, { keepOpen: true });
+      try {
+        const stream = collect(client, EVENTS, { c: channelId }, pick);
+        await stream.done;
+        expect(stream.errors[0]?.extensions?.code).toBe(code);
+      } finally {
+        await client.dispose();
+      }
+    }
+  });
+
+  it('delivers one event to many subscribers without a query per subscriber', async () => {
+    const org = await registerOrg(s);
+    const members = await Promise.all(Array.from({ length: 6 }, () => createUser(s, org, 'MEMBER')));
+    const channelId = await createChannel(s, org.owner.token, { memberIds: members.map((m) => m.id) });
+    const clients = members.map((m) => wsClient(s.url, m.token, { keepOpen: true }));
+    try {
+      const streams = clients.map((c) => collect(c, EVENTS, { c: channelId }, pick));
+      await new Promise((r) => setTimeout(r, 300));
+      const before = s.app.queryCount();
+      await send(s, org.owner.token, channelId, 'to everyone');
+      await Promise.all(streams.map((st) => st.waitFor(1)));
+      const withSix = s.app.queryCount() - before;
+      streams.slice(1).forEach((st) => st.unsubscribe());
+      await new Promise((r) => setTimeout(r, 100));
+      const before1 = s.app.queryCount();
+      await send(s, org.owner.token, channelId, 'to one');
+      await streams[0]!.waitFor(2);
+      const withOne = s.app.queryCount() - before1;
+      expect(withSix).toBe(withOne);
+      expect(streams.every((st) => st.items[0]?.message?.body === 'to everyone')).toBe(true);
+    } finally {
+      await Promise.all(clients.map((c) => c.dispose()));
+    }
+  });
+});
