@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers/app.ts';
 import { createChannel, createUser, ok, registerOrg, send } from './helpers/fixtures.ts';
 import { rawId } from './helpers/messages.ts';
-import { collect, expectExactly } from './helpers/subscription.ts';
+import { collect, expectExactly, untilLive } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
 
 let s: TestServer;
@@ -40,18 +40,21 @@ describe('channelEvents', () => {
     const client = wsClient(s.url, org.owner.token, { keepOpen: true });
     try {
       const stream = collect(client, EVENTS, { c: channelId }, pick);
-      await new Promise((r) => setTimeout(r, 200)); // let the subscription start before sending
+      const [probe] = await untilLive(stream, () => send(s, org.owner.token, channelId, 'probe'));
+      const start = probe!.seq;
       const first = await send(s, org.owner.token, channelId, 'one');
       await send(s, org.owner.token, channelId, 'two');
       ok(await s.gql(`mutation($id: ID!) { editMessage(input: { id: $id, body: "one, edited" }) { id } }`, { id: first.id }, org.owner.token));
       ok(await s.gql(`mutation($id: ID!) { deleteMessage(input: { id: $id }) { hard } }`, { id: first.id }, org.owner.token));
-      const events = await stream.waitFor(4);
-      expect(events.map((e) => e.__typename)).toEqual(['MessageAddedEvent', 'MessageAddedEvent', 'MessageEditedEvent', 'MessageDeletedEvent']);
-      expect(events.map((e) => e.message?.body ?? null)).toEqual(['one', 'two', 'one, edited', null]);
-      expectExactly(events.map((e) => e.seq), 2, 5);
-      expect(events.map((e) => e.cursor)).toEqual(['2', '3', '4', '5']);
-      expect(events[0]!.message!.seq).toBe(2);
-      expect(events[3]!.messageId).toBe(first.id);
+      const events = await stream.waitFor(5);
+      const end = await lastSeq(org.owner.token, channelId);
+      expectExactly(events.map((e) => e.seq), start, end); // probes included: nothing lost once live
+      const tail = events.slice(-4);
+      expect(tail.map((e) => e.__typename)).toEqual(['MessageAddedEvent', 'MessageAddedEvent', 'MessageEditedEvent', 'MessageDeletedEvent']);
+      expect(tail.map((e) => e.message?.body ?? null)).toEqual(['one', 'two', 'one, edited', null]);
+      expect(tail.map((e) => e.cursor)).toEqual(tail.map((e) => String(e.seq)));
+      expect(tail[0]!.message!.seq).toBe(first.seq);
+      expect(tail[3]!.messageId).toBe(first.id);
     } finally {
       await client.dispose();
     }
@@ -83,20 +86,22 @@ describe('channelEvents', () => {
     const client = wsClient(s.url, org.owner.token, { keepOpen: true });
     try {
       const stream = collect(client, EVENTS, { c: channelId }, pick);
-      await new Promise((r) => setTimeout(r, 200));
-      // A change whose publish was lost: seq 2 is in the log, nobody heard of it.
+      await untilLive(stream, () => send(s, org.owner.token, channelId, 'probe'));
+      const seen = stream.items.length;
+      const lost = (await lastSeq(org.owner.token, channelId)) + 1;
+      // A change whose publish was lost: it is in the log, nobody heard of it.
       const id = rawId(channelId);
-      await db.query(`UPDATE "Channel" SET "lastSeq" = 2 WHERE id = $1`, [id]);
+      await db.query(`UPDATE "Channel" SET "lastSeq" = $2 WHERE id = $1`, [id, lost]);
       await db.query(
         `INSERT INTO "ChannelEvent" ("channelId", seq, "organizationId", type, payload, "createdAt")
-         SELECT id, 2, "organizationId", 'CHANNEL_UPDATED', '{"archived": false}', now() FROM "Channel" WHERE id = $1`,
-        [id],
+         SELECT id, $2, "organizationId", 'CHANNEL_UPDATED', '{"archived": false}', now() FROM "Channel" WHERE id = $1`,
+        [id, lost],
       );
       await send(s, org.owner.token, channelId, 'after the lost one');
-      const events = await stream.waitFor(2);
+      const events = (await stream.waitFor(seen + 2)).slice(seen);
       expect(events.map((e) => [e.seq, e.__typename])).toEqual([
-        [2, 'ChannelUpdatedEvent'],
-        [3, 'MessageAddedEvent'],
+        [lost, 'ChannelUpdatedEvent'],
+        [lost + 1, 'MessageAddedEvent'],
       ]);
     } finally {
       await client.dispose();
@@ -129,8 +134,7 @@ describe('channelEvents', () => {
     const channelId = await createChannel(s, org.owner.token, { memberIds: [member.id] });
     const client = wsClient(s.url, member.token, { keepOpen: true });
     try {
-      const stream = collect(client, EVENTS, { c: channelId }, pick);
-      await new Promise((r) => setTimeout(r, 200));
+      const stream = collect(client, EVENTS, { c: channelId, after: await lastSeq(org.owner.token, channelId) }, pick);
       await send(s, org.owner.token, channelId, 'still here');
       ok(await s.gql(`mutation($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`, { c: channelId, u: member.id }, org.owner.token));
       await send(s, org.owner.token, channelId, 'not for you');
@@ -171,7 +175,11 @@ describe('channelEvents', () => {
     const clients = members.map((m) => wsClient(s.url, m.token, { keepOpen: true }));
     try {
       const streams = clients.map((c) => collect(c, EVENTS, { c: channelId }, pick));
-      await new Promise((r) => setTimeout(r, 300));
+      // Every stream live: each has received a probe sent after it subscribed.
+      for (const st of streams) await untilLive(st, () => send(s, org.owner.token, channelId, 'probe'));
+      const end = await lastSeq(org.owner.token, channelId);
+      await Promise.all(streams.map((st) => st.waitFor(st.items.length + end - st.items.at(-1)!.seq)));
+      streams.forEach((st) => st.items.splice(0));
       const before = s.app.queryCount();
       await send(s, org.owner.token, channelId, 'to everyone');
       await Promise.all(streams.map((st) => st.waitFor(1)));

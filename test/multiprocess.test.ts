@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers/app.ts';
-import { createUser, errorCode, ok, registerOrg } from './helpers/fixtures.ts';
+import { createUser, errorCode, ok, registerOrg, send } from './helpers/fixtures.ts';
+import { collect, expectExactly, untilLive } from './helpers/subscription.ts';
+import { wsClient } from './helpers/ws.ts';
 
 // Two app instances on one database and one Redis prefix, as two server
 // processes behind a load balancer. Viewers are cached for a minute, so only
@@ -54,5 +56,28 @@ describe('two server processes', () => {
     const history = ok(await b.gql(`query($c: ID!) { channel(id: $c) { lastSeq messages(first: 20) { edges { node { seq } } } } }`, { c: channelId }, org.owner.token));
     expect(history.channel.messages.edges.map((e: { node: { seq: number } }) => e.node.seq)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     expect(history.channel.lastSeq).toBe(11);
+  });
+
+  it('a subscriber on one process receives, in order, what is sent through the other', async () => {
+    const org = await registerOrg(a);
+    const created = ok(await a.gql(`mutation { createChannel(input: { kind: GROUP, name: "live" }) { id } }`, {}, org.owner.token));
+    const channelId = created.createChannel.id;
+    const client = wsClient(b.url, org.owner.token, { keepOpen: true });
+    try {
+      const stream = collect(
+        client,
+        `subscription($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { body } } } }`,
+        { c: channelId },
+        (data) => data.channelEvents as { seq: number; message: { body: string } },
+      );
+      const [probe] = await untilLive(stream, () => send(a, org.owner.token, channelId, 'probe'));
+      const seen = stream.items.length;
+      await Promise.all(Array.from({ length: 30 }, (_, i) => send(a, org.owner.token, channelId, `m${i}`)));
+      const events = await stream.waitFor(seen + 30);
+      expectExactly(events.map((e) => e.seq), probe!.seq, probe!.seq + seen + 29);
+      expect(new Set(events.slice(seen).map((e) => e.message.body)).size).toBe(30);
+    } finally {
+      await client.dispose();
+    }
   });
 });

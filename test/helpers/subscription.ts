@@ -57,3 +57,18 @@ export function collect<T = any>(client: Client, query: string, variables: Recor
 export function expectExactly(seqs: number[], from: number, to: number): void {
   expect(seqs).toEqual(Array.from({ length: to - from + 1 }, (_, i) => from + i));
 }
+
+/**
+ * A stream subscribed "from now" is live once it delivers something: send
+ * probes until the first arrives (probes sent before the subscription was
+ * active are simply not part of its history). Returns the items seen so far.
+ */
+export async function untilLive<T>(stream: Collected<T>, sendProbe: () => Promise<unknown>, ms = 10_000): Promise<T[]> {
+  const deadline = Date.now() + ms;
+  while (stream.items.length === 0) {
+    if (Date.now() > deadline) throw new Error(`stream never went live; errors: ${JSON.stringify(stream.errors)}`);
+    await sendProbe();
+    await Promise.race([stream.waitFor(1, 200).catch(() => undefined)]);
+  }
+  return stream.items;
+}
