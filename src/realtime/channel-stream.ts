@@ -41,6 +41,7 @@ export async function channelEventStream(
     let last = after ?? 0;
     let busy = true; // replaying: live events wait in `pending`
     let ended = false;
+    let catchUp = false; // pub/sub reconnected: read the log for what it dropped
     const pending: ChannelEventPayload[] = [];
 
     const end = async (error: DomainError) => {
@@ -85,7 +86,12 @@ export async function channelEventStream(
       if (busy) return;
       busy = true;
       try {
-        while (pending.length && !ended) {
+        while ((pending.length || catchUp) && !ended) {
+          if (catchUp) {
+            catchUp = false;
+            await replay(null);
+            continue;
+          }
           const event = pending.shift()!;
           if (event.seq > last + 1) await replay(event.seq - 1);
           await emit(event);
@@ -101,7 +107,14 @@ export async function channelEventStream(
       pending.push(event);
       void drain();
     });
-    stop.then(unlisten);
+    const unwatch = pubsub.onReconnect(() => {
+      catchUp = true;
+      void drain();
+    });
+    stop.then(() => {
+      unlisten();
+      unwatch();
+    });
 
     try {
       if (after === null) {

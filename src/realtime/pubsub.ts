@@ -34,13 +34,25 @@ export interface ParleyPubSub {
    * Returns the function that ends the subscription.
    */
   listen<T extends keyof Topics>(topic: T, handler: (payload: Topics[T]) => void): Promise<() => void>;
+  /**
+   * Calls `handler` each time the subscriber connection is back after a loss
+   * (never for in-process pub/sub): whatever was published meanwhile is gone,
+   * so listeners catch up from the log. Returns the function that stops it.
+   */
+  onReconnect(handler: () => void): () => void;
   close(): Promise<void>;
 }
 
 // Topic names carry the prefix themselves: ioredis' keyPrefix does not apply
 // to pub/sub channels.
-function wrap(engine: PubSubEngine, prefix: string, close: () => Promise<void>): ParleyPubSub {
+function wrap(
+  engine: PubSubEngine,
+  prefix: string,
+  close: () => Promise<void>,
+  onReconnect: ParleyPubSub['onReconnect'] = () => () => {},
+): ParleyPubSub {
   return {
+    onReconnect,
     publish: (topic, payload) => engine.publish(prefix + topic, payload),
     subscribe: (topic) => engine.asyncIterableIterator(prefix + topic),
     listen: async (topic, handler) => {
@@ -63,9 +75,29 @@ export function createPubSub(redisUrl: string | null, prefix: string, log?: Logg
     client.on('error', (error: Error) => log?.warn({ err: error }, 'redis connection error; reconnecting'));
   }
   const engine = new RedisPubSub({ publisher, subscriber });
-  return wrap(engine, prefix, async () => {
-    // Sends still in flight may find the connection closing; they are
-    // repaired by catch-up like any failed publish.
-    await engine.close().catch(() => {});
+  // 'ready' after the first one means the subscriber reconnected (ioredis has
+  // resubscribed by then): messages published while it was away are lost.
+  const reconnectHandlers = new Set<() => void>();
+  let connectedBefore = false;
+  subscriber.on('ready', () => {
+    if (connectedBefore) {
+      log?.info('redis subscriber reconnected; live streams catch up from the log');
+      for (const handler of reconnectHandlers) handler();
+    }
+    connectedBefore = true;
   });
+  const onReconnect = (handler: () => void) => {
+    reconnectHandlers.add(handler);
+    return () => void reconnectHandlers.delete(handler);
+  };
+  return wrap(
+    engine,
+    prefix,
+    async () => {
+      // Sends still in flight may find the connection closing; they are
+      // repaired by catch-up like any failed publish.
+      await engine.close().catch(() => {});
+    },
+    onReconnect,
+  );
 }
