@@ -230,6 +230,7 @@ const NO_ID: NoIdOperation[] = [
     document: `mutation($input: CreateUserInput!) { createUser(input: $input) { id } }`,
     variables: () => ({ input: { username: `iso-${uid()}`, displayName: 'Iso', role: 'MEMBER', password: 'password123' } }),
   },
+  { field: 'viewerEvents', reason: 'the viewer\u2019s own stream: channels come from their memberships', document: `subscription { viewerEvents { __typename } }` },
   { field: 'login', reason: 'public: names the organization by slug, takes no id' },
   { field: 'registerOrganization', reason: 'public: creates a new organization' },
 ];

@@ -10,6 +10,20 @@ import type { Logger } from 'pino';
 export interface Topics {
   /** A committed channel log entry; `seq` orders it. */
   [topic: `channel:${string}`]: ChannelEventPayload;
+  /**
+   * A user started or stopped typing in a channel: ephemeral, never logged
+   * (DESIGN §1.7). It carries the display name so subscribers need no query.
+   */
+  [topic: `typing:${string}`]: {
+    channelId: string;
+    userId: string;
+    displayName: string;
+    typing: boolean;
+    /** ISO time a `typing: true` lapses unless refreshed; null for a stop. */
+    expiresAt: string | null;
+  };
+  /** Signals for one user's own stream (viewerEvents): channels they joined or left. */
+  [topic: `user:${string}`]: UserSignal;
   /** A user's role or active state changed: every process drops its cached viewer. */
   'users:changed': { userId: string };
 }
@@ -21,6 +35,12 @@ export interface ChannelEventPayload {
   actorId: string | null;
   createdAt: string;
   payload: unknown;
+}
+
+export interface UserSignal {
+  type: 'CHANNEL_ADDED' | 'CHANNEL_REMOVED';
+  channelId: string;
+  reason?: string;
 }
 
 /** A typed pub/sub facade over Redis or an in-process emitter. */

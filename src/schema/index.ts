@@ -6,6 +6,7 @@ import './project.ts';
 import './channel.ts';
 import './message.ts';
 import './channel-events.ts';
+import './viewer-events.ts';
 
 /** The executable schema, fields sorted so the printed schema is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { Prisma, type ChannelEventType, type PrismaClient } from '../generated/prisma/client.ts';
-import type { ChannelEventPayload, ParleyPubSub } from '../realtime/pubsub.ts';
+import type { ChannelEventPayload, ParleyPubSub, UserSignal } from '../realtime/pubsub.ts';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -71,12 +71,28 @@ export class ChannelLog {
   }
 
   private publish(events: ChannelEventPayload[]) {
+    const failed = (error: unknown, event: ChannelEventPayload) =>
+      this.log.warn({ err: error, channelId: event.channelId, seq: event.seq }, 'publish failed; subscribers catch up from the log');
     for (const event of events) {
-      this.pubsub.publish(`channel:${event.channelId}`, event).catch((error: unknown) => {
-        this.log.warn({ err: error, channelId: event.channelId, seq: event.seq }, 'publish failed; subscribers catch up from the log');
-      });
+      this.pubsub.publish(`channel:${event.channelId}`, event).catch((error: unknown) => failed(error, event));
+      // Membership changes also reach the users themselves, whose own stream
+      // (viewerEvents) is not listening to a channel they just joined.
+      for (const signal of userSignals(event)) {
+        this.pubsub.publish(`user:${signal.userId}`, signal.signal).catch((error: unknown) => failed(error, event));
+      }
     }
   }
+}
+
+function userSignals(event: ChannelEventPayload): { userId: string; signal: UserSignal }[] {
+  const payload = event.payload as { userIds?: string[]; userId?: string; reason?: string };
+  if (event.type === 'MEMBER_ADDED') {
+    return (payload.userIds ?? []).map((userId) => ({ userId, signal: { type: 'CHANNEL_ADDED', channelId: event.channelId } }));
+  }
+  if (event.type === 'MEMBER_REMOVED' && payload.userId) {
+    return [{ userId: payload.userId, signal: { type: 'CHANNEL_REMOVED', channelId: event.channelId, reason: payload.reason } }];
+  }
+  return [];
 }
 
 /**

@@ -268,7 +268,8 @@ export class MessageService {
             result = await tx.message.update({ where: { id }, data: { deletedAt: new Date(), deletedById: viewer.id } });
             await scrubLoggedContent(tx, message, ['body']);
           }
-          return { id, messageId: id, hard, deletedById: viewer.id };
+          // seq, sender and prior state let live unread counts follow the delete without a query.
+          return { id, messageId: id, hard, deletedById: viewer.id, seq: message.seq, senderId: message.senderId, wasDeleted: message.deletedAt !== null };
         });
         return { message: result, messageId: id, hard };
       });

@@ -1,0 +1,122 @@
+import { Repeater } from 'graphql-yoga';
+import type { Viewer } from '../context.ts';
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import type { ChannelService } from '../services/channels.ts';
+import type { ChannelEventPayload, ParleyPubSub } from './pubsub.ts';
+
+/** One item of a viewer's own stream. */
+export type ViewerEvent =
+  | { type: 'CHANNEL_ACTIVITY'; channelId: string; lastSeq: number; unreadCount: number; message: unknown | null }
+  | { type: 'CHANNEL_ADDED'; channelId: string }
+  | { type: 'CHANNEL_REMOVED'; channelId: string; reason: string | null };
+
+interface Tracked {
+  unread: number;
+  lastReadSeq: number;
+  lastSeq: number;
+  stop: () => void;
+}
+
+/**
+ * The viewer's own stream: activity in any of their channels (new last seq and
+ * their unread count), and channels they join or leave. It listens to each of
+ * their channels' topics (Redis shares one subscription per channel in a
+ * process) and to their user topic; unread counts are loaded once and then
+ * follow the events, so a busy channel costs no query per message. This is a
+ * summary, not a log: after a lost connection to Redis it reloads the counts.
+ */
+export async function viewerEventStream(
+  prisma: PrismaClient,
+  pubsub: ParleyPubSub,
+  channels: ChannelService,
+  viewer: Viewer,
+): Promise<AsyncIterable<ViewerEvent>> {
+  return new Repeater<ViewerEvent>(async (push, stop) => {
+    const tracked = new Map<string, Tracked>();
+
+    const onChannelEvent = (event: ChannelEventPayload) => {
+      const t = tracked.get(event.channelId);
+      if (!t || event.seq <= t.lastSeq) return;
+      t.lastSeq = event.seq;
+      const payload = event.payload as Record<string, unknown>;
+      let message: unknown = null;
+      if (event.type === 'MESSAGE_ADDED') {
+        if (payload.senderId !== viewer.id) t.unread++;
+        message = payload;
+      } else if (event.type === 'MESSAGE_DELETED') {
+        const seq = payload.seq as number | undefined;
+        if (!payload.wasDeleted && payload.senderId !== viewer.id && seq !== undefined && seq > t.lastReadSeq) t.unread = Math.max(0, t.unread - 1);
+      } else if (event.type === 'READ_RECEIPT' && payload.userId === viewer.id) {
+        void refresh(event.channelId);
+        return;
+      } else {
+        return;
+      }
+      void push({ type: 'CHANNEL_ACTIVITY', channelId: event.channelId, lastSeq: event.seq, unreadCount: t.unread, message });
+    };
+
+    /** Starts following a channel the viewer may read, with its counts from the database. */
+    const track = async (channelId: string) => {
+      if (tracked.has(channelId)) return;
+      const entry: Tracked = { unread: 0, lastReadSeq: 0, lastSeq: 0, stop: () => {} };
+      tracked.set(channelId, entry);
+      entry.stop = await pubsub.listen(`channel:${channelId}`, onChannelEvent);
+      await load([channelId]);
+    };
+
+    const untrack = (channelId: string) => {
+      tracked.get(channelId)?.stop();
+      tracked.delete(channelId);
+    };
+
+    /** Reloads read markers, last seqs and unread counts (one query each for any number of channels). */
+    const load = async (channelIds: string[]) => {
+      const ids = channelIds.filter((id) => tracked.has(id));
+      if (!ids.length) return;
+      const [members, counts] = await Promise.all([
+        prisma.channelMember.findMany({
+          where: { userId: viewer.id, channelId: { in: ids } },
+          select: { channelId: true, lastReadSeq: true, channel: { select: { lastSeq: true } } },
+        }),
+        channels.unreadCounts(viewer, ids),
+      ]);
+      ids.forEach((id, i) => {
+        const t = tracked.get(id);
+        const m = members.find((row) => row.channelId === id);
+        if (!t || !m) return;
+        t.lastReadSeq = m.lastReadSeq;
+        t.lastSeq = Math.max(t.lastSeq, m.channel.lastSeq);
+        t.unread = counts[i] ?? 0;
+      });
+    };
+
+    const refresh = async (channelId: string) => {
+      await load([channelId]);
+      const t = tracked.get(channelId);
+      if (t) await push({ type: 'CHANNEL_ACTIVITY', channelId, lastSeq: t.lastSeq, unreadCount: t.unread, message: null });
+    };
+
+    const unlistenUser = await pubsub.listen(`user:${viewer.id}`, (signal) => {
+      if (signal.type === 'CHANNEL_ADDED') {
+        void track(signal.channelId).then(() => push({ type: 'CHANNEL_ADDED', channelId: signal.channelId }));
+      } else {
+        untrack(signal.channelId);
+        void push({ type: 'CHANNEL_REMOVED', channelId: signal.channelId, reason: signal.reason ?? null });
+      }
+    });
+    const unwatch = pubsub.onReconnect(() => void load([...tracked.keys()]));
+    stop.then(() => {
+      unlistenUser();
+      unwatch();
+      for (const id of [...tracked.keys()]) untrack(id);
+    });
+
+    const readable = await prisma.channel.findMany({ where: channels.readableWhere(viewer), select: { id: true } });
+    for (const { id } of readable) {
+      tracked.set(id, { unread: 0, lastReadSeq: 0, lastSeq: 0, stop: () => {} });
+    }
+    await Promise.all(readable.map(async ({ id }) => (tracked.get(id)!.stop = await pubsub.listen(`channel:${id}`, onChannelEvent))));
+    await load(readable.map((r) => r.id));
+    await stop;
+  });
+}
