@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
+import { GraphQLError, type DocumentNode } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -17,6 +18,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { maskError, useUnexpectedErrorLog } from './errors.ts';
 import { createPubSub } from './realtime/pubsub.ts';
+import { SocketClose, SocketRegistry } from './realtime/sockets.ts';
 import { schema } from './schema/index.ts';
 import { createServices, type Services } from './services/index.ts';
 
@@ -66,7 +68,10 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       maxTokensPlugin({ n: 2000 }),
       maxDepthPlugin({ n: 12, flattenFragments: true }),
       maxAliasesPlugin({ n: 20 }),
-      costLimitPlugin({ maxCost: 5000 }),
+      // The cost counts a literal `first`: a history screen of 50 messages with
+      // their senders and 5 readers each must pass (tested), a page of 100
+      // messages with 20 readers each (2,000 users) does not.
+      costLimitPlugin({ maxCost: 30_000 }),
     ],
     context: async (initial) => {
       const requestId = initial.request?.headers.get('x-request-id') ?? randomUUID();
@@ -75,21 +80,40 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     },
   });
 
-  const server: Server = createServer(yoga);
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint });
-  useServer<Record<string, unknown>, { token: string | null }>(
+  // Responses still being written: stop() asks them to close their
+  // connection when done, so server.close() need not wait out keep-alive.
+  const inFlight = new Set<ServerResponse>();
+  let stopping = false;
+  const server: Server = createServer();
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (stopping) res.setHeader('connection', 'close');
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+  });
+  server.on('request', yoga);
+
+  const limits = config.websocket;
+  const sockets = new SocketRegistry(services.auth, pubsub, limits.maxSocketsPerUser, log, services.presence);
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: limits.maxPayloadBytes });
+  useServer<Record<string, unknown>, { token: string }>(
     {
-      // A bad token closes the socket at once (4403); a good one is checked
-      // again for every operation, so deactivation and role changes apply to
-      // open sockets too.
+      connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
+      // The registry closes refused sockets itself, with the code that fits
+      // (4401, 4403 or 4429); false only keeps graphql-ws from acknowledging.
+      // A good token is still checked for every operation.
       onConnect: async (ctx) => {
-        const token = typeof ctx.connectionParams?.authToken === 'string' ? ctx.connectionParams.authToken : null;
+        const token = await sockets.admit(ctx.extra.socket, ctx.connectionParams?.authToken);
+        if (token === null) return false;
         ctx.extra.token = token;
-        return token === null || (await services.auth.viewerFromToken(token)) !== null;
+        return true;
       },
       execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
       onSubscribe: async (ctx, _id, params) => {
+        // graphql-ws has already counted this operation in `subscriptions`.
+        if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerSocket) {
+          return [tooManyOperations(limits.maxSubscriptionsPerSocket)];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
@@ -97,20 +121,45 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
           params,
           wsToken: ctx.extra.token,
         });
-        const args = {
+        // A GraphQLError thrown out of onSubscribe would close the whole socket
+        // with 4500; the client gets it as the operation's error instead.
+        let document: DocumentNode;
+        let errors: readonly GraphQLError[];
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          return refusal(error, 'GRAPHQL_PARSE_FAILED');
+        }
+        try {
+          errors = validate(schema, document);
+        } catch (error) {
+          // The query-limit rules (aliases, depth, cost) throw theirs.
+          return refusal(error, 'BAD_USER_INPUT');
+        }
+        if (errors.length) return clientErrors(errors, 'GRAPHQL_VALIDATION_FAILED');
+        return {
           schema,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
         };
-        const errors = validate(args.schema, args.document);
-        return errors.length ? errors : args;
       },
     },
     wss,
+    // graphql-ws' keep-alive is the ws heartbeat: a ping every interval, and
+    // terminate() if its pong has not come back one interval later.
+    limits.pingIntervalMs,
   );
+  // ws emits a socket's 'error' only for the client's protocol violations (a
+  // frame over maxPayload, a malformed frame), after it has closed the socket
+  // with the matching code (1009, 1002, ...). graphql-ws, listening first,
+  // would print each to the console as an internal error of ours.
+  wss.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (error) => log.debug({ err: error }, 'websocket closed for a protocol error'));
+  });
 
   return {
     services,
@@ -127,14 +176,58 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
         });
       }),
     async stop() {
-      for (const client of wss.clients) client.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      stopping = true;
+      const registryClosed = sockets.close();
+      const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+      server.closeIdleConnections();
+      for (const socket of wss.clients) socket.close(SocketClose.GoingAway, 'Server shutting down');
+      // Resolves once every socket has finished its close handshake.
+      const socketsClosed = new Promise<void>((resolve) => wss.close(() => resolve()));
+      const grace = setTimeout(() => {
+        for (const socket of wss.clients) socket.terminate();
+        server.closeAllConnections();
+      }, config.shutdownGraceMs);
+      await Promise.all([httpClosed, socketsClosed, registryClosed]);
+      clearTimeout(grace);
+      await services.presence.close();
       await services.auth.close();
       await pubsub.close();
       await prisma.$disconnect();
       await embedded?.stop();
     },
   };
+}
+
+/**
+ * RATE_LIMITED rather than BAD_USER_INPUT: the operation itself is fine and
+ * succeeds once the client ends one of its others; it is a quota, like a rate.
+ */
+function tooManyOperations(max: number): GraphQLError {
+  return new GraphQLError(`At most ${max} operations may run at once on one socket; complete one first`, {
+    extensions: { code: 'RATE_LIMITED', max },
+  });
+}
+
+function refusal(error: unknown, code: string): GraphQLError[] {
+  if (error instanceof GraphQLError) return clientErrors([error], code);
+  throw error;
+}
+
+/**
+ * Parse and validation errors with the code HTTP gives them (there Yoga codes
+ * them and maskError codes the query-limit ones; graphql-ws sends errors as
+ * they are). Yoga's HTTP status hint means nothing on a socket.
+ */
+function clientErrors(errors: readonly GraphQLError[], code: string): GraphQLError[] {
+  return errors.map((error) => {
+    const { http: _http, ...extensions } = error.extensions as Record<string, unknown>;
+    return new GraphQLError(error.message, {
+      nodes: error.nodes,
+      source: error.source,
+      positions: error.positions,
+      originalError: error.originalError,
+      extensions: { ...extensions, code: extensions.code ?? code },
+    });
+  });
 }

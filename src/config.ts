@@ -28,25 +28,60 @@ export interface Config {
   passwordHashCost: number;
   /** How long a process may reuse a loaded viewer; changes evict it at once through pub/sub. */
   viewerCacheMs: number;
+  /** How long a process's claim that a user is online lasts without a heartbeat (a third of it). */
+  presenceTtlMs: number;
   limits: {
     /** Longest message body, in characters, after trimming. */
     messageBodyMax: number;
     /** Largest page any connection returns; larger requests are refused. */
     pageSizeMax: number;
   };
+  /** Bounds on graphql-ws sockets (see README, WS_* variables). */
+  websocket: WebSocketLimits;
+  /** How long `stop()` lets in-flight requests and socket close handshakes finish before cutting connections. */
+  shutdownGraceMs: number;
   /** Log level for pino: fatal, error, warn, info, debug, trace, silent. */
   logLevel: string;
   /** Serve GraphiQL on GET /graphql. */
   graphiql: boolean;
 }
 
+export interface WebSocketLimits {
+  /** Milliseconds a new socket has to send `connection_init`; then it is closed with 4408. 0 disables. */
+  connectionInitTimeoutMs: number;
+  /** Largest incoming WebSocket message in bytes; a larger one closes the socket with 1009. */
+  maxPayloadBytes: number;
+  /**
+   * Operations one socket may run at once: subscriptions, and queries or
+   * mutations still executing. One more is refused with RATE_LIMITED.
+   */
+  maxSubscriptionsPerSocket: number;
+  /** Sockets one user may hold open on one process; one more is closed with 4429. */
+  maxSocketsPerUser: number;
+  /**
+   * Milliseconds between WebSocket pings; a socket that has not answered a
+   * ping by the next one is dropped (half-open). 0 disables.
+   */
+  pingIntervalMs: number;
+}
+
+/** Used when the environment does not set a WS_* variable (exported so tests can change one limit). */
+export const websocketDefaults: WebSocketLimits = {
+  connectionInitTimeoutMs: 5000,
+  maxPayloadBytes: 64 * 1024,
+  maxSubscriptionsPerSocket: 100,
+  maxSocketsPerUser: 20,
+  // Well below the 60 s idle timeout common to load balancers and proxies.
+  pingIntervalMs: 15_000,
+};
+
 type Env = Record<string, string | undefined>;
 
-function int(env: Env, name: string, fallback: number): number {
+function int(env: Env, name: string, fallback: number, min = 0): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
   return value;
 }
 
@@ -78,10 +113,19 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     tokenTtlSeconds: int(env, 'TOKEN_TTL_SECONDS', 7 * 24 * 3600),
     passwordHashCost: int(env, 'PASSWORD_HASH_COST', 17),
     viewerCacheMs: int(env, 'VIEWER_CACHE_MS', 5000),
+    presenceTtlMs: int(env, 'PRESENCE_TTL_MS', 30_000),
     limits: {
       messageBodyMax: int(env, 'MESSAGE_BODY_MAX', 5000),
       pageSizeMax: int(env, 'PAGE_SIZE_MAX', 100),
     },
+    websocket: {
+      connectionInitTimeoutMs: int(env, 'WS_CONNECTION_INIT_TIMEOUT_MS', websocketDefaults.connectionInitTimeoutMs),
+      maxPayloadBytes: int(env, 'WS_MAX_PAYLOAD_BYTES', websocketDefaults.maxPayloadBytes, 1),
+      maxSubscriptionsPerSocket: int(env, 'WS_MAX_SUBSCRIPTIONS_PER_SOCKET', websocketDefaults.maxSubscriptionsPerSocket, 1),
+      maxSocketsPerUser: int(env, 'WS_MAX_SOCKETS_PER_USER', websocketDefaults.maxSocketsPerUser, 1),
+      pingIntervalMs: int(env, 'WS_PING_INTERVAL_MS', websocketDefaults.pingIntervalMs),
+    },
+    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000),
     logLevel: env.LOG_LEVEL ?? 'info',
     graphiql: env.GRAPHIQL !== 'false',
     ...overrides,

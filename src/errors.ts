@@ -32,7 +32,10 @@ export function maskError(error: unknown, message: string): Error {
   }
   const extensions = expected(original);
   if (extensions) {
-    return createGraphQLError(original.message, { nodes: error.nodes, path: error.path, extensions });
+    // The same error object, coded: Yoga logs every error that masking
+    // replaces as a server error, and these are the client's.
+    Object.assign(error.extensions, extensions);
+    return error;
   }
   // graphql-js wraps a scalar's rejection of a variable (EmailAddress,
   // DateTime); the outer message names the variable.

@@ -4,7 +4,7 @@ import { startServer, type TestServer } from './helpers/app.ts';
 import { createChannel, createUser, ok, registerOrg, send } from './helpers/fixtures.ts';
 import { rawId } from './helpers/messages.ts';
 import { collect, expectExactly, untilLive } from './helpers/subscription.ts';
-import { wsClient } from './helpers/ws.ts';
+import { liveSocket, wsClient } from './helpers/ws.ts';
 
 let s: TestServer;
 let db: pg.Pool;
@@ -152,10 +152,11 @@ describe('channelEvents', () => {
     const other = await registerOrg(s);
     const outsider = await createUser(s, org, 'MEMBER');
     const channelId = await createChannel(s, org.owner.token);
+    // No token: the socket itself is refused (4401) before any subscription.
+    expect((await liveSocket(s.url, {}).closed).code).toBe(4401);
     for (const [token, code] of [
       [outsider.token, 'NOT_FOUND'],
       [other.owner.token, 'NOT_FOUND'],
-      [null, 'UNAUTHENTICATED'],
     ] as const) {
       const client = wsClient(s.url, token, { keepOpen: true });
       try {

@@ -43,3 +43,16 @@ describe('query limits', () => {
     expect(errorCode(await s.gql(`{ nope }`, {}, token))).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 });
+
+describe('query limits allow real screens', () => {
+  it('accepts a history screen: 50 messages with senders and five readers each', async () => {
+    const result = await s.gql(
+      `query($c: ID!) { channel(id: $c) { messages(first: 50) { edges { node { id body sender { displayName } readCount readBy(first: 5) { edges { node { user { displayName } } } } } } } } }`,
+      { c: 'Q2hhbm5lbDowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA=' },
+      token,
+    );
+    // Passes the limits and runs: the channel does not exist.
+    expect(result.errors?.[0]?.message).toBe('Channel not found');
+    expect(errorCode(result)).toBe('NOT_FOUND');
+  });
+});

@@ -1,17 +1,36 @@
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from './helpers/app.ts';
+import { websocketDefaults } from '../src/config.ts';
+import { startServer, uid, type TestServer } from './helpers/app.ts';
 import { createUser, errorCode, ok, registerOrg } from './helpers/fixtures.ts';
-import { wsClient, wsRequest } from './helpers/ws.ts';
+import { liveSocket, rawConnect, rawSocket, wsClient, wsRequest, type CloseInfo } from './helpers/ws.ts';
 
+// `s` runs the default limits; `limited` small ones, so each limit is reached
+// with a handful of sockets and within a fraction of a second.
 let s: TestServer;
+let limited: TestServer;
 beforeAll(async () => {
-  s = await startServer();
+  [s, limited] = await Promise.all([
+    startServer({ graphiql: true }),
+    startServer({
+      websocket: { ...websocketDefaults, connectionInitTimeoutMs: 300, maxSocketsPerUser: 2, maxSubscriptionsPerSocket: 2, pingIntervalMs: 300 },
+    }),
+  ]);
 });
 afterAll(async () => {
-  await s?.stop();
+  await Promise.all([s?.stop(), limited?.stop()]);
 });
 
-describe('graphql-ws transport', () => {
+/** The close, or a failure if the socket is still open after `ms` (the promptness the feature promises). */
+function closedWithin(closed: Promise<CloseInfo>, ms: number): Promise<CloseInfo> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`socket still open after ${ms} ms`)), ms)));
+  return Promise.race([closed, timeout]).finally(() => clearTimeout(timer));
+}
+
+const VIEWER = `{ viewer { id role } }`;
+
+describe('graphql-ws authentication', () => {
   it('runs operations with the token from connectionParams', async () => {
     const org = await registerOrg(s);
     const client = wsClient(s.url, org.owner.token);
@@ -23,43 +42,227 @@ describe('graphql-ws transport', () => {
     }
   });
 
-  it('closes the socket for an invalid token', async () => {
-    const client = wsClient(s.url, 'not-a-token');
-    try {
-      const error = await wsRequest(client, `{ viewer { id } }`).then(
-        () => null,
-        (e: unknown) => e,
-      );
-      expect((error as { code?: number } | null)?.code).toBe(4403);
-    } finally {
-      await client.dispose();
+  it('closes a socket without a token with 4401 (sign in first)', async () => {
+    const socket = liveSocket(s.url, {});
+    expect(await socket.acked).toBe(false);
+    expect((await socket.closed).code).toBe(4401);
+  });
+
+  it('closes a socket with a malformed or forged token with 4403', async () => {
+    const forged = await new SignJWT({ org: 'any' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('any')
+      .setIssuer('parley')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('not-the-server-secret-0123456789'));
+    for (const authToken of ['not-a-token', forged]) {
+      const socket = liveSocket(s.url, { authToken });
+      expect(await socket.acked).toBe(false);
+      expect((await socket.closed).code).toBe(4403);
     }
   });
 
-  it('answers UNAUTHENTICATED on an anonymous socket', async () => {
-    const client = wsClient(s.url, null);
-    try {
-      expect(errorCode(await wsRequest(client, `{ viewer { id } }`))).toBe('UNAUTHENTICATED');
-    } finally {
-      await client.dispose();
-    }
-  });
-
-  it('stops serving a user on an open socket once they are deactivated', async () => {
+  it('closes a deactivated user’s open socket with 4403 at once, and leaves other users’ sockets open', async () => {
     const org = await registerOrg(s);
     const member = await createUser(s, org, 'MEMBER');
-    const client = wsClient(s.url, member.token, { keepOpen: true });
+    const memberSocket = liveSocket(s.url, { authToken: member.token });
+    const ownerSocket = liveSocket(s.url, { authToken: org.owner.token });
     try {
-      expect(ok(await wsRequest(client, `{ viewer { id } }`)).viewer.id).toBe(member.id);
+      expect(await memberSocket.acked).toBe(true);
+      expect(await ownerSocket.acked).toBe(true);
+      expect(ok(await wsRequest(memberSocket.client, VIEWER)).viewer.id).toBe(member.id);
+
       ok(await s.gql(`mutation($id: ID!) { deactivateUser(userId: $id) { id } }`, { id: member.id }, org.owner.token));
-      expect(errorCode(await wsRequest(client, `{ viewer { id } }`))).toBe('UNAUTHENTICATED');
+      const closed = await closedWithin(memberSocket.closed, 3000);
+      expect(closed.code).toBe(4403);
+      expect(closed.reason).toMatch(/deactivated/i);
+
+      expect(ok(await wsRequest(ownerSocket.client, VIEWER)).viewer.id).toBe(org.owner.id);
       // A new socket with the same token is refused outright.
-      const again = wsClient(s.url, member.token);
-      const refused = await wsRequest(again, `{ viewer { id } }`).then(() => null, (e: unknown) => e);
-      await again.dispose();
-      expect((refused as { code?: number } | null)?.code).toBe(4403);
+      const again = liveSocket(s.url, { authToken: member.token });
+      expect((await again.closed).code).toBe(4403);
     } finally {
-      await client.dispose();
+      await Promise.all([memberSocket.client.dispose(), ownerSocket.client.dispose()]);
+    }
+  });
+
+  it('closes the socket of a user whose role changed; a new socket has the new role', async () => {
+    const org = await registerOrg(s);
+    const member = await createUser(s, org, 'MEMBER');
+    const before = liveSocket(s.url, { authToken: member.token });
+    expect(await before.acked).toBe(true);
+
+    ok(await s.gql(`mutation($id: ID!) { changeUserRole(userId: $id, role: ADMIN) { id } }`, { id: member.id }, org.owner.token));
+    expect((await closedWithin(before.closed, 3000)).code).toBe(4403);
+
+    const after = liveSocket(s.url, { authToken: member.token });
+    try {
+      expect(await after.acked).toBe(true);
+      expect(ok(await wsRequest(after.client, VIEWER)).viewer.role).toBe('ADMIN');
+    } finally {
+      await Promise.all([before.client.dispose(), after.client.dispose()]);
+    }
+  });
+
+  it('closes the socket with 4401 when its token expires, and refuses the expired token', async () => {
+    const short = await startServer({ tokenTtlSeconds: 2 });
+    try {
+      const org = await registerOrg(short);
+      const socket = liveSocket(short.url, { authToken: org.owner.token });
+      expect(await socket.acked).toBe(true);
+      expect(ok(await wsRequest(socket.client, VIEWER)).viewer.id).toBe(org.owner.id);
+      // The token lives 1 to 2 s (`exp` is whole seconds): the socket must close
+      // on its own, without any message from the client.
+      const closed = await closedWithin(socket.closed, 3500);
+      expect(closed).toEqual({ code: 4401, reason: 'Token expired' });
+
+      const again = liveSocket(short.url, { authToken: org.owner.token });
+      expect((await again.closed).code).toBe(4401);
+    } finally {
+      await short.stop();
+    }
+  });
+});
+
+describe('graphql-ws limits', () => {
+  it('closes a socket that never sends connection_init with 4408', async () => {
+    const raw = await rawSocket(limited.url);
+    expect((await closedWithin(raw.closed, 3000)).code).toBe(4408);
+  });
+
+  it('closes a socket that sends a message larger than maxPayload with 1009', async () => {
+    const org = await registerOrg(s);
+    const raw = await rawConnect(s.url, org.owner.token);
+    // Just under the limit is still served: the limit is the configured one.
+    const padding = (bytes: number) => `{ viewer { id } } # ${'x'.repeat(bytes)}`;
+    raw.send({ id: 'fits', type: 'subscribe', payload: { query: padding(websocketDefaults.maxPayloadBytes - 200) } });
+    expect((await raw.next((m) => m.id === 'fits')).type).toBe('next');
+
+    raw.send({ id: 'big', type: 'subscribe', payload: { query: padding(websocketDefaults.maxPayloadBytes) } });
+    expect((await closedWithin(raw.closed, 3000)).code).toBe(1009);
+  });
+
+  it('refuses an operation beyond the per-socket cap with RATE_LIMITED and keeps the socket', async () => {
+    const org = await registerOrg(limited);
+    const raw = await rawConnect(limited.url, org.owner.token);
+    try {
+      // Sent in one tick, the three arrive in one read and are all running
+      // when the third is checked (the cap is 2).
+      for (const id of ['1', '2', '3']) raw.send({ id, type: 'subscribe', payload: { query: VIEWER } });
+      const outcomes = await Promise.all(['1', '2', '3'].map((id) => raw.next((m) => m.id === id && m.type !== 'complete')));
+      expect(outcomes.map((m) => m.type)).toEqual(['next', 'next', 'error']);
+      expect(outcomes[2].payload[0].extensions.code).toBe('RATE_LIMITED');
+
+      raw.send({ id: '4', type: 'subscribe', payload: { query: VIEWER } });
+      expect((await raw.next((m) => m.id === '4')).payload.data.viewer.id).toBe(org.owner.id);
+    } finally {
+      raw.ws.close();
+    }
+  });
+
+  it('closes a user’s socket beyond the per-user cap with 4429, and frees the slot when one closes', async () => {
+    const org = await registerOrg(limited);
+    const other = await createUser(limited, org, 'MEMBER');
+    const first = liveSocket(limited.url, { authToken: org.owner.token });
+    const open = [first, liveSocket(limited.url, { authToken: org.owner.token })];
+    try {
+      expect(await Promise.all(open.map((socket) => socket.acked))).toEqual([true, true]);
+      const third = liveSocket(limited.url, { authToken: org.owner.token });
+      expect(await third.acked).toBe(false);
+      expect((await third.closed).code).toBe(4429);
+      // The cap is per user.
+      const others = liveSocket(limited.url, { authToken: other.token });
+      expect(await others.acked).toBe(true);
+      await others.client.dispose();
+
+      await first.client.dispose();
+      await first.closed;
+      // The server sees the close a moment after the client does.
+      let replacement: ReturnType<typeof liveSocket> | undefined;
+      for (const start = Date.now(); Date.now() - start < 3000; ) {
+        replacement = liveSocket(limited.url, { authToken: org.owner.token });
+        if (await replacement.acked) break;
+      }
+      expect(await replacement?.acked).toBe(true);
+      open.push(replacement!);
+    } finally {
+      await Promise.all(open.map((socket) => socket.client.dispose()));
+    }
+  });
+
+  it('drops a socket that stops answering pings, and keeps one that answers', async () => {
+    const org = await registerOrg(limited);
+    const member = await createUser(limited, org, 'MEMBER');
+    const healthy = liveSocket(limited.url, { authToken: org.owner.token });
+    try {
+      expect(await healthy.acked).toBe(true);
+      const halfOpen = await rawConnect(limited.url, member.token, { autoPong: false });
+      // Terminated without a close frame: the client sees 1006.
+      expect((await closedWithin(halfOpen.closed, 3000)).code).toBe(1006);
+      // The healthy socket has lived through the same pings.
+      expect(ok(await wsRequest(healthy.client, VIEWER)).viewer.id).toBe(org.owner.id);
+    } finally {
+      await healthy.client.dispose();
+    }
+  });
+
+  it('answers syntax, validation and query-limit errors with the HTTP codes and keeps the socket', async () => {
+    const org = await registerOrg(s);
+    const socket = liveSocket(s.url, { authToken: org.owner.token });
+    const refusal = (query: string) =>
+      wsRequest(socket.client, query).then(
+        () => undefined,
+        (errors: { extensions?: { code?: string } }[]) => errors[0]?.extensions?.code,
+      );
+    try {
+      expect(await refusal(`{ viewer { `)).toBe('GRAPHQL_PARSE_FAILED');
+      expect(await refusal(`{ nope }`)).toBe('GRAPHQL_VALIDATION_FAILED');
+      const aliases = Array.from({ length: 25 }, (_, i) => `a${i}: viewer { id }`).join(' ');
+      expect(await refusal(`{ ${aliases} }`)).toBe('BAD_USER_INPUT');
+      expect(errorCode(await s.gql(`{ ${aliases} }`, {}, org.owner.token))).toBe('BAD_USER_INPUT');
+      expect(ok(await wsRequest(socket.client, VIEWER)).viewer.id).toBe(org.owner.id);
+    } finally {
+      await socket.client.dispose();
+    }
+  });
+});
+
+describe('graphql-ws around the server', () => {
+  it('serves GraphiQL set to run subscriptions over the WebSocket', async () => {
+    const response = await fetch(s.url, { headers: { accept: 'text/html' } });
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    expect(html).toContain('<title>');
+    expect(html).toContain('"subscriptionsProtocol":"WS"');
+  });
+
+  it('stop() closes sockets with 1001 and lets an in-flight mutation finish', async () => {
+    const server = await startServer();
+    let stopped = false;
+    try {
+      const org = await registerOrg(server);
+      const socket = liveSocket(server.url, { authToken: org.owner.token });
+      expect(await socket.acked).toBe(true);
+
+      const slug = `org-${uid()}`;
+      const before = server.app.queryCount();
+      const mutation = server.gql(`mutation($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { user { id } } }`, {
+        input: { name: 'Late', slug, username: 'owner', displayName: 'Owner', password: 'password123' },
+      });
+      // Stop once the mutation has reached the database.
+      for (const start = Date.now(); server.app.queryCount() === before && Date.now() - start < 5000; ) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(server.app.queryCount()).toBeGreaterThan(before);
+      const stopping = server.stop().then(() => (stopped = true));
+
+      expect((await socket.closed).code).toBe(1001);
+      expect(ok(await mutation).registerOrganization.user.id).toBeTruthy();
+      await stopping;
+      const login = await s.gql(`mutation($o: String!) { login(organization: $o, username: "owner", password: "password123") { token } }`, { o: slug });
+      expect(ok(login).login.token).toBeTruthy();
+    } finally {
+      if (!stopped) await server.stop();
     }
   });
 });

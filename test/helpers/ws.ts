@@ -28,3 +28,100 @@ export function wsRequest<T = any>(client: Client, query: string, variables: Rec
     );
   });
 }
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+}
+
+export interface LiveSocket {
+  client: Client;
+  /** true once the server acknowledged `connection_init`; false if the socket closed first. */
+  acked: Promise<boolean>;
+  /** How the socket ended. */
+  closed: Promise<CloseInfo>;
+}
+
+/** A graphql-ws client that connects at once (no retries) and reports how its socket ends. */
+export function liveSocket(httpUrl: string, connectionParams: Record<string, unknown>): LiveSocket {
+  let acked!: (value: boolean) => void;
+  let closed!: (value: CloseInfo) => void;
+  const result = {
+    acked: new Promise<boolean>((resolve) => (acked = resolve)),
+    closed: new Promise<CloseInfo>((resolve) => (closed = resolve)),
+  };
+  const client = createClient({
+    url: httpUrl.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams,
+    retryAttempts: 0,
+    lazy: false,
+    // The close is what the tests look at; graphql-ws would also log it.
+    onNonLazyError: () => {},
+    on: {
+      connected: () => acked(true),
+      closed: (event) => {
+        const { code, reason } = event as { code: number; reason: string | Buffer };
+        acked(false);
+        closed({ code, reason: String(reason) });
+      },
+    },
+  });
+  return { client, ...result };
+}
+
+/** A plain `ws` socket speaking graphql-transport-ws by hand, for what a well-behaved client never does. */
+export interface RawSocket {
+  ws: WebSocket;
+  closed: Promise<CloseInfo>;
+  send(message: unknown): void;
+  /** The next message (received or still to come) matching `test`. */
+  next(test: (message: any) => boolean): Promise<any>;
+}
+
+export async function rawSocket(httpUrl: string, options: { autoPong?: boolean } = {}): Promise<RawSocket> {
+  const ws = new WebSocket(httpUrl.replace(/^http/, 'ws'), 'graphql-transport-ws', { autoPong: options.autoPong ?? true });
+  const received: any[] = [];
+  const waiters: { test: (message: any) => boolean; resolve: (message: any) => void; reject: (error: Error) => void }[] = [];
+  ws.on('message', (data) => {
+    const message = JSON.parse(String(data));
+    const waiter = waiters.find((w) => w.test(message));
+    if (waiter) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve(message);
+    } else {
+      received.push(message);
+    }
+  });
+  const closed = new Promise<CloseInfo>((resolve) =>
+    ws.once('close', (code, reason) => {
+      resolve({ code, reason: String(reason) });
+      for (const waiter of waiters.splice(0)) waiter.reject(new Error(`socket closed (${code}) before the awaited message`));
+    }),
+  );
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  // Failures show up as the close code, which the tests check.
+  ws.on('error', () => {});
+  return {
+    ws,
+    closed,
+    send: (message) => ws.send(JSON.stringify(message)),
+    next: (test) => {
+      const index = received.findIndex(test);
+      if (index >= 0) return Promise.resolve(received.splice(index, 1)[0]);
+      if (ws.readyState === WebSocket.CLOSED) return Promise.reject(new Error('socket closed'));
+      return new Promise((resolve, reject) => waiters.push({ test, resolve, reject }));
+    },
+  };
+}
+
+/** Sends `connection_init` with the token and waits for the acknowledgement. */
+export async function rawConnect(httpUrl: string, token: string, options: { autoPong?: boolean } = {}): Promise<RawSocket> {
+  const raw = await rawSocket(httpUrl, options);
+  raw.send({ type: 'connection_init', payload: { authToken: token } });
+  await raw.next((m) => m.type === 'connection_ack');
+  return raw;
+}

@@ -1,0 +1,193 @@
+import { CloseCode } from 'graphql-ws';
+import { decodeJwt } from 'jose';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import type { Viewer } from '../context.ts';
+import type { ParleyPubSub } from './pubsub.ts';
+
+/**
+ * Close codes Parley sends, besides graphql-ws' own protocol ones (4400 bad
+ * message, 4408 no `connection_init` in time, 4500 internal error).
+ * https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md
+ */
+export const SocketClose = {
+  /**
+   * No valid credentials: no token at all, or one that has expired (at connect
+   * or while connected). The remedy is to sign in again and reconnect with the
+   * new token; graphql-ws clients treat 4401 as fatal, so they do not retry in
+   * a loop with a token that can never work again.
+   */
+  Unauthorized: CloseCode.Unauthorized,
+  /**
+   * A token we recognise as one and refuse: malformed or forged, its user
+   * deactivated or gone, or, for an open socket, the user's role changed (what
+   * its subscriptions were allowed to see was decided under the old role).
+   * This is also graphql-ws' own code for a refused `connection_init`; its
+   * clients retry it, which picks up a changed role at once.
+   */
+  Forbidden: CloseCode.Forbidden,
+  /**
+   * The user already has the maximum number of sockets on this process. The
+   * number echoes HTTP 429 (graphql-ws uses it for a repeated
+   * `connection_init`, which it closes the same way): clients treat it as fatal
+   * instead of hammering a full slot table with reconnects.
+   */
+  TooManySockets: CloseCode.TooManyInitialisationRequests,
+  /** The process is shutting down; reconnect (to another process). */
+  GoingAway: 1001,
+} as const;
+
+/** Told when a user's sockets open and close on this process (presence). */
+export interface SocketPresence {
+  connected(userId: string): Promise<void>;
+  disconnected(userId: string): Promise<void>;
+}
+
+/** What the registry needs from AuthService. */
+export interface SocketAuth {
+  viewerFromToken(token: string): Promise<Viewer | null>;
+}
+
+interface Entry {
+  socket: WebSocket;
+  token: string;
+  userId: string;
+  role: Viewer['role'];
+  expiry: NodeJS.Timeout | null;
+}
+
+// setTimeout fires at once for delays above 2^31 - 1 ms (about 24.8 days), so
+// tokens living longer than that are waited out in steps.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** When the token stops verifying (jose rejects it from `exp` on), or null when it is not a JWT with `exp`. */
+function expiresAt(token: string): number | null {
+  try {
+    const { exp } = decodeJwt(token);
+    return typeof exp === 'number' ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The authenticated graphql-ws sockets of this process, by user. It admits a
+ * socket on `connection_init` (token check, per-user cap) and closes it when
+ * its token expires or its user is deactivated or changes role, whichever
+ * process made that change (`users:changed`).
+ */
+export class SocketRegistry {
+  private readonly byUser = new Map<string, Set<Entry>>();
+  private readonly changes: AsyncIterableIterator<{ userId: string }>;
+  private closed = false;
+
+  constructor(
+    private readonly auth: SocketAuth,
+    pubsub: ParleyPubSub,
+    private readonly maxSocketsPerUser: number,
+    private readonly log: Logger,
+    private readonly presence?: SocketPresence,
+  ) {
+    this.changes = pubsub.subscribe('users:changed');
+    this.followChanges().catch((error: unknown) => log.error({ err: error }, 'stopped following user changes; sockets close only at token expiry'));
+  }
+
+  /**
+   * Checks a new socket's `connectionParams.authToken` and binds the socket to
+   * its user. Returns the token for the socket's operations, or null once the
+   * socket has been closed with the code that tells the client what to do.
+   *
+   * Sockets without a token are refused: everything live (subscriptions,
+   * typing, presence) needs a viewer, signing in works over HTTP, and the
+   * per-user cap can only bound sockets that have a user.
+   */
+  async admit(socket: WebSocket, authToken: unknown): Promise<string | null> {
+    if (authToken === undefined || authToken === null || authToken === '') {
+      return this.refuse(socket, SocketClose.Unauthorized, 'Missing connectionParams.authToken');
+    }
+    if (typeof authToken !== 'string') return this.refuse(socket, SocketClose.Forbidden, 'Invalid token');
+    const viewer = await this.auth.viewerFromToken(authToken);
+    if (!viewer) {
+      const expiry = expiresAt(authToken);
+      return expiry !== null && expiry <= Date.now()
+        ? this.refuse(socket, SocketClose.Unauthorized, 'Token expired')
+        : this.refuse(socket, SocketClose.Forbidden, 'Invalid token or inactive user');
+    }
+    if (this.closed) return this.refuse(socket, SocketClose.GoingAway, 'Server shutting down');
+    // The client may have left while the token was checked: its 'close' has
+    // fired already, so registering it now would leak the entry.
+    if (socket.readyState !== socket.OPEN) return null;
+    const entries = this.byUser.get(viewer.id) ?? new Set<Entry>();
+    if (entries.size >= this.maxSocketsPerUser) {
+      return this.refuse(socket, SocketClose.TooManySockets, `At most ${this.maxSocketsPerUser} sockets per user`);
+    }
+    const entry: Entry = { socket, token: authToken, userId: viewer.id, role: viewer.role, expiry: null };
+    entries.add(entry);
+    this.byUser.set(viewer.id, entries);
+    socket.once('close', () => this.remove(entry));
+    this.presence?.connected(viewer.id).catch((error: unknown) => this.log.warn({ err: error }, 'presence update failed'));
+    // A verified token always carries `exp` (TokenService requires it).
+    this.closeAtExpiry(entry, expiresAt(authToken) ?? Date.now());
+    return authToken;
+  }
+
+  /** Stops following user changes and clears every expiry timer; sockets are closed by the server. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const entry of [...this.byUser.values()].flatMap((entries) => [...entries])) this.remove(entry);
+    await this.changes.return?.();
+  }
+
+  private refuse(socket: WebSocket, code: number, reason: string): null {
+    socket.close(code, reason);
+    return null;
+  }
+
+  private closeAtExpiry(entry: Entry, at: number): void {
+    const delay = Math.max(0, Math.min(at - Date.now(), MAX_TIMER_MS));
+    entry.expiry = setTimeout(() => {
+      // Timers may fire a millisecond before the wall clock says so.
+      if (Date.now() >= at) this.kick(entry, SocketClose.Unauthorized, 'Token expired');
+      else this.closeAtExpiry(entry, at);
+    }, delay);
+  }
+
+  private kick(entry: Entry, code: number, reason: string): void {
+    this.remove(entry);
+    entry.socket.close(code, reason);
+  }
+
+  private remove(entry: Entry): void {
+    if (entry.expiry) clearTimeout(entry.expiry);
+    entry.expiry = null;
+    const entries = this.byUser.get(entry.userId);
+    if (!entries?.delete(entry)) return;
+    if (entries.size === 0) this.byUser.delete(entry.userId);
+    this.presence?.disconnected(entry.userId).catch((error: unknown) => this.log.warn({ err: error }, 'presence update failed'));
+  }
+
+  private async followChanges(): Promise<void> {
+    for await (const { userId } of this.changes) {
+      if (!this.byUser.has(userId)) continue;
+      // AuthService drops its cached viewer in its own listener to this same
+      // message, which the pub/sub engine calls in the same dispatch; its
+      // eviction runs in a microtask, so look the user up after those.
+      setImmediate(() => void this.recheck(userId));
+    }
+  }
+
+  /** Closes the user's sockets whose token no longer yields a viewer, or yields one with another role. */
+  private async recheck(userId: string): Promise<void> {
+    for (const entry of [...(this.byUser.get(userId) ?? [])]) {
+      try {
+        const viewer = await this.auth.viewerFromToken(entry.token);
+        if (!viewer) this.kick(entry, SocketClose.Forbidden, 'User deactivated');
+        else if (viewer.role !== entry.role) this.kick(entry, SocketClose.Forbidden, 'Role changed; reconnect');
+      } catch (error) {
+        // Every new operation on the socket checks the token again, and the
+        // viewer cache's TTL bounds how long a stale answer can last.
+        this.log.warn({ err: error, userId }, 'could not re-check a socket after a user change');
+      }
+    }
+  }
+}
