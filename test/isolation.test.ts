@@ -121,6 +121,26 @@ const CASES: IdCase[] = [
     document: `subscription($channelId: ID!) { channelEvents(channelId: $channelId) { seq } }`,
     variables: (a) => ({ channelId: a.channel }),
   },
+  {
+    name: 'set typing in a channel',
+    document: `mutation($channelId: ID!) { setTyping(channelId: $channelId, typing: true) }`,
+    variables: (a) => ({ channelId: a.channel }),
+  },
+  {
+    name: 'watch typing in a channel',
+    document: `subscription($channelId: ID!) { typing(channelId: $channelId) { typing } }`,
+    variables: (a) => ({ channelId: a.channel }),
+  },
+  {
+    name: 'read a user\u2019s presence',
+    document: `query($userIds: [ID!]!) { presence(userIds: $userIds) { status } }`,
+    variables: (a) => ({ userIds: [a.user] }),
+  },
+  {
+    name: 'watch a user\u2019s presence',
+    document: `subscription($userIds: [ID!]!) { presence(userIds: $userIds) { status } }`,
+    variables: (a) => ({ userIds: [a.user] }),
+  },
   { name: 'leave a channel', document: `mutation($channelId: ID!) { leaveChannel(channelId: $channelId) }`, variables: (a) => ({ channelId: a.channel }) },
   {
     name: 'archive a channel',
@@ -231,6 +251,11 @@ const NO_ID: NoIdOperation[] = [
     variables: () => ({ input: { username: `iso-${uid()}`, displayName: 'Iso', role: 'MEMBER', password: 'password123' } }),
   },
   { field: 'viewerEvents', reason: 'the viewer\u2019s own stream: channels come from their memberships', document: `subscription { viewerEvents { __typename } }` },
+  {
+    field: 'setPresence',
+    reason: 'sets the caller\u2019s own presence',
+    document: `mutation { setPresence(status: AWAY) { status } }`,
+  },
   { field: 'login', reason: 'public: names the organization by slug, takes no id' },
   { field: 'registerOrganization', reason: 'public: creates a new organization' },
 ];

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers/app.ts';
 import { createUser, errorCode, ok, registerOrg, send } from './helpers/fixtures.ts';
 import { collect, expectExactly, untilLive } from './helpers/subscription.ts';
+import { setTyping, typingStream, untilTypingLive } from './helpers/typing.ts';
 import { wsClient } from './helpers/ws.ts';
 
 // Two app instances on one database and one Redis prefix, as two server
@@ -76,6 +77,32 @@ describe('two server processes', () => {
       const events = await stream.waitFor(seen + 30);
       expectExactly(events.map((e) => e.seq), probe!.seq, probe!.seq + seen + 29);
       expect(new Set(events.slice(seen).map((e) => e.message.body)).size).toBe(30);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('typing set through one process reaches a subscriber on the other, throttled across both', async () => {
+    const org = await registerOrg(a);
+    const member = await createUser(a, org, 'MEMBER');
+    const created = ok(await a.gql(`mutation($m: [ID!]) { createChannel(input: { kind: GROUP, name: "typing", memberIds: $m }) { id } }`, { m: [member.id] }, org.owner.token));
+    const channelId = created.createChannel.id;
+    const client = wsClient(b.url, org.owner.token, { keepOpen: true });
+    try {
+      const stream = typingStream(client, channelId);
+      // Typing through A until B's subscriber shows it.
+      await untilTypingLive(stream, a, member, channelId);
+      expect(await setTyping(a, member.token, channelId, true)).toBe(true);
+      const [started] = await stream.waitFor(1);
+      expect(started).toMatchObject({ channelId, userId: member.id, typing: true, user: { displayName: member.username } });
+      // The throttle window opened through A holds on B too: B broadcasts nothing.
+      expect(await setTyping(b, member.token, channelId, true)).toBe(false);
+      expect(await setTyping(a, member.token, channelId, false)).toBe(true);
+      const events = await stream.waitFor(2);
+      expect(events.map((e) => [e.userId, e.typing])).toEqual([
+        [member.id, true],
+        [member.id, false],
+      ]);
     } finally {
       await client.dispose();
     }

@@ -24,6 +24,8 @@ export interface Topics {
   };
   /** Signals for one user's own stream (viewerEvents): channels they joined or left. */
   [topic: `user:${string}`]: UserSignal;
+  /** A user's presence changed (ephemeral). */
+  [topic: `presence:${string}`]: import('./presence.ts').PresenceState;
   /** A user's role or active state changed: every process drops its cached viewer. */
   'users:changed': { userId: string };
 }
@@ -60,6 +62,13 @@ export interface ParleyPubSub {
    * so listeners catch up from the log. Returns the function that stops it.
    */
   onReconnect(handler: () => void): () => void;
+  /**
+   * A Redis connection for plain commands (ephemeral state: typing throttles,
+   * presence), or null for in-process pub/sub. Keys must start with `prefix`.
+   */
+  readonly redis: Redis | null;
+  /** The deployment's key prefix (`REDIS_PREFIX`), '' in-process. */
+  readonly prefix: string;
   close(): Promise<void>;
 }
 
@@ -70,9 +79,12 @@ function wrap(
   prefix: string,
   close: () => Promise<void>,
   onReconnect: ParleyPubSub['onReconnect'] = () => () => {},
+  redis: Redis | null = null,
 ): ParleyPubSub {
   return {
     onReconnect,
+    redis,
+    prefix,
     publish: (topic, payload) => engine.publish(prefix + topic, payload),
     subscribe: (topic) => engine.asyncIterableIterator(prefix + topic),
     listen: async (topic, handler) => {
@@ -119,5 +131,6 @@ export function createPubSub(redisUrl: string | null, prefix: string, log?: Logg
       await engine.close().catch(() => {});
     },
     onReconnect,
+    publisher, // not in subscriber mode, so it takes commands
   );
 }

@@ -6,7 +6,9 @@ import './project.ts';
 import './channel.ts';
 import './message.ts';
 import './channel-events.ts';
+import './typing.ts';
 import './viewer-events.ts';
+import './presence.ts';
 
 /** The executable schema, fields sorted so the printed schema is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -1,7 +1,11 @@
+import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { z } from 'zod';
+import type { ChannelMember as ChannelMemberRow } from '../generated/prisma/client.ts';
+import { assertId } from '../services/access.ts';
+import { badInput } from '../services/errors.ts';
 import { CUSTOM_FIELDS_MAX, type DeleteResult } from '../services/messages.ts';
 import { builder } from './builder.ts';
-import { Channel } from './channel.ts';
+import { Channel, ChannelMember } from './channel.ts';
 import { pageCap } from './pagination.ts';
 import { withSelection } from './selection.ts';
 
@@ -73,6 +77,65 @@ builder.objectField(Channel, 'lastMessage', (t) =>
     resolve: (channel) => channel.id,
   }),
 );
+
+const MessageReadByConnection = builder.connectionObject(
+  { type: ChannelMember, name: 'MessageReadByConnection' },
+  { name: 'MessageReadByConnectionEdge' },
+);
+
+/** A readBy cursor is the member's global ID; anything else is refused rather than read as the start. */
+function readByAfter(after: string | null | undefined): string | null {
+  if (after == null) return null;
+  try {
+    const { typename, id } = decodeGlobalID(after);
+    assertId(id, 'ChannelMember');
+    if (typename === 'ChannelMember') return id;
+  } catch {
+    // falls through to the error below
+  }
+  throw badInput('after', 'after is not a cursor of readBy');
+}
+
+function readByPage(members: ChannelMemberRow[], first: number) {
+  const edges = members.slice(0, first).map((node) => ({ cursor: encodeGlobalID('ChannelMember', node.id), node }));
+  return {
+    edges,
+    pageInfo: {
+      hasNextPage: members.length > first,
+      hasPreviousPage: false,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges.at(-1)?.cursor ?? null,
+    },
+  };
+}
+
+// Read receipts are batched over every message of a list (the loaders run
+// one query per field of the operation, not per message).
+builder.objectFields(Message, (t) => ({
+  readBy: t.loadable({
+    type: MessageReadByConnection,
+    description:
+      'Members whose read marker (ChannelMember.lastReadSeq) is at or past this message, the sender excepted; ordered by member.',
+    args: {
+      first: t.arg.int({ required: false, validate: z.number().int().min(0) }),
+      after: t.arg.string({ required: false }),
+    },
+    byPath: true,
+    load: async (messageIds: string[], ctx, args) => {
+      pageCap(args, ctx);
+      const first = args.first ?? 20;
+      const pages = await ctx.services.channels.readers(messageIds, first + 1, readByAfter(args.after));
+      return pages.map((members) => readByPage(members, first));
+    },
+    resolve: (message) => message.id,
+  }),
+  readCount: t.loadable({
+    type: 'Int',
+    description: 'How many members have read this message (see readBy).',
+    load: (messageIds: string[], ctx) => ctx.services.channels.readCounts(messageIds),
+    resolve: (message) => message.id,
+  }),
+}));
 
 const DeleteMessagePayload = builder.objectRef<DeleteResult>('DeleteMessagePayload').implement({
   fields: (t) => ({

@@ -1,5 +1,5 @@
 import type { Viewer } from '../context.ts';
-import type { Channel, ChannelKind, ChannelMember, ChannelMemberRole, Message, Prisma, PrismaClient } from '../generated/prisma/client.ts';
+import { Prisma, type Channel, type ChannelKind, type ChannelMember, type ChannelMemberRole, type Message, type PrismaClient } from '../generated/prisma/client.ts';
 import { assertId, channelAccess, isExternal, isStaff, manageableChannel, readableChannel } from './access.ts';
 import type { ChannelLog, Tx } from './channel-log.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
@@ -298,6 +298,39 @@ export class ChannelService {
       GROUP BY m."channelId"`;
     const byId = new Map(rows.map((r) => [r.channelId, r.count]));
     return channelIds.map((id) => byId.get(id) ?? 0);
+  }
+
+  /**
+   * Read receipts per message: the members whose read marker is at or past
+   * its seq, the sender excepted, ordered by member id. Answers one page per
+   * message (up to `take` rows after the member id `after`) in one query for
+   * any number of messages.
+   */
+  async readers(messageIds: readonly string[], take: number, after: string | null): Promise<ChannelMember[][]> {
+    const rows = await this.prisma.$queryRaw<(ChannelMember & { messageId: string; n: number })[]>`
+      SELECT * FROM (
+        SELECT msg.id AS "messageId", cm.*, (row_number() OVER (PARTITION BY msg.id ORDER BY cm.id))::int AS n
+        FROM "Message" msg
+        JOIN "ChannelMember" cm ON cm."channelId" = msg."channelId" AND cm."lastReadSeq" >= msg.seq AND cm."userId" <> msg."senderId"
+        WHERE msg.id = ANY(${messageIds as string[]}::uuid[]) ${after === null ? Prisma.empty : Prisma.sql`AND cm.id > ${after}::uuid`}
+      ) r
+      WHERE r.n <= ${take}
+      ORDER BY r."messageId", r.n`;
+    const byMessage = new Map<string, ChannelMember[]>(messageIds.map((id) => [id, []]));
+    for (const { messageId, n: _n, ...member } of rows) byMessage.get(messageId)?.push(member);
+    return messageIds.map((id) => byMessage.get(id) ?? []);
+  }
+
+  /** How many members have read each message (see `readers`), in one query for any number of messages. */
+  async readCounts(messageIds: readonly string[]): Promise<number[]> {
+    const rows = await this.prisma.$queryRaw<{ id: string; count: number }[]>`
+      SELECT msg.id, count(*)::int AS count
+      FROM "Message" msg
+      JOIN "ChannelMember" cm ON cm."channelId" = msg."channelId" AND cm."lastReadSeq" >= msg.seq AND cm."userId" <> msg."senderId"
+      WHERE msg.id = ANY(${messageIds as string[]}::uuid[])
+      GROUP BY msg.id`;
+    const byId = new Map(rows.map((r) => [r.id, r.count]));
+    return messageIds.map((id) => byId.get(id) ?? 0);
   }
 
   /** The newest live message of each channel, in one query for any number of channels. */

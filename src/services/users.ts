@@ -50,6 +50,18 @@ export class UserService {
     return isExternal(viewer.role) ? { organizationId: viewer.organizationId, id: viewer.id } : { organizationId: viewer.organizationId };
   }
 
+  /**
+   * The ids, each checked to be a user the viewer may see (`user(id)`'s rule);
+   * any other is NOT_FOUND, exactly like a missing one. One query.
+   */
+  async visibleIds(viewer: Viewer, ids: string[]): Promise<string[]> {
+    const unique = [...new Set(ids)];
+    for (const id of unique) assertId(id, 'User');
+    const found = await this.prisma.user.findMany({ where: { id: { in: unique }, ...this.visibleWhere(viewer) }, select: { id: true } });
+    if (found.length !== unique.length) throw notFound('User');
+    return unique;
+  }
+
   async get(viewer: Viewer, id: string, query: Query = {}): Promise<User> {
     assertId(id, 'User');
     const user = await this.prisma.user.findFirst({ ...query, where: { id, ...this.visibleWhere(viewer) } });
