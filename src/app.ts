@@ -102,7 +102,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       // (4401, 4403 or 4429); false only keeps graphql-ws from acknowledging.
       // A good token is still checked for every operation.
       onConnect: async (ctx) => {
-        const token = await sockets.admit(ctx.extra.socket, ctx.connectionParams?.authToken);
+        const token = await sockets.admit(ctx.extra.socket, socketToken(ctx.connectionParams));
         if (token === null) return false;
         ctx.extra.token = token;
         return true;
@@ -197,6 +197,19 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       await embedded?.stop();
     },
   };
+}
+
+/**
+ * The token of a socket: `connectionParams.authToken`, or an Authorization
+ * header carried in the params, as GraphiQL and some clients send the Headers
+ * tab in `connection_init` (`{ "Authorization": "Bearer …" }`).
+ */
+function socketToken(params: Record<string, unknown> | undefined): unknown {
+  if (!params) return undefined;
+  if (params.authToken !== undefined) return params.authToken;
+  const headers = (typeof params.headers === 'object' && params.headers ? params.headers : params) as Record<string, unknown>;
+  const header = headers.Authorization ?? headers.authorization;
+  return typeof header === 'string' ? (bearerToken(header) ?? header) : undefined;
 }
 
 /**

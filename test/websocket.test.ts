@@ -266,3 +266,20 @@ describe('graphql-ws around the server', () => {
     }
   });
 });
+
+describe('token in connection_init headers', () => {
+  it('accepts an Authorization header in connectionParams, as GraphiQL sends its Headers tab', async () => {
+    const s = await startServer();
+    try {
+      const org = await registerOrg(s);
+      for (const params of [{ Authorization: `Bearer ${org.owner.token}` }, { headers: { authorization: `Bearer ${org.owner.token}` } }]) {
+        const socket = liveSocket(s.url, params);
+        expect(await socket.acked).toBe(true);
+        socket.client.dispose();
+      }
+      expect((await liveSocket(s.url, { Authorization: 'Bearer nonsense' }).closed).code).toBe(4403);
+    } finally {
+      await s.stop();
+    }
+  });
+});
