@@ -18,7 +18,8 @@ export const Message = builder.prismaNode('Message', {
     body: t.string({
       nullable: true,
       description: 'Null once deleted, except for organization admins.',
-      select: { body: true, deletedAt: true },
+      // No field-level `select`: live events hand the published snapshot in
+      // as the message, and a select would make Pothos reload it per subscriber.
       resolve: (m, _args, ctx) => (ctx.viewer ? ctx.services.messages.visibleBody(ctx.viewer, m) : null),
     }),
     parent: t.relation('parent', { nullable: true }),
@@ -31,9 +32,9 @@ export const Message = builder.prismaNode('Message', {
     replyCount: t.relationCount('replies'),
     clientMessageId: t.exposeString('clientMessageId', { nullable: true }),
     customFields: t.expose('customFields', { type: 'JSON', nullable: true }),
-    edited: t.boolean({ select: { editedAt: true }, resolve: (m) => m.editedAt !== null }),
+    edited: t.boolean({ resolve: (m) => m.editedAt !== null }),
     editedAt: t.expose('editedAt', { type: 'DateTime', nullable: true }),
-    deleted: t.boolean({ select: { deletedAt: true }, resolve: (m) => m.deletedAt !== null }),
+    deleted: t.boolean({ resolve: (m) => m.deletedAt !== null }),
     deletedAt: t.expose('deletedAt', { type: 'DateTime', nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     edits: t.relatedConnection('edits', {
