@@ -1,0 +1,107 @@
+// Latency histogram that subscriber processes fill per delivery and the parent
+// merges: hundreds of thousands of samples a second are too many to ship as arrays.
+
+/** 10 µs buckets up to 100 ms, then 1 ms buckets up to 60 s; slower lands in the last bucket. */
+const FINE_MS = 0.01;
+const FINE_LIMIT_MS = 100;
+const COARSE_MS = 1;
+const COARSE_LIMIT_MS = 60_000;
+const FINE_BUCKETS = FINE_LIMIT_MS / FINE_MS;
+const BUCKETS = FINE_BUCKETS + (COARSE_LIMIT_MS - FINE_LIMIT_MS) / COARSE_MS + 1;
+
+export interface LatencyStats {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+  /** Samples below zero (clock skew between processes); counted as 0. */
+  negative: number;
+}
+
+export class Histogram {
+  readonly counts = new Uint32Array(BUCKETS);
+  count = 0;
+  sum = 0;
+  max = 0;
+  negative = 0;
+
+  add(ms: number): void {
+    if (ms < 0) {
+      this.negative++;
+      ms = 0;
+    }
+    const index =
+      ms < FINE_LIMIT_MS ? Math.floor(ms / FINE_MS) : Math.min(BUCKETS - 1, FINE_BUCKETS + Math.floor((ms - FINE_LIMIT_MS) / COARSE_MS));
+    this.counts[index]!++;
+    this.count++;
+    this.sum += ms;
+    if (ms > this.max) this.max = ms;
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.count = 0;
+    this.sum = 0;
+    this.max = 0;
+    this.negative = 0;
+  }
+
+  /** A copy that survives IPC (structured clone keeps the typed array). */
+  snapshot(): HistogramData {
+    return { counts: this.counts.slice(), count: this.count, sum: this.sum, max: this.max, negative: this.negative };
+  }
+}
+
+export interface HistogramData {
+  counts: Uint32Array;
+  count: number;
+  sum: number;
+  max: number;
+  negative: number;
+}
+
+export function mergeHistograms(parts: HistogramData[]): HistogramData {
+  const counts = new Uint32Array(BUCKETS);
+  let count = 0;
+  let sum = 0;
+  let max = 0;
+  let negative = 0;
+  for (const part of parts) {
+    for (let i = 0; i < BUCKETS; i++) counts[i]! += part.counts[i]!;
+    count += part.count;
+    sum += part.sum;
+    max = Math.max(max, part.max);
+    negative += part.negative;
+  }
+  return { counts, count, sum, max, negative };
+}
+
+/** Upper edge of a bucket: a percentile is reported no lower than the samples it stands for. */
+function bucketTop(index: number): number {
+  return index < FINE_BUCKETS ? (index + 1) * FINE_MS : FINE_LIMIT_MS + (index - FINE_BUCKETS + 1) * COARSE_MS;
+}
+
+/** Nearest-rank percentiles, like lib/stats.ts, to the histogram's resolution. */
+export function latencyStats(h: HistogramData): LatencyStats {
+  const at = (p: number) => {
+    if (h.count === 0) return Number.NaN;
+    const rank = Math.max(1, Math.ceil((p / 100) * h.count));
+    let seen = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      seen += h.counts[i]!;
+      if (seen >= rank) return Math.min(bucketTop(i), h.max);
+    }
+    return h.max;
+  };
+  return {
+    count: h.count,
+    p50: at(50),
+    p90: at(90),
+    p99: at(99),
+    max: h.count ? h.max : Number.NaN,
+    mean: h.count ? h.sum / h.count : Number.NaN,
+    negative: h.negative,
+  };
+}
