@@ -191,6 +191,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       await Promise.all([httpClosed, socketsClosed, registryClosed]);
       clearTimeout(grace);
       await services.presence.close();
+      services.hub.close();
       await services.auth.close();
       await pubsub.close();
       await prisma.$disconnect();

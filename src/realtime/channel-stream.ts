@@ -3,7 +3,8 @@ import type { Viewer } from '../context.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import { readableChannel } from '../services/access.ts';
 import { DomainError } from '../services/errors.ts';
-import type { ChannelEventPayload, ParleyPubSub } from './pubsub.ts';
+import type { ChannelHub } from './channel-hub.ts';
+import type { ChannelEventPayload } from './pubsub.ts';
 
 /** Log rows read per query while replaying or filling a gap. */
 const BATCH = 500;
@@ -19,15 +20,15 @@ export const isStreamError = (item: StreamItem): item is { error: DomainError } 
 
 /**
  * The events of one channel after `after` (or from now), in seq order with no
- * gap and no duplicate (DESIGN §1.3). It listens first and reads the log
- * second, so nothing committed in between is missed; live events that skip a
- * seq (publishes can arrive out of order, or be lost) are filled from the log
- * before delivery. A viewer removed from the channel receives that event, then
+ * gap and no duplicate (DESIGN §1.3). It joins the process's channel hub
+ * first and reads the log second, so nothing committed in between is missed;
+ * the hub already orders live events and fills lost ones from the log, and a
+ * jump between the replay and the live part is filled here. A viewer removed from the channel receives that event, then
  * FORBIDDEN. A cursor older than the retained log gets RESYNC_REQUIRED.
  */
 export async function channelEventStream(
   prisma: PrismaClient,
-  pubsub: ParleyPubSub,
+  hub: ChannelHub,
   viewer: Viewer,
   channelId: string,
   after: number | null,
@@ -41,7 +42,6 @@ export async function channelEventStream(
     let last = after ?? 0;
     let busy = true; // replaying: live events wait in `pending`
     let ended = false;
-    let catchUp = false; // pub/sub reconnected: read the log for what it dropped
     const pending: ChannelEventPayload[] = [];
 
     const end = async (error: DomainError) => {
@@ -86,12 +86,7 @@ export async function channelEventStream(
       if (busy) return;
       busy = true;
       try {
-        while ((pending.length || catchUp) && !ended) {
-          if (catchUp) {
-            catchUp = false;
-            await replay(null);
-            continue;
-          }
+        while (pending.length && !ended) {
           const event = pending.shift()!;
           if (event.seq > last + 1) await replay(event.seq - 1);
           await emit(event);
@@ -103,24 +98,17 @@ export async function channelEventStream(
       }
     };
 
-    const unlisten = await pubsub.listen(`channel:${channel.id}`, (event) => {
+    // The hub hands over this process's events in order, gaps already filled.
+    const live = await hub.subscribe(channel.id, (event) => {
       pending.push(event);
       void drain();
     });
-    const unwatch = pubsub.onReconnect(() => {
-      catchUp = true;
-      void drain();
-    });
-    stop.then(() => {
-      unlisten();
-      unwatch();
-    });
+    stop.then(live.unsubscribe);
 
     try {
       if (after === null) {
-        // From now: whatever committed before the listener was active is history.
-        const current = await prisma.channel.findUnique({ where: { id: channel.id }, select: { lastSeq: true } });
-        last = current?.lastSeq ?? channel.lastSeq;
+        // From now: what the hub had handed over when this stream joined is history.
+        last = live.from;
       } else {
         const oldest = await prisma.channelEvent.findFirst({
           where: { channelId: channel.id },

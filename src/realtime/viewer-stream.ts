@@ -2,6 +2,7 @@ import { Repeater } from 'graphql-yoga';
 import type { Viewer } from '../context.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { ChannelService } from '../services/channels.ts';
+import type { ChannelHub } from './channel-hub.ts';
 import type { ChannelEventPayload, ParleyPubSub } from './pubsub.ts';
 
 /** One item of a viewer's own stream. */
@@ -19,15 +20,16 @@ interface Tracked {
 
 /**
  * The viewer's own stream: activity in any of their channels (new last seq and
- * their unread count), and channels they join or leave. It listens to each of
- * their channels' topics (Redis shares one subscription per channel in a
- * process) and to their user topic; unread counts are loaded once and then
+ * their unread count), and channels they join or leave. It follows each of
+ * their channels through the process's channel hub (in order, one
+ * subscription per channel) and their user topic; unread counts are loaded once and then
  * follow the events, so a busy channel costs no query per message. This is a
  * summary, not a log: after a lost connection to Redis it reloads the counts.
  */
 export async function viewerEventStream(
   prisma: PrismaClient,
   pubsub: ParleyPubSub,
+  hub: ChannelHub,
   channels: ChannelService,
   viewer: Viewer,
 ): Promise<AsyncIterable<ViewerEvent>> {
@@ -60,7 +62,7 @@ export async function viewerEventStream(
       if (tracked.has(channelId)) return;
       const entry: Tracked = { unread: 0, lastReadSeq: 0, lastSeq: 0, stop: () => {} };
       tracked.set(channelId, entry);
-      entry.stop = await pubsub.listen(`channel:${channelId}`, onChannelEvent);
+      entry.stop = (await hub.subscribe(channelId, onChannelEvent)).unsubscribe;
       await load([channelId]);
     };
 
@@ -115,7 +117,7 @@ export async function viewerEventStream(
     for (const { id } of readable) {
       tracked.set(id, { unread: 0, lastReadSeq: 0, lastSeq: 0, stop: () => {} });
     }
-    await Promise.all(readable.map(async ({ id }) => (tracked.get(id)!.stop = await pubsub.listen(`channel:${id}`, onChannelEvent))));
+    await Promise.all(readable.map(async ({ id }) => (tracked.get(id)!.stop = (await hub.subscribe(id, onChannelEvent)).unsubscribe)));
     await load(readable.map((r) => r.id));
     await stop;
   });

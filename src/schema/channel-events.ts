@@ -101,7 +101,7 @@ builder.subscriptionField('channelEvents', (t) =>
       after: t.arg.int({ required: false, validate: z.number().int().min(0) }),
     },
     subscribe: (_root, args, ctx) =>
-      channelEventStream(ctx.prisma, ctx.services.pubsub, ctx.viewer, args.channelId.id, args.after ?? null),
+      channelEventStream(ctx.prisma, ctx.services.hub, ctx.viewer, args.channelId.id, args.after ?? null),
     resolve: (item: StreamItem) => {
       if (isStreamError(item)) throw item.error;
       return item;

@@ -53,7 +53,7 @@ builder.subscriptionField('viewerEvents', (t) =>
     description:
       'The viewer\u2019s own stream: activity and unread counts in any of their channels, channels joined and left. ' +
       'A live summary (not a log): on reconnect, reload the channel list.',
-    subscribe: (_root, _args, ctx) => viewerEventStream(ctx.prisma, ctx.services.pubsub, ctx.services.channels, ctx.viewer),
+    subscribe: (_root, _args, ctx) => viewerEventStream(ctx.prisma, ctx.services.pubsub, ctx.services.hub, ctx.services.channels, ctx.viewer),
     resolve: (event: ViewerEvent) => event,
   }),
 );

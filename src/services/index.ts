@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Config } from '../config.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
+import { ChannelHub } from '../realtime/channel-hub.ts';
 import { Presence } from '../realtime/presence.ts';
 import { TypingService } from '../realtime/typing.ts';
 import type { ParleyPubSub } from '../realtime/pubsub.ts';
@@ -33,6 +34,7 @@ export function createServices(deps: ServiceDeps) {
     projects: new ProjectService(deps.prisma, channelLog),
     channels: new ChannelService(deps.prisma, channelLog),
     messages: new MessageService(deps.prisma, channelLog, deps.config.limits.messageBodyMax),
+    hub: new ChannelHub(deps.prisma, deps.pubsub, deps.log),
     presence: new Presence(deps.prisma, deps.pubsub, deps.log, deps.config.presenceTtlMs),
     typing: new TypingService(deps.prisma, deps.pubsub, { log: deps.log }),
   };

@@ -1,0 +1,155 @@
+import type { Logger } from 'pino';
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import type { ChannelEventPayload, ParleyPubSub } from './pubsub.ts';
+
+/** How long an event that skipped a seq waits for the missing one before the log is read. */
+const GAP_WAIT_MS = 50;
+
+type Listener = (event: ChannelEventPayload) => void;
+
+interface ChannelState {
+  listeners: Set<Listener>;
+  /** Highest seq handed to the listeners; null until known. */
+  last: number | null;
+  /** Events ahead of `last + 1`, by seq. */
+  ahead: Map<number, ChannelEventPayload>;
+  gapTimer: NodeJS.Timeout | null;
+  reading: boolean;
+  ready: Promise<void>;
+  unlisten: () => void;
+}
+
+/**
+ * One pub/sub subscription per channel per process, shared by every stream
+ * of that channel here. It hands events to its listeners in seq order with no
+ * gap: concurrent sends publish out of order, so an event ahead of the next
+ * seq waits briefly for it, and what is really missing (a lost publish, a
+ * Redis reconnect) is read from the log once for the whole process instead of
+ * once per subscriber.
+ */
+export class ChannelHub {
+  private readonly channels = new Map<string, ChannelState>();
+  private readonly unwatch: () => void;
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly pubsub: ParleyPubSub,
+    private readonly log: Logger,
+  ) {
+    this.unwatch = pubsub.onReconnect(() => {
+      for (const [channelId, state] of this.channels) void this.readLog(channelId, state, null);
+    });
+  }
+
+  /**
+   * Calls `listener` with every event of the channel committed after the
+   * returned seq, in order. Resolves once the subscription is active.
+   */
+  async subscribe(channelId: string, listener: Listener): Promise<{ from: number; unsubscribe: () => void }> {
+    let state = this.channels.get(channelId);
+    if (!state) {
+      const created: ChannelState = {
+        listeners: new Set(),
+        last: null,
+        ahead: new Map(),
+        gapTimer: null,
+        reading: false,
+        ready: Promise.resolve(),
+        unlisten: () => {},
+      };
+      created.ready = (async () => {
+        created.unlisten = await this.pubsub.listen(`channel:${channelId}`, (event) => this.receive(channelId, created, event));
+        // Listening first, reading second: nothing committed in between is missed.
+        const row = await this.prisma.channel.findUnique({ where: { id: channelId }, select: { lastSeq: true } });
+        created.last = Math.max(created.last ?? 0, row?.lastSeq ?? 0);
+        this.flush(channelId, created);
+      })();
+      this.channels.set(channelId, created);
+      state = created;
+    }
+    const current = state;
+    await current.ready;
+    current.listeners.add(listener);
+    return {
+      from: current.last ?? 0,
+      unsubscribe: () => {
+        current.listeners.delete(listener);
+        if (current.listeners.size === 0 && this.channels.get(channelId) === current) {
+          this.channels.delete(channelId);
+          if (current.gapTimer) clearTimeout(current.gapTimer);
+          current.unlisten();
+        }
+      },
+    };
+  }
+
+  close(): void {
+    this.unwatch();
+    for (const state of this.channels.values()) {
+      if (state.gapTimer) clearTimeout(state.gapTimer);
+      state.unlisten();
+    }
+    this.channels.clear();
+  }
+
+  private receive(channelId: string, state: ChannelState, event: ChannelEventPayload) {
+    if (state.last !== null && event.seq <= state.last) return;
+    state.ahead.set(event.seq, event);
+    if (state.last !== null) this.flush(channelId, state);
+  }
+
+  /** Hands over every buffered event that is next in line; waits, then reads the log, for a gap. */
+  private flush(channelId: string, state: ChannelState) {
+    if (state.last === null) return;
+    for (const seq of [...state.ahead.keys()]) if (seq <= state.last) state.ahead.delete(seq);
+    let next = state.ahead.get(state.last + 1);
+    while (next) {
+      state.ahead.delete(next.seq);
+      this.deliver(state, next);
+      next = state.ahead.get(state.last + 1);
+    }
+    if (state.ahead.size === 0) {
+      if (state.gapTimer) clearTimeout(state.gapTimer);
+      state.gapTimer = null;
+    } else if (!state.gapTimer) {
+      state.gapTimer = setTimeout(() => {
+        state.gapTimer = null;
+        void this.readLog(channelId, state, Math.min(...state.ahead.keys()) - 1);
+      }, GAP_WAIT_MS);
+    }
+  }
+
+  private deliver(state: ChannelState, event: ChannelEventPayload) {
+    state.last = event.seq;
+    for (const listener of state.listeners) listener(event);
+  }
+
+  /** Reads what the log has after `last` (up to `upTo`), once for every listener. */
+  private async readLog(channelId: string, state: ChannelState, upTo: number | null) {
+    if (state.reading || state.last === null) return;
+    state.reading = true;
+    try {
+      const rows = await this.prisma.channelEvent.findMany({
+        where: { channelId, seq: { gt: state.last, ...(upTo !== null ? { lte: upTo } : {}) } },
+        orderBy: { seq: 'asc' },
+        take: 1000,
+      });
+      for (const row of rows) {
+        if (row.seq !== state.last + 1) break;
+        this.deliver(state, {
+          channelId: row.channelId,
+          seq: row.seq,
+          type: row.type,
+          actorId: row.actorId,
+          createdAt: row.createdAt.toISOString(),
+          payload: row.payload,
+        });
+      }
+    } catch (error) {
+      this.log.warn({ err: error, channelId }, 'reading the channel log for a gap failed; retrying on the next event');
+    } finally {
+      state.reading = false;
+    }
+    this.flush(channelId, state);
+  }
+}
