@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
 import { describe, expect, inject, it } from 'vitest';
 import { gql, uid } from './helpers/app.ts';
+import { startServerProcess } from './helpers/process.ts';
 import { freePort } from './helpers/redis-server.ts';
 import { liveSocket } from './helpers/ws.ts';
-
-const root = new URL('..', import.meta.url).pathname;
 
 describe('SIGTERM', () => {
   it('closes sockets with 1001, lets in-flight mutations finish, and exits 0', async () => {
@@ -22,18 +20,7 @@ describe('SIGTERM', () => {
       // The full scrypt cost keeps registerOrganization busy for a while: the in-flight request.
       PASSWORD_HASH_COST: '17',
     };
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    let output = '';
-    await new Promise<void>((resolve, reject) => {
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Parley listening')) resolve();
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      void exited.then((code) => reject(new Error(`server exited early (${code}):\n${output}`)));
-    });
+    const server = await startServerProcess(env);
 
     const slug = `sigterm-${uid()}`;
     const register = (username: string) =>
@@ -46,7 +33,7 @@ describe('SIGTERM', () => {
 
     const inFlight = register('second');
     await new Promise((r) => setTimeout(r, 100)); // the request is in, hashing
-    process.kill(child.pid!, 'SIGTERM');
+    const exited = server.stop();
 
     expect((await socket.closed).code).toBe(1001);
     const finished = await inFlight;

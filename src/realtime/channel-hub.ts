@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { PrismaClient } from '../generated/prisma/client.ts';
-import type { ChannelEventPayload, ParleyPubSub } from './pubsub.ts';
+import { eventFromRow, type ChannelEventPayload, type ParleyPubSub } from './pubsub.ts';
 
 /** How long an event that skipped a seq waits for the missing one before the log is read. */
 const GAP_WAIT_MS = 50;
@@ -136,14 +136,7 @@ export class ChannelHub {
       });
       for (const row of rows) {
         if (row.seq !== state.last + 1) break;
-        this.deliver(state, {
-          channelId: row.channelId,
-          seq: row.seq,
-          type: row.type,
-          actorId: row.actorId,
-          createdAt: row.createdAt.toISOString(),
-          payload: row.payload,
-        });
+        this.deliver(state, eventFromRow(row));
       }
     } catch (error) {
       this.log.warn({ err: error, channelId }, 'reading the channel log for a gap failed; retrying on the next event');

@@ -4,7 +4,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts';
 import { readableChannel } from '../services/access.ts';
 import { DomainError } from '../services/errors.ts';
 import type { ChannelHub } from './channel-hub.ts';
-import type { ChannelEventPayload } from './pubsub.ts';
+import { eventFromRow, type ChannelEventPayload } from './pubsub.ts';
 
 /** Log rows read per query while replaying or filling a gap. */
 const BATCH = 500;
@@ -68,14 +68,7 @@ export async function channelEventStream(
           take: BATCH,
         });
         for (const row of rows) {
-          await emit({
-            channelId: row.channelId,
-            seq: row.seq,
-            type: row.type,
-            actorId: row.actorId,
-            createdAt: row.createdAt.toISOString(),
-            payload: row.payload,
-          });
+          await emit(eventFromRow(row));
           if (ended) return;
         }
         if (rows.length < BATCH) return;

@@ -45,6 +45,11 @@ export interface UserSignal {
   reason?: string;
 }
 
+/** A row of the channel log in the shape live subscribers receive. */
+export function eventFromRow(row: { channelId: string; seq: number; type: string; actorId: string | null; createdAt: Date; payload: unknown }): ChannelEventPayload {
+  return { channelId: row.channelId, seq: row.seq, type: row.type, actorId: row.actorId, createdAt: row.createdAt.toISOString(), payload: row.payload };
+}
+
 /** A typed pub/sub facade over Redis or an in-process emitter. */
 export interface ParleyPubSub {
   publish<T extends keyof Topics>(topic: T, payload: Topics[T]): Promise<void>;
