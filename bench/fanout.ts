@@ -36,6 +36,7 @@ import {
 import type { RunResult, SenderSpec } from './lib/fanout-sender.ts';
 import type { ServerKind, StartServer } from './lib/fanout-server.ts';
 import type { ConnectSpec, ExpectResult, StepResult } from './lib/fanout-subscribers.ts';
+import { cleanup, cleanups, interruption } from './lib/cleanup.ts';
 
 const P99_TARGET_MS = 15;
 const LATENCY_SUBSCRIBERS = 100;
@@ -98,25 +99,6 @@ const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const redisPrefix = `parley-fanout:${runId}:`;
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-async function cleanup(): Promise<void> {
-  for (const step of cleanups.splice(0).reverse()) {
-    try {
-      await step();
-    } catch (error) {
-      console.error('cleanup:', (error as Error).message);
-    }
-  }
-}
-// Ctrl-C also reaches the child processes, whose exit then fails the step in progress: not worth a stack trace.
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\n${signal}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
 
 /** The processes of one benchmark run; the servers of a peer are [first, second]. */
 interface Processes {
@@ -583,7 +565,7 @@ async function scalar<T>(url: string, sql: string): Promise<T> {
 try {
   await main();
 } catch (error) {
-  if (!interrupted) console.error(error);
+  if (!interruption.interrupted) console.error(error);
   process.exitCode = 1;
 } finally {
   await cleanup();

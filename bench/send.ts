@@ -26,6 +26,7 @@ import {
   type Slice,
 } from './lib/report.ts';
 import { median } from './lib/stats.ts';
+import { cleanup, cleanups, interruption } from './lib/cleanup.ts';
 
 const TARGET = 0.6;
 const BODY = 'Benchmark message: the quick brown fox jumps over the lazy dog.';
@@ -89,26 +90,6 @@ interface Target {
   own: string[];
 }
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-async function cleanup(): Promise<void> {
-  for (const step of cleanups.splice(0).reverse()) {
-    try {
-      await step();
-    } catch (error) {
-      console.error('cleanup:', (error as Error).message);
-    }
-  }
-}
-
-// Ctrl-C also reaches the load generator, whose exit then fails the run in progress: not worth a stack trace.
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\n${signal}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
 
 async function main(): Promise<void> {
   if (redisUrl) await assertRedis(redisUrl);
@@ -498,7 +479,7 @@ async function timed(work: (i: number) => Promise<unknown>, iterations = 200): P
 try {
   await main();
 } catch (error) {
-  if (!interrupted) console.error(error);
+  if (!interruption.interrupted) console.error(error);
   process.exitCode = 1;
 } finally {
   await cleanup();

@@ -1,8 +1,9 @@
 // Child process: sends messages to one channel at a fixed rate over HTTP, each
 // body stamped with the wall-clock time it was sent (subscribers subtract it).
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { serve, wallNow } from './fanout-ipc.ts';
+import { postJson, type Reply } from './http.ts';
 import type { ServerKind } from './fanout-server.ts';
 
 export const SEND_MESSAGE = `mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }`;
@@ -61,27 +62,8 @@ function targetOf(name: string): Target {
   return target;
 }
 
-function post({ spec, agent }: Target, path: string, headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        agent,
-        host: '127.0.0.1',
-        port: spec.port,
-        path,
-        method: 'POST',
-        headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+function post({ spec, agent }: Target, path: string, headers: Record<string, string>, body: string): Promise<Reply> {
+  return postJson(agent, spec.port, path, headers, body);
 }
 
 /**

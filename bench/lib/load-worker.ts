@@ -1,37 +1,9 @@
 // Child process of LoadGenerator: runs one LoadSpec per message and answers with a LoadResult.
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { postJson, type Reply } from './http.ts';
 import { CHANNEL, KEY, type LoadResult, type LoadSpec, type WorkerMessage } from './load.ts';
 
-interface Reply {
-  status: number;
-  text: string;
-}
-
-function post(agent: Agent, spec: LoadSpec, body: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        agent,
-        host: '127.0.0.1',
-        port: spec.port,
-        path: spec.path,
-        method: 'POST',
-        headers: { ...spec.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/** A request succeeded when the answer is 200 and carries data without errors. */
 function failure(reply: Reply): string | null {
   if (reply.status !== 200) return `HTTP ${reply.status}: ${reply.text.slice(0, 300)}`;
   const json = JSON.parse(reply.text) as { data?: unknown; errors?: unknown };
@@ -57,7 +29,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
     const started = performance.now();
     let problem: string | null;
     try {
-      problem = failure(await post(agent, spec, body));
+      problem = failure(await postJson(agent, spec.port, spec.path, spec.headers, body));
     } catch (error) {
       problem = (error as Error).message;
     }
