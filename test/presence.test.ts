@@ -2,7 +2,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Presence } from '../src/realtime/presence.ts';
 import { createPubSub } from '../src/realtime/pubsub.ts';
-import { startServer, type TestServer } from './helpers/app.ts';
+import { eventually, startServer, type TestServer } from './helpers/app.ts';
 import { createUser, errorCode, ok, registerOrg } from './helpers/fixtures.ts';
 import { rawId } from './helpers/messages.ts';
 import { collect } from './helpers/subscription.ts';
@@ -24,14 +24,7 @@ async function statusOf(token: string, userId: string): Promise<State> {
   return ok(await s.gql(PRESENCE, { u: [userId] }, token)).presence[0];
 }
 
-/** Polls until `check` passes or 5 s have gone by. */
-async function eventually(check: () => Promise<boolean>): Promise<boolean> {
-  for (const start = Date.now(); Date.now() - start < 5000; ) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
-}
+const within = (check: () => Promise<boolean>) => eventually(check, 5000);
 
 describe('presence', () => {
   it('is ONLINE while a socket is open, AWAY or BUSY by choice, OFFLINE with lastSeenAt after the last socket closes', async () => {
@@ -42,14 +35,14 @@ describe('presence', () => {
     const second = wsClient(s.url, member.token, { keepOpen: true });
     // A socket counts once its connection is acknowledged; a query proves it.
     await Promise.all([first, second].map((c) => new Promise((resolve) => c.subscribe({ query: '{ viewer { id } }' }, { next: resolve, error: resolve, complete: () => {} }))));
-    expect(await eventually(async () => (await statusOf(org.owner.token, member.id)).status === 'ONLINE')).toBe(true);
+    expect(await within(async () => (await statusOf(org.owner.token, member.id)).status === 'ONLINE')).toBe(true);
     ok(await s.gql(`mutation { setPresence(status: AWAY) { status } }`, {}, member.token));
     expect((await statusOf(org.owner.token, member.id)).status).toBe('AWAY');
     await first.dispose();
     await new Promise((r) => setTimeout(r, 200));
     expect((await statusOf(org.owner.token, member.id)).status).toBe('AWAY'); // one socket still open
     await second.dispose();
-    expect(await eventually(async () => (await statusOf(org.owner.token, member.id)).status === 'OFFLINE')).toBe(true);
+    expect(await within(async () => (await statusOf(org.owner.token, member.id)).status === 'OFFLINE')).toBe(true);
     expect((await statusOf(org.owner.token, member.id)).lastSeenAt).not.toBeNull();
   });
 

@@ -59,3 +59,12 @@ export async function gql<T = any>(url: string, query: string, variables: Record
 
 /** A short random suffix for slugs and names, unique within a run. */
 export const uid = () => randomBytes(4).toString('hex');
+
+/** Polls `check` every 50 ms until it passes (true) or `ms` have gone by (false). */
+export async function eventually(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+  for (const start = Date.now(); Date.now() - start < ms; ) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
