@@ -16,8 +16,9 @@ import { bearerToken, createContext, type Context } from './context.ts';
 import { createPrisma } from './db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
-import { maskError, useUnexpectedErrorLog } from './errors.ts';
+import { maskError, maskResult, useUnexpectedErrorLog } from './errors.ts';
 import { createPubSub } from './realtime/pubsub.ts';
+import { useSharedSubscriptionExecution } from './realtime/shared-execution.ts';
 import { SocketClose, SocketRegistry } from './realtime/sockets.ts';
 import { schema } from './schema/index.ts';
 import { createServices, type Services } from './services/index.ts';
@@ -72,6 +73,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       // their senders and 5 readers each must pass (tested), a page of 100
       // messages with 20 readers each (2,000 users) does not.
       costLimitPlugin({ maxCost: 30_000 }),
+      useSharedSubscriptionExecution(),
     ],
     context: async (initial) => {
       const requestId = initial.request?.headers.get('x-request-id') ?? randomUUID();
@@ -109,7 +111,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       },
       execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         // graphql-ws has already counted this operation in `subscriptions`.
         if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerSocket) {
           return [tooManyOperations(limits.maxSubscriptionsPerSocket)];
@@ -137,12 +139,20 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
           return refusal(error, 'BAD_USER_INPUT');
         }
         if (errors.length) return clientErrors(errors, 'GRAPHQL_VALIDATION_FAILED');
+        const contextValue = await contextFactory();
+        contextValue.live = {
+          socket: ctx.extra.socket,
+          connection: ctx.extra.request.socket,
+          id,
+          mask: (result) => maskResult(result, log, contextValue.requestId),
+          maxBufferedBytes: limits.maxBufferedBytes,
+        };
         return {
           schema,
           operationName: params.operationName,
           document,
           variableValues: params.variables,
-          contextValue: await contextFactory(),
+          contextValue,
           rootValue: { execute, subscribe },
         };
       },

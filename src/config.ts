@@ -63,6 +63,11 @@ export interface WebSocketLimits {
    * ping by the next one is dropped (half-open). 0 disables.
    */
   pingIntervalMs: number;
+  /**
+   * Unsent bytes a socket may queue; past this a client that reads too slowly
+   * is closed with 1013 and resumes from the log when it resubscribes.
+   */
+  maxBufferedBytes: number;
 }
 
 /** Used when the environment does not set a WS_* variable (exported so tests can change one limit). */
@@ -73,6 +78,7 @@ export const websocketDefaults: WebSocketLimits = {
   maxSocketsPerUser: 20,
   // Well below the 60 s idle timeout common to load balancers and proxies.
   pingIntervalMs: 15_000,
+  maxBufferedBytes: 4 * 1024 * 1024,
 };
 
 type Env = Record<string, string | undefined>;
@@ -124,6 +130,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       maxSubscriptionsPerSocket: int(env, 'WS_MAX_SUBSCRIPTIONS_PER_SOCKET', websocketDefaults.maxSubscriptionsPerSocket, 1),
       maxSocketsPerUser: int(env, 'WS_MAX_SOCKETS_PER_USER', websocketDefaults.maxSocketsPerUser, 1),
       pingIntervalMs: int(env, 'WS_PING_INTERVAL_MS', websocketDefaults.pingIntervalMs),
+      maxBufferedBytes: int(env, 'WS_MAX_BUFFERED_BYTES', websocketDefaults.maxBufferedBytes, 1),
     },
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000),
     logLevel: env.LOG_LEVEL ?? 'info',

@@ -1,5 +1,6 @@
 import type { PrismaClient } from './generated/prisma/client.ts';
 import type { Role } from './generated/prisma/enums.ts';
+import type { LiveTransport } from './realtime/socket-delivery.ts';
 import type { Services } from './services/index.ts';
 
 /** The signed-in user as every resolver and service sees it. */
@@ -17,6 +18,8 @@ export interface Context {
   services: Services;
   prisma: PrismaClient;
   requestId: string;
+  /** Set for operations over graphql-ws: live events may be written to the socket directly. */
+  live?: LiveTransport;
 }
 
 /** Context inside fields guarded by `authScopes: { authenticated: true }`. */

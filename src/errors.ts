@@ -1,5 +1,5 @@
 import { PothosValidationError } from '@pothos/core';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type ExecutionResult } from 'graphql';
 import { createGraphQLError, useErrorHandler, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Context } from './context.ts';
@@ -54,18 +54,32 @@ export function maskError(error: unknown, message: string): Error {
   });
 }
 
+/** Logs the unexpected ones among `errors` under the request id, which their masked form then carries. */
+function logUnexpected(log: Logger, errors: readonly unknown[], requestId: string): void {
+  for (const error of errors) {
+    const original = error instanceof GraphQLError ? error.originalError : error;
+    if (!original || expected(original) || original instanceof GraphQLError) continue;
+    requestIds.set(original, requestId);
+    log.error({ err: original, requestId, path: error instanceof GraphQLError ? error.path : undefined }, 'unexpected error');
+  }
+}
+
 /** Logs unexpected resolver errors with the request id before they are masked. */
 export function useUnexpectedErrorLog(log: Logger): Plugin<Context> {
   return useErrorHandler<Context>(({ errors, context }) => {
-    for (const error of errors) {
-      const original = error instanceof GraphQLError ? error.originalError : error;
-      if (!original || expected(original) || original instanceof GraphQLError) continue;
-      // In the execution phase envelop hands over the execution args, whose
-      // contextValue is our Context; elsewhere it is the context itself.
-      const ctx = context as { contextValue?: Partial<Context> } & Partial<Context>;
-      const requestId = ctx.contextValue?.requestId ?? ctx.requestId ?? 'unknown';
-      requestIds.set(original, requestId);
-      log.error({ err: original, requestId, path: error instanceof GraphQLError ? error.path : undefined }, 'unexpected error');
-    }
+    // In the execution phase envelop hands over the execution args, whose
+    // contextValue is our Context; elsewhere it is the context itself.
+    const ctx = context as { contextValue?: Partial<Context> } & Partial<Context>;
+    logUnexpected(log, errors, ctx.contextValue?.requestId ?? ctx.requestId ?? 'unknown');
   }) as Plugin<Context>;
+}
+
+/**
+ * Logs and masks a result that does not pass through Yoga's pipeline (live
+ * events written straight to a socket), exactly as Yoga treats the others.
+ */
+export function maskResult(result: ExecutionResult, log: Logger, requestId: string): ExecutionResult {
+  if (!result.errors?.length) return result;
+  logUnexpected(log, result.errors, requestId);
+  return { ...result, errors: result.errors.map((error) => maskError(error, 'Unexpected error.') as GraphQLError) };
 }

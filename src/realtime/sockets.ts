@@ -35,6 +35,12 @@ export const SocketClose = {
   TooManySockets: CloseCode.TooManyInitialisationRequests,
   /** The process is shutting down; reconnect (to another process). */
   GoingAway: 1001,
+  /**
+   * The client reads more slowly than its subscriptions produce and its unsent
+   * data passed WS_MAX_BUFFERED_BYTES. Clients retry it; channelEvents resumed
+   * with the last seq received loses nothing.
+   */
+  TryAgainLater: 1013,
 } as const;
 
 /** Told when a user's sockets open and close on this process (presence). */

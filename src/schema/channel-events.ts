@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Message as MessageRow } from '../generated/prisma/client.ts';
 import { channelEventStream, isStreamError, type StreamItem } from '../realtime/channel-stream.ts';
 import type { ChannelEventPayload } from '../realtime/pubsub.ts';
+import { sharedEvents } from '../realtime/shared-execution.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
 import { Message } from './message.ts';
@@ -100,6 +101,7 @@ builder.subscriptionField('channelEvents', (t) =>
       channelId: t.arg.globalID({ for: Channel }),
       after: t.arg.int({ required: false, validate: z.number().int().min(0) }),
     },
+    extensions: sharedEvents,
     subscribe: (_root, args, ctx) =>
       channelEventStream(ctx.prisma, ctx.services.hub, ctx.viewer, args.channelId.id, args.after ?? null),
     resolve: (item: StreamItem) => {

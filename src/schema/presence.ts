@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { PresenceState } from '../realtime/presence.ts';
+import { sharedEvents } from '../realtime/shared-execution.ts';
 import { builder } from './builder.ts';
 import { User } from './user.ts';
 
@@ -34,6 +35,7 @@ builder.subscriptionField('presence', (t) =>
     type: Presence,
     description: 'The users\u2019 presence now, then every change (including users whose server process died).',
     args: { userIds: t.arg.globalIDList({ for: User, validate: userIds() }) },
+    extensions: sharedEvents,
     subscribe: async (_root, args, ctx) =>
       ctx.services.presence.stream(await ctx.services.users.visibleIds(ctx.viewer, args.userIds.map((u) => u.id))),
     resolve: (state: PresenceState) => state,

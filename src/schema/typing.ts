@@ -1,4 +1,5 @@
 import { isTypingError, type TypingItem, type TypingPayload } from '../realtime/typing.ts';
+import { sharedEvents } from '../realtime/shared-execution.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
 
@@ -46,6 +47,7 @@ builder.subscriptionField('typing', (t) =>
       'Other members starting and stopping to type in the channel. A state not refreshed in time ends with ' +
       '`typing: false`. Ends with FORBIDDEN once the viewer is removed from the channel.',
     args: { channelId: t.arg.globalID({ for: Channel }) },
+    extensions: sharedEvents,
     subscribe: (_root, args, ctx) => ctx.services.typing.stream(ctx.viewer, args.channelId.id),
     resolve: (item: TypingItem) => {
       if (isTypingError(item)) throw item.error;

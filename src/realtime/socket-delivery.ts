@@ -1,0 +1,129 @@
+import type { ExecutionResult } from 'graphql';
+import { isPromise } from 'graphql-yoga';
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+import { LiveStream } from './live-stream.ts';
+import { SocketClose } from './sockets.ts';
+
+/** How a graphql-ws operation's results can reach its socket without going through graphql-ws' loop. */
+export interface LiveTransport {
+  socket: WebSocket;
+  /** The TCP connection under `socket` (the upgrade request's), whose writes are batched per event-loop turn. */
+  connection: Socket;
+  /** The graphql-ws operation id, which every `next` message names. */
+  id: string;
+  /** Logs and masks a result's errors as Yoga does for results it sends itself. */
+  mask: (result: ExecutionResult) => ExecutionResult;
+  /**
+   * A socket whose unsent data grows past this is closed (1013, try again
+   * later) instead of buffering without bound: its client resubscribes with
+   * the last seq it received and catches up from the log.
+   */
+  maxBufferedBytes: number;
+}
+
+/** Each result's `next` payload, serialized once for every socket it goes to. */
+const payloads = new WeakMap<ExecutionResult, string>();
+
+/** Connections written to in this turn of the event loop, corked until it ends. */
+const held = new Set<Socket>();
+
+function flushHeld(): void {
+  for (const connection of held) connection.uncork();
+  held.clear();
+}
+
+/**
+ * Holds the connection's writes until the current turn of the event loop has
+ * run. Fan-out is bound by system calls, one write per frame; when several
+ * events reach this process in one turn (a busy channel: Redis hands over
+ * what arrived in one read), each socket then gets all of them in one write.
+ * A lone event costs no wait beyond the turn it arrived in.
+ */
+function holdForTurn(connection: Socket): void {
+  if (held.has(connection)) return;
+  connection.cork();
+  if (held.size === 0) setImmediate(flushHeld);
+  held.add(connection);
+}
+
+/**
+ * Writes every item of `source`, executed by `execute`, to the socket as the
+ * graphql-ws `next` message graphql-ws itself would send, in order. Items
+ * whose result is ready are written in the call that delivered them: with the
+ * result shared (shared-execution.ts) and its JSON cached here, one more
+ * subscriber costs a string concatenation and a socket write, as in a bare
+ * broadcaster, and writes within one turn of the event loop go out together.
+ *
+ * graphql-ws still owns the operation: it holds the returned stream, which
+ * yields nothing and ends (or fails) when the source does, after everything
+ * before was written; graphql-ws then sends `complete` (or `error`) as usual,
+ * and closes the stream when the client completes the operation or the socket
+ * closes.
+ */
+export function deliverToSocket<T>(
+  source: LiveStream<T>,
+  execute: (item: T) => ExecutionResult | Promise<ExecutionResult>,
+  transport: LiveTransport,
+): LiveStream<never> {
+  const completion = new LiveStream<never>();
+  completion.onClose(() => source.close());
+  const { socket } = transport;
+  const prefix = `{"id":${JSON.stringify(transport.id)},"type":"next","payload":`;
+
+  const write = (result: ExecutionResult) => {
+    if (completion.done || socket.readyState !== socket.OPEN) return;
+    let payload = payloads.get(result);
+    if (payload === undefined) payloads.set(result, (payload = JSON.stringify(transport.mask(result))));
+    holdForTurn(transport.connection);
+    socket.send(`${prefix}${payload}}`);
+    if (socket.bufferedAmount > transport.maxBufferedBytes) {
+      socket.close(SocketClose.TryAgainLater, 'Receiving too slowly; resubscribe from the last seq received');
+    }
+  };
+
+  // Items waiting for an execution that has not finished, and those behind them.
+  let tail: Promise<void> | null = null;
+  const enqueue = (result: () => ExecutionResult | Promise<ExecutionResult>) => {
+    const next: Promise<void> = (tail ?? Promise.resolve()).then(async () => write(await result()));
+    tail = next;
+    next.then(
+      () => {
+        if (tail === next) tail = null;
+      },
+      (error: unknown) => {
+        completion.end(error);
+        source.close();
+      },
+    );
+  };
+
+  source.attach({
+    item: (item) => {
+      if (tail) return enqueue(() => execute(item));
+      const result = execute(item);
+      if (isPromise(result)) enqueue(() => result);
+      else write(result);
+    },
+    end: (error) => {
+      if (!tail) return completion.end(error);
+      tail.then(() => completion.end(error), () => {});
+    },
+    // A replay waits while a quarter of the cap is still unsent, so catching
+    // up on a long history never trips the cap that is there for live events.
+    ready: () => {
+      const { connection } = transport;
+      if (socket.readyState !== socket.OPEN || socket.bufferedAmount < transport.maxBufferedBytes / 4 || !connection.writableNeedDrain) return undefined;
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          connection.off('drain', done);
+          connection.off('close', done);
+          resolve();
+        };
+        connection.on('drain', done);
+        connection.on('close', done);
+      });
+    },
+  });
+  return completion;
+}
