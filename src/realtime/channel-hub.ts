@@ -83,6 +83,16 @@ export class ChannelHub {
     };
   }
 
+  /**
+   * An event committed by this process, handed over before its publish has
+   * made the round trip through pub/sub (whichever copy comes second is
+   * dropped by its seq). Ignored when nobody here follows the channel.
+   */
+  offer(event: ChannelEventPayload): void {
+    const state = this.channels.get(event.channelId);
+    if (state) this.receive(event.channelId, state, event);
+  }
+
   close(): void {
     this.unwatch();
     for (const state of this.channels.values()) {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { Prisma, type ChannelEventType, type PrismaClient } from '../generated/prisma/client.ts';
+import type { ChannelHub } from '../realtime/channel-hub.ts';
 import type { ChannelEventPayload, ParleyPubSub, UserSignal } from '../realtime/pubsub.ts';
 
 export type Tx = Prisma.TransactionClient;
@@ -36,6 +37,7 @@ export class ChannelLog {
     private readonly prisma: PrismaClient,
     private readonly pubsub: ParleyPubSub,
     private readonly log: Logger,
+    private readonly hub: Pick<ChannelHub, 'offer'>,
   ) {}
 
   async transaction<T>(organizationId: string, actorId: string | null, work: (tx: Tx, log: LogWriter) => Promise<T>): Promise<T> {
@@ -74,6 +76,11 @@ export class ChannelLog {
     const failed = (error: unknown, event: ChannelEventPayload) =>
       this.log.warn({ err: error, channelId: event.channelId, seq: event.seq }, 'publish failed; subscribers catch up from the log');
     for (const event of events) {
+      // This process's own subscribers need not wait for the round trip
+      // through Redis; the hub drops the copy that comes back by its seq. The
+      // copy offered has been through JSON like every other, so live events
+      // look the same whichever way they arrived.
+      this.hub.offer(JSON.parse(JSON.stringify(event)) as ChannelEventPayload);
       this.pubsub.publish(`channel:${event.channelId}`, event).catch((error: unknown) => failed(error, event));
       // Membership changes also reach the users themselves, whose own stream
       // (viewerEvents) is not listening to a channel they just joined.

@@ -23,7 +23,8 @@ export interface ServiceDeps {
 
 /** Every domain service, wired once per app and shared by all requests. */
 export function createServices(deps: ServiceDeps) {
-  const channelLog = new ChannelLog(deps.prisma, deps.pubsub, deps.log);
+  const hub = new ChannelHub(deps.prisma, deps.pubsub, deps.log);
+  const channelLog = new ChannelLog(deps.prisma, deps.pubsub, deps.log, hub);
   const auth = new AuthService(deps.prisma, deps.tokens, deps.pubsub, deps.config.passwordHashCost, deps.config.viewerCacheMs);
   return {
     prisma: deps.prisma,
@@ -34,7 +35,7 @@ export function createServices(deps: ServiceDeps) {
     projects: new ProjectService(deps.prisma, channelLog),
     channels: new ChannelService(deps.prisma, channelLog),
     messages: new MessageService(deps.prisma, channelLog, deps.config.limits.messageBodyMax),
-    hub: new ChannelHub(deps.prisma, deps.pubsub, deps.log),
+    hub,
     presence: new Presence(deps.prisma, deps.pubsub, deps.log, deps.config.presenceTtlMs),
     typing: new TypingService(deps.prisma, deps.pubsub, { log: deps.log }),
   };
