@@ -2,6 +2,7 @@
 // subscribers through one and two server processes, beside Socket.IO with the
 // Redis adapter and a bare ws + ioredis broadcaster (see bench/README.md).
 import { execSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,15 +65,15 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  console.log(`npm run bench:fanout -- [--quick] [--step 1] [--latency 3] [--subscribers 10,100,1000] [--servers 1,2] [--peers parley,socketio,bare]
+  console.log(`npm run bench:fanout -- [--quick] [--step 1] [--latency 10] [--subscribers 10,100,1000] [--servers 1,2] [--peers ${PEERS.join(',')}]
 
-  --quick          shorter steps (0.5 s) and latency row (1.5 s)
+  --quick          shorter steps (0.5 s) and latency row (3 s)
   --step           seconds each step of a ladder sends for (default 1)
-  --latency        seconds of the latency row, ${LATENCY_SUBSCRIBERS} subscribers × ${LATENCY_RATE} msg/s (default 3)
+  --latency        seconds of the latency row, ${LATENCY_SUBSCRIBERS} subscribers × ${LATENCY_RATE} msg/s (default 10)
   --subscribers    subscriber counts, ascending (default 10,100,1000)
   --servers        server process counts (default 1,2)
   --peers          what to measure (default ${PEERS.join(',')})
-  --profile        write V8 CPU profiles of the Parley server processes to bench/results/profiles/
+  --profile        write V8 CPU profiles of the servers and subscriber processes during each measured step to bench/results/profiles/<run>/
 
 Environment: BENCH_PG_ADMIN_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
 REDIS_URL (default redis://127.0.0.1:6379), DATABASE_POOL_SIZE (Parley's pool per process, default 10).`);
@@ -80,7 +81,8 @@ REDIS_URL (default redis://127.0.0.1:6379), DATABASE_POOL_SIZE (Parley's pool pe
 }
 
 const stepMs = Number(args.step ?? (args.quick ? 0.5 : 1)) * 1000;
-const latencyMs = Number(args.latency ?? (args.quick ? 1.5 : 3)) * 1000;
+// p99 over 100 subscribers needs many messages: at 50 msg/s, 10 s make the 1 % tail 50 of them.
+const latencyMs = Number(args.latency ?? (args.quick ? 3 : 10)) * 1000;
 const subscriberCounts = args.subscribers.split(',').map(Number);
 const serverCounts = args.servers.split(',').map(Number);
 const peers = args.peers.split(',') as Peer[];
@@ -92,12 +94,13 @@ if (
   serverCounts.some((n) => n !== 1 && n !== 2) ||
   peers.some((p) => !PEERS.includes(p))
 ) {
-  throw new Error('--step and --latency must be positive, --subscribers ascending integers ≥ 2, --servers 1 and/or 2, --peers from parley,socketio,bare');
+  throw new Error(`--step and --latency must be positive, --subscribers ascending integers ≥ 2, --servers 1 and/or 2, --peers from ${PEERS.join(',')}`);
 }
 const adminUrl = process.env.BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const redisPrefix = `parley-fanout:${runId}:`;
+const profileDir = fileURLToPath(new URL(`./results/profiles/${runId}/`, import.meta.url));
 
 
 /** The processes of one benchmark run; the servers of a peer are [first, second]. */
@@ -112,6 +115,8 @@ interface Setup {
   memberTokens: string[];
   /** One channel per Parley variant, so subscribers of both can stay connected side by side. */
   channels: { parley: string; 'parley-lean': string };
+  /** The durable floor's channel (its id is the floor's room), organization and sender. */
+  durable: { channelId: string; organizationId: string; senderId: string };
 }
 
 async function main(): Promise<void> {
@@ -122,7 +127,8 @@ async function main(): Promise<void> {
 
   process.stdout.write('Starting servers, sender and subscriber processes ...');
   const procs = await startProcesses(db.url);
-  const setup = await prepare(procs.servers.parley[0]!.port);
+  const setup = await prepare(procs.servers.parley[0]!.port, db.url);
+  procs.servers.durable = await startDurable(db.url, setup);
   process.stdout.write(' done\n');
 
   const info: RunInfo = {
@@ -172,19 +178,19 @@ async function main(): Promise<void> {
   console.log(`\nResults written to ${file}`);
 }
 
+function stopLater(child: Child): Child {
+  cleanups.push(() => child.stop());
+  return child;
+}
+
+async function startServer(name: string, spec: StartServer): Promise<{ child: Child; port: number }> {
+  const child = stopLater(await Child.start('./fanout-server.ts', name));
+  return { child, port: await child.call<number>('start', spec) };
+}
+
 async function startProcesses(databaseUrl: string): Promise<Processes> {
-  const stopLater = (child: Child) => {
-    cleanups.push(() => child.stop());
-    return child;
-  };
-  const profileDir = fileURLToPath(new URL('./results/profiles/', import.meta.url));
-  const server = async (name: string, spec: StartServer) => {
-    const execArgv = args.profile && spec.kind === 'parley' ? [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${profileDir}`] : process.execArgv;
-    const child = stopLater(await Child.start('./fanout-server.ts', name, execArgv));
-    return { child, port: await child.call<number>('start', spec) };
-  };
   const parley = (name: string) =>
-    server(name, {
+    startServer(name, {
       kind: 'parley',
       options: {
         databaseUrl,
@@ -194,7 +200,7 @@ async function startProcesses(databaseUrl: string): Promise<Processes> {
         dataDir: join(tmpdir(), `parley-fanout-${runId}`),
       },
     });
-  const peer = (kind: 'socketio' | 'bare', name: string) => server(name, { kind, options: { redisUrl, prefix: redisPrefix } });
+  const peer = (kind: 'socketio' | 'bare', name: string) => startServer(name, { kind, options: { redisUrl, prefix: redisPrefix } });
   // The first Parley process applies the migrations; the second finds them done.
   const parleyA = await parley('parley-1');
   const [parleyB, socketioA, socketioB, bareA, bareB, sender, subsA, subsB] = await Promise.all([
@@ -208,10 +214,18 @@ async function startProcesses(databaseUrl: string): Promise<Processes> {
     Child.start('./fanout-subscribers.ts', 'subscribers-2').then(stopLater),
   ]);
   return {
-    servers: { parley: [parleyA, parleyB], socketio: [socketioA, socketioB], bare: [bareA, bareB] },
+    // The durable floor writes as the organization prepare() makes: startDurable() adds it then.
+    servers: { parley: [parleyA, parleyB], socketio: [socketioA, socketioB], bare: [bareA, bareB], durable: [] },
     sender,
     subscribers: [subsA, subsB],
   };
+}
+
+/** The durable floor's two processes, committing to Parley's database as its owner. */
+function startDurable(databaseUrl: string, setup: Setup): Promise<{ child: Child; port: number }[]> {
+  const durable = { databaseUrl, poolSize: Number(process.env.DATABASE_POOL_SIZE ?? 10), ...setup.durable };
+  const start = (name: string) => startServer(name, { kind: 'durable', options: { redisUrl, prefix: `${redisPrefix}durable:`, durable } });
+  return Promise.all([start('durable-1'), start('durable-2')]);
 }
 
 type Gql = <T>(query: string, variables?: Record<string, unknown>, token?: string) => Promise<T>;
@@ -236,7 +250,7 @@ function client(url: string): Gql {
  * subscribers each on one process: with 150 users each holds at most 14, like
  * a user with a few devices and tabs.
  */
-async function prepare(port: number): Promise<Setup> {
+async function prepare(port: number, databaseUrl: string): Promise<Setup> {
   const gql = client(`http://127.0.0.1:${port}/graphql`);
   const slug = `fanout-${runId}`;
   const password = 'benchmark-password';
@@ -253,6 +267,7 @@ async function prepare(port: number): Promise<Setup> {
     return data.createChannel.id;
   };
   const channels = { parley: await createChannel('fanout'), 'parley-lean': await createChannel('fanout-lean') };
+  const durableChannel = await createChannel('fanout-durable-floor');
   const members: { id: string; token: string }[] = [];
   const names = Array.from({ length: USERS }, (_, i) => `member-${i}`);
   for (let i = 0; i < names.length; i += 10) {
@@ -283,7 +298,14 @@ async function prepare(port: number): Promise<Setup> {
       );
     }
   }
-  return { ownerToken: owner.token, memberTokens: members.map((m) => m.token), channels };
+  // The durable floor writes rows as Parley's owner, into its own channel.
+  const [ownerRow] = await rows<{ id: string; organizationId: string }>(
+    databaseUrl,
+    `SELECT u.id, u."organizationId" FROM "User" u JOIN "Organization" o ON o.id = u."organizationId" WHERE o.slug = $1 AND u.username = 'owner'`,
+    [slug],
+  );
+  const durable = { channelId: Buffer.from(durableChannel, 'base64').toString('utf8').split(':')[1]!, organizationId: ownerRow!.organizationId, senderId: ownerRow!.id };
+  return { ownerToken: owner.token, memberTokens: members.map((m) => m.token), channels, durable };
 }
 
 /** One peer with one or two server processes, its subscriber group and what was measured so far. */
@@ -305,7 +327,8 @@ async function openLane(procs: Processes, setup: Setup, peer: Peer, servers: num
   const kind = serverKind(peer);
   const used = procs.servers[kind].slice(0, servers);
   const group = `${peer}-${servers}`;
-  const channel = kind === 'parley' ? setup.channels[peer as 'parley' | 'parley-lean'] : `room-${runId}-${peer}`;
+  const channel =
+    kind === 'parley' ? setup.channels[peer as 'parley' | 'parley-lean'] : kind === 'durable' ? setup.durable.channelId : `room-${runId}-${peer}`;
   const senderSpec: SenderSpec = {
     name: group,
     kind,
@@ -441,6 +464,8 @@ async function step(procs: Processes, lane: Lane, subscribers: number, rate: num
   const queriesBefore = await queries();
   const machineBefore = cpuTimes();
   const before = await sample();
+  const profiled = [...serverChildren.map((c, i) => ({ c, name: `server${i + 1}` })), ...procs.subscribers.map((c, i) => ({ c, name: `subscribers${i + 1}` }))];
+  if (args.profile) await Promise.all(profiled.map(({ c }) => c.call('profileStart')));
   const wallBefore = wallNow();
   const run = await procs.sender.call<RunResult>('run', { target: group, rate, durationMs: ms });
   if (run.errors > 0) throw new Error(`${PEER_NAMES[peer]}: ${run.errors} failed sends; first: ${run.firstError}`);
@@ -449,6 +474,10 @@ async function step(procs: Processes, lane: Lane, subscribers: number, rate: num
   );
   const after = await sample();
   const wall = wallNow() - wallBefore;
+  if (args.profile) {
+    mkdirSync(profileDir, { recursive: true });
+    await Promise.all(profiled.map(({ c, name }) => c.call('profileStop', join(profileDir, `${group}-${subscribers}subs-${rate}mps-${name}.cpuprofile`))));
+  }
   const machineAfter = cpuTimes();
   const queriesAfter = await queries();
   const ends = await Promise.all(procs.subscribers.map((c) => c.call<StepResult>('end')));
@@ -551,15 +580,18 @@ async function assertRedis(url: string): Promise<void> {
   }
 }
 
-async function scalar<T>(url: string, sql: string): Promise<T> {
+async function rows<T>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const { rows } = await c.query(sql);
-    return Object.values(rows[0] as object)[0] as T;
+    return (await c.query(sql, params)).rows as T[];
   } finally {
     await c.end();
   }
+}
+
+async function scalar<T>(url: string, sql: string): Promise<T> {
+  return Object.values((await rows<object>(url, sql))[0]!)[0] as T;
 }
 
 try {

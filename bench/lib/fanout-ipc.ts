@@ -2,6 +2,8 @@
 // B3/B4 (servers, subscribers, sender): each runs in its own process so that its
 // CPU is measured apart from the others'.
 import { fork, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
@@ -29,6 +31,26 @@ interface Request {
 
 type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
+let profiler: Session | null = null;
+
+/** Starts V8's CPU profiler in this process (for the measured steps only). */
+async function profileStart(): Promise<void> {
+  profiler = new Session();
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+  await profiler.post('Profiler.start');
+}
+
+/** Stops the profiler and writes the profile to `file` (open it in Chrome DevTools or speedscope). */
+async function profileStop(file: string): Promise<void> {
+  if (!profiler) return;
+  const { profile } = await profiler.post('Profiler.stop');
+  profiler.disconnect();
+  profiler = null;
+  writeFileSync(file, JSON.stringify(profile));
+}
+
 function usage(): Usage {
   const cpu = process.cpuUsage();
   const elu = performance.eventLoopUtilization();
@@ -36,14 +58,16 @@ function usage(): Usage {
 }
 
 /**
- * Child side: answers the parent's calls with `handlers`, plus `usage`, `clock`
- * and `shutdown` (which runs `onShutdown`, answers, then exits). A child whose
+ * Child side: answers the parent's calls with `handlers`, plus `usage`, `clock`,
+ * `profileStart`/`profileStop` and `shutdown` (which runs `onShutdown`, answers, then exits). A child whose
  * parent is gone exits too, so a crashed benchmark leaves no process behind.
  */
 export function serve(handlers: Record<string, Handler>, onShutdown: () => Promise<void> | void = () => {}): void {
   const all: Record<string, Handler> = {
     ...handlers,
     usage,
+    profileStart,
+    profileStop,
     clock: () => wallNow(),
     shutdown: async () => {
       await onShutdown();

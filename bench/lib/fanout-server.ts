@@ -1,9 +1,9 @@
-// Child process: one server of B3/B4 (a Parley app, a Socket.IO node or a bare
-// ws + ioredis node), started on a free port when the parent asks.
+// Child process: one server of B3/B4 (a Parley app, a Socket.IO node, or a bare
+// ws + ioredis node, durable or not), started on a free port when the parent asks.
 import { serve } from './fanout-ipc.ts';
 import { startBare, startSocketIo, type PeerOptions } from './fanout-peers.ts';
 
-export type ServerKind = 'parley' | 'socketio' | 'bare';
+export type ServerKind = 'parley' | 'socketio' | 'bare' | 'durable';
 
 export interface ParleyOptions {
   databaseUrl: string;
@@ -13,7 +13,7 @@ export interface ParleyOptions {
   dataDir: string;
 }
 
-export type StartServer = { kind: 'parley'; options: ParleyOptions } | { kind: 'socketio' | 'bare'; options: PeerOptions };
+export type StartServer = { kind: 'parley'; options: ParleyOptions } | { kind: 'socketio' | 'bare' | 'durable'; options: PeerOptions };
 
 let stop: (() => Promise<void>) | null = null;
 let queryCount = () => 0;

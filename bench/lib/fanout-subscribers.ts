@@ -234,6 +234,7 @@ const connectors: Record<Peer, (spec: ConnectSpec, index: number) => Promise<Sub
   'parley-lean': connectParley,
   socketio: connectSocketIo,
   bare: connectBare,
+  durable: connectBare,
 };
 
 serve(
