@@ -181,6 +181,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
         server.once('error', reject);
         server.listen(port, config.host, () => {
           const bound = (server.address() as AddressInfo).port;
+          services.logRetention.start();
           log.info(`Parley listening on http://localhost:${bound}/graphql`);
           resolve(bound);
         });
@@ -200,6 +201,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       }, config.shutdownGraceMs);
       await Promise.all([httpClosed, socketsClosed, registryClosed]);
       clearTimeout(grace);
+      await services.logRetention.stop();
       await services.presence.close();
       services.hub.close();
       await services.auth.close();

@@ -30,6 +30,9 @@ export interface Config {
   viewerCacheMs: number;
   /** How long a process's claim that a user is online lasts without a heartbeat (a third of it). */
   presenceTtlMs: number;
+  /** Days a channel log entry is kept for replays (0 = for ever), and how often each process prunes. */
+  channelLogRetentionDays: number;
+  channelLogPruneIntervalMs: number;
   limits: {
     /** Longest message body, in characters, after trimming. */
     messageBodyMax: number;
@@ -120,6 +123,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     passwordHashCost: int(env, 'PASSWORD_HASH_COST', 17),
     viewerCacheMs: int(env, 'VIEWER_CACHE_MS', 5000),
     presenceTtlMs: int(env, 'PRESENCE_TTL_MS', 30_000),
+    channelLogRetentionDays: int(env, 'CHANNEL_LOG_RETENTION_DAYS', 30),
+    channelLogPruneIntervalMs: int(env, 'CHANNEL_LOG_PRUNE_INTERVAL_MS', 3_600_000, 1000),
     limits: {
       messageBodyMax: int(env, 'MESSAGE_BODY_MAX', 5000),
       pageSizeMax: int(env, 'PAGE_SIZE_MAX', 100),

@@ -18,6 +18,11 @@ export type StreamItem = ChannelEventPayload | { error: DomainError };
 
 export const isStreamError = (item: StreamItem): item is { error: DomainError } => 'error' in item;
 
+const resyncRequired = (oldestSeq: number) =>
+  new DomainError('RESYNC_REQUIRED', 'This cursor is older than the retained log: reload the channel and subscribe from its lastSeq', {
+    oldestSeq,
+  });
+
 /**
  * The events of one channel after `after` (or from now), in seq order with no
  * gap and no duplicate (DESIGN §1.3). It joins the process's channel hub
@@ -76,6 +81,8 @@ export async function channelEventStream(
         const room = stream.ready();
         if (room) await room;
         if (stream.done) return;
+        // Entries pruned while this stream read (see LogRetention): never a silent gap.
+        if (row.seq !== last + 1) return end(resyncRequired(row.seq));
         emit(eventFromRow(row));
       }
       if (rows.length < BATCH) return;
@@ -116,11 +123,10 @@ export async function channelEventStream(
       orderBy: { seq: 'asc' },
       select: { seq: true },
     });
-    // The log keeps events from `oldest` on; a cursor before that would skip what was pruned.
-    if (oldest && after < oldest.seq - 1) {
-      end(new DomainError('RESYNC_REQUIRED', 'This cursor is older than the retained log: reload the channel and subscribe from its lastSeq', { oldestSeq: oldest.seq }));
-      return;
-    }
+    // The log keeps events from `oldest` on (none at all once a quiet
+    // channel's were all pruned); a cursor before that would skip what was pruned.
+    const retainedFrom = oldest?.seq ?? channel.lastSeq + 1;
+    if (after < retainedFrom - 1) return end(resyncRequired(retainedFrom));
     await replay(null);
   };
   start()

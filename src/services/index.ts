@@ -9,6 +9,7 @@ import type { ParleyPubSub } from '../realtime/pubsub.ts';
 import { AuthService } from './auth.ts';
 import { ChannelLog } from './channel-log.ts';
 import { ChannelService } from './channels.ts';
+import { LogRetention } from './log-retention.ts';
 import { MessageService } from './messages.ts';
 import { ProjectService } from './projects.ts';
 import { UserService } from './users.ts';
@@ -35,6 +36,7 @@ export function createServices(deps: ServiceDeps) {
     projects: new ProjectService(deps.prisma, channelLog),
     channels: new ChannelService(deps.prisma, channelLog),
     messages: new MessageService(deps.prisma, channelLog, deps.config.limits.messageBodyMax),
+    logRetention: new LogRetention(deps.prisma, deps.log, deps.config.channelLogRetentionDays, deps.config.channelLogPruneIntervalMs),
     hub,
     presence: new Presence(deps.prisma, deps.pubsub, deps.log, deps.config.presenceTtlMs),
     typing: new TypingService(deps.prisma, deps.pubsub, { log: deps.log }),

@@ -33,6 +33,8 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
       jwtSecret: 'test-secret-0123456789abcdef',
       host: '127.0.0.1',
       graphiql: false,
+      // Test files share one database: only the retention tests prune it.
+      channelLogRetentionDays: 0,
       ...overrides,
     },
   );

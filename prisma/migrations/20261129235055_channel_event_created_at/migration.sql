@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "ChannelEvent_createdAt_idx" ON "ChannelEvent"("createdAt");

@@ -1,0 +1,70 @@
+import type { Logger } from 'pino';
+import type { PrismaClient } from '../generated/prisma/client.ts';
+
+/** Rows deleted per statement, so pruning never holds many locks or a long transaction. */
+const BATCH = 5000;
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * How long channel logs are kept. The log is what live streams replay from
+ * (DESIGN §1.3); history itself lives in the messages, so a log entry older
+ * than the retention period is deleted and a stream asked to resume from
+ * before the oldest retained entry ends with RESYNC_REQUIRED: the client
+ * reloads the channel instead of getting a silent gap. Every process prunes on
+ * its own schedule; SKIP LOCKED lets several do it at once without waiting for
+ * each other.
+ */
+export class LogRetention {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<number> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly log: Logger,
+    /** 0 keeps the log for ever. */
+    private readonly retentionDays: number,
+    private readonly intervalMs: number,
+  ) {}
+
+  /** Prunes now, then every `intervalMs`, until `stop()`. Does nothing when the log is kept for ever. */
+  start(): void {
+    if (this.retentionDays === 0 || this.timer) return;
+    const tick = () => {
+      this.prune().catch((error: unknown) => this.log.warn({ err: error }, 'pruning the channel log failed; retrying at the next interval'));
+    };
+    this.timer = setInterval(tick, this.intervalMs);
+    this.timer.unref();
+    setImmediate(tick);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => {});
+  }
+
+  /** Deletes the log entries older than the retention period; resolves with how many. */
+  prune(now = new Date()): Promise<number> {
+    if (this.retentionDays === 0) return Promise.resolve(0);
+    // One pass at a time per process: an interval that fires during a long
+    // pass joins it instead of starting another.
+    this.running ??= this.deleteOlderThan(new Date(now.getTime() - this.retentionDays * DAY_MS)).finally(() => (this.running = null));
+    return this.running;
+  }
+
+  private async deleteOlderThan(cutoff: Date): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const deleted = await this.prisma.$executeRaw`
+        DELETE FROM "ChannelEvent" WHERE ("channelId", seq) IN (
+          SELECT "channelId", seq FROM "ChannelEvent" WHERE "createdAt" < ${cutoff}
+          LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)`;
+      total += deleted;
+      if (deleted < BATCH || this.stopped) break;
+    }
+    if (total) this.log.info({ deleted: total, before: cutoff.toISOString() }, 'pruned the channel log');
+    return total;
+  }
+}
