@@ -1,17 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startServer, type TestServer } from './helpers/app.ts';
+import { eventually } from './helpers/app.ts';
 import { createUser, errorCode, ok, registerOrg, send } from './helpers/fixtures.ts';
+import { startTestServerProcess, type ServerProcessEndpoint } from './helpers/process.ts';
 import { collect, expectExactly, untilLive } from './helpers/subscription.ts';
 import { setTyping, typingStream, untilTypingLive } from './helpers/typing.ts';
 import { wsClient } from './helpers/ws.ts';
 
-// Two app instances on one database and one Redis prefix, as two server
-// processes behind a load balancer. Viewers are cached for a minute, so only
-// the pub/sub signal can make the second instance notice a change in time.
-let a: TestServer;
-let b: TestServer;
+// Two server processes (src/server.ts, as `npm start` runs it) on one
+// database and one Redis prefix, as behind a load balancer. Viewers are cached
+// for a minute, so only the pub/sub signal can make the second process notice
+// a change in time.
+let a: ServerProcessEndpoint;
+let b: ServerProcessEndpoint;
 beforeAll(async () => {
-  [a, b] = await Promise.all([startServer({ viewerCacheMs: 60_000 }), startServer({ viewerCacheMs: 60_000 })]);
+  [a, b] = await Promise.all([startTestServerProcess({ VIEWER_CACHE_MS: '60000' }), startTestServerProcess({ VIEWER_CACHE_MS: '60000' })]);
+  expect(a.child.pid).not.toBe(b.child.pid);
 });
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
@@ -73,6 +76,37 @@ describe('two server processes', () => {
       expect(new Set(events.slice(seen).map((e) => e.message.body)).size).toBe(30);
     } finally {
       await client.dispose();
+    }
+  });
+
+  it('presence follows a user’s sockets on both processes: online while either is open', async () => {
+    const org = await registerOrg(a);
+    const member = await createUser(a, org, 'MEMBER');
+    const WATCH = `subscription($u: [ID!]!) { presence(userIds: $u) { userId status } }`;
+    const watcher = wsClient(b.url, org.owner.token, { keepOpen: true });
+    /** A socket of the member's, counted once its connection is acknowledged (a query proves it). */
+    const connect = async (server: ServerProcessEndpoint) => {
+      const socket = wsClient(server.url, member.token, { keepOpen: true });
+      await new Promise((resolve) => socket.subscribe({ query: '{ viewer { id } }' }, { next: resolve, error: resolve, complete: () => {} }));
+      return socket;
+    };
+    const statusOn = async (server: ServerProcessEndpoint) =>
+      ok(await server.gql(`query($u: [ID!]!) { presence(userIds: $u) { status } }`, { u: [member.id] }, org.owner.token)).presence[0].status as string;
+    try {
+      const stream = collect(watcher, WATCH, { u: [member.id] }, (d) => d.presence.status as string);
+      expect(await stream.waitFor(1)).toEqual(['OFFLINE']);
+      const onA = await connect(a);
+      expect((await stream.waitFor(2))[1]).toBe('ONLINE'); // connected to A, watched on B
+      const onB = await connect(b);
+      await onA.dispose();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await statusOn(a)).toBe('ONLINE'); // the socket on B still counts, on both
+      expect(stream.items).toEqual(['OFFLINE', 'ONLINE']);
+      await onB.dispose();
+      expect((await stream.waitFor(3))[2]).toBe('OFFLINE');
+      expect(await statusOn(a)).toBe('OFFLINE');
+    } finally {
+      await watcher.dispose();
     }
   });
 

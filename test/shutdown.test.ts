@@ -1,26 +1,13 @@
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gql, uid } from './helpers/app.ts';
-import { startServerProcess } from './helpers/process.ts';
-import { freePort } from './helpers/redis-server.ts';
+import { startTestServerProcess } from './helpers/process.ts';
 import { liveSocket } from './helpers/ws.ts';
 
 describe('SIGTERM', () => {
   it('closes sockets with 1001, lets in-flight mutations finish, and exits 0', async () => {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}/graphql`;
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATABASE_URL: inject('databaseUrl'),
-      REDIS_URL: inject('redisUrl'),
-      REDIS_PREFIX: inject('redisPrefix'),
-      JWT_SECRET: 'shutdown-test-secret-0123456789',
-      LOG_LEVEL: 'info',
-      // The full scrypt cost keeps registerOrganization busy for a while: the in-flight request.
-      PASSWORD_HASH_COST: '17',
-    };
-    const server = await startServerProcess(env);
+    // The full scrypt cost keeps registerOrganization busy for a while: the in-flight request.
+    const server = await startTestServerProcess({ PASSWORD_HASH_COST: '17' });
+    const { url } = server;
 
     const slug = `sigterm-${uid()}`;
     const register = (username: string) =>

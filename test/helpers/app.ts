@@ -7,12 +7,16 @@ import { inject } from 'vitest';
 import { buildApp, type App } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 
-export interface TestServer {
-  app: App;
+/** A Parley server as clients see it: its URL, over HTTP and WebSocket. */
+export interface GqlEndpoint {
   url: string;
   port: number;
   /** Sends one GraphQL request over HTTP the way a client does. */
   gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GqlResult<T>>;
+}
+
+export interface TestServer extends GqlEndpoint {
+  app: App;
   stop(): Promise<void>;
 }
 

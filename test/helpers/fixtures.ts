@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { uid, type GqlResult, type TestServer } from './app.ts';
+import { uid, type GqlResult, type GqlEndpoint } from './app.ts';
 
 export interface TestUser {
   id: string;
@@ -26,7 +26,7 @@ export function errorCode(result: GqlResult<unknown>): string | undefined {
 
 const AUTH = `token user { id username role }`;
 
-export async function registerOrg(s: TestServer): Promise<TestOrg> {
+export async function registerOrg(s: GqlEndpoint): Promise<TestOrg> {
   const slug = `org-${uid()}`;
   const data = ok(
     await s.gql<{ registerOrganization: { token: string; user: { id: string; username: string; role: string } } }>(
@@ -39,7 +39,7 @@ export async function registerOrg(s: TestServer): Promise<TestOrg> {
 }
 
 /** Creates a user through the admin API and signs them in. */
-export async function createUser(s: TestServer, org: TestOrg, role = 'MEMBER', username = `u-${uid()}`): Promise<TestUser> {
+export async function createUser(s: GqlEndpoint, org: TestOrg, role = 'MEMBER', username = `u-${uid()}`): Promise<TestUser> {
   const created = ok(
     await s.gql<{ createUser: { id: string } }>(
       `mutation($input: CreateUserInput!) { createUser(input: $input) { id } }`,
@@ -56,7 +56,7 @@ export async function createUser(s: TestServer, org: TestOrg, role = 'MEMBER', u
   return { id: created.createUser.id, username, token: login.login.token, role };
 }
 
-export async function createProject(s: TestServer, token: string, name = `p-${uid()}`): Promise<string> {
+export async function createProject(s: GqlEndpoint, token: string, name = `p-${uid()}`): Promise<string> {
   const data = ok(
     await s.gql<{ createProject: { id: string } }>(
       `mutation($input: CreateProjectInput!) { createProject(input: $input) { id } }`,
@@ -67,7 +67,7 @@ export async function createProject(s: TestServer, token: string, name = `p-${ui
   return data.createProject.id;
 }
 
-export async function grantAccess(s: TestServer, token: string, projectId: string, userId: string, role = 'CLIENT', canComment?: boolean) {
+export async function grantAccess(s: GqlEndpoint, token: string, projectId: string, userId: string, role = 'CLIENT', canComment?: boolean) {
   return ok(
     await s.gql(
       `mutation($input: GrantProjectAccessInput!) { grantProjectAccess(input: $input) { id } }`,
@@ -78,7 +78,7 @@ export async function grantAccess(s: TestServer, token: string, projectId: strin
 }
 
 export async function createChannel(
-  s: TestServer,
+  s: GqlEndpoint,
   token: string,
   input: { kind?: string; name?: string; projectId?: string; memberIds?: string[] } = {},
 ): Promise<string> {
@@ -94,7 +94,7 @@ export async function createChannel(
 
 export const SEND = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id seq body clientMessageId } }`;
 
-export async function send(s: TestServer, token: string, channelId: string, body: string, extra: Record<string, unknown> = {}) {
+export async function send(s: GqlEndpoint, token: string, channelId: string, body: string, extra: Record<string, unknown> = {}) {
   const data = ok(
     await s.gql<{ sendMessage: { id: string; seq: number; body: string; clientMessageId: string | null } }>(
       SEND,

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { TestServer } from './app.ts';
+import type { GqlEndpoint, TestServer } from './app.ts';
 import { ok } from './fixtures.ts';
 
 /** The database id inside a Relay global id (base64 of "Type:uuid"). */
@@ -33,7 +33,7 @@ export interface ChannelSnapshot {
 }
 
 /** The channel's lastSeq and its whole history (up to 100 messages), oldest first. */
-export async function channelSnapshot(s: TestServer, token: string, channelId: string): Promise<ChannelSnapshot> {
+export async function channelSnapshot(s: GqlEndpoint, token: string, channelId: string): Promise<ChannelSnapshot> {
   const data = ok(
     await s.gql<{ channel: { lastSeq: number; messages: { edges: { node: { id: string; seq: number; body: string | null } }[] } } }>(
       `query($id: ID!) { channel(id: $id) { lastSeq messages(first: 100) { edges { node { id seq body } } } } }`,

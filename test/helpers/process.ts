@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { inject } from 'vitest';
+import { gql, type GqlEndpoint } from './app.ts';
+import { freePort } from './redis-server.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -32,4 +35,29 @@ export async function startServerProcess(env: NodeJS.ProcessEnv): Promise<Server
       return exited;
     },
   };
+}
+
+export type ServerProcessEndpoint = GqlEndpoint & ServerProcess;
+
+/**
+ * A real server process (`src/server.ts`) on the test run's PostgreSQL and
+ * Redis prefix, on a free port: what a deployment runs, several at once.
+ */
+export async function startTestServerProcess(env: NodeJS.ProcessEnv = {}): Promise<ServerProcessEndpoint> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/graphql`;
+  const server = await startServerProcess({
+    ...process.env,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATABASE_URL: inject('databaseUrl'),
+    REDIS_URL: inject('redisUrl'),
+    REDIS_PREFIX: inject('redisPrefix'),
+    JWT_SECRET: 'process-test-secret-0123456789',
+    LOG_LEVEL: 'info',
+    PASSWORD_HASH_COST: '10',
+    CHANNEL_LOG_RETENTION_DAYS: '0',
+    ...env,
+  });
+  return { ...server, url, port, gql: (query, variables, token) => gql(url, query, variables, token) };
 }

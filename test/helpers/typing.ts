@@ -1,5 +1,5 @@
 import type { Client } from 'graphql-ws';
-import type { TestServer } from './app.ts';
+import type { GqlEndpoint } from './app.ts';
 import { ok, type TestUser } from './fixtures.ts';
 import { collect, type Collected } from './subscription.ts';
 
@@ -21,7 +21,7 @@ export function typingStream(client: Client, channelId: string): Collected<Typin
 }
 
 /** setTyping over HTTP; true when the call was broadcast. */
-export async function setTyping(s: TestServer, token: string, channelId: string, typing: boolean): Promise<boolean> {
+export async function setTyping(s: GqlEndpoint, token: string, channelId: string, typing: boolean): Promise<boolean> {
   return ok(await s.gql<{ setTyping: boolean }>(SET_TYPING, { c: channelId, t: typing }, token)).setTyping;
 }
 
@@ -42,7 +42,7 @@ export async function waitUntil(stream: Collected<TypingItem>, check: (items: Ty
  * throttle never holds a probe back), then stops for good and waits for that
  * stop. Returns with the stream's items emptied.
  */
-export async function untilTypingLive(stream: Collected<TypingItem>, s: TestServer, prober: TestUser, channelId: string): Promise<void> {
+export async function untilTypingLive(stream: Collected<TypingItem>, s: GqlEndpoint, prober: TestUser, channelId: string): Promise<void> {
   const shown = (items: TypingItem[]) => items.some((e) => e.userId === prober.id && e.typing);
   const deadline = Date.now() + 10_000;
   while (!shown(stream.items)) {
