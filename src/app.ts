@@ -17,6 +17,7 @@ import { createPrisma } from './db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { maskError, maskResult, useUnexpectedErrorLog } from './errors.ts';
+import { renderGraphiQL } from './graphiql.ts';
 import { createPubSub } from './realtime/pubsub.ts';
 import { useSharedSubscriptionExecution } from './realtime/shared-execution.ts';
 import { SocketClose, SocketRegistry } from './realtime/sockets.ts';
@@ -58,6 +59,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     schema,
     graphqlEndpoint: '/graphql',
     graphiql: config.graphiql ? { subscriptionsProtocol: 'WS' } : false,
+    renderGraphiQL,
     landingPage: false,
     logging: log,
     maskedErrors: { maskError },

@@ -1,0 +1,86 @@
+import { runInNewContext } from 'node:vm';
+import { createClient } from 'graphql-ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startServer, type TestServer } from './helpers/app.ts';
+import { createChannel, registerOrg, send } from './helpers/fixtures.ts';
+import { collect, untilLive } from './helpers/subscription.ts';
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startServer({ graphiql: true });
+});
+afterAll(async () => {
+  await s?.stop();
+});
+
+interface PageOptions {
+  subscriptionsProtocol?: string;
+  connectionParams: () => Record<string, unknown>;
+  onEditHeaders: (value: string) => void;
+}
+
+/**
+ * The page's scripts run in a browser this test does not have (its assets come
+ * from a CDN): run the header bridge the page serves the way the browser does,
+ * against a stand-in for the GraphiQL bundle and GraphiQL's persisted headers,
+ * and capture the options GraphiQL would start with.
+ */
+function startPage(html: string, persistedHeaders: string | null): PageOptions {
+  const bridge = /<script id=parley-graphiql-headers>([\s\S]*?)<\/script>/.exec(html)?.[1];
+  expect(bridge, 'the page carries the header bridge').toBeDefined();
+  const options = JSON.parse(/renderYogaGraphiQL\(root,(\{.*?\})\)/.exec(html)![1]!) as Record<string, unknown>;
+  let started: PageOptions | undefined;
+  const window = {
+    localStorage: { getItem: (key: string) => (key === 'graphiql:headers' ? persistedHeaders : null) },
+    YogaGraphiQL: { renderYogaGraphiQL: (_root: unknown, opts: PageOptions) => (started = opts) },
+  };
+  runInNewContext(bridge!, window);
+  window.YogaGraphiQL.renderYogaGraphiQL('root', options as never);
+  return started!;
+}
+
+/** A graphql-ws client as GraphiQL builds one: lazy, with the page's connectionParams. */
+function graphiqlClient(page: PageOptions) {
+  return createClient({ url: s.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0, connectionParams: page.connectionParams });
+}
+
+describe('GraphiQL', () => {
+  it('is served on GET /graphql and runs subscriptions over the WebSocket with the token from its Headers tab', async () => {
+    const org = await registerOrg(s);
+    const channelId = await createChannel(s, org.owner.token);
+    const response = await fetch(s.url, { headers: { accept: 'text/html' } });
+    expect(response.status).toBe(200);
+    const page = startPage(await response.text(), JSON.stringify({ Authorization: `Bearer ${org.owner.token}` }));
+    expect(page.subscriptionsProtocol).toBe('WS');
+    expect(page.connectionParams()).toEqual({ Authorization: `Bearer ${org.owner.token}` });
+
+    const client = graphiqlClient(page);
+    try {
+      const stream = collect(client, `subscription($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { body } } } }`, { c: channelId }, (d) => d.channelEvents);
+      await untilLive(stream, () => send(s, org.owner.token, channelId, 'probe'));
+      await send(s, org.owner.token, channelId, 'from GraphiQL');
+      expect((await stream.waitFor(stream.items.length + 1)).at(-1).message.body).toBe('from GraphiQL');
+      expect(stream.errors).toEqual([]);
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('uses what was last typed into the Headers tab, and sends no token when the tab has none', async () => {
+    const response = await fetch(s.url, { headers: { accept: 'text/html' } });
+    const page = startPage(await response.text(), null);
+    expect(page.connectionParams()).toEqual({});
+    page.onEditHeaders('{ "Authorization": "Bearer not-a-token" }');
+    expect(page.connectionParams()).toEqual({ Authorization: 'Bearer not-a-token' });
+    page.onEditHeaders('{ unfinished');
+    expect(page.connectionParams()).toEqual({});
+
+    // Without a token the socket is refused with 4401, as for any client.
+    const client = graphiqlClient(page);
+    const closed = new Promise<number>((resolve) => client.on('closed', (event) => resolve((event as { code: number }).code)));
+    client.subscribe({ query: '{ viewer { id } }' }, { next: () => {}, error: () => {}, complete: () => {} });
+    expect(await closed).toBe(4401);
+    await client.dispose();
+  });
+});
