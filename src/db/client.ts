@@ -8,7 +8,10 @@ export type Db = PrismaClient;
  * observes every statement sent (tests count them to catch N+1 lists).
  */
 export function createPrisma(url: string, poolSize: number, onQuery?: () => void): PrismaClient {
-  const adapter = new PrismaPg({ connectionString: url, max: poolSize });
+  // Connections stay open once opened (node-postgres drops idle ones after
+  // 10 s by default): a new one costs a PostgreSQL backend start, tens of
+  // milliseconds that the first burst after a quiet spell would wait out.
+  const adapter = new PrismaPg({ connectionString: url, max: poolSize, idleTimeoutMillis: 0 });
   if (!onQuery) return new PrismaClient({ adapter });
   const client = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
   client.$on('query', onQuery);
