@@ -158,7 +158,7 @@ async function main(): Promise<void> {
       process.stdout.write(`  ${servers} server process(es), ${subscribers} subscribers:`);
       for (const lane of lanes) {
         process.stdout.write(` ${PEER_NAMES[lane.peer]}`);
-        await runLadder(procs, lane, subscribers);
+        await runLadder(procs, lane, subscribers, () => settle(db.url));
       }
       process.stdout.write('\n');
     }
@@ -357,7 +357,7 @@ async function openLane(procs: Processes, setup: Setup, peer: Peer, servers: num
  * making sure every subscriber is live), warms up, measures the latency row
  * at its subscriber count, then climbs the ladder until a step cannot keep up.
  */
-async function runLadder(procs: Processes, lane: Lane, subscribers: number): Promise<void> {
+async function runLadder(procs: Processes, lane: Lane, subscribers: number, beforeLatencyRow: () => Promise<void>): Promise<void> {
   const started = wallNow();
   // Parley subscribers start after the channel's current seq, so every later
   // one must reach them; the probe tells that seq.
@@ -397,13 +397,29 @@ async function runLadder(procs: Processes, lane: Lane, subscribers: number): Pro
     const rate = offered / subscribers;
     // The latency row's rate is a step of the ladder too, measured longer.
     const latencyRow = subscribers === LATENCY_SUBSCRIBERS && rate === LATENCY_RATE;
+    if (latencyRow) await beforeLatencyRow();
     const row = await measure(rate, latencyRow ? latencyMs : stepMs);
     if (latencyRow) lane.result.latency = row;
     lane.result.steps.push(row);
     if (row.saturated) break;
   }
   if (subscribers === LATENCY_SUBSCRIBERS && !lane.result.latency) {
+    await beforeLatencyRow();
     lane.result.latency = await measure(LATENCY_RATE, latencyMs);
+  }
+}
+
+/**
+ * Before a latency row: the lane before this one may have left PostgreSQL
+ * busy writing back what its saturated steps wrote (checkpoint, WAL, vacuum),
+ * and whichever lane came next would pay for it in its p99. A checkpoint now,
+ * then a wait for the machine to be mostly idle (at most 10 s), give every
+ * lane's latency row the same start.
+ */
+async function settle(databaseUrl: string): Promise<void> {
+  await rows(databaseUrl, 'CHECKPOINT');
+  for (const started = Date.now(); Date.now() - started < 10_000; ) {
+    if ((await idleShare(500)) >= 0.8) return;
   }
 }
 
