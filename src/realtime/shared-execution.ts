@@ -92,7 +92,7 @@ const executions = new WeakMap<object, Map<string, Map<string, Slot>>>();
  * from the event alone costs the second and later subscribers three map
  * lookups.
  */
-export function executeShared(
+function executeShared(
   args: ExecutionArgs,
   event: unknown,
   selection: string,
