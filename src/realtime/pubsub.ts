@@ -39,10 +39,23 @@ export interface ChannelEventPayload {
   payload: unknown;
 }
 
-export interface UserSignal {
-  type: 'CHANNEL_ADDED' | 'CHANNEL_REMOVED';
-  channelId: string;
-  reason?: string;
+/** What a user's own topic carries: membership changes, notifications, and updates of their requests and tickets. */
+export type UserSignal =
+  | { type: 'CHANNEL_ADDED' | 'CHANNEL_REMOVED'; channelId: string; reason?: string }
+  | { type: 'NOTIFICATION'; notification: NotificationSnapshot }
+  | { type: 'CLIENT_REQUEST_UPDATED'; requestId: string; status: string }
+  | { type: 'SUPPORT_TICKET_UPDATED'; ticketId: string; status: string };
+
+/** A notification as it travels: the row with dates as ISO strings, so no query is needed to show it. */
+export interface NotificationSnapshot {
+  id: string;
+  type: string;
+  actorId: string | null;
+  requestId: string | null;
+  ticketId: string | null;
+  data: Record<string, unknown>;
+  readAt: string | null;
+  createdAt: string;
 }
 
 /** A row of the channel log in the shape live subscribers receive. */

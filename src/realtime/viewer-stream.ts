@@ -3,13 +3,16 @@ import type { Viewer } from '../context.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { ChannelService } from '../services/channels.ts';
 import type { ChannelHub } from './channel-hub.ts';
-import type { ChannelEventPayload, ParleyPubSub } from './pubsub.ts';
+import type { ChannelEventPayload, NotificationSnapshot, ParleyPubSub } from './pubsub.ts';
 
 /** One item of a viewer's own stream. */
 export type ViewerEvent =
   | { type: 'CHANNEL_ACTIVITY'; channelId: string; lastSeq: number; unreadCount: number; message: unknown | null }
   | { type: 'CHANNEL_ADDED'; channelId: string }
-  | { type: 'CHANNEL_REMOVED'; channelId: string; reason: string | null };
+  | { type: 'CHANNEL_REMOVED'; channelId: string; reason: string | null }
+  | { type: 'NOTIFICATION'; notification: NotificationSnapshot }
+  | { type: 'CLIENT_REQUEST_UPDATED'; requestId: string; status: string }
+  | { type: 'SUPPORT_TICKET_UPDATED'; ticketId: string; status: string };
 
 interface Tracked {
   unread: number;
@@ -20,7 +23,8 @@ interface Tracked {
 
 /**
  * The viewer's own stream: activity in any of their channels (new last seq and
- * their unread count), and channels they join or leave. It follows each of
+ * their unread count), channels they join or leave, their notifications, and
+ * updates of the requests and tickets they take part in. It follows each of
  * their channels through the process's channel hub (in order, one
  * subscription per channel) and their user topic; unread counts are loaded once and then
  * follow the events, so a busy channel costs no query per message. This is a
@@ -99,11 +103,17 @@ export async function viewerEventStream(
     };
 
     const unlistenUser = await pubsub.listen(`user:${viewer.id}`, (signal) => {
-      if (signal.type === 'CHANNEL_ADDED') {
-        void track(signal.channelId).then(() => push({ type: 'CHANNEL_ADDED', channelId: signal.channelId }));
-      } else {
-        untrack(signal.channelId);
-        void push({ type: 'CHANNEL_REMOVED', channelId: signal.channelId, reason: signal.reason ?? null });
+      switch (signal.type) {
+        case 'CHANNEL_ADDED':
+          void track(signal.channelId).then(() => push({ type: 'CHANNEL_ADDED', channelId: signal.channelId }));
+          return;
+        case 'CHANNEL_REMOVED':
+          untrack(signal.channelId);
+          void push({ type: 'CHANNEL_REMOVED', channelId: signal.channelId, reason: signal.reason ?? null });
+          return;
+        default:
+          // Notifications and request and ticket updates pass through as they are.
+          void push(signal);
       }
     });
     const unwatch = pubsub.onReconnect(() => void load([...tracked.keys()]));

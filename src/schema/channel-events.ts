@@ -90,6 +90,50 @@ builder.objectRef<Payload<{ userId: string; lastReadSeq: number }>>('ReadReceipt
   }),
 });
 
+interface SystemPayload {
+  item: 'CLIENT_REQUEST' | 'SUPPORT_TICKET';
+  itemId: string;
+  action: string;
+  from: string | null;
+  to: string;
+  reason: string | null;
+  actorName: string;
+  [detail: string]: unknown;
+}
+
+const SystemEventItem = builder.enumType('SystemEventItem', { values: ['CLIENT_REQUEST', 'SUPPORT_TICKET'] as const });
+
+/** What a conversation shows for a system event, e.g. "Assigned to Bo by Ada". */
+function describe(p: SystemPayload): string {
+  const by = `by ${p.actorName}`;
+  const words = p.action.toLowerCase().replaceAll('_', ' ');
+  const text =
+    p.action === 'CREATED' ? `Request created ${by}`
+    : p.action === 'OPENED' ? `Ticket opened ${by}`
+    : p.action === 'ASSIGNED' ? `Assigned to ${String(p.assigneeName)} ${by}`
+    : p.action === 'PRIORITY_CHANGED' ? `Priority changed from ${String(p.fromPriority)} to ${String(p.toPriority)} ${by}`
+    : p.action === 'CATEGORY_CHANGED' ? `Category changed from ${String(p.fromCategory)} to ${String(p.toCategory)} ${by}`
+    : p.action === 'RATED' ? `Rated ${String(p.rating)} of 5 ${by}`
+    : p.action === 'IN_PROGRESS' || p.action === 'PENDING_USER' ? `Status set to ${p.to} ${by}`
+    : `${words[0]!.toUpperCase()}${words.slice(1)} ${by}`;
+  return p.reason ? `${text}: ${p.reason}` : text;
+}
+
+builder.objectRef<Payload<SystemPayload>>('SystemEvent').implement({
+  interfaces: [ChannelEvent],
+  description: 'A change to the request or ticket this channel belongs to, as its conversation shows it.',
+  isTypeOf: is('SYSTEM_EVENT'),
+  fields: (t) => ({
+    item: t.field({ type: SystemEventItem, resolve: (e) => e.payload.item }),
+    itemId: t.globalID({ resolve: (e) => ({ type: e.payload.item === 'CLIENT_REQUEST' ? 'ClientRequest' : 'SupportTicket', id: e.payload.itemId }) }),
+    action: t.string({ description: 'CREATED, APPROVED, ASSIGNED, ESCALATED, PRIORITY_CHANGED, ...', resolve: (e) => e.payload.action }),
+    fromStatus: t.string({ nullable: true, resolve: (e) => e.payload.from }),
+    toStatus: t.string({ resolve: (e) => e.payload.to }),
+    reason: t.string({ nullable: true, resolve: (e) => e.payload.reason }),
+    text: t.string({ description: 'e.g. "Approved by Ada: within budget".', resolve: (e) => describe(e.payload) }),
+  }),
+});
+
 builder.subscriptionField('channelEvents', (t) =>
   t.withAuth({ authenticated: true }).field({
     type: ChannelEvent,

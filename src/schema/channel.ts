@@ -4,7 +4,7 @@ import { pageCap } from './pagination.ts';
 import { Project } from './project.ts';
 import { User } from './user.ts';
 
-const ChannelKind = builder.enumType('ChannelKind', { values: ['DIRECT', 'GROUP', 'PROJECT', 'SUPPORT'] as const });
+const ChannelKind = builder.enumType('ChannelKind', { values: ['DIRECT', 'GROUP', 'PROJECT', 'SUPPORT', 'REQUEST'] as const });
 const ChannelMemberRole = builder.enumType('ChannelMemberRole', { values: ['OWNER', 'ADMIN', 'MEMBER', 'OBSERVER'] as const });
 
 const ids = (max: number) => z.array(z.unknown()).min(1).max(max);

@@ -9,6 +9,10 @@ import './channel-events.ts';
 import './typing.ts';
 import './viewer-events.ts';
 import './presence.ts';
+import './client-request.ts';
+import './support-ticket.ts';
+import './notification.ts';
+import './audit.ts';
 
 /** The executable schema, fields sorted so the printed schema is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());

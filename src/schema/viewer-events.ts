@@ -2,7 +2,10 @@ import type { Message as MessageRow } from '../generated/prisma/client.ts';
 import { viewerEventStream, type ViewerEvent } from '../realtime/viewer-stream.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
+import { ClientRequestStatus } from './client-request.ts';
 import { Message } from './message.ts';
+import { Notification, notificationFromSnapshot } from './notification.ts';
+import { TicketStatus } from './support-ticket.ts';
 
 type Of<T extends ViewerEvent['type']> = Extract<ViewerEvent, { type: T }>;
 
@@ -41,17 +44,59 @@ const ChannelRemovedEvent = builder.objectRef<Of<'CHANNEL_REMOVED'>>('ChannelRem
   }),
 });
 
+const NotificationEvent = builder.objectRef<Of<'NOTIFICATION'>>('NotificationEvent').implement({
+  description: 'A new notification for the viewer (from the published payload, no query).',
+  fields: (t) => ({
+    notification: t.field({ type: Notification, resolve: (e) => notificationFromSnapshot(e.notification) }),
+  }),
+});
+
+const ClientRequestUpdatedEvent = builder.objectRef<Of<'CLIENT_REQUEST_UPDATED'>>('ClientRequestUpdatedEvent').implement({
+  description: 'A request whose conversation the viewer is in changed.',
+  fields: (t) => ({
+    clientRequestId: t.globalID({ resolve: (e) => ({ type: 'ClientRequest', id: e.requestId }) }),
+    status: t.field({ type: ClientRequestStatus, resolve: (e) => e.status as never }),
+    clientRequest: t.prismaField({
+      type: 'ClientRequest',
+      nullable: true,
+      resolve: (query, e, _args, ctx) => (ctx.viewer ? ctx.services.clientRequests.get(ctx.viewer, e.requestId, query).catch(() => null) : null),
+    }),
+  }),
+});
+
+const SupportTicketUpdatedEvent = builder.objectRef<Of<'SUPPORT_TICKET_UPDATED'>>('SupportTicketUpdatedEvent').implement({
+  description: 'A ticket whose conversation the viewer is in changed.',
+  fields: (t) => ({
+    supportTicketId: t.globalID({ resolve: (e) => ({ type: 'SupportTicket', id: e.ticketId }) }),
+    status: t.field({ type: TicketStatus, resolve: (e) => e.status as never }),
+    supportTicket: t.prismaField({
+      type: 'SupportTicket',
+      nullable: true,
+      resolve: (query, e, _args, ctx) => (ctx.viewer ? ctx.services.supportTickets.get(ctx.viewer, e.ticketId, query).catch(() => null) : null),
+    }),
+  }),
+});
+
+const EVENT_TYPES = {
+  CHANNEL_ACTIVITY: ChannelActivityEvent,
+  CHANNEL_ADDED: ChannelAddedEvent,
+  CHANNEL_REMOVED: ChannelRemovedEvent,
+  NOTIFICATION: NotificationEvent,
+  CLIENT_REQUEST_UPDATED: ClientRequestUpdatedEvent,
+  SUPPORT_TICKET_UPDATED: SupportTicketUpdatedEvent,
+} as const;
+
 const ViewerEventUnion = builder.unionType('ViewerEvent', {
-  types: [ChannelActivityEvent, ChannelAddedEvent, ChannelRemovedEvent],
-  resolveType: (e) =>
-    e.type === 'CHANNEL_ACTIVITY' ? ChannelActivityEvent : e.type === 'CHANNEL_ADDED' ? ChannelAddedEvent : ChannelRemovedEvent,
+  types: Object.values(EVENT_TYPES),
+  resolveType: (e) => EVENT_TYPES[e.type],
 });
 
 builder.subscriptionField('viewerEvents', (t) =>
   t.withAuth({ authenticated: true }).field({
     type: ViewerEventUnion,
     description:
-      'The viewer\u2019s own stream: activity and unread counts in any of their channels, channels joined and left. ' +
+      'The viewer\u2019s own stream: activity and unread counts in any of their channels, channels joined and left, ' +
+      'notifications, and changes to the requests and tickets whose conversations they are in. ' +
       'A live summary (not a log): on reconnect, reload the channel list.',
     subscribe: (_root, _args, ctx) => viewerEventStream(ctx.prisma, ctx.services.pubsub, ctx.services.hub, ctx.services.channels, ctx.viewer),
     resolve: (event: ViewerEvent) => event,

@@ -35,7 +35,7 @@ function writeBlock(viewer: Viewer, access: Omit<ChannelAccess, 'canWrite' | 'ca
   if (!access.canRead) return 'You are not a member of this channel';
   if (access.channel.archivedAt) return 'This channel is archived and read-only';
   if (access.member?.role === 'OBSERVER') return 'Observers cannot post in this channel';
-  if (isExternal(viewer.role)) {
+  if (isExternal(viewer.role) && access.channel.kind !== 'SUPPORT') {
     if (access.projectAccess?.role === 'VIEWER') return 'Your project access is read-only';
     if (!access.projectAccess?.canComment) return 'Your project access does not allow comments';
   }
@@ -64,9 +64,9 @@ type AccessRow = Channel & {
  */
 export function mayWriteSql(viewer: Viewer): Prisma.Sql {
   const external = isExternal(viewer.role)
-    ? Prisma.sql`AND EXISTS (
+    ? Prisma.sql`AND (c.kind = 'SUPPORT' OR EXISTS (
         SELECT 1 FROM "ProjectAccess" pa
-        WHERE pa."projectId" = c."projectId" AND pa."userId" = ${viewer.id}::uuid AND pa.role <> 'VIEWER' AND pa."canComment")`
+        WHERE pa."projectId" = c."projectId" AND pa."userId" = ${viewer.id}::uuid AND pa.role <> 'VIEWER' AND pa."canComment"))`
     : Prisma.empty;
   return Prisma.sql`c."organizationId" = ${viewer.organizationId}::uuid AND c."archivedAt" IS NULL
     AND EXISTS (
@@ -133,8 +133,9 @@ export async function channelAccess(db: PrismaClient | Tx, viewer: Viewer, chann
           createdAt: row.pa_createdAt!,
         }
       : null;
-  // External users keep reading a project's channels only while their grant lasts.
-  const canRead = member !== null && (!isExternal(viewer.role) || projectAccess !== null);
+  // External users keep reading a project's channels only while their grant
+  // lasts; their own support tickets' conversations belong to no project.
+  const canRead = member !== null && (!isExternal(viewer.role) || channel.kind === 'SUPPORT' || projectAccess !== null);
   const base = { channel, member, projectAccess, canRead };
   // Staff manage every non-direct channel of the organization, also ones they
   // are not in; a DM's membership is fixed by its key.

@@ -1,5 +1,8 @@
-import type { Prisma } from '../generated/prisma/client.ts';
+import type { Viewer } from '../context.ts';
+import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import type { Tx } from './channel-log.ts';
+import { notFound } from './errors.ts';
+import type { UserService } from './users.ts';
 
 export interface AuditEntry {
   organizationId: string;
@@ -13,4 +16,37 @@ export interface AuditEntry {
 /** Records an administrative change in the caller's transaction, so it exists exactly when the change does. */
 export async function audit(tx: Tx, entry: AuditEntry): Promise<void> {
   await tx.auditLog.create({ data: { ...entry, data: (entry.data ?? undefined) as Prisma.InputJsonValue | undefined } });
+}
+
+export interface AuditFilter {
+  target: { targetType: string; targetId: string } | null;
+  actorId: string | null;
+  action: string | null;
+}
+
+/** Reading the audit trail (admins; the schema checks the role). */
+export class AuditService {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly users: UserService,
+  ) {}
+
+  /**
+   * The organization's entries matching `filter`. An actor the viewer cannot
+   * see, or a target with no entry in this organization (another
+   * organization's object, or none at all), is NOT_FOUND.
+   */
+  async where(viewer: Viewer, filter: AuditFilter): Promise<Prisma.AuditLogWhereInput> {
+    const where: Prisma.AuditLogWhereInput = {
+      organizationId: viewer.organizationId,
+      ...(filter.target ?? {}),
+      ...(filter.actorId ? { actorId: filter.actorId } : {}),
+      ...(filter.action ? { action: filter.action } : {}),
+    };
+    if (filter.actorId) await this.users.visibleIds(viewer, [filter.actorId]);
+    if (filter.target && !(await this.prisma.auditLog.count({ where: { organizationId: viewer.organizationId, ...filter.target } }))) {
+      throw notFound(filter.target.targetType);
+    }
+    return where;
+  }
 }

@@ -17,6 +17,8 @@ export interface LogWriter {
     type: ChannelEventType,
     payload: Record<string, unknown> | ((seq: number) => Promise<Record<string, unknown>>),
   ): Promise<number>;
+  /** Publishes `signal` on the user's own topic once the transaction has committed. */
+  signal(userId: string, signal: UserSignal): void;
 }
 
 /**
@@ -42,6 +44,7 @@ export class ChannelLog {
 
   async transaction<T>(organizationId: string, actorId: string | null, work: (tx: Tx, log: LogWriter) => Promise<T>): Promise<T> {
     const pending: ChannelEventPayload[] = [];
+    const signals: { userId: string; signal: UserSignal }[] = [];
     const result = await this.prisma.$transaction(async (tx) => {
       const writer: LogWriter = {
         append: async (channelId, type, payload) => {
@@ -54,10 +57,14 @@ export class ChannelLog {
           pending.push({ channelId, seq, type, actorId, createdAt: event.createdAt.toISOString(), payload: body });
           return seq;
         },
+        signal: (userId, signal) => void signals.push({ userId, signal }),
       };
       return work(tx, writer);
     }, TRANSACTION_LIMITS);
     this.publish(pending);
+    for (const { userId, signal } of signals) {
+      this.pubsub.publish(`user:${userId}`, signal).catch((error: unknown) => this.log.warn({ err: error, userId }, 'publishing a user signal failed'));
+    }
     return result;
   }
 

@@ -38,7 +38,7 @@ export class ChannelService {
     return {
       organizationId: viewer.organizationId,
       members: { some: { userId: viewer.id } },
-      ...(isExternal(viewer.role) ? { project: { access: { some: { userId: viewer.id } } } } : {}),
+      ...(isExternal(viewer.role) ? { OR: [{ kind: 'SUPPORT' as const }, { project: { access: { some: { userId: viewer.id } } } }] } : {}),
     };
   }
 
@@ -78,6 +78,12 @@ export class ChannelService {
     if (!visible) throw notFound('Project');
   }
 
+  /** The channels of `ids` the viewer may read, in order; null for the others (one query for a page of items). */
+  async readableByIds(viewer: Viewer, ids: string[]): Promise<(Channel | null)[]> {
+    const rows = await this.prisma.channel.findMany({ where: { id: { in: ids }, ...this.readableWhere(viewer) } });
+    return ids.map((id) => rows.find((c) => c.id === id) ?? null);
+  }
+
   async get(viewer: Viewer, id: string, query: Query = {}): Promise<Channel> {
     assertId(id, 'Channel');
     const channel = await this.prisma.channel.findFirst({ ...query, where: { id, ...this.readableWhere(viewer) } });
@@ -107,6 +113,7 @@ export class ChannelService {
 
   async create(viewer: Viewer, input: CreateChannelInput): Promise<Channel> {
     if (input.kind === 'DIRECT') throw badInput('kind', 'Direct channels are opened with openDirectChannel');
+    if (input.kind === 'REQUEST') throw badInput('kind', 'A request\u2019s channel comes with createClientRequest');
     if (isExternal(viewer.role)) throw forbidden('Clients cannot create channels');
     if (input.kind !== 'GROUP' && !isStaff(viewer)) throw forbidden('Only organization staff create project and support channels');
     if (input.kind === 'PROJECT' && !input.projectId) throw badInput('projectId', 'A project channel needs a projectId');

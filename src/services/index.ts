@@ -6,12 +6,17 @@ import { ChannelHub } from '../realtime/channel-hub.ts';
 import { Presence } from '../realtime/presence.ts';
 import { TypingService } from '../realtime/typing.ts';
 import type { ParleyPubSub } from '../realtime/pubsub.ts';
+import { AuditService } from './audit.ts';
 import { AuthService } from './auth.ts';
 import { ChannelLog } from './channel-log.ts';
 import { ChannelService } from './channels.ts';
+import { ClientRequestService } from './client-requests.ts';
+import { Clock } from './clock.ts';
 import { LogRetention } from './log-retention.ts';
 import { MessageService } from './messages.ts';
+import { NotificationService } from './notifications.ts';
 import { ProjectService } from './projects.ts';
+import { SupportTicketService } from './support-tickets.ts';
 import { UserService } from './users.ts';
 
 export interface ServiceDeps {
@@ -26,16 +31,25 @@ export interface ServiceDeps {
 export function createServices(deps: ServiceDeps) {
   const hub = new ChannelHub(deps.prisma, deps.pubsub, deps.log);
   const channelLog = new ChannelLog(deps.prisma, deps.pubsub, deps.log, hub);
+  const clock = new Clock();
+  const notifications = new NotificationService(deps.prisma);
+  const messages = new MessageService(deps.prisma, channelLog, deps.config.limits.messageBodyMax, clock);
   const auth = new AuthService(deps.prisma, deps.tokens, deps.pubsub, deps.config.passwordHashCost, deps.config.viewerCacheMs);
+  const users = new UserService(deps.prisma, auth);
   return {
     prisma: deps.prisma,
     pubsub: deps.pubsub,
     config: deps.config,
     auth,
-    users: new UserService(deps.prisma, auth),
+    users,
+    audit: new AuditService(deps.prisma, users),
     projects: new ProjectService(deps.prisma, channelLog),
     channels: new ChannelService(deps.prisma, channelLog),
-    messages: new MessageService(deps.prisma, channelLog, deps.config.limits.messageBodyMax),
+    messages,
+    clock,
+    notifications,
+    clientRequests: new ClientRequestService(deps.prisma, channelLog, notifications, messages, users),
+    supportTickets: new SupportTicketService(deps.prisma, channelLog, notifications, messages, clock, users),
     logRetention: new LogRetention(deps.prisma, deps.log, deps.config.channelLogRetentionDays, deps.config.channelLogPruneIntervalMs),
     hub,
     presence: new Presence(deps.prisma, deps.pubsub, deps.log, deps.config.presenceTtlMs),

@@ -1,8 +1,9 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Viewer } from '../context.ts';
-import type { Message, Prisma, PrismaClient } from '../generated/prisma/client.ts';
+import { Prisma, type Message, type PrismaClient } from '../generated/prisma/client.ts';
 import { assertId, channelAccess, isAdmin, isStaff, mayWriteSql, writableChannel } from './access.ts';
 import { bumpSeq, type ChannelLog, type Tx } from './channel-log.ts';
+import type { Clock } from './clock.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
 
@@ -77,9 +78,11 @@ export class MessageService {
     private readonly prisma: PrismaClient,
     private readonly channelLog: ChannelLog,
     private readonly bodyMax: number,
+    private readonly clock: Clock,
   ) {}
 
-  private cleanBody(body: string): string {
+  /** A body as it is stored: trimmed, not empty, within MESSAGE_BODY_MAX. */
+  cleanBody(body: string): string {
     const trimmed = body.trim();
     if (!trimmed) throw badInput('body', 'body must not be empty');
     if (characters(trimmed) > this.bodyMax) throw badInput('body', `body must be at most ${this.bodyMax} characters`);
@@ -189,7 +192,7 @@ export class MessageService {
           SELECT "channelId", seq, "organizationId", 'MESSAGE_ADDED'::"ChannelEventType",
             jsonb_set(${JSON.stringify(messageSnapshot(draft))}::jsonb, '{seq}', to_jsonb(seq)), "senderId", "createdAt"
           FROM msg
-        )
+        )${isStaff(viewer) ? firstResponse(channelId, viewer.id, this.clock.now()) : Prisma.empty}
         SELECT * FROM msg`;
       if (!message) return { result: null, event: null };
       const event = {
@@ -304,4 +307,18 @@ async function scrubLoggedContent(tx: Tx, message: Pick<Message, 'id' | 'channel
     UPDATE "ChannelEvent" SET payload = payload || ${blanks}::jsonb
     WHERE "channelId" = ${message.channelId}::uuid AND seq >= ${message.seq}
       AND payload->>'id' = ${message.id} AND payload ? 'body'`;
+}
+
+/**
+ * The first message of an agent (staff other than the requester) in a support
+ * ticket's channel is its first response (the SLA's first clock). Part of the
+ * send statement for staff only, so other sends pay nothing for it.
+ */
+function firstResponse(channelId: string, senderId: string, at: Date): Prisma.Sql {
+  return Prisma.sql`,
+        first_response AS (
+          UPDATE "SupportTicket" SET "firstResponseAt" = ${at}
+          WHERE "channelId" = ${channelId}::uuid AND "firstResponseAt" IS NULL AND "requesterId" <> ${senderId}::uuid
+            AND EXISTS (SELECT 1 FROM msg)
+        )`;
 }

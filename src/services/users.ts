@@ -40,7 +40,7 @@ export class UserService {
     if (!isExternal(viewer.role)) return { organizationId: viewer.organizationId };
     const readable: Prisma.ChannelWhereInput = {
       members: { some: { userId: viewer.id } },
-      project: { access: { some: { userId: viewer.id } } },
+      OR: [{ kind: 'SUPPORT' }, { project: { access: { some: { userId: viewer.id } } } }],
     };
     return { organizationId: viewer.organizationId, OR: [{ id: viewer.id }, { memberships: { some: { channel: readable } } }] };
   }

@@ -1,0 +1,51 @@
+import type { Viewer } from '../context.ts';
+import { audit } from './audit.ts';
+import type { LogWriter, Tx } from './channel-log.ts';
+
+export type ItemKind = 'CLIENT_REQUEST' | 'SUPPORT_TICKET';
+
+/** One change to a request or ticket, as its audit entry and its channel's system event record it. */
+export interface ItemChange {
+  item: ItemKind;
+  itemId: string;
+  /** The item's conversation, whose log gets the system event. */
+  channelId: string;
+  /** What happened: CREATED, APPROVED, ASSIGNED, PRIORITY_CHANGED, ... */
+  action: string;
+  /** The status before and after (equal when the status did not change). */
+  from: string | null;
+  to: string;
+  reason?: string | null;
+  /** Whatever else the change is about, e.g. `{ assigneeId, assigneeName }`. */
+  detail?: Record<string, unknown>;
+}
+
+const AUDIT_TARGET: Record<ItemKind, string> = { CLIENT_REQUEST: 'ClientRequest', SUPPORT_TICKET: 'SupportTicket' };
+
+/**
+ * Records a change in the transaction that makes it: the audit entry (actor,
+ * from, to, reason, time), a SYSTEM_EVENT in the item's channel log (so the
+ * conversation shows "approved by …" live and on replay) and, after the
+ * commit, an update on the own stream of everyone in that conversation.
+ */
+export async function recordItemChange(tx: Tx, log: LogWriter, actor: Viewer, change: ItemChange): Promise<void> {
+  const { item, itemId, channelId, action, from, to, reason = null, detail = {} } = change;
+  await audit(tx, {
+    organizationId: actor.organizationId,
+    actorId: actor.id,
+    action: `${AUDIT_TARGET[item]}.${action}`,
+    targetType: AUDIT_TARGET[item],
+    targetId: itemId,
+    data: { from, to, reason, ...detail },
+  });
+  await log.append(channelId, 'SYSTEM_EVENT', { item, itemId, action, from, to, reason, actorName: actor.displayName, ...detail });
+  const members = await tx.channelMember.findMany({ where: { channelId }, select: { userId: true } });
+  for (const { userId } of members) {
+    log.signal(
+      userId,
+      item === 'CLIENT_REQUEST'
+        ? { type: 'CLIENT_REQUEST_UPDATED', requestId: itemId, status: to }
+        : { type: 'SUPPORT_TICKET_UPDATED', ticketId: itemId, status: to },
+    );
+  }
+}
