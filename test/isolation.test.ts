@@ -29,6 +29,12 @@ interface Ids {
   client: string;
   deactivatedUser: string;
   project: string;
+  /** A pending client request in the project, filed by the client. */
+  request: string;
+  /** A support ticket of the member's, IN_PROGRESS. */
+  ticket: string;
+  /** The member's notification about that ticket. */
+  notification: string;
 }
 type Slot = keyof Ids;
 const SLOT_TYPES: Record<Slot, string> = {
@@ -39,9 +45,20 @@ const SLOT_TYPES: Record<Slot, string> = {
   client: 'User',
   deactivatedUser: 'User',
   project: 'Project',
+  request: 'ClientRequest',
+  ticket: 'SupportTicket',
+  notification: 'Notification',
 };
-/** A real type that is never the one a slot expects. */
-const WRONG_TYPE: Record<string, string> = { Channel: 'User', User: 'Channel', Message: 'Project', Project: 'Message' };
+/** A real type that is never the one a slot expects (nor one the audit trail has entries for). */
+const WRONG_TYPE: Record<string, string> = {
+  Channel: 'User',
+  User: 'Channel',
+  Message: 'Project',
+  Project: 'Message',
+  ClientRequest: 'Channel',
+  SupportTicket: 'Message',
+  Notification: 'Message',
+};
 
 interface IdCase {
   /** What the case tries, for failure messages. */
@@ -208,6 +225,136 @@ const CASES: IdCase[] = [
     document: `mutation($projectId: ID!, $userId: ID!) { revokeProjectAccess(projectId: $projectId, userId: $userId) }`,
     variables: (a, b) => ({ projectId: b.project, userId: a.client }),
   },
+  // Client requests
+  { name: 'read a request', document: `query($id: ID!) { clientRequest(id: $id) { id } }`, variables: (a) => ({ id: a.request }) },
+  {
+    name: 'list the requests of a project',
+    document: `query($filter: ClientRequestFilter) { clientRequests(filter: $filter) { edges { node { id } } } }`,
+    variables: (a) => ({ filter: { projectId: a.project } }),
+  },
+  {
+    name: 'list the requests of a requester',
+    document: `query($filter: ClientRequestFilter) { clientRequests(filter: $filter) { edges { node { id } } } }`,
+    variables: (a) => ({ filter: { requesterId: a.client } }),
+  },
+  {
+    name: 'count a project\u2019s requests',
+    document: `query($projectId: ID!) { clientRequestCounts(projectId: $projectId) { count } }`,
+    variables: (a) => ({ projectId: a.project }),
+  },
+  {
+    name: 'file a request in a project',
+    document: `mutation($input: CreateClientRequestInput!) { createClientRequest(input: $input) { id } }`,
+    variables: (a) => ({ input: { projectId: a.project, title: 't', description: 'd', type: 'MATERIAL' } }),
+  },
+  {
+    name: 'file a request in B\u2019s project from A\u2019s message',
+    document: `mutation($input: CreateClientRequestInput!) { createClientRequest(input: $input) { id } }`,
+    variables: (a, b) => ({ input: { projectId: b.project, title: 't', description: 'd', type: 'MATERIAL', fromMessageId: a.message } }),
+  },
+  {
+    name: 'edit a request',
+    document: `mutation($input: UpdateClientRequestInput!) { updateClientRequest(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.request, title: 'changed' } }),
+  },
+  {
+    name: 'withdraw a request',
+    document: `mutation($input: WithdrawClientRequestInput!) { withdrawClientRequest(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.request } }),
+  },
+  {
+    name: 'approve a request',
+    document: `mutation($input: ApproveClientRequestInput!) { approveClientRequest(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.request } }),
+  },
+  {
+    name: 'reject a request',
+    document: `mutation($input: RejectClientRequestInput!) { rejectClientRequest(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.request, reason: 'no' } }),
+  },
+  {
+    name: 'convert a request',
+    document: `mutation($input: ConvertClientRequestInput!) { convertClientRequest(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.request } }),
+  },
+  // Support tickets
+  { name: 'read a ticket', document: `query($id: ID!) { supportTicket(id: $id) { id } }`, variables: (a) => ({ id: a.ticket }) },
+  {
+    name: 'list the tickets of an assignee',
+    document: `query($filter: SupportTicketFilter) { supportTickets(filter: $filter) { edges { node { id } } } }`,
+    variables: (a) => ({ filter: { assigneeId: a.user } }),
+  },
+  {
+    name: 'list the tickets of a requester',
+    document: `query($filter: SupportTicketFilter) { supportTickets(filter: $filter) { edges { node { id } } } }`,
+    variables: (a) => ({ filter: { requesterId: a.user } }),
+  },
+  {
+    name: 'set a ticket\u2019s status',
+    document: `mutation($input: SetSupportTicketStatusInput!) { setSupportTicketStatus(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.ticket, status: 'PENDING_USER' } }),
+  },
+  {
+    name: 'assign a ticket',
+    document: `mutation($input: AssignSupportTicketInput!) { assignSupportTicket(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.ticket } }),
+  },
+  {
+    name: 'assign B\u2019s ticket to A\u2019s user',
+    document: `mutation($input: AssignSupportTicketInput!) { assignSupportTicket(input: $input) { id } }`,
+    variables: (a, b) => ({ input: { id: b.ticket, assigneeId: a.user } }),
+  },
+  {
+    name: 'escalate a ticket',
+    document: `mutation($input: EscalateSupportTicketInput!) { escalateSupportTicket(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.ticket, reason: 'why' } }),
+  },
+  {
+    name: 'resolve a ticket',
+    document: `mutation($input: ResolveSupportTicketInput!) { resolveSupportTicket(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.ticket, resolution: 'done' } }),
+  },
+  {
+    name: 'reopen a ticket',
+    document: `mutation($input: ReopenSupportTicketInput!) { reopenSupportTicket(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.ticket } }),
+  },
+  {
+    name: 'close a ticket',
+    document: `mutation($input: CloseSupportTicketInput!) { closeSupportTicket(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.ticket } }),
+  },
+  {
+    name: 'change a ticket\u2019s priority',
+    document: `mutation($input: ChangeSupportTicketPriorityInput!) { changeSupportTicketPriority(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.ticket, priority: 'URGENT' } }),
+  },
+  {
+    name: 'change a ticket\u2019s category',
+    document: `mutation($input: ChangeSupportTicketCategoryInput!) { changeSupportTicketCategory(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.ticket, category: 'BILLING' } }),
+  },
+  {
+    name: 'rate a ticket',
+    document: `mutation($input: RateSupportTicketInput!) { rateSupportTicket(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.ticket, rating: 1 } }),
+  },
+  // Notifications and audit
+  {
+    name: 'mark a notification read',
+    document: `mutation($ids: [ID!]) { markNotificationsRead(ids: $ids) }`,
+    variables: (a) => ({ ids: [a.notification] }),
+  },
+  {
+    name: 'read the audit trail of a request',
+    document: `query($filter: AuditEventFilter) { auditEvents(filter: $filter) { edges { node { id } } } }`,
+    variables: (a) => ({ filter: { targetId: a.request } }),
+  },
+  {
+    name: 'read the audit trail of a user\u2019s actions',
+    document: `query($filter: AuditEventFilter) { auditEvents(filter: $filter) { edges { node { id } } } }`,
+    variables: (a) => ({ filter: { actorId: a.client } }),
+  },
   // Users
   {
     name: 'change a user\u2019s role',
@@ -256,6 +403,20 @@ const NO_ID: NoIdOperation[] = [
     reason: 'sets the caller\u2019s own presence',
     document: `mutation { setPresence(status: AWAY) { status } }`,
   },
+  { field: 'notifications', reason: 'the viewer\u2019s own notifications', document: `{ notifications { edges { node { id } } } }` },
+  { field: 'unreadNotificationCount', reason: 'the viewer\u2019s own notifications', document: `{ unreadNotificationCount }` },
+  { field: 'supportTicketCounts', reason: 'counts the caller\u2019s organization\u2019s (or own) tickets', document: `{ supportTicketCounts { count } }` },
+  { field: 'slaTargets', reason: 'the caller\u2019s organization\u2019s targets', document: `{ slaTargets { priority } }` },
+  {
+    field: 'setSlaTarget',
+    reason: 'sets the caller\u2019s organization\u2019s targets',
+    document: `mutation { setSlaTarget(input: { priority: LOW, firstResponseMinutes: 1440, resolutionMinutes: 7200 }) { priority } }`,
+  },
+  {
+    field: 'openSupportTicket',
+    reason: 'opens a ticket in the caller\u2019s organization',
+    document: `mutation { openSupportTicket(input: { subject: "s", category: OTHER, priority: LOW, message: "m" }) { id } }`,
+  },
   { field: 'login', reason: 'public: names the organization by slug, takes no id' },
   { field: 'registerOrganization', reason: 'public: creates a new organization' },
 ];
@@ -294,7 +455,28 @@ beforeAll(async () => {
     const message = await send(s, user.token, channel, 'the original body');
     ok(await s.gql(`mutation($c: ID!) { archiveChannel(channelId: $c) { id } }`, { c: archivedChannel }, org.owner.token));
     ok(await s.gql(`mutation($u: ID!) { deactivateUser(userId: $u) { id } }`, { u: deactivated.id }, org.owner.token));
-    const ids: Ids = { channel, archivedChannel, message: message.id, user: user.id, client: client.id, deactivatedUser: deactivated.id, project };
+    const request = ok(
+      await s.gql(`mutation($input: CreateClientRequestInput!) { createClientRequest(input: $input) { id } }`, {
+        input: { projectId: project, title: 'Bricks', description: '500 bricks', type: 'MATERIAL' },
+      }, client.token),
+    ).createClientRequest.id;
+    const ticket = ok(
+      await s.gql(`mutation { openSupportTicket(input: { subject: "Help", category: TECHNICAL, priority: HIGH, message: "It broke" }) { id } }`, {}, user.token),
+    ).openSupportTicket.id;
+    ok(await s.gql(`mutation($id: ID!) { setSupportTicketStatus(input: { id: $id, status: IN_PROGRESS }) { id } }`, { id: ticket }, org.owner.token));
+    const notification = ok(await s.gql(`{ notifications(first: 1) { edges { node { id } } } }`, {}, user.token)).notifications.edges[0].node.id;
+    const ids: Ids = {
+      channel,
+      archivedChannel,
+      message: message.id,
+      user: user.id,
+      client: client.id,
+      deactivatedUser: deactivated.id,
+      project,
+      request,
+      ticket,
+      notification,
+    };
     return { ids, user };
   };
   const [worldA, worldB] = await Promise.all([world(A), world(B)]);
@@ -307,7 +489,7 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const SNAPSHOT = `query($channel: ID!, $archived: ID!, $message: ID!, $project: ID!) {
+const SNAPSHOT = `query($channel: ID!, $archived: ID!, $message: ID!, $project: ID!, $request: ID!, $ticket: ID!) {
   channel(id: $channel) {
     name topic archived lastSeq
     members(first: 20) { edges { node { role lastReadSeq mutedUntil hidden user { id } } } }
@@ -318,13 +500,20 @@ const SNAPSHOT = `query($channel: ID!, $archived: ID!, $message: ID!, $project: 
   users(first: 50) { edges { node { id role deactivated } } }
   channels(first: 50) { edges { node { id } } }
   projects(first: 50) { edges { node { id } } }
+  clientRequest(id: $request) { status title description type decisionNote changeOrder { id } updatedAt }
+  supportTicket(id: $ticket) { status priority category assignee { id } rating resolution escalationReason updatedAt }
+  clientRequests(first: 50) { edges { node { id } } }
+  supportTickets(first: 50) { edges { node { id } } }
+  slaTargets { priority firstResponseMinutes resolutionMinutes }
 }`;
 
 /** Everything a stray cross-organization call could change, as the organization's owner (and a member) see it. */
 async function snapshot(org: TestOrg, ids: Ids, memberToken?: string) {
-  const vars = { channel: ids.channel, archived: ids.archivedChannel, message: ids.message, project: ids.project };
+  const vars = { channel: ids.channel, archived: ids.archivedChannel, message: ids.message, project: ids.project, request: ids.request, ticket: ids.ticket };
   const data = ok(await s.gql(SNAPSHOT, vars, org.owner.token));
-  const member = memberToken ? ok(await s.gql(`{ channels(first: 50) { edges { node { id } } } }`, {}, memberToken)) : null;
+  const member = memberToken
+    ? ok(await s.gql(`{ channels(first: 50) { edges { node { id } } } notifications(first: 50) { edges { node { id read } } } }`, {}, memberToken))
+    : null;
   return { ...data, member };
 }
 

@@ -28,15 +28,22 @@ const AuditEventFilter = builder.inputType('AuditEventFilter', {
   }),
 });
 
+/** The types whose changes the audit trail records. */
+const AUDITED = new Set(['Project', 'ProjectAccess', 'User', 'ClientRequest', 'SupportTicket']);
+
 /** A target's global ID as the audit log stores it: its type name and raw id. */
 function target(globalId: string): { targetType: string; targetId: string } {
+  let decoded: { typename: string; id: string };
   try {
-    const { typename, id } = decodeGlobalID(globalId);
-    assertId(id, typename);
-    return { targetType: typename, targetId: id };
+    decoded = decodeGlobalID(globalId);
+    assertId(decoded.id, decoded.typename);
   } catch {
     throw badInput('filter.targetId', 'targetId is not an ID');
   }
+  if (!AUDITED.has(decoded.typename)) {
+    throw badInput('filter.targetId', `targetId must be the ID of one of: ${[...AUDITED].join(', ')}`);
+  }
+  return { targetType: decoded.typename, targetId: decoded.id };
 }
 
 builder.queryFields((t) => ({
@@ -50,7 +57,7 @@ builder.queryFields((t) => ({
       ctx.prisma.auditLog.findMany({
         ...query,
         where: await ctx.services.audit.where(ctx.viewer, {
-          target: args.filter?.targetId ? target(String(args.filter.targetId)) : null,
+          target: args.filter?.targetId != null ? target(String(args.filter.targetId)) : null,
           actorId: args.filter?.actorId?.id ?? null,
           action: args.filter?.action ?? null,
         }),
