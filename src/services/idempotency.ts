@@ -2,7 +2,6 @@ import type { Viewer } from '../context.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { Tx } from './channel-log.ts';
 import { badInput, conflict } from './errors.ts';
-import { isUniqueViolation } from './prisma-errors.ts';
 
 const KEY_MAX = 200;
 
@@ -33,9 +32,11 @@ export async function idempotent<T>(
       await tx.idempotencyKey.create({ data: { userId: viewer.id, key, organizationId: viewer.organizationId, operation, targetId } });
     });
   } catch (error) {
-    // A retry that raced the original waited for its commit on the key's
-    // unique index, then failed: the original's result is there now.
-    if (!isUniqueViolation(error)) throw error;
+    // A retry that raced the original failed after the original committed:
+    // on the key's unique index (two creates), or on the item's state, which
+    // it read under the row lock the original held until its commit (two
+    // moves: the second finds the status already changed). The original's
+    // result is there now.
     const raced = await previously(prisma, viewer, key, operation);
     if (raced) return replay(raced);
     throw error;
