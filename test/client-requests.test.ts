@@ -75,7 +75,7 @@ describe('client requests: status machine', () => {
     const actor = action === 'withdraw' || action === 'edit' ? people.client : people.staff;
     const answer =
       action === 'edit'
-        ? await s.gql(`mutation($id: ID!) { updateClientRequest(input: { id: $id, title: "Red bricks" }) { status title } }`, { id: request.id }, actor.token)
+        ? await s.gql<Record<string, { status: string }>>(`mutation($id: ID!) { updateClientRequest(input: { id: $id, title: "Red bricks" }) { status title } }`, { id: request.id }, actor.token)
         : await actOnRequest(s, actor.token, action, request.id);
     const now = ok(await s.gql(`query($id: ID!) { clientRequest(id: $id) { status title } }`, { id: request.id }, people.owner.token)).clientRequest;
     if (allowed[action].includes(from)) {
