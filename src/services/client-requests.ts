@@ -8,10 +8,10 @@ import type {
   PrismaClient,
 } from '../generated/prisma/client.ts';
 import { assertId, isExternal, isStaff } from './access.ts';
-import type { ChannelLog, LogWriter, Tx } from './channel-log.ts';
+import type { ChannelLog, Tx } from './channel-log.ts';
 import { conflict, forbidden, notFound } from './errors.ts';
 import { idempotent } from './idempotency.ts';
-import { recordItemChange } from './item-log.ts';
+import { joinItemChannel, openItemChannel, recordItemChange } from './item-log.ts';
 import type { MessageService } from './messages.ts';
 import type { NotificationService } from './notifications.ts';
 import type { UserService } from './users.ts';
@@ -123,11 +123,7 @@ export class ClientRequestService {
           const [counter] = await tx.$queryRaw<{ lastRequestNumber: number }[]>`
             UPDATE "Project" SET "lastRequestNumber" = "lastRequestNumber" + 1 WHERE id = ${input.projectId}::uuid RETURNING "lastRequestNumber"`;
           const number = counter!.lastRequestNumber;
-          const channel = await tx.channel.create({
-            data: { organizationId: viewer.organizationId, kind: 'REQUEST', projectId: input.projectId, name: `Request ${number}` },
-          });
-          await tx.channelMember.create({ data: { channelId: channel.id, userId: viewer.id, role: 'MEMBER' } });
-          await log.append(channel.id, 'MEMBER_ADDED', { userIds: [viewer.id] });
+          const channel = await openItemChannel(tx, log, viewer, { kind: 'REQUEST', projectId: input.projectId, name: `Request ${number}` });
           const request = await tx.clientRequest.create({
             data: {
               organizationId: viewer.organizationId,
@@ -255,7 +251,7 @@ export class ClientRequestService {
               ...spec.data?.(),
             },
           });
-          if (spec.actor === 'staff') await this.join(tx, log, viewer, request.channelId);
+          if (spec.actor === 'staff') await joinItemChannel(tx, log, viewer.id, request.channelId);
           const detail = (await spec.after?.(tx, request)) ?? {};
           await recordItemChange(tx, log, viewer, {
             item: 'CLIENT_REQUEST',
@@ -282,12 +278,6 @@ export class ClientRequestService {
         }),
       (requestId) => this.prisma.clientRequest.findUniqueOrThrow({ where: { id: requestId } }),
     );
-  }
-
-  /** Staff who act on a request join its conversation. */
-  private async join(tx: Tx, log: LogWriter, viewer: Viewer, channelId: string): Promise<void> {
-    const { count } = await tx.channelMember.createMany({ data: [{ channelId, userId: viewer.id, role: 'MEMBER' }], skipDuplicates: true });
-    if (count) await log.append(channelId, 'MEMBER_ADDED', { userIds: [viewer.id] });
   }
 
   private assertMayFile(standing: Standing): void {

@@ -1,4 +1,5 @@
 import type { Viewer } from '../context.ts';
+import type { Channel, ChannelKind } from '../generated/prisma/client.ts';
 import { audit } from './audit.ts';
 import type { LogWriter, Tx } from './channel-log.ts';
 
@@ -48,4 +49,22 @@ export async function recordItemChange(tx: Tx, log: LogWriter, actor: Viewer, ch
         : { type: 'SUPPORT_TICKET_UPDATED', ticketId: itemId, status: to },
     );
   }
+}
+
+/** A request's or ticket's own conversation, with the viewer (who filed it) in it. */
+export async function openItemChannel(
+  tx: Tx,
+  log: LogWriter,
+  viewer: Viewer,
+  channel: { kind: ChannelKind; name: string; projectId?: string; topic?: string },
+): Promise<Channel> {
+  const created = await tx.channel.create({ data: { organizationId: viewer.organizationId, ...channel } });
+  await joinItemChannel(tx, log, viewer.id, created.id);
+  return created;
+}
+
+/** Puts someone who takes part (a decider, an assignee) into the conversation, once. */
+export async function joinItemChannel(tx: Tx, log: LogWriter, userId: string, channelId: string): Promise<void> {
+  const { count } = await tx.channelMember.createMany({ data: [{ channelId, userId, role: 'MEMBER' }], skipDuplicates: true });
+  if (count) await log.append(channelId, 'MEMBER_ADDED', { userIds: [userId] });
 }

@@ -8,11 +8,11 @@ import type {
   TicketStatus,
 } from '../generated/prisma/client.ts';
 import { assertId, isAdmin, isStaff } from './access.ts';
-import type { ChannelLog, LogWriter, Tx } from './channel-log.ts';
+import type { ChannelLog, Tx } from './channel-log.ts';
 import type { Clock } from './clock.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { idempotent } from './idempotency.ts';
-import { recordItemChange } from './item-log.ts';
+import { joinItemChannel, openItemChannel, recordItemChange } from './item-log.ts';
 import { messageSnapshot, type MessageService } from './messages.ts';
 import type { NotificationDraft, NotificationService } from './notifications.ts';
 import type { UserService } from './users.ts';
@@ -204,11 +204,7 @@ export class SupportTicketService {
           const [counter] = await tx.$queryRaw<{ lastTicketNumber: number }[]>`
             UPDATE "Organization" SET "lastTicketNumber" = "lastTicketNumber" + 1 WHERE id = ${viewer.organizationId}::uuid RETURNING "lastTicketNumber"`;
           const number = counter!.lastTicketNumber;
-          const channel = await tx.channel.create({
-            data: { organizationId: viewer.organizationId, kind: 'SUPPORT', name: `Ticket ${number}`, topic: input.subject },
-          });
-          await tx.channelMember.create({ data: { channelId: channel.id, userId: viewer.id, role: 'MEMBER' } });
-          await log.append(channel.id, 'MEMBER_ADDED', { userIds: [viewer.id] });
+          const channel = await openItemChannel(tx, log, viewer, { kind: 'SUPPORT', name: `Ticket ${number}`, topic: input.subject });
           await log.append(channel.id, 'MESSAGE_ADDED', async (seq) =>
             messageSnapshot(await tx.message.create({ data: { organizationId: viewer.organizationId, channelId: channel.id, seq, senderId: viewer.id, body } })),
           );
@@ -397,7 +393,7 @@ export class SupportTicketService {
             where: { id: ticket.id },
             data: { status: to, ...clocks(ticket, to, now), ...spec.data?.(now, ticket) },
           });
-          for (const userId of [...(spec.joins ?? []), ...(agent && !requester ? [viewer.id] : [])]) await this.join(tx, log, userId, ticket.channelId);
+          for (const userId of [...(spec.joins ?? []), ...(agent && !requester ? [viewer.id] : [])]) await joinItemChannel(tx, log, userId, ticket.channelId);
           const detail = typeof spec.detail === 'function' ? spec.detail(ticket) : spec.detail;
           await recordItemChange(tx, log, viewer, {
             item: 'SUPPORT_TICKET',
@@ -425,11 +421,6 @@ export class SupportTicketService {
         }),
       (ticketId) => this.prisma.supportTicket.findUniqueOrThrow({ where: { id: ticketId } }),
     );
-  }
-
-  private async join(tx: Tx, log: LogWriter, userId: string, channelId: string): Promise<void> {
-    const { count } = await tx.channelMember.createMany({ data: [{ channelId, userId, role: 'MEMBER' }], skipDuplicates: true });
-    if (count) await log.append(channelId, 'MEMBER_ADDED', { userIds: [userId] });
   }
 
   /** An active agent of the viewer's organization. */
