@@ -72,7 +72,7 @@ describe('channelEvents', () => {
       await racing;
       const end = await lastSeq(org.owner.token, channelId);
       expect(end).toBe(51);
-      const events = await stream.waitFor(end - 3);
+      await stream.waitFor(end - 3);
       await new Promise((r) => setTimeout(r, 200)); // nothing extra may follow
       expectExactly(stream.items.map((e) => e.seq), 4, end);
     } finally {

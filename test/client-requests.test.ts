@@ -7,7 +7,6 @@ import {
   fileRequest,
   newRequest,
   notificationsOf,
-  REQUEST_ACTIONS,
   result,
   SYSTEM_EVENTS,
   type RequestAction,
@@ -239,7 +238,8 @@ describe('client requests: audit, conversation, notifications, idempotency', () 
     const client = wsClient(s.url, people.client.token, { keepOpen: true });
     try {
       const replay = collect(client, SYSTEM_EVENTS, { c: request.channelId }, (d) => d.channelEvents);
-      const events = await replay.waitFor(5);
+      // Three members joining and three system events.
+      const events = await replay.waitFor(6);
       expect(events.filter((e: any) => e.__typename === 'SystemEvent').map((e: any) => e.text)).toEqual([
         `Request created by ${people.client.username}`,
         `Approved by ${people.admin.username}: Within budget`,

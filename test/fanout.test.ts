@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { websocketDefaults } from '../src/config.ts';
 import { startServer, type TestServer } from './helpers/app.ts';
 import { createChannel, createUser, ok, registerOrg, send } from './helpers/fixtures.ts';
-import { collect, expectExactly, untilLive, type Collected } from './helpers/subscription.ts';
+import { collect, expectExactly, type Collected } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
 
 // How one event reaches many subscribers: executed once per selection and

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { Context } from '../context.ts';
+import type { Channel as ChannelRow } from '../generated/prisma/client.ts';
 import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';
 import { Project } from './project.ts';
@@ -168,3 +170,13 @@ builder.mutationFields((t) => ({
     resolve: (_query, _root, args, ctx) => ctx.services.channels.markRead(ctx.viewer, args.channelId.id, args.seq),
   }),
 }));
+
+/** A discussion channel the viewer may read, or null (loaded for a whole page at once). */
+export const readableChannelField = <T extends { channelId: string }>() => ({
+  type: Channel,
+  nullable: true as const,
+  description: 'The conversation; null while the viewer is not in it.',
+  load: (channelIds: string[], ctx: Context) =>
+    ctx.viewer ? ctx.services.channels.readableByIds(ctx.viewer, channelIds) : Promise.resolve(channelIds.map((): ChannelRow | null => null)),
+  resolve: (item: T) => item.channelId,
+});

@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import type { Channel as ChannelRow } from '../generated/prisma/client.ts';
 import { builder } from './builder.ts';
-import { Channel } from './channel.ts';
+import { readableChannelField } from './channel.ts';
 import { Message } from './message.ts';
 import { pageCap } from './pagination.ts';
 import { Project } from './project.ts';
@@ -20,16 +19,6 @@ const title = z.string().trim().min(1).max(200);
 const text = z.string().trim().min(1).max(10_000);
 const note = z.string().trim().max(2000);
 const idempotencyKey = z.string().min(1).max(200);
-
-/** A discussion channel the viewer may read, or null (loaded for a whole page at once). */
-export const readableChannelField = <T extends { channelId: string }>() => ({
-  type: Channel,
-  nullable: true as const,
-  description: 'The conversation; null while the viewer is not in it.',
-  load: (channelIds: string[], ctx: import('../context.ts').Context) =>
-    ctx.viewer ? ctx.services.channels.readableByIds(ctx.viewer, channelIds) : Promise.resolve(channelIds.map((): ChannelRow | null => null)),
-  resolve: (item: T) => item.channelId,
-});
 
 export const ClientRequest = builder.prismaNode('ClientRequest', {
   id: { field: 'id' },

@@ -1,8 +1,6 @@
 import { z } from 'zod';
-import type { SupportTicket as TicketRow } from '../generated/prisma/client.ts';
-import type { SlaState } from '../services/support-tickets.ts';
 import { builder } from './builder.ts';
-import { readableChannelField } from './client-request.ts';
+import { readableChannelField } from './channel.ts';
 import { pageCap } from './pagination.ts';
 import { User } from './user.ts';
 
@@ -27,8 +25,6 @@ const TicketOrder = builder.enumType('SupportTicketOrder', {
 const idempotencyKey = z.string().min(1).max(200);
 const text = z.string().trim().min(1).max(2000);
 
-const slaOf = (ticket: TicketRow, ctx: { services: { supportTickets: { sla(t: TicketRow): SlaState } } }) => ctx.services.supportTickets.sla(ticket);
-
 export const SupportTicket = builder.prismaNode('SupportTicket', {
   id: { field: 'id' },
   fields: (t) => ({
@@ -50,11 +46,11 @@ export const SupportTicket = builder.prismaNode('SupportTicket', {
     firstResponseDueAt: t.field({
       type: 'DateTime',
       description: 'When the first response is due; moves on while the ticket waits for its requester.',
-      resolve: (ticket, _args, ctx) => slaOf(ticket, ctx).firstResponseDueAt,
+      resolve: (ticket, _args, ctx) => ctx.services.supportTickets.sla(ticket).firstResponseDueAt,
     }),
-    resolutionDueAt: t.field({ type: 'DateTime', resolve: (ticket, _args, ctx) => slaOf(ticket, ctx).resolutionDueAt }),
-    firstResponseBreached: t.boolean({ resolve: (ticket, _args, ctx) => slaOf(ticket, ctx).firstResponseBreached }),
-    resolutionBreached: t.boolean({ resolve: (ticket, _args, ctx) => slaOf(ticket, ctx).resolutionBreached }),
+    resolutionDueAt: t.field({ type: 'DateTime', resolve: (ticket, _args, ctx) => ctx.services.supportTickets.sla(ticket).resolutionDueAt }),
+    firstResponseBreached: t.boolean({ resolve: (ticket, _args, ctx) => ctx.services.supportTickets.sla(ticket).firstResponseBreached }),
+    resolutionBreached: t.boolean({ resolve: (ticket, _args, ctx) => ctx.services.supportTickets.sla(ticket).resolutionBreached }),
     waitingSince: t.expose('pendingSince', { type: 'DateTime', nullable: true, description: 'Since when the ticket waits for its requester (SLA clocks paused).' }),
     rating: t.exposeInt('rating', { nullable: true, description: '1 to 5, from the requester after resolution.' }),
     ratingComment: t.exposeString('ratingComment', { nullable: true }),

@@ -34,7 +34,7 @@ export async function newRequest(s: GqlEndpoint, token: string, projectId: strin
 }
 
 /** The request mutations that take `{ id, note | reason, idempotencyKey }`. */
-export const REQUEST_ACTIONS = {
+const REQUEST_ACTIONS = {
   approve: { field: 'approveClientRequest', input: 'ApproveClientRequestInput', text: 'note' },
   reject: { field: 'rejectClientRequest', input: 'RejectClientRequestInput', text: 'reason' },
   convert: { field: 'convertClientRequest', input: 'ConvertClientRequestInput', text: 'note' },
@@ -92,7 +92,7 @@ export async function openTicket(s: GqlEndpoint, token: string, input: { subject
 }
 
 /** Ticket mutations by name, with the input fields each needs beside the id. */
-export const TICKET_ACTIONS = {
+const TICKET_ACTIONS = {
   inProgress: { field: 'setSupportTicketStatus', input: 'SetSupportTicketStatusInput', extra: { status: 'IN_PROGRESS' } },
   pendingUser: { field: 'setSupportTicketStatus', input: 'SetSupportTicketStatusInput', extra: { status: 'PENDING_USER' } },
   assign: { field: 'assignSupportTicket', input: 'AssignSupportTicketInput', extra: {} },
