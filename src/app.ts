@@ -50,7 +50,11 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   if (applied.length) log.info({ applied }, 'migrations applied');
 
   let queries = 0;
-  const prisma = createPrisma(databaseUrl, embedded ? 1 : config.databasePoolSize, options.countQueries ? () => void queries++ : undefined);
+  const prisma = createPrisma(databaseUrl, {
+    poolSize: embedded ? 1 : config.databasePoolSize,
+    preparedStatements: config.databasePreparedStatements,
+    onQuery: options.countQueries ? () => void queries++ : undefined,
+  });
   const pubsub = createPubSub(config.redisUrl, config.redisPrefix, log);
   const tokens = new TokenService(config.jwtSecret, config.tokenTtlSeconds);
   const services = createServices({ prisma, pubsub, tokens, config, log });

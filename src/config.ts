@@ -14,6 +14,8 @@ export interface Config {
   databaseUrl: string | null;
   /** Connection pool size for a real PostgreSQL (PGlite always uses 1). */
   databasePoolSize: number;
+  /** Prepare statements once per connection (off for poolers that cannot keep them, e.g. PgBouncer before 1.21 in transaction mode). */
+  databasePreparedStatements: boolean;
   /** Redis URL; null = in-process pub/sub (single process only). */
   redisUrl: string | null;
   /** Prefix for every Redis key and channel, so several deployments or test runs share one Redis. */
@@ -115,6 +117,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     host: env.HOST ?? '0.0.0.0',
     databaseUrl,
     databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 10),
+    databasePreparedStatements: env.DATABASE_PREPARED_STATEMENTS !== 'false',
     redisUrl: overrides.redisUrl !== undefined ? overrides.redisUrl : env.REDIS_URL || null,
     redisPrefix: env.REDIS_PREFIX ?? 'parley:',
     dataDir,

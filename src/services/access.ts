@@ -2,6 +2,7 @@ import type { Viewer } from '../context.ts';
 import { Prisma, type Channel, type ChannelMember, type ChannelMemberRole, type PrismaClient, type ProjectAccess, type ProjectRole } from '../generated/prisma/client.ts';
 import type { Tx } from './channel-log.ts';
 import { forbidden, notFound } from './errors.ts';
+import { columns } from '../db/columns.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -84,7 +85,7 @@ export function mayWriteSql(viewer: Viewer): Prisma.Sql {
 export async function channelAccess(db: PrismaClient | Tx, viewer: Viewer, channelId: string): Promise<ChannelAccess> {
   assertId(channelId, 'Channel');
   const [row] = await db.$queryRaw<AccessRow[]>`
-    SELECT c.*,
+    SELECT ${columns('Channel', 'c')},
       m.id AS "m_id", m.role AS "m_role", m."lastReadSeq" AS "m_lastReadSeq", m."mutedUntil" AS "m_mutedUntil",
       m."hiddenAt" AS "m_hiddenAt", m."archivedAt" AS "m_archivedAt", m."joinedAt" AS "m_joinedAt",
       pa.id AS "pa_id", pa.role AS "pa_role", pa."canComment" AS "pa_canComment",

@@ -4,6 +4,7 @@ import { assertId, channelAccess, isExternal, isStaff, manageableChannel, readab
 import type { ChannelLog, Tx } from './channel-log.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
+import { columns } from '../db/columns.ts';
 
 export interface ChannelFilter {
   kind?: ChannelKind | null;
@@ -315,8 +316,8 @@ export class ChannelService {
    */
   async readers(messageIds: readonly string[], take: number, after: string | null): Promise<ChannelMember[][]> {
     const rows = await this.prisma.$queryRaw<(ChannelMember & { messageId: string; n: number })[]>`
-      SELECT * FROM (
-        SELECT msg.id AS "messageId", cm.*, (row_number() OVER (PARTITION BY msg.id ORDER BY cm.id))::int AS n
+      SELECT "messageId", ${columns('ChannelMember')}, n FROM (
+        SELECT msg.id AS "messageId", ${columns('ChannelMember', 'cm')}, (row_number() OVER (PARTITION BY msg.id ORDER BY cm.id))::int AS n
         FROM "Message" msg
         JOIN "ChannelMember" cm ON cm."channelId" = msg."channelId" AND cm."lastReadSeq" >= msg.seq AND cm."userId" <> msg."senderId"
         WHERE msg.id = ANY(${messageIds as string[]}::uuid[]) ${after === null ? Prisma.empty : Prisma.sql`AND cm.id > ${after}::uuid`}
@@ -343,10 +344,10 @@ export class ChannelService {
   /** The newest live message of each channel, in one query for any number of channels. */
   async lastMessages(channelIds: readonly string[]): Promise<(Message | null)[]> {
     const rows = await this.prisma.$queryRaw<Message[]>`
-      SELECT m.*
+      SELECT ${columns('Message', 'm')}
       FROM unnest(${channelIds as string[]}::uuid[]) AS c(id)
       JOIN LATERAL (
-        SELECT * FROM "Message" WHERE "channelId" = c.id AND "deletedAt" IS NULL ORDER BY seq DESC LIMIT 1
+        SELECT ${columns('Message')} FROM "Message" WHERE "channelId" = c.id AND "deletedAt" IS NULL ORDER BY seq DESC LIMIT 1
       ) m ON true`;
     const byId = new Map(rows.map((r) => [r.channelId, r]));
     return channelIds.map((id) => byId.get(id) ?? null);

@@ -6,6 +6,7 @@ import { bumpSeq, type ChannelLog, type Tx } from './channel-log.ts';
 import type { Clock } from './clock.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
+import { columns } from '../db/columns.ts';
 
 /** Longest `customFields` accepted, as serialized JSON: room for metadata, not a file store. */
 export const CUSTOM_FIELDS_MAX = 10_000;
@@ -185,7 +186,7 @@ export class MessageService {
           SELECT ${draft.id}::uuid, ${draft.organizationId}::uuid, ${draft.channelId}::uuid, bump."lastSeq", ${draft.senderId}::uuid,
             ${draft.body}, ${draft.parentId}::uuid, ${draft.clientMessageId}, ${jsonParam(draft.customFields)}::jsonb, ${draft.createdAt}
           FROM bump
-          RETURNING *
+          RETURNING ${columns('Message')}
         ),
         ev AS (
           INSERT INTO "ChannelEvent" ("channelId", seq, "organizationId", type, payload, "actorId", "createdAt")
@@ -193,7 +194,7 @@ export class MessageService {
             jsonb_set(${JSON.stringify(messageSnapshot(draft))}::jsonb, '{seq}', to_jsonb(seq)), "senderId", "createdAt"
           FROM msg
         )${isStaff(viewer) ? firstResponse(channelId, viewer.id, this.clock.now()) : Prisma.empty}
-        SELECT * FROM msg`;
+        SELECT ${columns('Message')} FROM msg`;
       if (!message) return { result: null, event: null };
       const event = {
         channelId,

@@ -16,6 +16,7 @@ import { joinItemChannel, openItemChannel, recordItemChange } from './item-log.t
 import { messageSnapshot, type MessageService } from './messages.ts';
 import type { NotificationDraft, NotificationService } from './notifications.ts';
 import type { UserService } from './users.ts';
+import { columns } from '../db/columns.ts';
 
 export const TICKET_STATUSES: TicketStatus[] = ['OPEN', 'IN_PROGRESS', 'PENDING_USER', 'ESCALATED', 'RESOLVED', 'CLOSED'];
 export const TICKET_PRIORITIES: TicketPriority[] = ['LOW', 'MEDIUM', 'HIGH', 'URGENT'];
@@ -381,7 +382,7 @@ export class SupportTicketService {
       operation,
       (remember) =>
         this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
-          const [locked] = await tx.$queryRaw<SupportTicket[]>`SELECT * FROM "SupportTicket" WHERE id = ${current.id}::uuid FOR UPDATE`;
+          const [locked] = await tx.$queryRaw<SupportTicket[]>`SELECT ${columns('SupportTicket')} FROM "SupportTicket" WHERE id = ${current.id}::uuid FOR UPDATE`;
           const ticket = locked!;
           const to = typeof spec.to === 'function' ? spec.to(ticket.status) : spec.to;
           const allowed = spec.allowedFrom ?? from(to);
