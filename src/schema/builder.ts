@@ -8,6 +8,7 @@ import type { AuthenticatedContext, Context } from '../context.ts';
 import type PrismaTypes from '../generated/pothos-types.ts';
 import { getDatamodel } from '../generated/pothos-types.ts';
 import { DomainError } from '../services/errors.ts';
+import './global-ids.ts';
 
 // Builder configuration only; types live in one file per domain (DESIGN §3.1).
 export const builder = new SchemaBuilder<{
