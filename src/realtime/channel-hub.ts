@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { PrismaClient } from '../generated/prisma/client.ts';
+import { flushWrites } from './socket-delivery.ts';
 import { eventFromRow, type ChannelEventPayload, type ParleyPubSub } from './pubsub.ts';
 
 /** How long an event that skipped a seq waits for the missing one before the log is read. */
@@ -87,10 +88,14 @@ export class ChannelHub {
    * An event committed by this process, handed over before its publish has
    * made the round trip through pub/sub (whichever copy comes second is
    * dropped by its seq). Ignored when nobody here follows the channel.
+   * `alone`: no other change is being committed here, so no other event can
+   * join this one's writes in this turn; they are sent at once.
    */
-  offer(event: ChannelEventPayload): void {
+  offer(event: ChannelEventPayload, alone = false): void {
     const state = this.channels.get(event.channelId);
-    if (state) this.receive(event.channelId, state, event);
+    if (!state) return;
+    this.receive(event.channelId, state, event);
+    if (alone) flushWrites();
   }
 
   close(): void {

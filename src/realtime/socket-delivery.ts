@@ -34,11 +34,22 @@ function flushHeld(): void {
 }
 
 /**
+ * Sends what this turn has written so far without waiting for the turn to
+ * end. For an event nothing else will join: waiting would only make its
+ * subscribers wait for whatever else the turn still runs (the mutation that
+ * committed it answering its sender, for one).
+ */
+export function flushWrites(): void {
+  if (held.size > 0) flushHeld();
+}
+
+/**
  * Holds the connection's writes until the current turn of the event loop has
  * run. Fan-out is bound by system calls, one write per frame; when several
  * events reach this process in one turn (a busy channel: Redis hands over
  * what arrived in one read), each socket then gets all of them in one write.
- * A lone event costs no wait beyond the turn it arrived in.
+ * A lone event costs no wait beyond the turn it arrived in, and none at all
+ * when its sender knows it is alone (`flushWrites`).
  */
 function holdForTurn(connection: Socket): void {
   if (held.has(connection)) return;

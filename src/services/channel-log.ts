@@ -42,10 +42,24 @@ export class ChannelLog {
     private readonly hub: Pick<ChannelHub, 'offer'>,
   ) {}
 
+  /** Changes being committed through this log right now, in this process. */
+  private writing = 0;
+
+  /** Runs `commit`, counted in `writing`; true when no other commit was running by the time it finished. */
+  private async counted<T>(commit: () => Promise<T>): Promise<{ value: T; alone: boolean }> {
+    this.writing++;
+    try {
+      const value = await commit();
+      return { value, alone: this.writing === 1 };
+    } finally {
+      this.writing--;
+    }
+  }
+
   async transaction<T>(organizationId: string, actorId: string | null, work: (tx: Tx, log: LogWriter) => Promise<T>): Promise<T> {
     const pending: ChannelEventPayload[] = [];
     const signals: { userId: string; signal: UserSignal }[] = [];
-    const result = await this.prisma.$transaction(async (tx) => {
+    const { value: result, alone } = await this.counted(() => this.prisma.$transaction(async (tx) => {
       const writer: LogWriter = {
         append: async (channelId, type, payload) => {
           const seq = await nextSeq(tx, channelId, type === 'MESSAGE_ADDED');
@@ -60,8 +74,8 @@ export class ChannelLog {
         signal: (userId, signal) => void signals.push({ userId, signal }),
       };
       return work(tx, writer);
-    }, TRANSACTION_LIMITS);
-    this.publish(pending);
+    }, TRANSACTION_LIMITS));
+    this.publish(pending, alone);
     for (const { userId, signal } of signals) {
       this.pubsub.publish(`user:${userId}`, signal).catch((error: unknown) => this.log.warn({ err: error, userId }, 'publishing a user signal failed'));
     }
@@ -74,20 +88,21 @@ export class ChannelLog {
    * statement committed, like `transaction`.
    */
   async statement<T>(run: (db: PrismaClient) => Promise<{ result: T; event: ChannelEventPayload | null }>): Promise<T> {
-    const { result, event } = await run(this.prisma);
-    if (event) this.publish([event]);
-    return result;
+    const { value, alone } = await this.counted(() => run(this.prisma));
+    if (value.event) this.publish([value.event], alone);
+    return value.result;
   }
 
-  private publish(events: ChannelEventPayload[]) {
+  /** `alone`: nothing else is being committed here, so this process's subscribers get the events at once (see ChannelHub.offer). */
+  private publish(events: ChannelEventPayload[], alone: boolean) {
     const failed = (error: unknown, event: ChannelEventPayload) =>
       this.log.warn({ err: error, channelId: event.channelId, seq: event.seq }, 'publish failed; subscribers catch up from the log');
-    for (const event of events) {
+    for (const [i, event] of events.entries()) {
       // This process's own subscribers need not wait for the round trip
       // through Redis; the hub drops the copy that comes back by its seq. The
       // copy offered has been through JSON like every other, so live events
       // look the same whichever way they arrived.
-      this.hub.offer(JSON.parse(JSON.stringify(event)) as ChannelEventPayload);
+      this.hub.offer(JSON.parse(JSON.stringify(event)) as ChannelEventPayload, alone && i === events.length - 1);
       this.pubsub.publish(`channel:${event.channelId}`, event).catch((error: unknown) => failed(error, event));
       // Membership changes also reach the users themselves, whose own stream
       // (viewerEvents) is not listening to a channel they just joined.
