@@ -18,6 +18,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { maskError, maskResult, useUnexpectedErrorLog } from './errors.ts';
 import { renderGraphiQL } from './graphiql.ts';
+import { refuseBody } from './http-body.ts';
 import { createPubSub } from './realtime/pubsub.ts';
 import { useSharedSubscriptionExecution } from './realtime/shared-execution.ts';
 import { SocketClose, SocketRegistry } from './realtime/sockets.ts';
@@ -65,6 +66,8 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     graphiql: config.graphiql ? { subscriptionsProtocol: 'WS' } : false,
     renderGraphiQL,
     landingPage: false,
+    // Bodies are bounded by their Content-Length before Yoga sees them (refuseBody).
+    maxRequestBodySize: false,
     logging: log,
     maskedErrors: { maskError },
     plugins: [
@@ -93,12 +96,12 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   const inFlight = new Set<ServerResponse>();
   let stopping = false;
   const server: Server = createServer();
-  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (stopping) res.setHeader('connection', 'close');
     inFlight.add(res);
     res.once('close', () => inFlight.delete(res));
+    if (!refuseBody(req, res, config.httpMaxBodyBytes)) void yoga(req, res);
   });
-  server.on('request', yoga);
 
   const limits = config.websocket;
   const sockets = new SocketRegistry(services.auth, pubsub, limits.maxSocketsPerUser, log, services.presence);

@@ -45,6 +45,8 @@ export interface Config {
   websocket: WebSocketLimits;
   /** How long `stop()` lets in-flight requests and socket close handshakes finish before cutting connections. */
   shutdownGraceMs: number;
+  /** Largest HTTP request body in bytes, by its Content-Length (larger: 413). */
+  httpMaxBodyBytes: number;
   /** Log level for pino: fatal, error, warn, info, debug, trace, silent. */
   logLevel: string;
   /** Serve GraphiQL on GET /graphql. */
@@ -141,6 +143,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       maxBufferedBytes: int(env, 'WS_MAX_BUFFERED_BYTES', websocketDefaults.maxBufferedBytes, 1),
     },
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000),
+    httpMaxBodyBytes: int(env, 'HTTP_MAX_BODY_BYTES', 1024 * 1024, 1),
     logLevel: env.LOG_LEVEL ?? 'info',
     graphiql: env.GRAPHIQL !== 'false',
     ...overrides,

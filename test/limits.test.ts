@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers/app.ts';
 import { errorCode, registerOrg } from './helpers/fixtures.ts';
@@ -54,5 +55,52 @@ describe('query limits allow real screens', () => {
     // Passes the limits and runs: the channel does not exist.
     expect(result.errors?.[0]?.message).toBe('Channel not found');
     expect(errorCode(result)).toBe('NOT_FOUND');
+  });
+});
+
+describe('request body limit (HTTP_MAX_BODY_BYTES)', () => {
+  let small: TestServer;
+  beforeAll(async () => {
+    small = await startServer({ httpMaxBodyBytes: 2000 });
+  });
+  afterAll(async () => {
+    await small?.stop();
+  });
+
+  /** A raw HTTP request, so the test controls the body's framing. */
+  function post(body: string, headers: Record<string, string>): Promise<{ status: number; json: any }> {
+    return new Promise((resolve, reject) => {
+      const req = request(small.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  const document = (padding: number) => JSON.stringify({ query: `{ __typename }${' '.repeat(padding)}` });
+
+  it('answers a body within the limit', async () => {
+    const body = document(1500);
+    const { status, json } = await post(body, { 'content-length': String(Buffer.byteLength(body)) });
+    expect(status).toBe(200);
+    expect(json).toEqual({ data: { __typename: 'Query' } });
+  });
+
+  it('refuses a larger body by its Content-Length with 413 and BAD_USER_INPUT', async () => {
+    const body = document(2500);
+    const { status, json } = await post(body, { 'content-length': String(Buffer.byteLength(body)) });
+    expect(status).toBe(413);
+    expect(json.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    expect(json.errors[0].message).toMatch(/at most 2000 bytes/);
+  });
+
+  it('refuses a chunked body, whose size nothing announces, with 411', async () => {
+    const { status, json } = await post(document(10), { 'transfer-encoding': 'chunked' });
+    expect(status).toBe(411);
+    expect(json.errors[0].extensions.code).toBe('BAD_USER_INPUT');
   });
 });
