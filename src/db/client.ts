@@ -19,8 +19,11 @@ export function createPrisma(url: string, { poolSize, preparedStatements, onQuer
   // 10 s by default): a new one costs a PostgreSQL backend start, tens of
   // milliseconds that the first burst after a quiet spell would wait out.
   const adapter = new PrismaPg({ connectionString: url, max: poolSize, idleTimeoutMillis: 0 }, preparedStatements ? { statementNameGenerator: statementNames() } : {});
-  if (!onQuery) return new PrismaClient({ adapter });
-  const client = new PrismaClient({ adapter, log: [{ emit: 'event', level: 'query' }] });
+  // 'minimal': other formats capture a stack trace on every query, for a code
+  // frame in error messages that clients never see (errors are masked).
+  const errorFormat = 'minimal';
+  if (!onQuery) return new PrismaClient({ adapter, errorFormat });
+  const client = new PrismaClient({ adapter, errorFormat, log: [{ emit: 'event', level: 'query' }] });
   client.$on('query', onQuery);
   return client;
 }
