@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createThrowawayDatabase } from '../test/helpers/database.ts';
 import { cpuTimes, idleShare } from './lib/cpu.ts';
-import { latencyStats, mergeHistograms } from './lib/fanout-histogram.ts';
+import { firstReceipts, latencyStats, mergeHistograms } from './lib/fanout-histogram.ts';
 import { Child, wallNow, type Usage } from './lib/fanout-ipc.ts';
 import {
   judge,
@@ -543,6 +543,7 @@ async function step(procs: Processes, lane: Lane, subscribers: number, rate: num
     saturated: achieved < SATURATED_BELOW * offered,
     bound: sendRate < SATURATED_BELOW * rate ? 'send' : 'fan-out',
     latency: latencyStats(mergeHistograms(ends.map((e) => e.histogram))),
+    firstReceipts: firstReceipts(ends.map((e) => e.firstBySeq), P99_TARGET_MS),
     answerP50: run.answerP50,
     answerP99: run.answerP99,
     cpu,

@@ -20,6 +20,22 @@ export interface LatencyStats {
   negative: number;
 }
 
+/**
+ * Per message, the latency of its first receipt by any subscriber (the
+ * subscriber processes each report theirs): a message that is late for every
+ * subscriber was held up before fan-out (the sender, the server, the
+ * database, or the whole machine stalling) and shows here; one that is late
+ * only for some subscribers does not. `late` counts the messages already
+ * over `lateMs` at their first receipt.
+ */
+export function firstReceipts(perProcess: Map<number, number>[], lateMs: number): { count: number; p50: number; p99: number; late: number } {
+  const first = new Map<number, number>();
+  for (const bySeq of perProcess) for (const [seq, ms] of bySeq) first.set(seq, Math.min(ms, first.get(seq) ?? Infinity));
+  const sorted = [...first.values()].sort((a, b) => a - b);
+  const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : Number.NaN);
+  return { count: sorted.length, p50: at(0.5), p99: at(0.99), late: sorted.filter((ms) => ms > lateMs).length };
+}
+
 export class Histogram {
   readonly counts = new Uint32Array(BUCKETS);
   count = 0;

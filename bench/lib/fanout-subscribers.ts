@@ -44,6 +44,8 @@ export interface ConnectSpec {
 export interface StepResult {
   deliveries: number;
   histogram: ReturnType<Histogram['snapshot']>;
+  /** Per message of the step (seq), the latency of its first delivery in this process. */
+  firstBySeq: Map<number, number>;
 }
 
 export interface ExpectResult {
@@ -77,6 +79,7 @@ const groups = new Map<string, Group>();
 // Only one group receives at a time, so the step's counters are shared.
 const histogram = new Histogram();
 let deliveries = 0;
+let firstBySeq = new Map<number, number>();
 
 function groupOf(name: string): Group {
   let group = groups.get(name);
@@ -108,6 +111,7 @@ function receive(sub: Subscriber, seq: number, sentAt: number): void {
   deliveries++;
   group.lastReceiptAt = now;
   histogram.add(now - sentAt);
+  if (!firstBySeq.has(seq)) firstBySeq.set(seq, now - sentAt);
   const target = group.target;
   if (target && seq >= target.seq && (before === null || before < target.seq) && --target.remaining === 0) {
     group.target = null;
@@ -284,10 +288,11 @@ serve(
     begin(): void {
       deliveries = 0;
       histogram.reset();
+      firstBySeq = new Map();
     },
 
     end(): StepResult {
-      return { deliveries, histogram: histogram.snapshot() };
+      return { deliveries, histogram: histogram.snapshot(), firstBySeq };
     },
 
     violations: (name: string) => groupOf(name).violations,
