@@ -410,13 +410,15 @@ async function runLadder(procs: Processes, lane: Lane, subscribers: number, befo
 }
 
 /**
- * Before a latency row: the lane before this one may have left PostgreSQL
- * busy writing back what its saturated steps wrote (checkpoint, WAL, vacuum),
- * and whichever lane came next would pay for it in its p99. A checkpoint now,
- * then a wait for the machine to be mostly idle (at most 10 s), give every
- * lane's latency row the same start.
+ * Before a latency row: the lanes before this one may have left PostgreSQL
+ * busy with what their saturated steps wrote (checkpoint, WAL, vacuum), and
+ * whichever lane came next would pay for it in its p99: autovacuum, woken by
+ * thousands of new rows, could start in the middle of the row. A vacuum and a
+ * checkpoint now, then a wait for the machine to be mostly idle (at most
+ * 10 s), give every lane's latency row the same start.
  */
 async function settle(databaseUrl: string): Promise<void> {
+  await rows(databaseUrl, 'VACUUM (ANALYZE)');
   await rows(databaseUrl, 'CHECKPOINT');
   for (const started = Date.now(); Date.now() - started < 10_000; ) {
     if ((await idleShare(500)) >= 0.8) return;
