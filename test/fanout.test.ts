@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { websocketDefaults } from '../src/config.ts';
 import { startServer, type TestServer } from './helpers/app.ts';
 import { createChannel, createUser, ok, registerOrg, send } from './helpers/fixtures.ts';
-import { collect, expectExactly, type Collected } from './helpers/subscription.ts';
+import { collect, expectExactly, untilLive, type Collected } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
 
 // How one event reaches many subscribers: executed once per selection and
@@ -181,5 +181,24 @@ describe('fan-out', () => {
     await reading;
     controller.abort();
     expect(events).toEqual([1, 2, 3].map((i, k) => ({ seq: after + i, message: { body: ['one', 'two', 'three'][k] } })));
+  });
+
+  it('frames every size of event intact, multi-byte characters included (all three WebSocket length forms)', async () => {
+    const org = await registerOrg(s);
+    const channelId = await createChannel(s, org.owner.token);
+    const client = wsClient(s.url, org.owner.token, { keepOpen: true });
+    try {
+      const stream = collect(client, `subscription($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { body } } } }`, { c: channelId }, (d) => d.channelEvents);
+      const probe = (await untilLive(stream, () => send(s, org.owner.token, channelId, 'probe'))).at(-1)!.seq as number;
+      // Payloads under 126 bytes are impossible here (the frame's prefix alone
+      // is half that), so: under 64 KiB, and over it in bytes though not in characters.
+      const bodies = ['é', 'x'.repeat(1000), 'ü€😀'.repeat(9000)];
+      for (const body of bodies) await send(s, org.owner.token, channelId, body);
+      const events = (await stream.waitFor(stream.items.findIndex((e) => e.seq === probe) + 1 + bodies.length)).filter((e) => e.seq > probe);
+      expect(events.map((e) => e.message.body)).toEqual(bodies);
+      expect(Buffer.byteLength(bodies[2]!)).toBeGreaterThan(65_536);
+    } finally {
+      await client.dispose();
+    }
   });
 });
