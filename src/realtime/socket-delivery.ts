@@ -73,13 +73,21 @@ function flushHeld(): void {
 }
 
 /**
+ * Past this many sockets, writing an event takes longer (15-30 µs a socket
+ * here) than the rest of the mutation that committed it, so `flushWrites`
+ * lets the mutation answer its sender first.
+ */
+const FLUSH_AT_ONCE_MAX = 128;
+
+/**
  * Sends what this turn has written so far without waiting for the turn to
  * end. For an event nothing else will join: waiting would only make its
  * subscribers wait for whatever else the turn still runs (the mutation that
- * committed it answering its sender, for one).
+ * committed it answering its sender, for one). A large channel's writes keep
+ * waiting: its sender would wait for all of them, and they would gain little.
  */
 export function flushWrites(): void {
-  if (held.size > 0) flushHeld();
+  if (held.size > 0 && held.size <= FLUSH_AT_ONCE_MAX) flushHeld();
 }
 
 /**
