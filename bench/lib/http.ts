@@ -5,8 +5,14 @@ export interface Reply {
   text: string;
 }
 
-/** POSTs a JSON body to a loopback server on a keep-alive agent. */
-export function postJson(agent: Agent, port: number, path: string, headers: Record<string, string>, body: string): Promise<Reply> {
+/**
+ * POSTs a JSON body to a loopback server on a keep-alive agent. A server
+ * closes a connection idle for its keep-alive timeout (5 s in Node), and a
+ * request sent on it at that moment fails with a reset; such a request is
+ * sent once more on a new connection, as Node's documentation advises (every
+ * body posted here is safe to repeat: sends carry their clientMessageId).
+ */
+export function postJson(agent: Agent, port: number, path: string, headers: Record<string, string>, body: string, retried = false): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -24,7 +30,10 @@ export function postJson(agent: Agent, port: number, path: string, headers: Reco
         res.on('error', reject);
       },
     );
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (!retried && req.reusedSocket && error.code === 'ECONNRESET') resolve(postJson(agent, port, path, headers, body, true));
+      else reject(error);
+    });
     req.end(body);
   });
 }
