@@ -1,7 +1,7 @@
-import { renderGraphiQL as renderYogaGraphiQL, type GraphiQLOptions } from 'graphql-yoga';
+import type { GraphiQLOptions } from 'graphql-yoga';
 
 /**
- * Runs in the browser between Yoga's GraphiQL bundle and its start. GraphiQL
+ * Runs in the browser between the GraphiQL bundle and its start. GraphiQL
  * sends the Headers tab with HTTP requests only; over the WebSocket it sends
  * `connection_init` with the configured connectionParams (none) and the
  * headers as `extensions` of each operation, while a Parley socket must carry
@@ -27,9 +27,34 @@ const HEADER_BRIDGE = `(() => {
   });
 })();`;
 
-/** Yoga's GraphiQL page with the header bridge above its start script. */
-export function renderGraphiQL(options: GraphiQLOptions): string {
-  const html = renderYogaGraphiQL(options);
-  const start = html.lastIndexOf('<script>');
-  return `${html.slice(0, start)}<script id=parley-graphiql-headers>${HEADER_BRIDGE}</script>${html.slice(start)}`;
+/** The call that starts GraphiQL, last in the package's page, after the inlined bundle. */
+const START = 'YogaGraphiQL.renderYogaGraphiQL(';
+
+let page: { key: string; body: Promise<Uint8Array<ArrayBuffer>> } | null = null;
+
+/**
+ * GraphiQL from @graphql-yoga/render-graphiql: one self-contained page with
+ * the bundle, styles, favicon and Monaco's workers (as blob URLs) inlined, so
+ * the browser asks this server for nothing else and no CDN is needed. The
+ * package is about 9 MB of strings: it is loaded on the first GraphiQL request
+ * only (never when GRAPHIQL=false), and the page is rendered and encoded once
+ * per options rather than on every request.
+ */
+export function renderGraphiQL(options: GraphiQLOptions): Promise<Uint8Array<ArrayBuffer>> {
+  const key = JSON.stringify(options);
+  if (page?.key !== key) page = { key, body: render(options) };
+  return page.body;
+}
+
+async function render(options: GraphiQLOptions): Promise<Uint8Array<ArrayBuffer>> {
+  const { renderGraphiQL: renderPackaged } = await import('@graphql-yoga/render-graphiql');
+  const html = renderPackaged(options);
+  const start = html.lastIndexOf(START);
+  if (start < 0) throw new Error(`@graphql-yoga/render-graphiql no longer starts GraphiQL with ${START}: the header bridge has nowhere to go`);
+  // The bundle and the start share one script element; the bridge goes in a
+  // script of its own between them (top-level bindings such as the workers
+  // map stay global across script elements).
+  const bridged = `${html.slice(0, start)}</script>\n<script id=parley-graphiql-headers>${HEADER_BRIDGE}</script>\n<script>${html.slice(start)}`;
+  // encode() always returns a fresh ArrayBuffer (never a shared one), as BodyInit wants.
+  return new TextEncoder().encode(bridged) as Uint8Array<ArrayBuffer>;
 }

@@ -21,15 +21,19 @@ interface PageOptions {
 }
 
 /**
- * The page's scripts run in a browser this test does not have (its assets come
- * from a CDN): run the header bridge the page serves the way the browser does,
- * against a stand-in for the GraphiQL bundle and GraphiQL's persisted headers,
- * and capture the options GraphiQL would start with.
+ * Runs the header bridge the page serves the way the browser does, against a
+ * stand-in for the GraphiQL bundle and GraphiQL's persisted headers, and
+ * captures the options GraphiQL would start with: the cases a browser test
+ * (graphiql.browser.test.ts, the typed token end to end) would be slow to
+ * walk through.
  */
 function startPage(html: string, persistedHeaders: string | null): PageOptions {
   const bridge = /<script id=parley-graphiql-headers>([\s\S]*?)<\/script>/.exec(html)?.[1];
   expect(bridge, 'the page carries the header bridge').toBeDefined();
-  const options = JSON.parse(/renderYogaGraphiQL\(root,(\{.*?\})\)/.exec(html)![1]!) as Record<string, unknown>;
+  const start = /YogaGraphiQL\.renderYogaGraphiQL\(\s*window\.document\.querySelector\('#root'\),\s*(\{.*?\}),\s*\);/.exec(html);
+  expect(start, 'the page starts GraphiQL after the bridge').not.toBeNull();
+  expect(start!.index).toBeGreaterThan(html.indexOf('<script id=parley-graphiql-headers>'));
+  const options = JSON.parse(start![1]!) as Record<string, unknown>;
   let started: PageOptions | undefined;
   const window = {
     localStorage: { getItem: (key: string) => (key === 'graphiql:headers' ? persistedHeaders : null) },
@@ -46,12 +50,16 @@ function graphiqlClient(page: PageOptions) {
 }
 
 describe('GraphiQL', () => {
-  it('is served on GET /graphql and runs subscriptions over the WebSocket with the token from its Headers tab', async () => {
+  it('is served whole on GET /graphql and runs subscriptions with the token GraphiQL persisted from its Headers tab', async () => {
     const org = await registerOrg(s);
     const channelId = await createChannel(s, org.owner.token);
     const response = await fetch(s.url, { headers: { accept: 'text/html' } });
     expect(response.status).toBe(200);
-    const page = startPage(await response.text(), JSON.stringify({ Authorization: `Bearer ${org.owner.token}` }));
+    expect(response.headers.get('content-type')).toBe('text/html');
+    const html = await response.text();
+    // Bundle, styles, icon and workers are inlined: the page names nothing to fetch.
+    expect(html).not.toMatch(/<script[^>]+\bsrc=|<link[^>]+\bhref=(?!"data:)/);
+    const page = startPage(html, JSON.stringify({ Authorization: `Bearer ${org.owner.token}` }));
     expect(page.subscriptionsProtocol).toBe('WS');
     expect(page.connectionParams()).toEqual({ Authorization: `Bearer ${org.owner.token}` });
 
