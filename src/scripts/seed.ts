@@ -9,6 +9,7 @@ import { loadConfig, type Config } from '../config.ts';
 import type { Viewer } from '../context.ts';
 import type { Role, User } from '../generated/prisma/client.ts';
 import { DomainError } from '../services/errors.ts';
+import { StartupError } from '../startup-error.ts';
 
 export const DEMO_SLUG = 'demo';
 export const DEMO_PASSWORD = 'parley-demo';
@@ -144,10 +145,7 @@ function report(result: SeedResult, config: Config): string {
 
 async function main() {
   const config = loadConfig();
-  if (!config.databaseUrl) {
-    // PGlite keeps its data directory to one process: seeding beside a running server would corrupt it.
-    console.log(`Embedded database in ${config.dataDir}: run "npm run seed" while the server is stopped (or set DATABASE_URL).`);
-  }
+  // On the embedded database this fails with one line while a server holds the data directory.
   const app = await buildApp(config, { log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }) });
   try {
     console.log(report(await seed(app), config));
@@ -158,7 +156,7 @@ async function main() {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   main().catch((error: unknown) => {
-    console.error(error);
+    console.error(error instanceof StartupError ? error.message : error);
     process.exit(1);
   });
 }
