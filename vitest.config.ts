@@ -1,12 +1,26 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Tests that need what only the production setup has: a PostgreSQL of their
+ * own to break or migrate, Redis faults, or several server processes on one
+ * database. Every other file also runs on the embedded database, the default
+ * mode of `npm start`, so that mode cannot break unnoticed.
+ */
+const postgresOnly = [
+  'test/errors.test.ts',
+  'test/faults.test.ts',
+  'test/migrations.test.ts',
+  'test/multiprocess.test.ts',
+  'test/prepared-statements.test.ts',
+  'test/shutdown.test.ts',
+];
+
 export default defineConfig({
   // graphql@16 ships CJS (index.js) and ESM (index.mjs). Node loads the CJS
   // build for dependencies (Pothos, Yoga); Vite would pick the ESM one for our
   // sources, and two copies of graphql reject each other's types.
   resolve: { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }] },
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     // Each file starts its own app on port 0 against the run's database;
     // two workers match the two cores CI has.
@@ -14,5 +28,15 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'postgres', include: ['test/**/*.test.ts'], provide: { lane: 'postgres' } },
+      },
+      {
+        extends: true,
+        test: { name: 'embedded', include: ['test/**/*.test.ts'], exclude: postgresOnly, provide: { lane: 'embedded' } },
+      },
+    ],
   },
 });

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenService } from '../src/auth/tokens.ts';
@@ -180,19 +183,22 @@ describe('viewer and tokens', () => {
 
   it('keeps tokens valid across an app restart with the same secret', async () => {
     const jwtSecret = `restart-secret-${uid()}-0123456789`;
-    const first = await startServer({ jwtSecret });
+    // The same data directory: on the embedded database, the restart's data.
+    const dataDir = mkdtempSync(join(tmpdir(), 'parley-restart-'));
+    const first = await startServer({ jwtSecret, dataDir });
     let org;
     try {
       org = await registerOrg(first);
     } finally {
       await first.stop();
     }
-    const second = await startServer({ jwtSecret });
+    const second = await startServer({ jwtSecret, dataDir });
     try {
       const { viewer } = ok(await second.gql(VIEWER, {}, org.owner.token));
       expect(viewer.id).toBe(org.owner.id);
     } finally {
       await second.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
     // A server with another secret rejects the same token.
     expect(errorCode(await s.gql(VIEWER, {}, org.owner.token))).toBe('UNAUTHENTICATED');

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { websocketDefaults } from '../src/config.ts';
@@ -237,7 +240,9 @@ describe('graphql-ws around the server', () => {
   });
 
   it('stop() closes sockets with 1001 and lets an in-flight mutation finish', async () => {
-    const server = await startServer();
+    // Kept past the stop: on the embedded database, the data to check afterwards.
+    const dataDir = mkdtempSync(join(tmpdir(), 'parley-stop-'));
+    const server = await startServer({ dataDir });
     let stopped = false;
     try {
       const org = await registerOrg(server);
@@ -259,10 +264,17 @@ describe('graphql-ws around the server', () => {
       expect((await socket.closed).code).toBe(1001);
       expect(ok(await mutation).registerOrganization.user.id).toBeTruthy();
       await stopping;
-      const login = await s.gql(`mutation($o: String!) { login(organization: $o, username: "owner", password: "password123") { token } }`, { o: slug });
-      expect(ok(login).login.token).toBeTruthy();
+      // Committed: a server started afterwards on the same data signs the new owner in.
+      const after = await startServer({ dataDir });
+      try {
+        const login = await after.gql(`mutation($o: String!) { login(organization: $o, username: "owner", password: "password123") { token } }`, { o: slug });
+        expect(ok(login).login.token).toBeTruthy();
+      } finally {
+        await after.stop();
+      }
     } finally {
       if (!stopped) await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

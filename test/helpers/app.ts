@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -17,6 +17,8 @@ export interface GqlEndpoint {
 
 export interface TestServer extends GqlEndpoint {
   app: App;
+  /** Where an embedded server keeps its database (unused on PostgreSQL). */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -25,15 +27,28 @@ export interface GqlResult<T> {
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
 }
 
-/** Starts a Parley app on port 0 against the run's PostgreSQL database and Redis prefix. */
+/**
+ * The lane this test file runs in: `postgres` (the run's PostgreSQL database
+ * and Redis prefix) or `embedded` (what `npm start` runs: a PGlite database of
+ * its own per server and in-process pub/sub). vitest.config.ts names the files
+ * each lane runs.
+ */
+export const lane = inject('lane');
+export const onEmbedded = lane === 'embedded';
+
+/** Starts a Parley app on port 0 in this file's lane. */
 export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  // A data directory passed in belongs to the test (a restart on the same data); one made here goes with the server.
+  const ownDataDir = overrides.dataDir === undefined;
+  const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'parley-test-'));
+  if (onEmbedded && !existsSync(join(dataDir, 'pgdata'))) cpSync(join(inject('embeddedTemplate'), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
   const config = loadConfig(
     { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', PASSWORD_HASH_COST: '10' },
     {
-      databaseUrl: inject('databaseUrl'),
-      redisUrl: inject('redisUrl'),
-      redisPrefix: inject('redisPrefix'),
-      dataDir: mkdtempSync(join(tmpdir(), 'parley-test-')),
+      ...(onEmbedded
+        ? { databaseUrl: null, redisUrl: null }
+        : { databaseUrl: inject('databaseUrl'), redisUrl: inject('redisUrl'), redisPrefix: inject('redisPrefix') }),
+      dataDir,
       jwtSecret: 'test-secret-0123456789abcdef',
       host: '127.0.0.1',
       graphiql: false,
@@ -47,10 +62,14 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
   const url = `http://127.0.0.1:${port}/graphql`;
   return {
     app,
+    dataDir,
     url,
     port,
     gql: (query, variables, token) => gql(url, query, variables, token),
-    stop: () => app.stop(),
+    stop: async () => {
+      await app.stop();
+      if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 
