@@ -13,12 +13,15 @@ import pino, { type Logger } from 'pino';
 import { TokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { bearerToken, createContext, type Context } from './context.ts';
-import { createPrisma } from './db/client.ts';
+import { createPool, createPrisma } from './db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
-import { maskError, maskResult, useUnexpectedErrorLog } from './errors.ts';
+import { maskError, maskResult, useUnexpectedErrorLog, yogaLogger } from './errors.ts';
 import { renderGraphiQL } from './graphiql.ts';
 import { refuseBody } from './http-body.ts';
+import { createOpsRoutes } from './ops/http.ts';
+import { createMetrics } from './ops/metrics.ts';
+import { createReadiness } from './ops/readiness.ts';
 import { createPubSub } from './realtime/pubsub.ts';
 import { useSharedSubscriptionExecution } from './realtime/shared-execution.ts';
 import { SocketClose, SocketRegistry } from './realtime/sockets.ts';
@@ -51,14 +54,17 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   if (applied.length) log.info({ applied }, 'migrations applied');
 
   let queries = 0;
-  const prisma = createPrisma(databaseUrl, {
-    poolSize: embedded ? 1 : config.databasePoolSize,
+  const pool = createPool(databaseUrl, { poolSize: embedded ? 1 : config.databasePoolSize, freshSessions: embedded !== null });
+  const prisma = createPrisma(pool, {
     preparedStatements: config.databasePreparedStatements,
     onQuery: options.countQueries ? () => void queries++ : undefined,
   });
-  const pubsub = createPubSub(config.redisUrl, config.redisPrefix, log);
+  const metrics = config.metrics.enabled ? createMetrics({ pool, openSockets: (): number => wss.clients.size }) : null;
+  const pubsub = createPubSub(config.redisUrl, config.redisPrefix, log, metrics?.counters);
   const tokens = new TokenService(config.jwtSecret, config.tokenTtlSeconds);
   const services = createServices({ prisma, pubsub, tokens, config, log });
+  services.hub.counters = metrics?.counters ?? null;
+  const mask = metrics ? metrics.counting(maskError) : maskError;
 
   const yoga = createYoga<{ wsToken?: string | null }, Context>({
     schema,
@@ -68,10 +74,11 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     landingPage: false,
     // Bodies are bounded by their Content-Length before Yoga sees them (refuseBody).
     maxRequestBodySize: false,
-    logging: log,
-    maskedErrors: { maskError },
+    logging: yogaLogger(log),
+    maskedErrors: { maskError: mask },
     plugins: [
       useUnexpectedErrorLog(log),
+      ...(metrics ? [metrics.plugin] : []),
       // Bounds on what one document may ask for, checked before execution. The
       // deepest real client query (channel > messages > node > parent > replies
       // > node > sender > organization) needs 10.
@@ -96,10 +103,14 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   const inFlight = new Set<ServerResponse>();
   let stopping = false;
   const server: Server = createServer();
+  const readiness = createReadiness({ pool, pubsub });
+  const ops = createOpsRoutes({ config, metrics, readiness, log, stopping: () => stopping });
+  server.once('close', () => ops.close());
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (stopping) res.setHeader('connection', 'close');
     inFlight.add(res);
     res.once('close', () => inFlight.delete(res));
+    if (ops.handle(req, res)) return;
     if (!refuseBody(req, res, config.httpMaxBodyBytes)) void yoga(req, res);
   });
 
@@ -153,8 +164,9 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
           socket: ctx.extra.socket,
           connection: ctx.extra.request.socket,
           id,
-          mask: (result) => maskResult(result, log, contextValue.requestId),
+          mask: (result) => maskResult(result, log, contextValue.requestId, mask),
           maxBufferedBytes: limits.maxBufferedBytes,
+          counters: metrics?.counters,
         };
         return {
           schema,
@@ -186,7 +198,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     databaseUrl,
     queryCount: () => queries,
     start: (port = config.port) =>
-      new Promise((resolve, reject) => {
+      ops.listen().then(() => new Promise<number>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, config.host, () => {
           const bound = (server.address() as AddressInfo).port;
@@ -194,7 +206,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
           log.info(`Parley listening on http://localhost:${bound}/graphql`);
           resolve(bound);
         });
-      }),
+      })),
     async stop() {
       stopping = true;
       const registryClosed = sockets.close();
@@ -216,6 +228,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       await services.auth.close();
       await pubsub.close();
       await prisma.$disconnect();
+      await pool.end();
       await embedded?.stop();
     },
   };

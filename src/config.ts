@@ -51,6 +51,14 @@ export interface Config {
   logLevel: string;
   /** Serve GraphiQL on GET /graphql. */
   graphiql: boolean;
+  /** GET /metrics in Prometheus' format (see README, METRICS). */
+  metrics: MetricsConfig;
+}
+
+export interface MetricsConfig {
+  enabled: boolean;
+  /** Serve /metrics on this port only (bound to `host`), instead of on the main port; null: the main port. */
+  port: number | null;
 }
 
 export interface WebSocketLimits {
@@ -108,6 +116,14 @@ function embeddedSecret(dataDir: string): string {
   return secret;
 }
 
+/** `METRICS` (on, off) and `METRICS_PORT`. */
+function metricsConfig(env: Env): MetricsConfig {
+  const raw = (env.METRICS ?? 'on').toLowerCase();
+  if (raw !== 'on' && raw !== 'off') throw new Error(`METRICS must be "on" or "off", got "${env.METRICS}"`);
+  const port = env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? null : int(env, 'METRICS_PORT', 0, 1);
+  return { enabled: raw === 'on', port };
+}
+
 /** Reads configuration from the environment (see README for each variable). */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const dataDir = resolve(overrides.dataDir ?? env.PARLEY_DATA_DIR ?? '.parley');
@@ -146,6 +162,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     httpMaxBodyBytes: int(env, 'HTTP_MAX_BODY_BYTES', 1024 * 1024, 1),
     logLevel: env.LOG_LEVEL ?? 'info',
     graphiql: env.GRAPHIQL !== 'false',
+    metrics: metricsConfig(env),
     ...overrides,
   };
 }

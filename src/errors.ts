@@ -1,12 +1,79 @@
 import { PothosValidationError } from '@pothos/core';
 import { GraphQLError, type ExecutionResult } from 'graphql';
-import { createGraphQLError, useErrorHandler, type Plugin } from 'graphql-yoga';
+import { createGraphQLError, useErrorHandler, type Plugin, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Context } from './context.ts';
 import { DomainError } from './services/errors.ts';
 
 // Errors the handler below logged, with the id of the request they broke.
 const requestIds = new WeakMap<object, string>();
+// Every error logged once already (Yoga reports the ones masking replaced again).
+const logged = new WeakSet<object>();
+
+/** A dependency Parley cannot serve without. */
+export type Service = 'database' | 'redis';
+
+/** Thrown where Parley gives up waiting for a service, so the client is told to retry. */
+export class ServiceUnavailableError extends Error {
+  constructor(
+    readonly service: Service,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ServiceUnavailableError';
+  }
+}
+
+// Prisma: can't reach the server, timed out reaching it, server closed the
+// connection, no connection from the pool in time.
+const PRISMA_OUTAGE_CODES = new Set(['P1001', 'P1002', 'P1017', 'P2024']);
+// @prisma/adapter-pg's names for node-postgres' connection failures.
+const ADAPTER_OUTAGE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+// PostgreSQL: shutting down, starting up or in recovery, too many connections.
+const POSTGRES_OUTAGE_CODES = new Set(['57P01', '57P02', '57P03', '53300']);
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH']);
+// node-postgres' messages for a connection lost or never made.
+const PG_CONNECTION_MESSAGE = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+
+/**
+ * Which service an error says is out of reach, or null. Follows the causes
+ * Prisma and its adapter wrap around the driver's error.
+ */
+export function outageOf(error: unknown, depth = 0): Service | null {
+  if (typeof error !== 'object' || error === null || depth > 4) return null;
+  if (error instanceof ServiceUnavailableError) return error.service;
+  const { name, code, message, severity, meta, cause, kind, originalError } = error as {
+    name?: unknown;
+    code?: unknown;
+    message?: unknown;
+    severity?: unknown;
+    meta?: { driverAdapterError?: { cause?: { kind?: unknown } } };
+    cause?: unknown;
+    kind?: unknown;
+    originalError?: unknown;
+  };
+  if (name === 'PrismaClientInitializationError') return 'database';
+  if (name === 'PrismaClientKnownRequestError' && PRISMA_OUTAGE_CODES.has(code as string)) return 'database';
+  if (ADAPTER_OUTAGE_KINDS.has(meta?.driverAdapterError?.cause?.kind as string) || ADAPTER_OUTAGE_KINDS.has(kind as string)) return 'database';
+  // ioredis, when a command cannot be sent or its connection closed under it.
+  if (name === 'MaxRetriesPerRequestError' || message === 'Connection is closed.') return 'redis';
+  if (typeof code === 'string') {
+    if (SOCKET_CODES.has(code)) return 'database';
+    // A SQLSTATE from PostgreSQL itself: class 08 is "connection exception".
+    if (typeof severity === 'string' && (code.startsWith('08') || POSTGRES_OUTAGE_CODES.has(code))) return 'database';
+  }
+  if (typeof message === 'string' && PG_CONNECTION_MESSAGE.test(message)) return 'database';
+  return outageOf(cause, depth + 1) ?? outageOf(originalError, depth + 1);
+}
+
+function unavailable(service: Service, error?: GraphQLError): GraphQLError {
+  const what = service === 'database' ? 'The database is' : 'Redis is';
+  return createGraphQLError(`${what} unavailable; retry shortly`, {
+    nodes: error?.nodes,
+    path: error?.path,
+    extensions: { code: 'SERVICE_UNAVAILABLE', service },
+  });
+}
 
 function expected(error: unknown): GraphQLError['extensions'] | null {
   if (error instanceof DomainError) return { code: error.code, ...error.details };
@@ -22,7 +89,11 @@ function expected(error: unknown): GraphQLError['extensions'] | null {
  * generic message carrying the request id that the log line names too.
  */
 export function maskError(error: unknown, message: string): Error {
-  if (!(error instanceof GraphQLError)) return createGraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+  if (!(error instanceof GraphQLError)) {
+    // Thrown before execution, e.g. by the context's token check.
+    const service = outageOf(error);
+    return service ? unavailable(service) : createGraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+  }
   const original = error.originalError;
   if (!original) {
     // Parse, validation and query-limit errors are client-safe; Yoga codes the
@@ -30,6 +101,8 @@ export function maskError(error: unknown, message: string): Error {
     if (error.extensions.code) return error;
     return createGraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions: { ...error.extensions, code: 'BAD_USER_INPUT' } });
   }
+  const service = outageOf(original);
+  if (service) return unavailable(service, error);
   const extensions = expected(original);
   if (extensions) {
     // The same error object, coded: Yoga logs every error that masking
@@ -54,32 +127,109 @@ export function maskError(error: unknown, message: string): Error {
   });
 }
 
-/** Logs the unexpected ones among `errors` under the request id, which their masked form then carries. */
-function logUnexpected(log: Logger, errors: readonly unknown[], requestId: string): void {
-  for (const error of errors) {
-    const original = error instanceof GraphQLError ? error.originalError : error;
-    if (!original || expected(original) || original instanceof GraphQLError) continue;
-    requestIds.set(original, requestId);
-    log.error({ err: original, requestId, path: error instanceof GraphQLError ? error.path : undefined }, 'unexpected error');
+/** How often an outage is logged at warn per service; the others of the spell go to debug. */
+const OUTAGE_LOG_INTERVAL_MS = 5000;
+
+/**
+ * Logs one error once: an outage at warn (at most every few seconds per
+ * service, without a stack: the cause is outside this process), a client's
+ * mistake at debug, anything else at error under the request id that its
+ * masked form then carries.
+ */
+function logError(log: Logger, error: unknown, requestId: string | undefined): void {
+  const original = (error instanceof GraphQLError ? error.originalError : null) ?? error;
+  if (typeof original !== 'object' || original === null) {
+    log.error({ err: original, requestId }, 'unexpected error');
+    return;
   }
+  if (logged.has(original)) return;
+  logged.add(original);
+  const path = error instanceof GraphQLError ? error.path : undefined;
+  const service = outageOf(original);
+  if (service) {
+    const now = Date.now();
+    const spell = outages.get(log) ?? new Map<Service, { at: number; since: number }>();
+    outages.set(log, spell);
+    const last = spell.get(service);
+    const reason = (original as { message?: string }).message;
+    if (last && now - last.at < OUTAGE_LOG_INTERVAL_MS) {
+      last.since++;
+      log.debug({ service, reason, requestId }, `${service} unavailable`);
+      return;
+    }
+    spell.set(service, { at: now, since: 0 });
+    log.warn({ service, reason, requestId, alsoFailedSinceLastLog: last?.since ?? 0 }, `${service} unavailable; clients are told to retry`);
+    return;
+  }
+  const client = expected(original);
+  if (client || original instanceof GraphQLError) {
+    const code = client?.code ?? (original as GraphQLError).extensions?.code ?? 'BAD_USER_INPUT';
+    log.debug({ code, reason: (original as Error).message, requestId, path }, 'client error');
+    return;
+  }
+  if (requestId) requestIds.set(original, requestId);
+  log.error({ err: original, requestId, path }, 'unexpected error');
 }
 
-/** Logs unexpected resolver errors with the request id before they are masked. */
+/** Per logger, when each service's outage was last logged at warn (and how many failures since). */
+const outages = new WeakMap<Logger, Map<Service, { at: number; since: number }>>();
+
+/**
+ * Logs every error of a request once, at the level it deserves (see
+ * logError), before masking; unexpected ones under the request id their
+ * masked form carries.
+ */
 export function useUnexpectedErrorLog(log: Logger): Plugin<Context> {
-  return useErrorHandler<Context>(({ errors, context }) => {
+  return useErrorHandler<Context>(({ errors, context, phase }) => {
+    // Envelop hands a context-building failure over rewrapped as a new Error
+    // (its class lost); Yoga reports the original to yogaLogger below.
+    if (phase === 'context') return;
     // In the execution phase envelop hands over the execution args, whose
     // contextValue is our Context; elsewhere it is the context itself.
     const ctx = context as { contextValue?: Partial<Context> } & Partial<Context>;
-    logUnexpected(log, errors, ctx.contextValue?.requestId ?? ctx.requestId ?? 'unknown');
+    const requestId = ctx.contextValue?.requestId ?? ctx.requestId ?? 'unknown';
+    for (const error of errors) logError(log, error, requestId);
   }) as Plugin<Context>;
+}
+
+/**
+ * The logger Yoga is given. Yoga logs at error every error that masking
+ * replaced, with its stack: client mistakes whose message only gained a code
+ * (query limits, variables a scalar refused), outages, and unexpected errors
+ * the plugin above has logged already. Those go through logError instead, so
+ * each error is logged once at its own level.
+ */
+export function yogaLogger(log: Logger): YogaLogger {
+  const pass = (level: 'debug' | 'info' | 'warn') => (...args: unknown[]) => {
+    if (!log.isLevelEnabled(level)) return;
+    const [first, ...rest] = args;
+    if (typeof first === 'string') log[level](rest.length ? { details: rest } : {}, first);
+    else log[level]({ details: args }, 'graphql-yoga');
+  };
+  return {
+    debug: pass('debug'),
+    info: pass('info'),
+    warn: pass('warn'),
+    error: (...args: unknown[]) => {
+      const [first] = args;
+      if (typeof first === 'object' && first !== null) logError(log, first, undefined);
+      else log.error({ details: args }, 'graphql-yoga error');
+    },
+  };
 }
 
 /**
  * Logs and masks a result that does not pass through Yoga's pipeline (live
  * events written straight to a socket), exactly as Yoga treats the others.
+ * `mask` is the app's maskError (counted when metrics are on).
  */
-export function maskResult(result: ExecutionResult, log: Logger, requestId: string): ExecutionResult {
+export function maskResult(
+  result: ExecutionResult,
+  log: Logger,
+  requestId: string,
+  mask: (error: unknown, message: string) => Error = maskError,
+): ExecutionResult {
   if (!result.errors?.length) return result;
-  logUnexpected(log, result.errors, requestId);
-  return { ...result, errors: result.errors.map((error) => maskError(error, 'Unexpected error.') as GraphQLError) };
+  for (const error of result.errors) logError(log, error, requestId);
+  return { ...result, errors: result.errors.map((error) => mask(error, 'Unexpected error.') as GraphQLError) };
 }

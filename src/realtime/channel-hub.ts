@@ -8,6 +8,12 @@ const GAP_WAIT_MS = 50;
 
 type Listener = (event: ChannelEventPayload) => void;
 
+/** What the hub counts for metrics: log reads it had to make. */
+export interface HubCounters {
+  gapFills: number;
+  resyncs: number;
+}
+
 interface ChannelState {
   listeners: Set<Listener>;
   /** Highest seq handed to the listeners; null until known. */
@@ -31,6 +37,8 @@ interface ChannelState {
 export class ChannelHub {
   private readonly channels = new Map<string, ChannelState>();
   private readonly unwatch: () => void;
+  /** Set by the app when it keeps metrics. */
+  counters: HubCounters | null = null;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -38,7 +46,10 @@ export class ChannelHub {
     private readonly log: Logger,
   ) {
     this.unwatch = pubsub.onReconnect(() => {
-      for (const [channelId, state] of this.channels) void this.readLog(channelId, state, null);
+      for (const [channelId, state] of this.channels) {
+        if (this.counters) this.counters.resyncs++;
+        void this.readLog(channelId, state, null);
+      }
     });
   }
 
@@ -129,6 +140,7 @@ export class ChannelHub {
     } else if (!state.gapTimer) {
       state.gapTimer = setTimeout(() => {
         state.gapTimer = null;
+        if (this.counters) this.counters.gapFills++;
         void this.readLog(channelId, state, Math.min(...state.ahead.keys()) - 1);
       }, GAP_WAIT_MS);
     }

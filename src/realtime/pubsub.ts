@@ -87,7 +87,20 @@ export interface ParleyPubSub {
   readonly redis: Redis | null;
   /** The deployment's key prefix (`REDIS_PREFIX`), '' in-process. */
   readonly prefix: string;
+  /** 'ready' when every Redis connection is, else what each is doing ('ready' in-process). */
+  connectionStatus(): string;
   close(): Promise<void>;
+  /**
+   * Drops the Redis connections at once, failing the commands still queued
+   * on them: what ends a `close()` that an unreachable Redis never answers
+   * (ioredis queues QUIT behind them while it reconnects). Absent in-process.
+   */
+  disconnect?(): void;
+}
+
+/** Told of each reconnection attempt of a Redis connection (metrics). */
+export interface PubSubCounters {
+  redisReconnects: number;
 }
 
 // Topic names carry the prefix themselves: ioredis' keyPrefix does not apply
@@ -98,11 +111,13 @@ function wrap(
   close: () => Promise<void>,
   onReconnect: ParleyPubSub['onReconnect'] = () => () => {},
   redis: Redis | null = null,
+  connectionStatus: ParleyPubSub['connectionStatus'] = () => 'ready',
 ): ParleyPubSub {
   return {
     onReconnect,
     redis,
     prefix,
+    connectionStatus,
     publish: (topic, payload) => engine.publish(prefix + topic, payload),
     subscribe: (topic) => engine.asyncIterableIterator(prefix + topic),
     listen: async (topic, handler) => {
@@ -114,7 +129,7 @@ function wrap(
 }
 
 /** Redis when a URL is given (many processes share it), otherwise in-process. */
-export function createPubSub(redisUrl: string | null, prefix: string, log?: Logger): ParleyPubSub {
+export function createPubSub(redisUrl: string | null, prefix: string, log?: Logger, counters?: PubSubCounters): ParleyPubSub {
   if (!redisUrl) return wrap(new PubSub(), '', async () => {});
   const options = { maxRetriesPerRequest: null };
   const publisher = new Redis(redisUrl, options);
@@ -123,6 +138,7 @@ export function createPubSub(redisUrl: string | null, prefix: string, log?: Logg
   // reported as unhandled 'error' events.
   for (const client of [publisher, subscriber]) {
     client.on('error', (error: Error) => log?.warn({ err: error }, 'redis connection error; reconnecting'));
+    if (counters) client.on('reconnecting', () => void counters.redisReconnects++);
   }
   const engine = new RedisPubSub({ publisher, subscriber });
   // 'ready' after the first one means the subscriber reconnected (ioredis has
@@ -140,7 +156,7 @@ export function createPubSub(redisUrl: string | null, prefix: string, log?: Logg
     reconnectHandlers.add(handler);
     return () => void reconnectHandlers.delete(handler);
   };
-  return wrap(
+  const pubsub = wrap(
     engine,
     prefix,
     async () => {
@@ -150,5 +166,14 @@ export function createPubSub(redisUrl: string | null, prefix: string, log?: Logg
     },
     onReconnect,
     publisher, // not in subscriber mode, so it takes commands
+    () =>
+      publisher.status === 'ready' && subscriber.status === 'ready'
+        ? 'ready'
+        : `publisher ${publisher.status}, subscriber ${subscriber.status}`,
   );
+  pubsub.disconnect = () => {
+    publisher.disconnect();
+    subscriber.disconnect();
+  };
+  return pubsub;
 }

@@ -20,6 +20,8 @@ export interface LiveTransport {
    * the last seq it received and catches up from the log.
    */
   maxBufferedBytes: number;
+  /** Counts each event written (metrics); a plain number, as this runs per event per socket. */
+  counters?: { liveDeliveries: number };
 }
 
 /** Each result's `next` payload, serialized once (as UTF-8) for every socket it goes to. */
@@ -137,6 +139,7 @@ export function deliverToSocket<T>(
     holdForTurn(transport.connection);
     if (senderIdle(socket)) transport.connection.write(textFrame(prefix, payload));
     else socket.send(Buffer.concat([prefix, payload, Buffer.from('}')]), { binary: false });
+    if (transport.counters) transport.counters.liveDeliveries++;
     if (socket.bufferedAmount > transport.maxBufferedBytes) {
       socket.close(SocketClose.TryAgainLater, 'Receiving too slowly; resubscribe from the last seq received');
     }
