@@ -11,19 +11,25 @@ const ChannelMemberRole = builder.enumType('ChannelMemberRole', { values: ['OWNE
 
 const ids = (max: number) => z.array(z.unknown()).min(1).max(max);
 
+// Members also come from raw rows (Message.readBy), which Pothos would answer
+// relations and selected columns of by reloading the member by its id: that
+// fails once the member has left in between. The rows carry every column, so
+// the relations follow their keys (channels and users are never deleted) and
+// the flags read the row as it is.
 export const ChannelMember = builder.prismaNode('ChannelMember', {
   id: { field: 'id' },
   fields: (t) => ({
-    channel: t.relation('channel'),
-    user: t.relation('user'),
+    channel: t.relation('channel', {
+      resolve: (query, m, _args, ctx) => ctx.prisma.channel.findUniqueOrThrow({ ...query, where: { id: m.channelId } }),
+    }),
+    user: t.relation('user', {
+      resolve: (query, m, _args, ctx) => ctx.prisma.user.findUniqueOrThrow({ ...query, where: { id: m.userId } }),
+    }),
     role: t.expose('role', { type: ChannelMemberRole }),
     lastReadSeq: t.exposeInt('lastReadSeq', { description: 'Everything up to this seq has been read.' }),
     mutedUntil: t.expose('mutedUntil', { type: 'DateTime', nullable: true }),
-    muted: t.boolean({
-      select: { mutedUntil: true },
-      resolve: (m) => m.mutedUntil !== null && m.mutedUntil.getTime() > Date.now(),
-    }),
-    hidden: t.boolean({ select: { hiddenAt: true }, resolve: (m) => m.hiddenAt !== null }),
+    muted: t.boolean({ resolve: (m) => m.mutedUntil !== null && m.mutedUntil.getTime() > Date.now() }),
+    hidden: t.boolean({ resolve: (m) => m.hiddenAt !== null }),
     joinedAt: t.expose('joinedAt', { type: 'DateTime' }),
   }),
 });

@@ -1,6 +1,7 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { z } from 'zod';
-import type { ChannelMember as ChannelMemberRow } from '../generated/prisma/client.ts';
+import type { Context } from '../context.ts';
+import type { ChannelMember as ChannelMemberRow, Message as MessageRow, Prisma } from '../generated/prisma/client.ts';
 import { assertId } from '../services/access.ts';
 import { badInput } from '../services/errors.ts';
 import { CUSTOM_FIELDS_MAX, type DeleteResult } from '../services/messages.ts';
@@ -9,12 +10,34 @@ import { Channel, ChannelMember } from './channel.ts';
 import { pageCap } from './pagination.ts';
 import { withSelection } from './selection.ts';
 
+/**
+ * A relatedConnection's fallback `resolve`. Pothos types it with the parent
+ * model's query and a list of lists; at run time it is handed the relation's
+ * query (page, order, the field's `where`, the planned selection) and takes the rows.
+ */
+function connectionFallback<Args>(load: (query: Args, message: MessageRow, ctx: Context) => Promise<unknown[]>): never {
+  return ((query: Args, message: MessageRow, _args: unknown, ctx: Context) => load(query, message, ctx)) as never;
+}
+
+// A message may come from a channel log snapshot rather than a query, and a
+// snapshot outlives its row: a replay hands out messages hard-deleted since.
+// Pothos answers a relation of a row it did not load by reloading that row by
+// its id (findUniqueOrThrow), which fails for such a message. So every
+// relation and count below resolves from the columns the snapshot carries
+// (channelId, senderId, parentId, its own id) instead, and never needs the
+// message's own row to exist: a hard-deleted parent is null, a hard-deleted
+// message has no replies, edits or readers, as its MessageDeletedEvent says.
 export const Message = builder.prismaNode('Message', {
   id: { field: 'id' },
   fields: (t) => ({
     seq: t.exposeInt('seq', { description: 'Position in the channel\u2019s event log; orders history.' }),
-    channel: t.relation('channel'),
-    sender: t.relation('sender'),
+    // Channels and users are never deleted (users are deactivated), so these rows always exist.
+    channel: t.relation('channel', {
+      resolve: (query, m, _args, ctx) => ctx.prisma.channel.findUniqueOrThrow({ ...query, where: { id: m.channelId } }),
+    }),
+    sender: t.relation('sender', {
+      resolve: (query, m, _args, ctx) => ctx.prisma.user.findUniqueOrThrow({ ...query, where: { id: m.senderId } }),
+    }),
     body: t.string({
       nullable: true,
       description: 'Null once deleted, except for organization admins.',
@@ -22,14 +45,18 @@ export const Message = builder.prismaNode('Message', {
       // as the message, and a select would make Pothos reload it per subscriber.
       resolve: (m, _args, ctx) => (ctx.viewer ? ctx.services.messages.visibleBody(ctx.viewer, m) : null),
     }),
-    parent: t.relation('parent', { nullable: true }),
+    parent: t.relation('parent', {
+      nullable: true,
+      description: 'The message this one replies to; null when it is not a reply or the parent was deleted for good.',
+      resolve: (query, m, _args, ctx) => (m.parentId ? ctx.prisma.message.findUnique({ ...query, where: { id: m.parentId } }) : null),
+    }),
     replies: t.relatedConnection('replies', {
       cursor: 'channelId_seq',
       maxSize: pageCap,
       query: { orderBy: { seq: 'asc' } },
       description: 'The thread under this message, oldest first.',
+      resolve: connectionFallback<Prisma.MessageFindManyArgs>((query, m, ctx) => ctx.prisma.message.findMany({ ...query, where: { ...query.where, parentId: m.id } })),
     }),
-    replyCount: t.relationCount('replies'),
     clientMessageId: t.exposeString('clientMessageId', { nullable: true }),
     customFields: t.expose('customFields', { type: 'JSON', nullable: true }),
     edited: t.boolean({ resolve: (m) => m.editedAt !== null }),
@@ -46,6 +73,9 @@ export const Message = builder.prismaNode('Message', {
         // Hide history of deleted messages from non-admins without a second query.
         where: ctx.viewer && ctx.services.messages.canSeeDeleted(ctx.viewer) ? {} : { message: { deletedAt: null } },
       }),
+      resolve: connectionFallback<Prisma.MessageEditFindManyArgs>((query, m, ctx) =>
+        ctx.prisma.messageEdit.findMany({ ...query, where: { ...query.where, messageId: m.id } }),
+      ),
     }),
   }),
 });
@@ -128,6 +158,14 @@ builder.objectFields(Message, (t) => ({
       const pages = await ctx.services.channels.readers(messageIds, first + 1, readByAfter(args.after));
       return pages.map((members) => readByPage(members, first));
     },
+    resolve: (message) => message.id,
+  }),
+  // Not a relationCount: a count is selected on the message's own row, which a
+  // snapshot of a hard-deleted message no longer has.
+  replyCount: t.loadable({
+    type: 'Int',
+    description: 'How many replies the thread under this message has.',
+    load: (messageIds: string[], ctx) => ctx.services.messages.replyCounts(messageIds),
     resolve: (message) => message.id,
   }),
   readCount: t.loadable({
