@@ -1,14 +1,18 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Tests that need what only the production setup has: a PostgreSQL of their
- * own to break or migrate, Redis faults, or several server processes on one
- * database. Every other file also runs on the embedded database, the default
- * mode of `npm start`, so that mode cannot break unnoticed.
+ * Files that run once, in the postgres project: they need what only the
+ * production setup has (a PostgreSQL of their own to break or migrate, Redis
+ * faults, several server processes on one database), or they choose their
+ * database themselves (server processes in embedded mode, a page in a browser
+ * that no database changes). Every other file also runs on the embedded
+ * database, the default mode of `npm start`, so that mode cannot break unnoticed.
  */
-const postgresOnly = [
+const runOnce = [
+  'test/embedded.test.ts',
   'test/errors.test.ts',
   'test/faults.test.ts',
+  'test/graphiql.browser.test.ts',
   'test/migrations.test.ts',
   'test/multiprocess.test.ts',
   'test/prepared-statements.test.ts',
@@ -35,7 +39,7 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'embedded', include: ['test/**/*.test.ts'], exclude: postgresOnly, provide: { lane: 'embedded' } },
+        test: { name: 'embedded', include: ['test/**/*.test.ts'], exclude: runOnce, provide: { lane: 'embedded' } },
       },
     ],
   },

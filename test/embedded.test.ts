@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { gql } from './helpers/app.ts';
 import { startServerProcess, type ServerProcess } from './helpers/process.ts';
 import { freePort } from './helpers/redis-server.ts';
 
+const root = new URL('..', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'parley-embedded-'));
 
 /** `npm start` with no database or Redis in the environment. */
@@ -47,6 +49,91 @@ describe('embedded mode (no DATABASE_URL, no REDIS_URL)', () => {
       expect(login.data.login.user.username).toBe('ada');
     } finally {
       expect(await server.stop()).toBe(0);
+    }
+  }, 120_000);
+});
+
+describe('embedded mode after errors', () => {
+  it('answers a retried send with the original message and keeps working after failed statements', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}/graphql`;
+    const server = await startProcess(port);
+    try {
+      const registered = await gql(url, `mutation { registerOrganization(input: { name: "Retry", slug: "retry", username: "ada", displayName: "Ada", password: "password123" }) { token } }`);
+      const token = registered.data.registerOrganization.token;
+      const channelId = (await gql(url, `mutation { createChannel(input: { kind: GROUP, name: "general" }) { id } }`, {}, token)).data.createChannel.id;
+      const SEND = `mutation($c: ID!, $k: String, $p: ID) { sendMessage(input: { channelId: $c, body: "Hello, Parley", clientMessageId: $k, parentId: $p }) { id seq } }`;
+      // The README's walk-through, sent twice: the second hits the unique key and returns the first.
+      const first = await gql(url, SEND, { c: channelId, k: 'first' }, token);
+      const retry = await gql(url, SEND, { c: channelId, k: 'first' }, token);
+      expect(retry.errors).toBeUndefined();
+      expect(retry.data.sendMessage).toEqual(first.data.sendMessage);
+      // A unique violation inside a transaction, and a reference that fails.
+      const taken = await gql(url, `mutation { registerOrganization(input: { name: "Again", slug: "retry", username: "bob", displayName: "Bob", password: "password123" }) { token } }`);
+      expect(taken.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+      const orphan = await gql(url, SEND, { c: channelId, k: 'orphan', p: 'TWVzc2FnZTowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA=' }, token);
+      expect(['BAD_USER_INPUT', 'NOT_FOUND']).toContain(orphan.errors?.[0]?.extensions?.code);
+      for (let i = 0; i < 3; i++) {
+        const again = await gql(url, SEND, { c: channelId, k: 'first' }, token);
+        expect(again.data.sendMessage).toEqual(first.data.sendMessage);
+      }
+      const next = await gql(url, SEND, { c: channelId, k: 'second' }, token);
+      expect(next.errors).toBeUndefined();
+      expect(next.data.sendMessage.seq).toBe(first.data.sendMessage.seq + 1);
+      const login = await gql(url, `mutation { login(organization: "retry", username: "ada", password: "password123") { user { username } } }`);
+      expect(login.data.login.user.username).toBe('ada');
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  }, 120_000);
+});
+
+describe('one process per data directory', () => {
+  /** Runs an entry point to its end and returns its exit code and what it printed. */
+  function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      child.once('exit', (code) => resolve({ code, out }));
+    });
+  }
+
+  it('refuses a second server and a seed with one line naming the holder, and takes over a stale lock', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-locked-'));
+    const env = (port: number): NodeJS.ProcessEnv => {
+      const e: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', PARLEY_DATA_DIR: dir, PASSWORD_HASH_COST: '10', LOG_LEVEL: 'info' };
+      delete e.DATABASE_URL;
+      delete e.REDIS_URL;
+      delete e.JWT_SECRET;
+      return e;
+    };
+    const port = await freePort();
+    const holder = await startServerProcess(env(port));
+    try {
+      const line = `data directory ${dir} is in use by process ${holder.child.pid}`;
+      const second = await run(['src/server.ts'], env(await freePort()));
+      expect(second.code).toBe(1);
+      expect(second.out.trim()).toBe(line);
+      const seeded = await run(['src/scripts/seed.ts'], env(port));
+      expect(seeded.code).toBe(1);
+      expect(seeded.out.trim()).toBe(line);
+      // The holder is unharmed.
+      expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200);
+    } finally {
+      expect(await holder.stop()).toBe(0);
+    }
+    expect(existsSync(join(dir, 'parley.pid'))).toBe(false);
+
+    // A process that died without cleaning up (4194305 is above Linux's largest pid, 2^22).
+    writeFileSync(join(dir, 'parley.pid'), '4194305\n');
+    const restarted = await startServerProcess(env(port));
+    try {
+      expect((await gql(`http://127.0.0.1:${port}/graphql`, `{ __typename }`)).data.__typename).toBe('Query');
+    } finally {
+      expect(await restarted.stop()).toBe(0);
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
 });
