@@ -161,6 +161,17 @@ describe('deactivateUser and reactivateUser', () => {
     for (const user of [org.owner, admin, member]) ok(await s.gql(VIEWER, {}, user.token));
   });
 
+  it('treats reactivating an active user, oneself included, as done, with nothing audited', async () => {
+    const { admin, member } = await orgWithStaff();
+    const audited = async () => (await db.query('SELECT count(*)::int AS n FROM "AuditLog" WHERE "targetId" = ANY($1)', [[rawId(admin.id), rawId(member.id)]])).rows[0].n as number;
+    const before = await audited();
+    expect(ok(await s.gql(REACTIVATE, { userId: admin.id }, admin.token)).reactivateUser).toEqual({ id: admin.id, deactivated: false });
+    expect(ok(await s.gql(REACTIVATE, { userId: member.id }, admin.token)).reactivateUser).toEqual({ id: member.id, deactivated: false });
+    expect(await audited()).toBe(before);
+    const self = await s.gql(DEACTIVATE, { userId: admin.id }, admin.token);
+    expect(self.errors?.[0]).toMatchObject({ message: 'You cannot deactivate yourself', extensions: { code: 'BAD_USER_INPUT' } });
+  });
+
   it('gives NOT_FOUND for another organization’s user and for a malformed id', async () => {
     const { member } = await orgWithStaff();
     const other = await registerOrg(s);

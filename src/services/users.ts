@@ -114,6 +114,8 @@ export class UserService {
     this.assertAdmin(viewer);
     const target = await this.get(viewer, userId);
     this.assertMayGrant(viewer, target.role);
+    // Already so: nothing changes and nothing is audited (reactivating oneself, who is signed in, is such a case).
+    if ((target.deactivatedAt === null) === active) return target;
     if (target.id === viewer.id) throw new DomainError('BAD_USER_INPUT', 'You cannot deactivate yourself', { field: 'userId' });
     const updated = await this.prisma.$transaction(async (tx) => {
       const user = await tx.user.update({ where: { id: target.id }, data: { deactivatedAt: active ? null : new Date() } });
