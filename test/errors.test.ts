@@ -56,11 +56,31 @@ describe('unexpected errors', () => {
       const logged = lines.find((l) => l.requestId === requestId);
       expect(logged?.msg).toBe('unexpected error');
       expect(JSON.stringify(logged)).toMatch(/AuditLog/);
+      // Once: Yoga's own report of the error it masked is not a second line.
+      expect(lines.filter((l) => JSON.stringify(l).includes('AuditLog'))).toHaveLength(1);
       // The organization and owner were written before the failure, in the same transaction.
       const { rows } = await db.query(`SELECT count(*)::int AS n FROM "Organization" WHERE slug = 'broken'`);
       expect(rows[0].n).toBe(0);
     } finally {
       await db.end();
     }
+  });
+});
+
+describe('client mistakes', () => {
+  it('are not logged as errors: parse, validation, query limits, bad tokens, domain errors', async () => {
+    const from = lines.length;
+    const deep = `{ channels(first: 1) { edges { node { ${'messages(first: 1) { edges { node { parent { '.repeat(3)}id${' } } } }'.repeat(3)} } } } }`;
+    const results = [
+      await gql(url, `{ channels(`),
+      await gql(url, `{ noSuchField }`),
+      await gql(url, deep),
+      await gql(url, `{ channels(first: 1) { edges { node { id } } } }`, {}, 'not-a-token'),
+      await gql(url, `query($c: ID!) { channel(id: $c) { id } }`, { c: 'bm90LWFuLWlk' }),
+    ];
+    for (const result of results) {
+      expect(result.errors?.[0]?.extensions?.code).toMatch(/^(GRAPHQL_PARSE_FAILED|GRAPHQL_VALIDATION_FAILED|BAD_USER_INPUT|UNAUTHENTICATED|NOT_FOUND)$/);
+    }
+    expect(lines.slice(from)).toEqual([]);
   });
 });
