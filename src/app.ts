@@ -27,6 +27,7 @@ import { useSharedSubscriptionExecution } from './realtime/shared-execution.ts';
 import { SocketClose, SocketRegistry } from './realtime/sockets.ts';
 import { schema } from './schema/index.ts';
 import { createServices, type Services } from './services/index.ts';
+import { StartupError } from './startup-error.ts';
 
 export interface App {
   /** Starts listening; resolves with the bound port (useful with port 0). */
@@ -199,8 +200,28 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     queryCount: () => queries,
     start: (port = config.port) =>
       ops.listen().then(() => new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
+        // ws passes the HTTP server's errors on to the WebSocket server, where
+        // graphql-ws would print a listen failure as an internal error of its
+        // own: while listening starts, that failure is reported here alone.
+        const wsErrorListeners = wss.rawListeners('error') as ((error: Error) => void)[];
+        const quiet = () => {};
+        wss.removeAllListeners('error');
+        wss.on('error', quiet);
+        const restore = () => {
+          wss.off('error', quiet);
+          for (const listener of wsErrorListeners) wss.on('error', listener);
+        };
+        server.once('error', (error: NodeJS.ErrnoException) => {
+          restore();
+          // The operator has nothing to debug here, only a setting to change.
+          if (error.code === 'EADDRINUSE') {
+            reject(new StartupError(`port ${port} is in use on ${config.host}: stop what listens there or set PORT to a free port`, { cause: error }));
+          } else if (error.code === 'EACCES') {
+            reject(new StartupError(`port ${port} on ${config.host} needs privileges this process lacks: set PORT to 1024 or above`, { cause: error }));
+          } else reject(error);
+        });
         server.listen(port, config.host, () => {
+          restore();
           const bound = (server.address() as AddressInfo).port;
           services.logRetention.start();
           log.info(`Parley listening on http://localhost:${bound}/graphql`);
@@ -210,26 +231,71 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     async stop() {
       stopping = true;
       const registryClosed = sockets.close();
+      // Its failure is reported by its step below, not as an unhandled rejection meanwhile.
+      registryClosed.catch(() => {});
       const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
       server.closeIdleConnections();
       for (const socket of wss.clients) socket.close(SocketClose.GoingAway, 'Server shutting down');
       // Resolves once every socket has finished its close handshake.
       const socketsClosed = new Promise<void>((resolve) => wss.close(() => resolve()));
+      const graceEnd = Date.now() + config.shutdownGraceMs;
       const grace = setTimeout(() => {
         for (const socket of wss.clients) socket.terminate();
         server.closeAllConnections();
       }, config.shutdownGraceMs);
-      await Promise.all([httpClosed, socketsClosed, registryClosed]);
+      await Promise.all([httpClosed, socketsClosed]);
       clearTimeout(grace);
-      await services.logRetention.stop();
-      await services.presence.close();
-      services.hub.close();
-      await services.auth.close();
-      await pubsub.close();
-      await prisma.$disconnect();
-      await pool.end();
-      await embedded?.stop();
+
+      // The remaining steps wait on Redis or the database, which may not
+      // answer: ioredis queues commands (QUIT included) for as long as it
+      // reconnects, and a pool waits for queries in flight. Each step gets
+      // what is left of the grace period, or at least a short slot after it,
+      // but none runs past forceEnd. One that has not finished by then is
+      // left behind, and stop() rejects naming it. A Redis step that Redis
+      // did not answer drops the connections, which fails every command
+      // queued on them, so the steps after it do not wait for Redis too.
+      const stepMinMs = 1000;
+      const forceEnd = graceEnd + 3000;
+      const forced: string[] = [];
+      const failed: string[] = [];
+      const dropRedis = () => pubsub.disconnect?.();
+      // A step can be stuck on the database with Redis fine: then Redis keeps
+      // its connections until its own close.
+      const dropRedisIfDown = () => {
+        if (pubsub.redis && pubsub.redis.status !== 'ready') dropRedis();
+      };
+      const LATE = Symbol('late');
+      const step = async (name: string, work: () => unknown, force?: () => void) => {
+        const ms = Math.max(graceEnd - Date.now(), Math.min(stepMinMs, forceEnd - Date.now()), 0);
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<typeof LATE>((resolve) => (timer = setTimeout(() => resolve(LATE), ms)));
+        try {
+          if ((await Promise.race([Promise.resolve().then(work), late])) === LATE) {
+            log.warn({ step: name, waitedMs: ms }, 'shutdown step did not finish in time; forcing it');
+            forced.push(name);
+            force?.();
+          }
+        } catch (error) {
+          log.warn({ err: error, step: name }, 'shutdown step failed');
+          failed.push(name);
+        } finally {
+          clearTimeout(timer);
+        }
+      };
+      await step('socket registry', () => registryClosed, dropRedisIfDown);
+      await step('log retention', () => services.logRetention.stop());
+      await step('presence', () => services.presence.close(), dropRedisIfDown);
+      await step('channel hub', () => services.hub.close());
+      await step('auth', () => services.auth.close(), dropRedisIfDown);
+      await step('pub/sub', () => pubsub.close(), dropRedis);
+      await step('prisma', () => prisma.$disconnect());
+      await step('database pool', () => pool.end());
+      await step('embedded database', () => embedded?.stop());
+      if (forced.length || failed.length) {
+        const parts = [forced.length ? `${forced.join(', ')} did not finish in time` : '', failed.length ? `${failed.join(', ')} failed` : ''];
+        throw new Error(`shutdown forced: ${parts.filter(Boolean).join('; ')}`);
+      }
     },
   };
 }

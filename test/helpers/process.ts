@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { inject } from 'vitest';
 import { gql, type GqlEndpoint } from './app.ts';
 import { freePort } from './redis-server.ts';
@@ -11,25 +11,43 @@ export interface ServerProcess {
   exited: Promise<number | null>;
   /** SIGTERM by pid, then the exit code. */
   stop(): Promise<number | null>;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
 }
 
 /** Runs `src/server.ts` as `npm start` does, with `env`, until it says it listens. */
 export async function startServerProcess(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnUntilListening(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env });
+}
+
+/**
+ * Runs `npm start` itself (prestart included) in a process group of its own,
+ * as a terminal runs a foreground job: `process.kill(-child.pid, 'SIGINT')`
+ * is then what Ctrl-C sends.
+ */
+export async function startNpmStart(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
+  return spawnUntilListening('npm', ['start'], { env, detached: true });
+}
+
+async function spawnUntilListening(command: string, args: string[], options: SpawnOptions): Promise<ServerProcess> {
+  const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], ...options });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let output = '';
+  const onData = (chunk: Buffer) => void (output += chunk.toString());
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
   await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
+    const check = () => {
       if (output.includes('Parley listening')) resolve();
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
     void exited.then((code) => reject(new Error(`server exited (${code}) before listening:\n${output}`)));
   });
   return {
     child,
     exited,
+    output: () => output,
     stop: () => {
       process.kill(child.pid!, 'SIGTERM');
       return exited;
