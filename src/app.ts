@@ -103,7 +103,15 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   // connection when done, so server.close() need not wait out keep-alive.
   const inFlight = new Set<ServerResponse>();
   let stopping = false;
-  const server: Server = createServer();
+  // Idle connections stay open longer than a load balancer in front keeps
+  // them (60 s is common): the balancer closes them, so it never sends a
+  // request down one this server closed at that moment (a "socket hang up").
+  // Headers may take as long (nodejs/node#27363), and a request longer still.
+  const server: Server = createServer({
+    headersTimeout: config.httpKeepAliveTimeoutMs + 1000,
+    requestTimeout: Math.max(300_000, config.httpKeepAliveTimeoutMs + 1000),
+  });
+  server.keepAliveTimeout = config.httpKeepAliveTimeoutMs;
   const readiness = createReadiness({ pool, pubsub });
   const ops = createOpsRoutes({ config, metrics, readiness, log, stopping: () => stopping });
   server.once('close', () => ops.close());

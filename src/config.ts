@@ -47,6 +47,12 @@ export interface Config {
   shutdownGraceMs: number;
   /** Largest HTTP request body in bytes, by its Content-Length (larger: 413). */
   httpMaxBodyBytes: number;
+  /**
+   * How long an idle HTTP keep-alive connection stays open. Longer than the
+   * idle timeout of a load balancer in front, so the balancer is the side
+   * that closes idle connections and never reuses one this server just closed.
+   */
+  httpKeepAliveTimeoutMs: number;
   /** Log level for pino: fatal, error, warn, info, debug, trace, silent. */
   logLevel: string;
   /** Serve GraphiQL on GET /graphql. */
@@ -160,6 +166,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     },
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000),
     httpMaxBodyBytes: int(env, 'HTTP_MAX_BODY_BYTES', 1024 * 1024, 1),
+    httpKeepAliveTimeoutMs: int(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 65_000, 1),
     logLevel: env.LOG_LEVEL ?? 'info',
     graphiql: env.GRAPHIQL !== 'false',
     metrics: metricsConfig(env),
