@@ -23,6 +23,14 @@ describe('query limits', () => {
     expect(s.app.queryCount()).toBe(before);
   });
 
+  it('counts aliases of __typename like any other', async () => {
+    const aliases = Array.from({ length: 500 }, (_, i) => `t${i}: __typename`).join(' ');
+    const result = await s.gql(`{ ${aliases} }`, {}, token);
+    expect(errorCode(result)).toBe('BAD_USER_INPUT');
+    expect(result.errors?.[0]?.message).toMatch(/Aliases limit/);
+    expect((await s.gql(`{ a: __typename b: __typename }`, {}, token)).data).toEqual({ a: 'Query', b: 'Query' });
+  });
+
   it('rejects documents nested deeper than the limit', async () => {
     let selection = 'id';
     for (let i = 0; i < 8; i++) selection = `channel { members(first: 1) { edges { node { ${selection} } } } }`;
