@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { StartupError } from './startup-error.ts';
 
 /**
  * Runtime configuration. Every value has an embedded default so `npm start`
@@ -108,7 +109,7 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
+  if (!Number.isInteger(value) || value < min) throw new StartupError(`${name} must be an integer ≥ ${min}, got "${raw}"`);
   return value;
 }
 
@@ -125,7 +126,7 @@ function embeddedSecret(dataDir: string): string {
 /** `METRICS` (on, off) and `METRICS_PORT`. */
 function metricsConfig(env: Env): MetricsConfig {
   const raw = (env.METRICS ?? 'on').toLowerCase();
-  if (raw !== 'on' && raw !== 'off') throw new Error(`METRICS must be "on" or "off", got "${env.METRICS}"`);
+  if (raw !== 'on' && raw !== 'off') throw new StartupError(`METRICS must be "on" or "off", got "${env.METRICS}"`);
   const port = env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? null : int(env, 'METRICS_PORT', 0, 1);
   return { enabled: raw === 'on', port };
 }
@@ -135,7 +136,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   const dataDir = resolve(overrides.dataDir ?? env.PARLEY_DATA_DIR ?? '.parley');
   const databaseUrl = overrides.databaseUrl !== undefined ? overrides.databaseUrl : env.DATABASE_URL || null;
   const jwtSecret = overrides.jwtSecret ?? env.JWT_SECRET ?? embeddedSecret(dataDir);
-  if (jwtSecret.length < 16) throw new Error('JWT_SECRET must be at least 16 characters');
+  if (jwtSecret.length < 16) throw new StartupError('JWT_SECRET must be at least 16 characters');
   return {
     port: int(env, 'PORT', 4000),
     host: env.HOST ?? '0.0.0.0',

@@ -8,17 +8,19 @@ import { StartupError } from './startup-error.ts';
 // running). Node is also PID 1 in the container image, where no default
 // signal action applies: without handlers it would ignore SIGTERM.
 
-/** What the operator can fix from the message alone: printed as one line, no stack. */
-function isExposed(error: unknown): error is Error {
-  return error instanceof StartupError || (error instanceof Error && (error as { expose?: unknown }).expose === true);
-}
-
+/** A StartupError is what the operator can fix from its message alone: one line, no stack. */
 function failStart(error: unknown): never {
-  console.error(isExposed(error) ? error.message : error);
+  console.error(error instanceof StartupError ? error.message : error);
   process.exit(1);
 }
 
-const config = loadConfig();
+const config = (() => {
+  try {
+    return loadConfig();
+  } catch (error) {
+    return failStart(error);
+  }
+})();
 const app: App = await buildApp(config).catch(failStart);
 try {
   await app.start();

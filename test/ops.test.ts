@@ -31,7 +31,7 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
     const match = /^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$/.exec(line);
     if (!match || match[1] !== name) continue;
     const found: Record<string, string> = {};
-    for (const [, key, value] of (match[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) found[key] = value;
+    for (const [, key, value] of (match[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) found[key!] = value!;
     if (Object.entries(labels).every(([key, value]) => found[key] === value)) return Number(match[4]);
   }
   return undefined;
@@ -319,15 +319,15 @@ describe.skipIf(onEmbedded)('outages', () => {
       const channels = await gql(url, `{ channels(first: 1) { edges { node { id } } } }`, {}, token);
       for (const result of [login, channels]) {
         expect(result.errors).toHaveLength(1);
-        expect(result.errors![0].message).toBe('The database is unavailable; retry shortly');
-        expect(result.errors![0].extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', service: 'database' });
+        expect(result.errors![0]!.message).toBe('The database is unavailable; retry shortly');
+        expect(result.errors![0]!.extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', service: 'database' });
       }
       const logged = lines.slice(from);
       // Once at warn, without a stack; nothing at error.
       expect(logged.filter((l) => l.level >= 50)).toEqual([]);
       const warned = logged.filter((l) => l.level === 40);
       expect(warned).toHaveLength(1);
-      expect(warned[0].msg).toMatch(/^database unavailable/);
+      expect(warned[0]!.msg).toMatch(/^database unavailable/);
       expect(JSON.stringify(warned[0])).not.toMatch(/stack/);
 
       const text = await scrape(`http://127.0.0.1:${port}/metrics`);

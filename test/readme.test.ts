@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parse, OperationTypeNode, type OperationDefinitionNode } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from './helpers/app.ts';
+import { startServer, type GqlResult, type TestServer } from './helpers/app.ts';
 import { collect } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
 
@@ -57,9 +57,9 @@ describe('README', () => {
         }
         continue;
       }
-      const result = await s.gql(snippet, variables, token);
+      const result: GqlResult<Record<string, any>> = await s.gql(snippet, variables, token);
       expect(result.errors, snippet).toBeUndefined();
-      for (const [field, value] of Object.entries(result.data as Record<string, any>)) {
+      for (const [field, value] of Object.entries(result.data ?? {})) {
         if (value?.token) token = value.token;
         const created = /^create([A-Z]\w*)$/.exec(field);
         if (created && value?.id) known[`${created[1]![0]!.toLowerCase()}${created[1]!.slice(1)}Id`] = value.id;
