@@ -3,26 +3,12 @@ import { GraphQLError, type ExecutionResult } from 'graphql';
 import { createGraphQLError, useErrorHandler, type Plugin, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Context } from './context.ts';
-import { DomainError } from './services/errors.ts';
+import { DomainError, ServiceUnavailableError, type Service } from './services/errors.ts';
 
 // Errors the handler below logged, with the id of the request they broke.
 const requestIds = new WeakMap<object, string>();
 // Every error logged once already (Yoga reports the ones masking replaced again).
 const logged = new WeakSet<object>();
-
-/** A dependency Parley cannot serve without. */
-export type Service = 'database' | 'redis';
-
-/** Thrown where Parley gives up waiting for a service, so the client is told to retry. */
-export class ServiceUnavailableError extends Error {
-  constructor(
-    readonly service: Service,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ServiceUnavailableError';
-  }
-}
 
 // Prisma: can't reach the server, timed out reaching it, server closed the
 // connection, no connection from the pool in time.

@@ -253,7 +253,11 @@ describe.skipIf(onEmbedded)('outages', () => {
     try {
       // Not ready until both Redis connections are.
       expect(await eventually(async () => (await ready(s)).status === 200, 5000)).toBe(true);
+      const org = await registerOrg(s);
       await redis.stop();
+      // What needs Redis says so, with a code the client retries on.
+      const presence = await s.gql(`mutation { setPresence(status: BUSY) { status } }`, {}, org.owner.token);
+      expect(presence.errors?.[0]?.extensions).toEqual({ code: 'SERVICE_UNAVAILABLE', service: 'redis' });
       let last: { status: number; body: any } | undefined;
       expect(await eventually(async () => (last = await ready(s)).status === 503, 5000)).toBe(true);
       expect(last!.body.status).toBe('unavailable');

@@ -3,6 +3,7 @@ import { Repeater } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { PrismaClient } from '../generated/prisma/client.ts';
+import { ServiceUnavailableError } from '../services/errors.ts';
 import type { ParleyPubSub } from './pubsub.ts';
 
 export type PresenceStatus = 'ONLINE' | 'AWAY' | 'BUSY' | 'OFFLINE';
@@ -24,7 +25,7 @@ const REDIS_WAIT_MS = 1000;
 function bounded<T>(work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`presence store did not answer within ${REDIS_WAIT_MS} ms`)), REDIS_WAIT_MS);
+    timer = setTimeout(() => reject(new ServiceUnavailableError('redis', `presence store did not answer within ${REDIS_WAIT_MS} ms`)), REDIS_WAIT_MS);
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

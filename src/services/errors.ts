@@ -24,6 +24,23 @@ export class DomainError extends Error {
   }
 }
 
+/** A dependency Parley cannot serve without. */
+export type Service = 'database' | 'redis';
+
+/**
+ * Thrown where Parley gives up waiting for a service; `src/errors.ts` tells
+ * the client SERVICE_UNAVAILABLE, to retry.
+ */
+export class ServiceUnavailableError extends Error {
+  constructor(
+    readonly service: Service,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ServiceUnavailableError';
+  }
+}
+
 export const notFound = (what: string) => new DomainError('NOT_FOUND', `${what} not found`);
 export const forbidden = (message: string) => new DomainError('FORBIDDEN', message);
 export const badInput = (field: string, message: string) =>
