@@ -25,7 +25,7 @@ function reap(server: ServerProcess, group = false) {
     if (!group && (server.child.exitCode !== null || server.child.signalCode !== null)) return;
     try {
       process.kill(group ? -server.child.pid! : server.child.pid!, 'SIGKILL');
-    } catch {}
+    } catch { /* already gone */ }
   });
 }
 

@@ -55,7 +55,7 @@ export async function throwawayPostgres(): Promise<ThrowawayPostgres> {
     for (const pid of await processes()) {
       try {
         process.kill(pid, name);
-      } catch {}
+      } catch { /* the process has already exited */ }
     }
   };
   let paused = false;

@@ -1,0 +1,33 @@
+// ESLint flat config: `npm run lint` (run by .ci/run after type-checking).
+// typescript-eslint's `recommended` set, not the type-checked one, so lint
+// stays a few seconds; tsc --noEmit does the type checking.
+import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
+import tseslint from 'typescript-eslint';
+
+export default defineConfig(
+  {
+    // Generated code (Prisma client, Pothos types, codegen output), local data and bench output.
+    ignores: ['node_modules/', '.parley/', 'src/generated/', 'examples/generated/', 'bench/results/'],
+  },
+  js.configs.recommended,
+  tseslint.configs.recommended,
+  {
+    languageOptions: {
+      // Node scripts (.mjs/.js) are not seen by TypeScript, so name Node's globals for no-undef.
+      globals: { process: 'readonly', console: 'readonly' },
+    },
+    rules: {
+      // A leading underscore marks a deliberately unused argument, binding or caught error.
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
+    },
+  },
+  {
+    files: ['test/**', 'bench/**'],
+    // Tests and benchmarks read untyped GraphQL results and IPC messages; typing each would add nothing.
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
+);
