@@ -10,14 +10,16 @@ import { freePort } from './helpers/redis-server.ts';
 const root = new URL('..', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(tmpdir(), 'parley-embedded-'));
 
-/** `npm start` with no database or Redis in the environment. */
-function startProcess(port: number): Promise<ServerProcess> {
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PASSWORD_HASH_COST: '10', LOG_LEVEL: 'info' };
+/** The environment of `npm start` with no database or Redis configured. */
+function embeddedEnv(port: number, dir = dataDir): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', PARLEY_DATA_DIR: dir, PASSWORD_HASH_COST: '10', LOG_LEVEL: 'info' };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
   delete env.JWT_SECRET;
-  return startServerProcess(env);
+  return env;
 }
+
+const startProcess = (port: number): Promise<ServerProcess> => startServerProcess(embeddedEnv(port));
 
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
@@ -102,13 +104,7 @@ describe('one process per data directory', () => {
 
   it('refuses a second server and a seed with one line naming the holder, and takes over a stale lock', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'parley-locked-'));
-    const env = (port: number): NodeJS.ProcessEnv => {
-      const e: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', PARLEY_DATA_DIR: dir, PASSWORD_HASH_COST: '10', LOG_LEVEL: 'info' };
-      delete e.DATABASE_URL;
-      delete e.REDIS_URL;
-      delete e.JWT_SECRET;
-      return e;
-    };
+    const env = (port: number) => embeddedEnv(port, dir);
     const port = await freePort();
     const holder = await startServerProcess(env(port));
     try {
