@@ -1,0 +1,97 @@
+// Benchmark B5: what a statement the database refuses costs the pool under
+// Prisma. An idempotent retry of sendMessage is such a statement: its INSERT
+// meets the unique key and the original message is read instead. node-postgres'
+// own Pool.query closes the connection after any error, so the next statement
+// waits for a new PostgreSQL backend and re-prepares its statements;
+// createPool (src/db/client.ts) gives the connection back. Both run in the
+// same process against the same throwaway database, in alternating slices.
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { createPool } from '../src/db/client.ts';
+import { createThrowawayDatabase } from '../test/helpers/database.ts';
+import { cleanup, cleanups } from './lib/cleanup.ts';
+import { summarize } from './lib/stats.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '4' },
+    slices: { type: 'string', default: '4' },
+    concurrency: { type: 'string', default: '1,16' },
+    pool: { type: 'string', default: '10' },
+  },
+});
+const durationMs = Number(args.duration) * 1000;
+const slices = Number(args.slices);
+const levels = args.concurrency.split(',').map(Number);
+const poolSize = Number(args.pool);
+const adminUrl = process.env.BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+
+// The statements a retried send runs: the refused insert, then the read of the original.
+const insert = { name: 'bench_insert', text: 'INSERT INTO refused (key) VALUES ($1)', values: ['taken'] };
+const select = { name: 'bench_select', text: 'SELECT id, key FROM refused WHERE key = $1', values: ['taken'] };
+
+async function retry(pool: pg.Pool): Promise<void> {
+  await pool.query(insert).then(
+    () => { throw new Error('the insert was expected to be refused'); },
+    (error: { code?: string }) => { if (error.code !== '23505') throw error; },
+  );
+  const { rows } = await pool.query(select);
+  if (rows.length !== 1) throw new Error('the original row is missing');
+}
+
+/** Runs `workers` loops of retries for `ms`; returns each retry's latency in ms. */
+async function measure(pool: pg.Pool, workers: number, ms: number): Promise<number[]> {
+  const samples: number[] = [];
+  const end = performance.now() + ms;
+  await Promise.all(Array.from({ length: workers }, async () => {
+    while (performance.now() < end) {
+      const start = performance.now();
+      await retry(pool);
+      samples.push(performance.now() - start);
+    }
+  }));
+  return samples;
+}
+
+try {
+  const database = await createThrowawayDatabase(adminUrl, 'parley_bench_refused');
+  cleanups.push(() => database.drop());
+  const setup = new pg.Client({ connectionString: database.url });
+  await setup.connect();
+  await setup.query('CREATE TABLE refused (id serial PRIMARY KEY, key text UNIQUE NOT NULL)');
+  await setup.query(`INSERT INTO refused (key) VALUES ('taken')`);
+  await setup.end();
+
+  const pools = {
+    'pg Pool (closes on error)': new pg.Pool({ connectionString: database.url, max: poolSize, idleTimeoutMillis: 0 }),
+    'createPool (keeps it)': createPool(database.url, { poolSize }),
+  };
+  for (const pool of Object.values(pools)) {
+    pool.on('error', () => {});
+    cleanups.push(() => pool.end());
+  }
+
+  console.log(`B5: a refused statement, then a read (an idempotent retry), pool of ${poolSize}, ${args.duration} s per row in ${slices} alternating slices\n`);
+  console.log('| workers | pool | retries/s | p50 ms | p99 ms | ratio to pg Pool |');
+  console.log('|---|---|---|---|---|---|');
+  for (const workers of levels) {
+    const results = new Map<string, number[]>();
+    for (const pool of Object.values(pools)) await measure(pool, workers, 300); // warm: connections and plans
+    for (let slice = 0; slice < slices; slice++) {
+      for (const [name, pool] of Object.entries(pools)) {
+        results.set(name, [...(results.get(name) ?? []), ...(await measure(pool, workers, durationMs / slices))]);
+      }
+    }
+    const rate = (name: string) => results.get(name)!.length / (durationMs / 1000);
+    const baseline = rate('pg Pool (closes on error)');
+    for (const name of Object.keys(pools)) {
+      const latency = summarize(results.get(name)!);
+      console.log(`| ${workers} | ${name} | ${rate(name).toFixed(0)} | ${latency.p50.toFixed(2)} | ${latency.p99.toFixed(2)} | ${(rate(name) / baseline).toFixed(2)} |`);
+    }
+  }
+  console.log('\nWhat this cannot show: a pooler (PgBouncer) in front, where a new client connection is cheap but its');
+  console.log('server connection may still be replaced; a remote database, where each reconnect also costs round trips.');
+} finally {
+  await cleanup();
+}
