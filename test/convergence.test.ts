@@ -73,6 +73,7 @@ interface ChannelState {
   items: Map<string, string>;
 }
 
+/** A message as the API shows it, in an event or a query. */
 const fromEvent = (m: Json, edits: MessageState['edits']): MessageState => ({
   id: m.id,
   seq: m.seq,
@@ -202,20 +203,12 @@ async function freshView(token: string, channelId: string, itemIds: string[]): P
     members: channel.members.edges.map((e: Json) => e.node.user.id).sort(),
     messages: channel.messages.edges.map(({ node: m }: Json) =>
       normalize({
-        id: m.id,
-        seq: m.seq,
-        body: m.body,
-        edited: m.edited,
-        editedAt: m.editedAt,
-        deleted: m.deleted,
-        createdAt: m.createdAt,
-        clientMessageId: m.clientMessageId,
-        customFields: m.customFields,
-        parentId: m.parent?.id ?? null,
-        senderId: m.sender.id,
+        ...fromEvent(
+          m,
+          m.edits.edges.map((e: Json) => ({ previousBody: e.node.previousBody, editorId: e.node.editor.id })),
+        ),
         replyCount: m.replyCount,
         readCount: m.readCount,
-        edits: m.edits.edges.map((e: Json) => ({ previousBody: e.node.previousBody, editorId: e.node.editor.id })),
       }),
     ),
     items,
