@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import type { Context } from '../context.ts';
 import type { Channel as ChannelRow } from '../generated/prisma/client.ts';
+import { ChannelKind as ChannelKindValues, ChannelMemberRole as ChannelMemberRoleValues } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';
 import { Project } from './project.ts';
 import { User } from './user.ts';
 
-const ChannelKind = builder.enumType('ChannelKind', { values: ['DIRECT', 'GROUP', 'PROJECT', 'SUPPORT', 'REQUEST'] as const });
-const ChannelMemberRole = builder.enumType('ChannelMemberRole', { values: ['OWNER', 'ADMIN', 'MEMBER', 'OBSERVER'] as const });
+const ChannelKind = builder.enumType(ChannelKindValues, { name: 'ChannelKind' });
+const ChannelMemberRole = builder.enumType(ChannelMemberRoleValues, { name: 'ChannelMemberRole' });
 
 const ids = (max: number) => z.array(z.unknown()).min(1).max(max);
 

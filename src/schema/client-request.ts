@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ClientRequestType as ClientRequestTypeValues, ClientRequestStatus as ClientRequestStatusValues, ChangeOrderStatus as ChangeOrderStatusValues } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { readableChannelField } from './channel.ts';
 import { Message } from './message.ts';
@@ -6,11 +7,9 @@ import { pageCap } from './pagination.ts';
 import { Project } from './project.ts';
 import { User } from './user.ts';
 
-export const ClientRequestType = builder.enumType('ClientRequestType', { values: ['MATERIAL', 'CHANGE_ORDER', 'INFORMATION'] as const });
-export const ClientRequestStatus = builder.enumType('ClientRequestStatus', {
-  values: ['PENDING', 'APPROVED', 'REJECTED', 'CONVERTED', 'WITHDRAWN'] as const,
-});
-const ChangeOrderStatus = builder.enumType('ChangeOrderStatus', { values: ['DRAFT'] as const });
+export const ClientRequestType = builder.enumType(ClientRequestTypeValues, { name: 'ClientRequestType' });
+export const ClientRequestStatus = builder.enumType(ClientRequestStatusValues, { name: 'ClientRequestStatus' });
+const ChangeOrderStatus = builder.enumType(ChangeOrderStatusValues, { name: 'ChangeOrderStatus' });
 const ClientRequestOrder = builder.enumType('ClientRequestOrder', {
   values: { NEWEST: { description: 'Newest first.' }, STATUS: { description: 'By status (PENDING first), newest first within one.' } },
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Notification as NotificationRow } from '../generated/prisma/client.ts';
+import type { NotificationType as NotificationTypeValue } from '../generated/prisma/enums.ts';
 import type { NotificationSnapshot } from '../realtime/pubsub.ts';
 import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';
@@ -10,7 +11,7 @@ const NotificationType = builder.enumType('NotificationType', {
     SUPPORT_TICKET_STATUS: { description: 'A ticket of the viewer\u2019s changed status.' },
     SUPPORT_TICKET_ASSIGNED: { description: 'A ticket was assigned to the viewer.' },
     SUPPORT_TICKET_ESCALATED: { description: 'A ticket was escalated (admins).' },
-  },
+  } satisfies Record<NotificationTypeValue, { description: string }>,
 });
 
 // Every field reads the row's own columns, so a live notification's snapshot

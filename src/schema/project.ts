@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { ProjectRole as ProjectRoleValues } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';
 import { User } from './user.ts';
 
-const ProjectRole = builder.enumType('ProjectRole', { values: ['CLIENT', 'EXTERNAL_PM', 'VIEWER'] as const });
+const ProjectRole = builder.enumType(ProjectRoleValues, { name: 'ProjectRole' });
 
 export const Project = builder.prismaNode('Project', {
   id: { field: 'id' },

@@ -1,17 +1,16 @@
 import { z } from 'zod';
+import { TicketCategory as TicketCategoryValues, TicketPriority as TicketPriorityValues, TicketStatus as TicketStatusValues } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { readableChannelField } from './channel.ts';
 import { pageCap } from './pagination.ts';
 import { User } from './user.ts';
 
-const TicketCategory = builder.enumType('TicketCategory', { values: ['TECHNICAL', 'BILLING', 'FEATURE_REQUEST', 'ACCOUNT_ACCESS', 'OTHER'] as const });
-export const TicketPriority = builder.enumType('TicketPriority', { values: ['LOW', 'MEDIUM', 'HIGH', 'URGENT'] as const });
-export const TicketStatus = builder.enumType('TicketStatus', {
-  values: ['OPEN', 'IN_PROGRESS', 'PENDING_USER', 'ESCALATED', 'RESOLVED', 'CLOSED'] as const,
-});
+const TicketCategory = builder.enumType(TicketCategoryValues, { name: 'TicketCategory' });
+export const TicketPriority = builder.enumType(TicketPriorityValues, { name: 'TicketPriority' });
+export const TicketStatus = builder.enumType(TicketStatusValues, { name: 'TicketStatus' });
 const SettableTicketStatus = builder.enumType('SettableTicketStatus', {
   description: 'The moves an agent makes with setSupportTicketStatus; the others have their own mutations.',
-  values: ['IN_PROGRESS', 'PENDING_USER'] as const,
+  values: ['IN_PROGRESS', 'PENDING_USER'] as const satisfies readonly TicketStatusValues[],
 });
 const TicketOrder = builder.enumType('SupportTicketOrder', {
   values: {

@@ -3,10 +3,11 @@ import type { Context } from '../context.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
 import { isStaff } from '../services/access.ts';
 import type { AuthPayload as AuthResult } from '../services/auth.ts';
+import { Role as RoleValues } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';
 
-export const Role = builder.enumType('Role', { values: ['OWNER', 'ADMIN', 'STAFF', 'MEMBER', 'CLIENT'] as const });
+export const Role = builder.enumType(RoleValues, { name: 'Role' });
 
 const slug = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/, 'lowercase letters, digits and inner dashes, 1 to 40 characters');
 const username = z.string().regex(/^[a-zA-Z0-9._-]{2,40}$/, '2 to 40 letters, digits, dots, dashes or underscores');
