@@ -7,6 +7,7 @@ import ValidationPlugin from '@pothos/plugin-validation';
 import type { AuthenticatedContext, Context } from '../context.ts';
 import type PrismaTypes from '../generated/pothos-types.ts';
 import { getDatamodel } from '../generated/pothos-types.ts';
+import { isAdmin, isStaff } from '../services/access.ts';
 import { DomainError } from '../services/errors.ts';
 import './global-ids.ts';
 
@@ -32,8 +33,8 @@ export const builder = new SchemaBuilder<{
     authorizeOnSubscribe: true,
     authScopes: (ctx) => ({
       authenticated: ctx.viewer !== null,
-      staff: ctx.viewer !== null && ['OWNER', 'ADMIN', 'STAFF'].includes(ctx.viewer.role),
-      admin: ctx.viewer !== null && ['OWNER', 'ADMIN'].includes(ctx.viewer.role),
+      staff: ctx.viewer !== null && isStaff(ctx.viewer),
+      admin: ctx.viewer !== null && isAdmin(ctx.viewer),
     }),
     unauthorizedError: (_parent, ctx) =>
       ctx.viewer

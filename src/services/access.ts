@@ -1,5 +1,5 @@
 import type { Viewer } from '../context.ts';
-import { Prisma, type Channel, type ChannelMember, type ChannelMemberRole, type PrismaClient, type ProjectAccess, type ProjectRole } from '../generated/prisma/client.ts';
+import { Prisma, type Channel, type ChannelMember, type ChannelMemberRole, type PrismaClient, type ProjectAccess, type ProjectRole, type Role } from '../generated/prisma/client.ts';
 import type { Tx } from './channel-log.ts';
 import { forbidden, notFound } from './errors.ts';
 import { columns } from '../db/columns.ts';
@@ -12,8 +12,11 @@ export function assertId(id: string, what: string): void {
 }
 
 /** Owners, admins and staff run the organization; members and clients take part. */
-export const isStaff = (viewer: Viewer) => viewer.role === 'OWNER' || viewer.role === 'ADMIN' || viewer.role === 'STAFF';
-export const isAdmin = (viewer: Viewer) => viewer.role === 'OWNER' || viewer.role === 'ADMIN';
+export const STAFF_ROLES: readonly Role[] = ['OWNER', 'ADMIN', 'STAFF'];
+/** Owners and admins manage users and the organization's settings. */
+export const ADMIN_ROLES: readonly Role[] = ['OWNER', 'ADMIN'];
+export const isStaff = (viewer: Pick<Viewer, 'role'>) => STAFF_ROLES.includes(viewer.role);
+export const isAdmin = (viewer: Pick<Viewer, 'role'>) => ADMIN_ROLES.includes(viewer.role);
 /** Users outside the organization's staff: they see only projects granted to them. */
 export const isExternal = (role: Viewer['role']) => role === 'CLIENT';
 

@@ -7,7 +7,7 @@ import type {
   TicketPriority,
   TicketStatus,
 } from '../generated/prisma/client.ts';
-import { assertId, isAdmin, isStaff } from './access.ts';
+import { ADMIN_ROLES, assertId, isAdmin, isStaff } from './access.ts';
 import type { ChannelLog, Tx } from './channel-log.ts';
 import type { Clock } from './clock.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
@@ -266,7 +266,7 @@ export class SupportTicketService {
       data: (now) => ({ escalatedAt: now, escalationReason: reason }),
       notify: async (ticket, tx) => {
         const admins = await tx.user.findMany({
-          where: { organizationId: viewer.organizationId, role: { in: ['OWNER', 'ADMIN'] }, deactivatedAt: null },
+          where: { organizationId: viewer.organizationId, role: { in: [...ADMIN_ROLES] }, deactivatedAt: null },
           select: { id: true },
         });
         return admins.map((a) => ({
@@ -432,7 +432,7 @@ export class SupportTicketService {
       select: { id: true, displayName: true, role: true, deactivatedAt: true },
     });
     if (!user) throw notFound('User');
-    if (user.deactivatedAt || !['OWNER', 'ADMIN', 'STAFF'].includes(user.role)) {
+    if (user.deactivatedAt || !isStaff(user)) {
       throw badInput('assigneeId', 'Tickets are assigned to active agents (staff, admins, owners)');
     }
     return user;
