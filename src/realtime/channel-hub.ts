@@ -1,12 +1,13 @@
 import type { Logger } from 'pino';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import { flushWrites } from './socket-delivery.ts';
-import { eventFromRow, type ChannelEventPayload, type ParleyPubSub } from './pubsub.ts';
+import { eventFromRow, type ChannelEvent } from './events.ts';
+import type { ParleyPubSub } from './pubsub.ts';
 
 /** How long an event that skipped a seq waits for the missing one before the log is read. */
 const GAP_WAIT_MS = 50;
 
-type Listener = (event: ChannelEventPayload) => void;
+type Listener = (event: ChannelEvent) => void;
 
 /** What the hub counts for metrics: log reads it had to make. */
 export interface HubCounters {
@@ -19,7 +20,7 @@ interface ChannelState {
   /** Highest seq handed to the listeners; null until known. */
   last: number | null;
   /** Events ahead of `last + 1`, by seq. */
-  ahead: Map<number, ChannelEventPayload>;
+  ahead: Map<number, ChannelEvent>;
   gapTimer: NodeJS.Timeout | null;
   reading: boolean;
   ready: Promise<void>;
@@ -102,7 +103,7 @@ export class ChannelHub {
    * `alone`: no other change is being committed here, so no other event can
    * join this one's writes in this turn; they are sent at once.
    */
-  offer(event: ChannelEventPayload, alone = false): void {
+  offer(event: ChannelEvent, alone = false): void {
     const state = this.channels.get(event.channelId);
     if (!state) return;
     this.receive(event.channelId, state, event);
@@ -118,7 +119,7 @@ export class ChannelHub {
     this.channels.clear();
   }
 
-  private receive(channelId: string, state: ChannelState, event: ChannelEventPayload) {
+  private receive(channelId: string, state: ChannelState, event: ChannelEvent) {
     if (state.last !== null && event.seq <= state.last) return;
     state.ahead.set(event.seq, event);
     if (state.last !== null) this.flush(channelId, state);
@@ -146,7 +147,7 @@ export class ChannelHub {
     }
   }
 
-  private deliver(state: ChannelState, event: ChannelEventPayload) {
+  private deliver(state: ChannelState, event: ChannelEvent) {
     state.last = event.seq;
     for (const listener of state.listeners) listener(event);
   }

@@ -4,7 +4,7 @@ import { readableChannel } from '../services/access.ts';
 import { DomainError } from '../services/errors.ts';
 import type { ChannelHub } from './channel-hub.ts';
 import { LiveStream } from './live-stream.ts';
-import { eventFromRow, type ChannelEventPayload } from './pubsub.ts';
+import { eventFromRow, type ChannelEvent } from './events.ts';
 
 /** Log rows read per query while replaying or filling a gap. */
 const BATCH = 500;
@@ -14,7 +14,7 @@ const BATCH = 500;
  * stream after everything before it was delivered (the field resolver throws
  * it, so the client gets it as a coded GraphQL error, then completion).
  */
-export type StreamItem = ChannelEventPayload | { error: DomainError };
+export type StreamItem = ChannelEvent | { error: DomainError };
 
 export const isStreamError = (item: StreamItem): item is { error: DomainError } => 'error' in item;
 
@@ -52,18 +52,18 @@ export async function channelEventStream(
   let last = after ?? 0;
   /** True while the log is being read: live events wait in `pending`. */
   let busy = true;
-  const pending: ChannelEventPayload[] = [];
+  const pending: ChannelEvent[] = [];
 
   const end = (error: DomainError) => {
     stream.push({ error });
     stream.end();
   };
 
-  const emit = (event: ChannelEventPayload) => {
+  const emit = (event: ChannelEvent) => {
     if (stream.done || event.seq <= last) return;
     stream.push(event);
     last = event.seq;
-    if (event.type === 'MEMBER_REMOVED' && (event.payload as { userId?: string }).userId === viewer.id) {
+    if (event.type === 'MEMBER_REMOVED' && event.payload.userId === viewer.id) {
       end(new DomainError('FORBIDDEN', 'You were removed from this channel'));
     }
   };

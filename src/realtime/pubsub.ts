@@ -2,6 +2,7 @@ import { PubSub, type PubSubEngine } from 'graphql-subscriptions';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { ChannelEvent } from './events.ts';
 
 /**
  * Topic map: topic name -> payload. Topics are per channel or per user
@@ -9,7 +10,7 @@ import type { Logger } from 'pino';
  */
 export interface Topics {
   /** A committed channel log entry; `seq` orders it. */
-  [topic: `channel:${string}`]: ChannelEventPayload;
+  [topic: `channel:${string}`]: ChannelEvent;
   /**
    * A user started or stopped typing in a channel: ephemeral, never logged
    * (DESIGN §1.7). It carries the display name so subscribers need no query.
@@ -30,15 +31,6 @@ export interface Topics {
   'users:changed': { userId: string };
 }
 
-export interface ChannelEventPayload {
-  channelId: string;
-  seq: number;
-  type: string;
-  actorId: string | null;
-  createdAt: string;
-  payload: unknown;
-}
-
 /** What a user's own topic carries: membership changes, notifications, and updates of their requests and tickets. */
 export type UserSignal =
   | { type: 'CHANNEL_ADDED' | 'CHANNEL_REMOVED'; channelId: string; reason?: string }
@@ -56,11 +48,6 @@ export interface NotificationSnapshot {
   data: Record<string, unknown>;
   readAt: string | null;
   createdAt: string;
-}
-
-/** A row of the channel log in the shape live subscribers receive. */
-export function eventFromRow(row: { channelId: string; seq: number; type: string; actorId: string | null; createdAt: Date; payload: unknown }): ChannelEventPayload {
-  return { channelId: row.channelId, seq: row.seq, type: row.type, actorId: row.actorId, createdAt: row.createdAt.toISOString(), payload: row.payload };
 }
 
 /** A typed pub/sub facade over Redis or an in-process emitter. */

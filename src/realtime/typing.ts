@@ -177,7 +177,7 @@ export class TypingService {
 
       const unlistenTyping = await this.pubsub.listen(`typing:${channel.id}`, onTyping);
       const unlistenChannel = await this.pubsub.listen(`channel:${channel.id}`, (event) => {
-        if (event.type === 'MEMBER_REMOVED' && (event.payload as { userId?: string }).userId === viewer.id) {
+        if (event.type === 'MEMBER_REMOVED' && event.payload.userId === viewer.id) {
           void push({ error: new DomainError('FORBIDDEN', 'You were removed from this channel') }).then(() => stop());
         }
       });

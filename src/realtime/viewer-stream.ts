@@ -3,7 +3,8 @@ import type { Viewer } from '../context.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { ChannelService } from '../services/channels.ts';
 import type { ChannelHub } from './channel-hub.ts';
-import type { ChannelEventPayload, NotificationSnapshot, ParleyPubSub } from './pubsub.ts';
+import type { ChannelEvent, MessageSnapshot } from './events.ts';
+import type { NotificationSnapshot, ParleyPubSub } from './pubsub.ts';
 
 /** One item of a viewer's own stream. */
 export type ViewerEvent =
@@ -40,19 +41,18 @@ export async function viewerEventStream(
   return new Repeater<ViewerEvent>(async (push, stop) => {
     const tracked = new Map<string, Tracked>();
 
-    const onChannelEvent = (event: ChannelEventPayload) => {
+    const onChannelEvent = (event: ChannelEvent) => {
       const t = tracked.get(event.channelId);
       if (!t || event.seq <= t.lastSeq) return;
       t.lastSeq = event.seq;
-      const payload = event.payload as Record<string, unknown>;
-      let message: unknown = null;
+      let message: MessageSnapshot | null = null;
       if (event.type === 'MESSAGE_ADDED') {
-        if (payload.senderId !== viewer.id) t.unread++;
-        message = payload;
+        if (event.payload.senderId !== viewer.id) t.unread++;
+        message = event.payload;
       } else if (event.type === 'MESSAGE_DELETED') {
-        const seq = payload.seq as number | undefined;
-        if (!payload.wasDeleted && payload.senderId !== viewer.id && seq !== undefined && seq > t.lastReadSeq) t.unread = Math.max(0, t.unread - 1);
-      } else if (event.type === 'READ_RECEIPT' && payload.userId === viewer.id) {
+        const { wasDeleted, senderId, seq } = event.payload;
+        if (!wasDeleted && senderId !== viewer.id && seq > t.lastReadSeq) t.unread = Math.max(0, t.unread - 1);
+      } else if (event.type === 'READ_RECEIPT' && event.payload.userId === viewer.id) {
         void refresh(event.channelId);
         return;
       } else {

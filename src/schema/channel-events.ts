@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Message as MessageRow } from '../generated/prisma/client.ts';
 import { channelEventStream, isStreamError, type StreamItem } from '../realtime/channel-stream.ts';
-import type { ChannelEventPayload } from '../realtime/pubsub.ts';
+import type { ChannelEvent as LoggedEvent, ChannelEventOf, SystemEventPayload } from '../realtime/events.ts';
 import { sharedEvents } from '../realtime/shared-execution.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
@@ -10,8 +10,21 @@ import { Message } from './message.ts';
 // Live events resolve every field from the published payload, so delivering
 // one event to N subscribers runs no query per subscriber (DESIGN §3.8).
 
-const ChannelEvent = builder.interfaceRef<ChannelEventPayload>('ChannelEvent').implement({
+/** The GraphQL type of each kind of log entry: a kind added to the log without one does not compile. */
+const EVENT_TYPES: Record<LoggedEvent['type'], string> = {
+  MESSAGE_ADDED: 'MessageAddedEvent',
+  MESSAGE_EDITED: 'MessageEditedEvent',
+  MESSAGE_DELETED: 'MessageDeletedEvent',
+  MEMBER_ADDED: 'MemberAddedEvent',
+  MEMBER_REMOVED: 'MemberRemovedEvent',
+  CHANNEL_UPDATED: 'ChannelUpdatedEvent',
+  READ_RECEIPT: 'ReadReceiptEvent',
+  SYSTEM_EVENT: 'SystemEvent',
+};
+
+const ChannelEvent = builder.interfaceRef<LoggedEvent>('ChannelEvent').implement({
   description: 'One committed change in a channel, in the channel\u2019s log order.',
+  resolveType: (event) => EVENT_TYPES[event.type],
   fields: (t) => ({
     seq: t.exposeInt('seq', { description: 'Position in the channel\u2019s log: consecutive, never reused.' }),
     cursor: t.string({
@@ -24,87 +37,61 @@ const ChannelEvent = builder.interfaceRef<ChannelEventPayload>('ChannelEvent').i
   }),
 });
 
-type Payload<T> = ChannelEventPayload & { payload: T };
+// The one conversion of a payload in the schema: Message fields read the
+// snapshot's columns by name (DateTime accepts its ISO strings, and the
+// columns it leaves out are not read from a message that came with an event).
+const asMessage = (e: ChannelEventOf<'MESSAGE_ADDED' | 'MESSAGE_EDITED'>) => e.payload as unknown as MessageRow;
 
-/** A message as the log carries it: dates as ISO strings, relations by id only. */
-type MessageSnapshot = Omit<MessageRow, 'editedAt' | 'deletedAt' | 'createdAt' | 'deletedById' | 'organizationId'> & {
-  editedAt: string | null;
-  deletedAt: string | null;
-  createdAt: string;
-};
-
-const is = (type: string) => (e: unknown) => (e as ChannelEventPayload).type === type;
-// Message fields read the snapshot's columns; DateTime accepts the ISO strings.
-const asMessage = (e: Payload<MessageSnapshot>) => e.payload as unknown as MessageRow;
-
-builder.objectRef<Payload<MessageSnapshot>>('MessageAddedEvent').implement({
+builder.objectRef<ChannelEventOf<'MESSAGE_ADDED'>>('MessageAddedEvent').implement({
   interfaces: [ChannelEvent],
-  isTypeOf: is('MESSAGE_ADDED'),
   fields: (t) => ({ message: t.field({ type: Message, resolve: asMessage }) }),
 });
 
-builder.objectRef<Payload<MessageSnapshot>>('MessageEditedEvent').implement({
+builder.objectRef<ChannelEventOf<'MESSAGE_EDITED'>>('MessageEditedEvent').implement({
   interfaces: [ChannelEvent],
-  isTypeOf: is('MESSAGE_EDITED'),
   fields: (t) => ({ message: t.field({ type: Message, resolve: asMessage }) }),
 });
 
-builder.objectRef<Payload<{ messageId: string; hard: boolean }>>('MessageDeletedEvent').implement({
+builder.objectRef<ChannelEventOf<'MESSAGE_DELETED'>>('MessageDeletedEvent').implement({
   interfaces: [ChannelEvent],
-  isTypeOf: is('MESSAGE_DELETED'),
   fields: (t) => ({
     messageId: t.globalID({ resolve: (e) => ({ type: 'Message', id: e.payload.messageId }) }),
     hard: t.boolean({ resolve: (e) => e.payload.hard }),
   }),
 });
 
-builder.objectRef<Payload<{ userIds: string[] }>>('MemberAddedEvent').implement({
+builder.objectRef<ChannelEventOf<'MEMBER_ADDED'>>('MemberAddedEvent').implement({
   interfaces: [ChannelEvent],
-  isTypeOf: is('MEMBER_ADDED'),
   fields: (t) => ({
     userIds: t.globalIDList({ resolve: (e) => e.payload.userIds.map((id) => ({ type: 'User', id })) }),
   }),
 });
 
-builder.objectRef<Payload<{ userId: string; reason: string }>>('MemberRemovedEvent').implement({
+builder.objectRef<ChannelEventOf<'MEMBER_REMOVED'>>('MemberRemovedEvent').implement({
   interfaces: [ChannelEvent],
-  isTypeOf: is('MEMBER_REMOVED'),
   fields: (t) => ({
     userId: t.globalID({ resolve: (e) => ({ type: 'User', id: e.payload.userId }) }),
     reason: t.string({ description: 'REMOVED, LEFT or PROJECT_ACCESS_REVOKED.', resolve: (e) => e.payload.reason }),
   }),
 });
 
-builder.objectRef<Payload<{ archived?: boolean }>>('ChannelUpdatedEvent').implement({
+builder.objectRef<ChannelEventOf<'CHANNEL_UPDATED'>>('ChannelUpdatedEvent').implement({
   interfaces: [ChannelEvent],
-  isTypeOf: is('CHANNEL_UPDATED'),
   fields: (t) => ({ archived: t.boolean({ nullable: true, resolve: (e) => e.payload.archived ?? null }) }),
 });
 
-builder.objectRef<Payload<{ userId: string; lastReadSeq: number }>>('ReadReceiptEvent').implement({
+builder.objectRef<ChannelEventOf<'READ_RECEIPT'>>('ReadReceiptEvent').implement({
   interfaces: [ChannelEvent],
-  isTypeOf: is('READ_RECEIPT'),
   fields: (t) => ({
     userId: t.globalID({ resolve: (e) => ({ type: 'User', id: e.payload.userId }) }),
     lastReadSeq: t.int({ resolve: (e) => e.payload.lastReadSeq }),
   }),
 });
 
-interface SystemPayload {
-  item: 'CLIENT_REQUEST' | 'SUPPORT_TICKET';
-  itemId: string;
-  action: string;
-  from: string | null;
-  to: string;
-  reason: string | null;
-  actorName: string;
-  [detail: string]: unknown;
-}
-
 const SystemEventItem = builder.enumType('SystemEventItem', { values: ['CLIENT_REQUEST', 'SUPPORT_TICKET'] as const });
 
 /** What a conversation shows for a system event, e.g. "Assigned to Bo by Ada". */
-function describe(p: SystemPayload): string {
+function describe(p: SystemEventPayload): string {
   const by = `by ${p.actorName}`;
   const words = p.action.toLowerCase().replaceAll('_', ' ');
   const text =
@@ -119,10 +106,9 @@ function describe(p: SystemPayload): string {
   return p.reason ? `${text}: ${p.reason}` : text;
 }
 
-builder.objectRef<Payload<SystemPayload>>('SystemEvent').implement({
+builder.objectRef<ChannelEventOf<'SYSTEM_EVENT'>>('SystemEvent').implement({
   interfaces: [ChannelEvent],
   description: 'A change to the request or ticket this channel belongs to, as its conversation shows it.',
-  isTypeOf: is('SYSTEM_EVENT'),
   fields: (t) => ({
     item: t.field({ type: SystemEventItem, resolve: (e) => e.payload.item }),
     itemId: t.globalID({ resolve: (e) => ({ type: e.payload.item === 'CLIENT_REQUEST' ? 'ClientRequest' : 'SupportTicket', id: e.payload.itemId }) }),

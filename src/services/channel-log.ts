@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
-import { Prisma, type ChannelEventType, type PrismaClient } from '../generated/prisma/client.ts';
+import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
 import type { ChannelHub } from '../realtime/channel-hub.ts';
-import type { ChannelEventPayload, ParleyPubSub, UserSignal } from '../realtime/pubsub.ts';
+import type { ChannelEvent, ChannelEventPayloads, ChannelEventType } from '../realtime/events.ts';
+import type { ParleyPubSub, UserSignal } from '../realtime/pubsub.ts';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -12,10 +13,10 @@ export interface LogWriter {
    * queue on the channel row and commit in seq order: DESIGN §1.2) and records
    * the event. `payload` may be a function of the seq, for rows that store it.
    */
-  append(
+  append<K extends ChannelEventType>(
     channelId: string,
-    type: ChannelEventType,
-    payload: Record<string, unknown> | ((seq: number) => Promise<Record<string, unknown>>),
+    type: K,
+    payload: ChannelEventPayloads[K] | ((seq: number) => Promise<ChannelEventPayloads[K]>),
   ): Promise<number>;
   /** Publishes `signal` on the user's own topic once the transaction has committed. */
   signal(userId: string, signal: UserSignal): void;
@@ -57,18 +58,19 @@ export class ChannelLog {
   }
 
   async transaction<T>(organizationId: string, actorId: string | null, work: (tx: Tx, log: LogWriter) => Promise<T>): Promise<T> {
-    const pending: ChannelEventPayload[] = [];
+    const pending: ChannelEvent[] = [];
     const signals: { userId: string; signal: UserSignal }[] = [];
     const { value: result, alone } = await this.counted(() => this.prisma.$transaction(async (tx) => {
       const writer: LogWriter = {
-        append: async (channelId, type, payload) => {
+        append: async <K extends ChannelEventType>(channelId: string, type: K, payload: ChannelEventPayloads[K] | ((seq: number) => Promise<ChannelEventPayloads[K]>)) => {
           const seq = await nextSeq(tx, channelId, type === 'MESSAGE_ADDED');
           const body = typeof payload === 'function' ? await payload(seq) : payload;
-          const event = await tx.channelEvent.create({
+          const row = await tx.channelEvent.create({
             data: { channelId, seq, organizationId, type, actorId, payload: body as Prisma.InputJsonValue },
             select: { createdAt: true },
           });
-          pending.push({ channelId, seq, type, actorId, createdAt: event.createdAt.toISOString(), payload: body });
+          // The union cannot follow K through the object literal; type and payload were checked together above.
+          pending.push({ channelId, seq, type, actorId, createdAt: row.createdAt.toISOString(), payload: body } as ChannelEvent);
           return seq;
         },
         signal: (userId, signal) => void signals.push({ userId, signal }),
@@ -87,22 +89,22 @@ export class ChannelLog {
    * `bumpSeq`): no interactive transaction, one round trip. Publishes after the
    * statement committed, like `transaction`.
    */
-  async statement<T>(run: (db: PrismaClient) => Promise<{ result: T; event: ChannelEventPayload | null }>): Promise<T> {
+  async statement<T>(run: (db: PrismaClient) => Promise<{ result: T; event: ChannelEvent | null }>): Promise<T> {
     const { value, alone } = await this.counted(() => run(this.prisma));
     if (value.event) this.publish([value.event], alone);
     return value.result;
   }
 
   /** `alone`: nothing else is being committed here, so this process's subscribers get the events at once (see ChannelHub.offer). */
-  private publish(events: ChannelEventPayload[], alone: boolean) {
-    const failed = (error: unknown, event: ChannelEventPayload) =>
+  private publish(events: ChannelEvent[], alone: boolean) {
+    const failed = (error: unknown, event: ChannelEvent) =>
       this.log.warn({ err: error, channelId: event.channelId, seq: event.seq }, 'publish failed; subscribers catch up from the log');
     for (const [i, event] of events.entries()) {
       // This process's own subscribers need not wait for the round trip
       // through Redis; the hub drops the copy that comes back by its seq. The
       // copy offered has been through JSON like every other, so live events
       // look the same whichever way they arrived.
-      this.hub.offer(JSON.parse(JSON.stringify(event)) as ChannelEventPayload, alone && i === events.length - 1);
+      this.hub.offer(JSON.parse(JSON.stringify(event)) as ChannelEvent, alone && i === events.length - 1);
       this.pubsub.publish(`channel:${event.channelId}`, event).catch((error: unknown) => failed(error, event));
       // Membership changes also reach the users themselves, whose own stream
       // (viewerEvents) is not listening to a channel they just joined.
@@ -113,13 +115,12 @@ export class ChannelLog {
   }
 }
 
-function userSignals(event: ChannelEventPayload): { userId: string; signal: UserSignal }[] {
-  const payload = event.payload as { userIds?: string[]; userId?: string; reason?: string };
+function userSignals(event: ChannelEvent): { userId: string; signal: UserSignal }[] {
   if (event.type === 'MEMBER_ADDED') {
-    return (payload.userIds ?? []).map((userId) => ({ userId, signal: { type: 'CHANNEL_ADDED', channelId: event.channelId } }));
+    return event.payload.userIds.map((userId) => ({ userId, signal: { type: 'CHANNEL_ADDED', channelId: event.channelId } }));
   }
-  if (event.type === 'MEMBER_REMOVED' && payload.userId) {
-    return [{ userId: payload.userId, signal: { type: 'CHANNEL_REMOVED', channelId: event.channelId, reason: payload.reason } }];
+  if (event.type === 'MEMBER_REMOVED') {
+    return [{ userId: event.payload.userId, signal: { type: 'CHANNEL_REMOVED', channelId: event.channelId, reason: event.payload.reason } }];
   }
   return [];
 }

@@ -1,6 +1,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Viewer } from '../context.ts';
 import { Prisma, type Message, type PrismaClient } from '../generated/prisma/client.ts';
+import type { ChannelEventOf, MessageSnapshot } from '../realtime/events.ts';
 import { assertId, channelAccess, isAdmin, isStaff, mayWriteSql, writableChannel } from './access.ts';
 import { bumpSeq, type ChannelLog, type Tx } from './channel-log.ts';
 import type { Clock } from './clock.ts';
@@ -46,7 +47,7 @@ export interface SendMessageInput {
 }
 
 /** What the channel log and live subscribers carry for a message (DESIGN §1.3: full payload). */
-export function messageSnapshot(m: Message) {
+export function messageSnapshot(m: Message): MessageSnapshot {
   return {
     id: m.id,
     channelId: m.channelId,
@@ -196,7 +197,7 @@ export class MessageService {
         )${isStaff(viewer) ? firstResponse(channelId, viewer.id, this.clock.now()) : Prisma.empty}
         SELECT ${columns('Message')} FROM msg`;
       if (!message) return { result: null, event: null };
-      const event = {
+      const event: ChannelEventOf<'MESSAGE_ADDED'> = {
         channelId,
         seq: message.seq,
         type: 'MESSAGE_ADDED',

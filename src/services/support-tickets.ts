@@ -206,7 +206,7 @@ export class SupportTicketService {
             UPDATE "Organization" SET "lastTicketNumber" = "lastTicketNumber" + 1 WHERE id = ${viewer.organizationId}::uuid RETURNING "lastTicketNumber"`;
           const number = counter!.lastTicketNumber;
           const channel = await openItemChannel(tx, log, viewer, { kind: 'SUPPORT', name: `Ticket ${number}`, topic: input.subject });
-          await log.append(channel.id, 'MESSAGE_ADDED', async (seq) =>
+          await log.append(channel.id, 'MESSAGE_ADDED', async (seq: number) =>
             messageSnapshot(await tx.message.create({ data: { organizationId: viewer.organizationId, channelId: channel.id, seq, senderId: viewer.id, body } })),
           );
           const ticket = await tx.supportTicket.create({

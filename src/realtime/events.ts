@@ -1,0 +1,92 @@
+import type { ChannelEventType as LoggedEventType, ChannelMemberRole, Message } from '../generated/prisma/client.ts';
+
+/**
+ * A message as the channel log and live subscribers carry it (the full
+ * payload: fan-out needs no query). Dates are ISO strings; relations are ids.
+ * A hard delete blanks `body` and `customFields` in the entries already
+ * logged, so a replay cannot show what is gone.
+ */
+export type MessageSnapshot = Omit<Message, 'body' | 'editedAt' | 'deletedAt' | 'createdAt' | 'deletedById' | 'organizationId'> & {
+  body: string | null;
+  editedAt: string | null;
+  deletedAt: string | null;
+  createdAt: string;
+};
+
+/** Why a member left a channel's log. */
+export type MemberRemovalReason = 'REMOVED' | 'LEFT' | 'PROJECT_ACCESS_REVOKED';
+
+/** A request's or ticket's change, as its conversation's log records it. */
+export interface SystemEventPayload {
+  item: 'CLIENT_REQUEST' | 'SUPPORT_TICKET';
+  itemId: string;
+  /** CREATED, APPROVED, ASSIGNED, PRIORITY_CHANGED, ... */
+  action: string;
+  from: string | null;
+  to: string;
+  reason: string | null;
+  actorName: string;
+  /** What else the change is about, e.g. `assigneeName`, `fromPriority`. */
+  [detail: string]: unknown;
+}
+
+/**
+ * What each type of channel log entry carries in its `payload`: the one
+ * definition the log writer, pub/sub, the hub, the live streams and the
+ * schema share, so no reader casts a payload. Every type the database knows
+ * has an entry; a type no code writes yet is `never`.
+ */
+export interface ChannelEventPayloads {
+  MESSAGE_ADDED: MessageSnapshot;
+  MESSAGE_EDITED: MessageSnapshot;
+  MESSAGE_DELETED: {
+    id: string;
+    messageId: string;
+    hard: boolean;
+    deletedById: string;
+    /** The message's seq, sender and prior state let live unread counts follow the delete without a query. */
+    seq: number;
+    senderId: string;
+    wasDeleted: boolean;
+  };
+  /** Written by nothing yet (reactions are planned). */
+  REACTIONS_CHANGED: never;
+  MEMBER_ADDED: { userIds: string[]; role?: ChannelMemberRole };
+  MEMBER_REMOVED: { userId: string; reason: MemberRemovalReason };
+  CHANNEL_UPDATED: { archived?: boolean };
+  READ_RECEIPT: { userId: string; lastReadSeq: number };
+  SYSTEM_EVENT: SystemEventPayload;
+}
+
+export type ChannelEventType = keyof ChannelEventPayloads;
+
+// The database's enum and this map name the same types.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const sameTypes: Same<ChannelEventType, LoggedEventType> = true;
+void sameTypes;
+
+/** The types some code writes: a `never` payload marks one still to come. */
+type WrittenType = { [K in ChannelEventType]: [ChannelEventPayloads[K]] extends [never] ? never : K }[ChannelEventType];
+
+/** A committed channel log entry, as live subscribers receive it; `type` tells its payload. */
+export type ChannelEvent = {
+  [K in WrittenType]: {
+    channelId: string;
+    seq: number;
+    type: K;
+    actorId: string | null;
+    createdAt: string;
+    payload: ChannelEventPayloads[K];
+  };
+}[WrittenType];
+
+export type ChannelEventOf<K extends WrittenType> = Extract<ChannelEvent, { type: K }>;
+
+/**
+ * A row of the channel log in the shape live subscribers receive. The one
+ * place a stored payload becomes typed: the log writer is the only writer of
+ * `payload`, and it takes `ChannelEventPayloads[type]`.
+ */
+export function eventFromRow(row: { channelId: string; seq: number; type: LoggedEventType; actorId: string | null; createdAt: Date; payload: unknown }): ChannelEvent {
+  return { channelId: row.channelId, seq: row.seq, type: row.type, actorId: row.actorId, createdAt: row.createdAt.toISOString(), payload: row.payload } as ChannelEvent;
+}
