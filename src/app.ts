@@ -16,7 +16,7 @@ import { bearerToken, createContext, type Context } from './context.ts';
 import { createPool, createPrisma } from './db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
-import { maskError, maskResult, useUnexpectedErrorLog, yogaLogger } from './errors.ts';
+import { maskError, maskResult, operationError, useUnexpectedErrorLog, yogaLogger } from './errors.ts';
 import { renderGraphiQL } from './graphiql.ts';
 import { refuseBody } from './http-body.ts';
 import { createOpsRoutes } from './ops/http.ts';
@@ -170,7 +170,12 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
           return refusal(error, 'BAD_USER_INPUT');
         }
         if (errors.length) return clientErrors(errors, 'GRAPHQL_VALIDATION_FAILED');
-        const contextValue = await contextFactory();
+        let contextValue: Context;
+        try {
+          contextValue = await contextFactory();
+        } catch (error) {
+          return [operationError(error, log, randomUUID(), mask)];
+        }
         contextValue.live = {
           socket: ctx.extra.socket,
           connection: ctx.extra.request.socket,

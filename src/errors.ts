@@ -219,3 +219,19 @@ export function maskResult(
   for (const error of result.errors) logError(log, error, requestId);
   return { ...result, errors: result.errors.map((error) => mask(error, 'Unexpected error.') as GraphQLError) };
 }
+
+/**
+ * An error that ends an operation before Yoga runs it (a socket's context
+ * failed to build: the token's user could not be loaded), logged and coded
+ * as Yoga would: the client gets SERVICE_UNAVAILABLE for an outage and a
+ * masked INTERNAL_SERVER_ERROR otherwise, never graphql-ws' 4500 close.
+ */
+export function operationError(
+  error: unknown,
+  log: Logger,
+  requestId: string,
+  mask: (error: unknown, message: string) => Error = maskError,
+): GraphQLError {
+  logError(log, error, requestId);
+  return mask(error, 'Unexpected error.') as GraphQLError;
+}

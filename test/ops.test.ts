@@ -15,7 +15,7 @@ import { createChannel, errorCode, registerOrg, send, type TestOrg } from './hel
 import { throwawayPostgres, type ThrowawayPostgres } from './helpers/postgres-server.ts';
 import { freePort, throwawayRedis, type ThrowawayRedis } from './helpers/redis-server.ts';
 import { collect } from './helpers/subscription.ts';
-import { wsClient, wsRequest } from './helpers/ws.ts';
+import { liveSocket, wsClient, wsRequest } from './helpers/ws.ts';
 
 const base = (s: { port: number }) => `http://127.0.0.1:${s.port}`;
 
@@ -309,6 +309,8 @@ describe.skipIf(onEmbedded)('outages', () => {
       );
       const token = registered.data.registerOrganization.token as string;
       expect((await ready({ port })).status).toBe(200);
+      const open = liveSocket(url, { authToken: token });
+      expect(await open.acked).toBe(true);
 
       await postgres.stop('immediate');
       const { status, body } = await ready({ port });
@@ -336,6 +338,18 @@ describe.skipIf(onEmbedded)('outages', () => {
 
       const text = await scrape(`http://127.0.0.1:${port}/metrics`);
       expect(sample(text, 'parley_graphql_errors_total', { code: 'SERVICE_UNAVAILABLE' })).toBe(2);
+
+      // Over graphql-ws: an open socket's operation fails alone, coded, and the
+      // socket stays; a new socket is closed with 1013, which clients retry
+      // (graphql-ws' own 4500 they would not).
+      // Refused before execution, so as graphql-ws' `error` message (like RATE_LIMITED).
+      const refusal = await wsRequest(open.client, `{ viewer { id } }`).then(() => null, (errors: unknown) => errors);
+      expect(refusal).toEqual([expect.objectContaining({ extensions: { code: 'SERVICE_UNAVAILABLE', service: 'database' } })]);
+      const refused = liveSocket(url, { authToken: token });
+      expect(await refused.acked).toBe(false);
+      expect(await refused.closed).toEqual({ code: 1013, reason: 'The database is unavailable; retry shortly' });
+      expect(lines.slice(from).filter((l) => l.level >= 50)).toEqual([]);
+      await open.client.dispose();
     }, 60_000);
   });
 });

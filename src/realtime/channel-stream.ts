@@ -12,11 +12,13 @@ const BATCH = 500;
 /**
  * What a channel stream yields: a committed event, or an error that ends the
  * stream after everything before it was delivered (the field resolver throws
- * it, so the client gets it as a coded GraphQL error, then completion).
+ * it, so the client gets it as a coded GraphQL error, then completion; an
+ * unexpected one, such as the database failing mid-replay, is masked like any
+ * resolver's).
  */
-export type StreamItem = ChannelEvent | { error: DomainError };
+export type StreamItem = ChannelEvent | { error: unknown };
 
-export const isStreamError = (item: StreamItem): item is { error: DomainError } => 'error' in item;
+export const isStreamError = (item: StreamItem): item is { error: unknown } => 'error' in item;
 
 const resyncRequired = (oldestSeq: number) =>
   new DomainError('RESYNC_REQUIRED', 'This cursor is older than the retained log: reload the channel and subscribe from its lastSeq', {
@@ -54,7 +56,7 @@ export async function channelEventStream(
   let busy = true;
   const pending: ChannelEvent[] = [];
 
-  const end = (error: DomainError) => {
+  const end = (error: unknown) => {
     stream.push({ error });
     stream.end();
   };
@@ -108,7 +110,7 @@ export async function channelEventStream(
   const live = await hub.subscribe(channel.id, (event) => {
     if (!busy && pending.length === 0 && event.seq === last + 1) return emit(event);
     pending.push(event);
-    void drain().catch((error: unknown) => stream.end(error));
+    void drain().catch(end);
   });
   stream.onClose(live.unsubscribe);
 
@@ -134,6 +136,6 @@ export async function channelEventStream(
       busy = false;
       return drain();
     })
-    .catch((error: unknown) => stream.end(error));
+    .catch(end);
   return stream;
 }

@@ -3,6 +3,7 @@ import { decodeJwt } from 'jose';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Viewer } from '../context.ts';
+import { outageOf } from '../errors.ts';
 import type { ParleyPubSub } from './pubsub.ts';
 
 /**
@@ -37,8 +38,9 @@ export const SocketClose = {
   GoingAway: 1001,
   /**
    * The client reads more slowly than its subscriptions produce and its unsent
-   * data passed WS_MAX_BUFFERED_BYTES. Clients retry it; channelEvents resumed
-   * with the last seq received loses nothing.
+   * data passed WS_MAX_BUFFERED_BYTES, or the socket could not be admitted
+   * because the database or Redis was unreachable. Clients retry it;
+   * channelEvents resumed with the last seq received loses nothing.
    */
   TryAgainLater: 1013,
 } as const;
@@ -112,7 +114,16 @@ export class SocketRegistry {
       return this.refuse(socket, SocketClose.Unauthorized, 'Missing connectionParams.authToken');
     }
     if (typeof authToken !== 'string') return this.refuse(socket, SocketClose.Forbidden, 'Invalid token');
-    const viewer = await this.auth.viewerFromToken(authToken);
+    let viewer: Viewer | null;
+    try {
+      viewer = await this.auth.viewerFromToken(authToken);
+    } catch (error) {
+      const service = outageOf(error);
+      if (!service) throw error;
+      // graphql-ws would close with 4500, which its clients never retry.
+      this.log.warn({ service, reason: (error as Error).message }, `${service} unavailable; a socket is told to retry`);
+      return this.refuse(socket, SocketClose.TryAgainLater, `The ${service === 'database' ? 'database' : 'Redis server'} is unavailable; retry shortly`);
+    }
     if (!viewer) {
       const expiry = expiresAt(authToken);
       return expiry !== null && expiry <= Date.now()
