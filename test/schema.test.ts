@@ -14,3 +14,17 @@ describe('schema.graphql', () => {
     expect(validate(schema, document).map((e) => e.message)).toEqual([]);
   });
 });
+
+describe('root fields', () => {
+  it('need a signed-in viewer by default; only signing in and registering opt out', async () => {
+    const { schema } = await import('../src/schema/index.ts');
+    const open: string[] = [];
+    for (const type of [schema.getQueryType()!, schema.getMutationType()!, schema.getSubscriptionType()!]) {
+      expect((type.extensions as { pothosOptions?: { authScopes?: unknown } }).pothosOptions?.authScopes, type.name).toEqual({ authenticated: true });
+      for (const [name, field] of Object.entries(type.getFields())) {
+        if ((field.extensions as { pothosOptions?: { skipTypeScopes?: boolean } }).pothosOptions?.skipTypeScopes) open.push(`${type.name}.${name}`);
+      }
+    }
+    expect(open.sort()).toEqual(['Mutation.login', 'Mutation.registerOrganization']);
+  });
+});

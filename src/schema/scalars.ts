@@ -6,6 +6,9 @@ builder.addScalarType('JSON', JSONResolver);
 builder.addScalarType('EmailAddress', EmailAddressResolver);
 builder.addScalarType('NonEmptyString', NonEmptyStringResolver);
 
-builder.queryType({});
-builder.mutationType({});
-builder.subscriptionType({});
+// Deny by default: every root field needs a signed-in viewer unless it says
+// otherwise (skipTypeScopes: signing in and registering). Fields still state
+// their scope with t.withAuth, which also types their context.
+builder.queryType({ authScopes: { authenticated: true } });
+builder.mutationType({ authScopes: { authenticated: true } });
+builder.subscriptionType({ authScopes: { authenticated: true } });

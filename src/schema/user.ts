@@ -117,12 +117,14 @@ builder.queryFields((t) => ({
 
 builder.mutationFields((t) => ({
   registerOrganization: t.field({
+    skipTypeScopes: true,
     type: AuthPayload,
     description: 'Creates an organization and its owner, and signs the owner in.',
     args: { input: t.arg({ type: RegisterOrganizationInput }) },
     resolve: async (_root, { input }, ctx) => signIn(ctx, await ctx.services.auth.registerOrganization(input)),
   }),
   login: t.field({
+    skipTypeScopes: true,
     type: AuthPayload,
     args: {
       organization: t.arg.string({ description: 'The organization slug', validate: z.string().max(100) }),
