@@ -351,5 +351,16 @@ describe.skipIf(onEmbedded)('outages', () => {
       expect(lines.slice(from).filter((l) => l.level >= 50)).toEqual([]);
       await open.client.dispose();
     }, 60_000);
+
+    it('a channel whose first live subscriber met the outage is followed again once the database is back', async () => {
+      await postgres.stop('immediate');
+      const channelId = '00000000-0000-4000-8000-000000000001';
+      await expect(app.services.hub.subscribe(channelId, () => {})).rejects.toThrow();
+      await postgres.start();
+      // The failed setup was not kept for the next subscriber to await.
+      const followed = await app.services.hub.subscribe(channelId, () => {});
+      expect(followed.from).toBe(0);
+      followed.unsubscribe();
+    }, 60_000);
   });
 });

@@ -77,6 +77,12 @@ export class ChannelHub {
         created.last = Math.max(created.last ?? 0, row?.lastSeq ?? 0);
         this.flush(channelId, created);
       })();
+      // A setup that failed (the database or Redis out of reach) must not stay
+      // behind for the next subscriber to await: it starts afresh.
+      created.ready.catch(() => {
+        if (this.channels.get(channelId) === created) this.channels.delete(channelId);
+        created.unlisten();
+      });
       this.channels.set(channelId, created);
       state = created;
     }

@@ -11,6 +11,8 @@ export interface ThrowawayPostgres {
   url: string;
   /** Stops the cluster; `immediate` is a crash (no shutdown checkpoint, clients cut). */
   stop(mode?: 'fast' | 'immediate'): Promise<void>;
+  /** Starts it again after a stop, on the same port and data. */
+  start(): Promise<void>;
   /**
    * Freezes the server and its backends (SIGSTOP): connections stay open and
    * nothing answers, as with a host that hangs or a network that drops packets.
@@ -66,6 +68,11 @@ export async function throwawayPostgres(): Promise<ThrowawayPostgres> {
   return {
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
     stop,
+    async start() {
+      if (running) return;
+      await ctl(['-o', options, '-l', join(dir, 'log'), '-w', 'start']);
+      running = true;
+    },
     async pause() {
       paused = true;
       await signal('SIGSTOP');
