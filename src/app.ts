@@ -40,7 +40,7 @@ export interface App {
   queryCount(): number;
 }
 
-/** Wires config -> database -> services -> GraphQL over HTTP and graphql-ws on one port. */
+/** Wires config -> database -> pub/sub -> services -> GraphQL over HTTP and graphql-ws on one port. */
 export async function buildApp(config: Config, options: { log?: Logger; countQueries?: boolean } = {}): Promise<App> {
   const log = options.log ?? pino({ level: config.logLevel });
   let embedded: EmbeddedPostgres | null = null;

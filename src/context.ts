@@ -29,7 +29,7 @@ export interface AuthenticatedContext extends Context {
 
 /**
  * Builds the context from a bearer token (HTTP `Authorization` header or
- * graphql-ws `connectionParams.authToken`). A missing, invalid or expired
+ * graphql-ws `connectionParams`: `authToken`, or an `Authorization` entry). A missing, invalid or expired
  * token, or a deactivated user, yields an anonymous context; fields that need
  * a viewer then fail with UNAUTHENTICATED.
  */
