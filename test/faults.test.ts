@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers/app.ts';
 import { createChannel, ok, registerOrg, send, type TestOrg } from './helpers/fixtures.ts';
 import { throwawayRedis, type ThrowawayRedis } from './helpers/redis-server.ts';
-import { collect, expectExactly } from './helpers/subscription.ts';
+import { collect, expectExactly, untilLive } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
 
 // Faults of the signal path. PostgreSQL holds every event, Redis only carries
@@ -63,6 +63,33 @@ describe('faults', () => {
       await client.dispose();
     }
   }, 60_000);
+
+  it('more than a log batch missed by pub/sub: a quiet channel\u2019s subscribers get all of it at the next reconnect', async () => {
+    // A writer on the same database whose signals never reach Redis (its
+    // pub/sub is in-process): this process hears of its commits only by
+    // reading the log, which it does when its Redis connection comes back.
+    const writer = await startServer({ redisUrl: null });
+    const channelId = await createChannel(s, org.owner.token);
+    const start = await lastSeq(channelId);
+    const client = wsClient(s.url, org.owner.token, { keepOpen: true });
+    try {
+      const stream = collect(client, EVENTS, { c: channelId, after: start }, seqOf);
+      await untilLive(stream, () => send(s, org.owner.token, channelId, 'probe'));
+      const count = 1100; // more than the hub reads in one query (1,000)
+      for (let i = 0; i < count; i += 50) {
+        await Promise.all(Array.from({ length: 50 }, (_, j) => send(writer, org.owner.token, channelId, `m${i + j}`)));
+      }
+      const end = await lastSeq(channelId);
+      expect(end - start).toBeGreaterThan(count); // the probes, then the batch
+      await redis.stop();
+      await redis.start();
+      await stream.waitFor(end - start, 30_000);
+      expectExactly(stream.items, start + 1, end);
+    } finally {
+      await client.dispose();
+      await writer.stop();
+    }
+  }, 120_000);
 
   it('a subscriber whose socket died resumes with after and receives exactly what it missed', async () => {
     const channelId = await createChannel(s, org.owner.token);

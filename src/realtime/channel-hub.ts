@@ -6,6 +6,8 @@ import type { ParleyPubSub } from './pubsub.ts';
 
 /** How long an event that skipped a seq waits for the missing one before the log is read. */
 const GAP_WAIT_MS = 50;
+/** Log rows read per query when the hub catches a channel up. */
+const LOG_BATCH = 1000;
 
 type Listener = (event: ChannelEvent) => void;
 
@@ -163,14 +165,24 @@ export class ChannelHub {
     if (state.reading || state.last === null) return;
     state.reading = true;
     try {
-      const rows = await this.prisma.channelEvent.findMany({
-        where: { channelId, seq: { gt: state.last, ...(upTo !== null ? { lte: upTo } : {}) } },
-        orderBy: { seq: 'asc' },
-        take: 1000,
-      });
-      for (const row of rows) {
-        if (row.seq !== state.last + 1) break;
-        this.deliver(state, eventFromRow(row));
+      // In batches until the log has nothing more after `last`: after a long
+      // Redis outage a quiet channel may have missed more than one batch, and
+      // no later event would come to fetch the rest.
+      for (let contiguous = true; contiguous; ) {
+        const rows = await this.prisma.channelEvent.findMany({
+          where: { channelId, seq: { gt: state.last, ...(upTo !== null ? { lte: upTo } : {}) } },
+          orderBy: { seq: 'asc' },
+          take: LOG_BATCH,
+        });
+        for (const row of rows) {
+          // A pruned stretch: the streams that need it end with RESYNC_REQUIRED.
+          if (row.seq !== state.last + 1) {
+            contiguous = false;
+            break;
+          }
+          this.deliver(state, eventFromRow(row));
+        }
+        if (rows.length < LOG_BATCH) break;
       }
     } catch (error) {
       this.log.warn({ err: error, channelId }, 'reading the channel log for a gap failed; retrying on the next event');
