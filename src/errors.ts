@@ -52,9 +52,10 @@ export function outageOf(error: unknown, depth = 0): Service | null {
   return outageOf(cause, depth + 1) ?? outageOf(originalError, depth + 1);
 }
 
+const unavailableMessage = (service: Service) => `${service === 'database' ? 'The database is' : 'Redis is'} unavailable; retry shortly`;
+
 function unavailable(service: Service, error?: GraphQLError): GraphQLError {
-  const what = service === 'database' ? 'The database is' : 'Redis is';
-  return createGraphQLError(`${what} unavailable; retry shortly`, {
+  return createGraphQLError(unavailableMessage(service), {
     nodes: error?.nodes,
     path: error?.path,
     extensions: { code: 'SERVICE_UNAVAILABLE', service },
@@ -218,6 +219,18 @@ export function maskResult(
   if (!result.errors?.length) return result;
   for (const error of result.errors) logError(log, error, requestId);
   return { ...result, errors: result.errors.map((error) => mask(error, 'Unexpected error.') as GraphQLError) };
+}
+
+/**
+ * What to tell a client whose socket `error` kept from being admitted, when
+ * it is an outage (logged like every other: at warn, a few seconds apart);
+ * null for anything else.
+ */
+export function outageReason(error: unknown, log: Logger): string | null {
+  const service = outageOf(error);
+  if (!service) return null;
+  logError(log, error, undefined);
+  return unavailableMessage(service);
 }
 
 /**

@@ -3,7 +3,7 @@ import { decodeJwt } from 'jose';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Viewer } from '../context.ts';
-import { outageOf } from '../errors.ts';
+import { outageReason } from '../errors.ts';
 import type { ParleyPubSub } from './pubsub.ts';
 
 /**
@@ -118,11 +118,10 @@ export class SocketRegistry {
     try {
       viewer = await this.auth.viewerFromToken(authToken);
     } catch (error) {
-      const service = outageOf(error);
-      if (!service) throw error;
+      const reason = outageReason(error, this.log);
+      if (reason === null) throw error;
       // graphql-ws would close with 4500, which its clients never retry.
-      this.log.warn({ service, reason: (error as Error).message }, `${service} unavailable; a socket is told to retry`);
-      return this.refuse(socket, SocketClose.TryAgainLater, `The ${service === 'database' ? 'database' : 'Redis server'} is unavailable; retry shortly`);
+      return this.refuse(socket, SocketClose.TryAgainLater, reason);
     }
     if (!viewer) {
       const expiry = expiresAt(authToken);
