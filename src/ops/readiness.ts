@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { readMigrations } from '../db/migrate.ts';
-import type { ParleyPubSub } from '../realtime/pubsub.ts';
+import type { ParleyPubSub } from '../bus/pubsub.ts';
 
 export interface ReadinessDeps {
   /** The app's own pool: readiness means its requests can get a connection. */

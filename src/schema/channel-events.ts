@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { Message as MessageRow } from '../generated/prisma/client.ts';
-import { channelEventStream, isStreamError, type StreamItem } from '../realtime/channel-stream.ts';
-import type { ChannelEvent as LoggedEvent, ChannelEventOf, SystemEventPayload } from '../realtime/events.ts';
-import { sharedEvents } from '../realtime/shared-execution.ts';
+import { isStreamError, type StreamItem } from '../services/live/channel-stream.ts';
+import type { ChannelEvent as LoggedEvent, ChannelEventOf, SystemEventPayload } from '../bus/events.ts';
+import { sharedEvents } from './shared-events.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
 import { Message } from './message.ts';
@@ -133,7 +133,7 @@ builder.subscriptionField('channelEvents', (t) =>
     },
     extensions: sharedEvents,
     subscribe: (_root, args, ctx) =>
-      channelEventStream(ctx.prisma, ctx.services.hub, ctx.viewer, args.channelId.id, args.after ?? null),
+      ctx.services.channelEvents.stream(ctx.viewer, args.channelId.id, args.after ?? null),
     resolve: (item: StreamItem) => {
       if (isStreamError(item)) throw item.error;
       return item;

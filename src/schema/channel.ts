@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Context } from '../context.ts';
+import type { Context } from './context.ts';
 import type { Channel as ChannelRow } from '../generated/prisma/client.ts';
 import { ChannelKind as ChannelKindValues, ChannelMemberRole as ChannelMemberRoleValues } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';

@@ -1,6 +1,6 @@
 import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { z } from 'zod';
-import type { Context } from '../context.ts';
+import type { Context } from './context.ts';
 import type { ChannelMember as ChannelMemberRow, Message as MessageRow, Prisma } from '../generated/prisma/client.ts';
 import { assertId } from '../services/access.ts';
 import { badInput } from '../services/errors.ts';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Notification as NotificationRow } from '../generated/prisma/client.ts';
 import type { NotificationType as NotificationTypeValue } from '../generated/prisma/enums.ts';
-import type { NotificationSnapshot } from '../realtime/pubsub.ts';
+import type { NotificationSnapshot } from '../bus/pubsub.ts';
 import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';
 

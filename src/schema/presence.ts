@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { PresenceState } from '../realtime/presence.ts';
-import { sharedEvents } from '../realtime/shared-execution.ts';
+import type { PresenceState } from '../services/live/presence.ts';
+import { sharedEvents } from './shared-events.ts';
 import { builder } from './builder.ts';
 import { User } from './user.ts';
 

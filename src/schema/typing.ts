@@ -1,5 +1,5 @@
-import { isTypingError, type TypingItem, type TypingPayload } from '../realtime/typing.ts';
-import { sharedEvents } from '../realtime/shared-execution.ts';
+import { isTypingError, type TypingItem, type TypingPayload } from '../services/live/typing.ts';
+import { sharedEvents } from './shared-events.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
 

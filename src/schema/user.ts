@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Context } from '../context.ts';
+import type { Context } from './context.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
 import { isStaff } from '../services/access.ts';
 import type { AuthPayload as AuthResult } from '../services/auth.ts';

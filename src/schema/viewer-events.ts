@@ -1,5 +1,5 @@
 import type { Message as MessageRow } from '../generated/prisma/client.ts';
-import { viewerEventStream, type ViewerEvent } from '../realtime/viewer-stream.ts';
+import type { ViewerEvent } from '../services/live/viewer-stream.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
 import { ClientRequestStatus } from './client-request.ts';
@@ -98,7 +98,7 @@ builder.subscriptionField('viewerEvents', (t) =>
       'The viewer\u2019s own stream: activity and unread counts in any of their channels, channels joined and left, ' +
       'notifications, and changes to the requests and tickets whose conversations they are in. ' +
       'A live summary (not a log): on reconnect, reload the channel list.',
-    subscribe: (_root, _args, ctx) => viewerEventStream(ctx.prisma, ctx.services.pubsub, ctx.services.hub, ctx.services.channels, ctx.viewer),
+    subscribe: (_root, _args, ctx) => ctx.services.viewerEvents.stream(ctx.viewer),
     resolve: (event: ViewerEvent) => event,
   }),
 );

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { buildApp, type App } from '../app.ts';
 import { loadConfig, type Config } from '../config.ts';
-import type { Viewer } from '../context.ts';
+import type { Viewer } from '../services/viewer.ts';
 import type { Role, User } from '../generated/prisma/client.ts';
 import { DomainError } from '../services/errors.ts';
 import { StartupError } from '../startup-error.ts';

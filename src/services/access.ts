@@ -1,6 +1,6 @@
-import type { Viewer } from '../context.ts';
+import type { Viewer } from './viewer.ts';
 import { Prisma, type Channel, type ChannelMember, type ChannelMemberRole, type PrismaClient, type ProjectAccess, type ProjectRole, type Role } from '../generated/prisma/client.ts';
-import type { Tx } from './channel-log.ts';
+import type { Tx } from '../db/tx.ts';
 import { forbidden, notFound } from './errors.ts';
 import { columns } from '../db/columns.ts';
 

@@ -1,6 +1,6 @@
-import type { Viewer } from '../context.ts';
+import type { Viewer } from './viewer.ts';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
-import type { Tx } from './channel-log.ts';
+import type { Tx } from '../db/tx.ts';
 import { notFound } from './errors.ts';
 import type { UserService } from './users.ts';
 

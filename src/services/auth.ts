@@ -1,7 +1,7 @@
-import type { Viewer } from '../context.ts';
+import type { Viewer } from './viewer.ts';
 import { LRUCache } from 'lru-cache';
 import type { PrismaClient, User } from '../generated/prisma/client.ts';
-import type { ParleyPubSub } from '../realtime/pubsub.ts';
+import type { ParleyPubSub } from '../bus/pubsub.ts';
 import { hashPassword, verifyPassword } from '../auth/password.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { audit } from './audit.ts';

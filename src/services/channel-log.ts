@@ -1,10 +1,9 @@
 import type { Logger } from 'pino';
 import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
-import type { ChannelHub } from '../realtime/channel-hub.ts';
-import type { ChannelEvent, ChannelEventPayloads, ChannelEventType } from '../realtime/events.ts';
-import type { ParleyPubSub, UserSignal } from '../realtime/pubsub.ts';
-
-export type Tx = Prisma.TransactionClient;
+import type { ChannelHub } from '../bus/channel-hub.ts';
+import type { ChannelEvent, ChannelEventPayloads, ChannelEventType } from '../bus/events.ts';
+import type { ParleyPubSub, UserSignal } from '../bus/pubsub.ts';
+import type { Tx } from '../db/tx.ts';
 
 /** Appends entries to channel logs inside the caller's transaction. */
 export interface LogWriter {

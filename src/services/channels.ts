@@ -1,7 +1,8 @@
-import type { Viewer } from '../context.ts';
+import type { Viewer } from './viewer.ts';
 import { Prisma, type Channel, type ChannelKind, type ChannelMember, type ChannelMemberRole, type Message, type PrismaClient } from '../generated/prisma/client.ts';
 import { assertId, channelAccess, isExternal, isStaff, manageableChannel, readableChannel } from './access.ts';
-import type { ChannelLog, Tx } from './channel-log.ts';
+import type { ChannelLog } from './channel-log.ts';
+import type { Tx } from '../db/tx.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
 import { columns } from '../db/columns.ts';

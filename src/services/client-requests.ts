@@ -1,4 +1,4 @@
-import type { Viewer } from '../context.ts';
+import type { Viewer } from './viewer.ts';
 import type {
   ChangeOrder,
   ClientRequest,
@@ -8,7 +8,8 @@ import type {
   PrismaClient,
 } from '../generated/prisma/client.ts';
 import { assertId, isExternal, isStaff } from './access.ts';
-import type { ChannelLog, Tx } from './channel-log.ts';
+import type { ChannelLog } from './channel-log.ts';
+import type { Tx } from '../db/tx.ts';
 import { conflict, forbidden, notFound } from './errors.ts';
 import { idempotent } from './idempotency.ts';
 import { joinItemChannel, openItemChannel, recordItemChange } from './item-log.ts';

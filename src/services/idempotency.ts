@@ -1,6 +1,6 @@
-import type { Viewer } from '../context.ts';
+import type { Viewer } from './viewer.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
-import type { Tx } from './channel-log.ts';
+import type { Tx } from '../db/tx.ts';
 import { badInput, conflict } from './errors.ts';
 
 const KEY_MAX = 200;

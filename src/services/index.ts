@@ -2,10 +2,12 @@ import type { Logger } from 'pino';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Config } from '../config.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
-import { ChannelHub } from '../realtime/channel-hub.ts';
-import { Presence } from '../realtime/presence.ts';
-import { TypingService } from '../realtime/typing.ts';
-import type { ParleyPubSub } from '../realtime/pubsub.ts';
+import { ChannelHub } from '../bus/channel-hub.ts';
+import { Presence } from './live/presence.ts';
+import { TypingService } from './live/typing.ts';
+import { ChannelStreams } from './live/channel-stream.ts';
+import { ViewerStreams } from './live/viewer-stream.ts';
+import type { ParleyPubSub } from '../bus/pubsub.ts';
 import { AuditService } from './audit.ts';
 import { AuthService } from './auth.ts';
 import { ChannelLog } from './channel-log.ts';
@@ -36,6 +38,7 @@ export function createServices(deps: ServiceDeps) {
   const messages = new MessageService(deps.prisma, channelLog, deps.config.limits.messageBodyMax, clock);
   const auth = new AuthService(deps.prisma, deps.tokens, deps.pubsub, deps.config.passwordHashCost, deps.config.viewerCacheMs);
   const users = new UserService(deps.prisma, auth);
+  const channels = new ChannelService(deps.prisma, channelLog);
   return {
     prisma: deps.prisma,
     pubsub: deps.pubsub,
@@ -44,7 +47,7 @@ export function createServices(deps: ServiceDeps) {
     users,
     audit: new AuditService(deps.prisma, users),
     projects: new ProjectService(deps.prisma, channelLog),
-    channels: new ChannelService(deps.prisma, channelLog),
+    channels,
     messages,
     clock,
     notifications,
@@ -53,6 +56,8 @@ export function createServices(deps: ServiceDeps) {
     logRetention: new LogRetention(deps.prisma, deps.log, deps.config.channelLogRetentionDays, deps.config.channelLogPruneIntervalMs),
     hub,
     presence: new Presence(deps.prisma, deps.pubsub, deps.log, deps.config.presenceTtlMs),
+    channelEvents: new ChannelStreams(deps.prisma, hub),
+    viewerEvents: new ViewerStreams(deps.prisma, deps.pubsub, hub, channels),
     typing: new TypingService(deps.prisma, deps.pubsub, { log: deps.log }),
   };
 }

@@ -1,7 +1,8 @@
-import type { Viewer } from '../context.ts';
+import type { Viewer } from './viewer.ts';
 import type { Channel, ChannelKind } from '../generated/prisma/client.ts';
 import { audit } from './audit.ts';
-import type { LogWriter, Tx } from './channel-log.ts';
+import type { LogWriter } from './channel-log.ts';
+import type { Tx } from '../db/tx.ts';
 
 export type ItemKind = 'CLIENT_REQUEST' | 'SUPPORT_TICKET';
 

@@ -1,9 +1,10 @@
 import { v7 as uuidv7 } from 'uuid';
-import type { Viewer } from '../context.ts';
+import type { Viewer } from './viewer.ts';
 import { Prisma, type Message, type PrismaClient } from '../generated/prisma/client.ts';
-import type { ChannelEventOf, MessageSnapshot } from '../realtime/events.ts';
+import type { ChannelEventOf, MessageSnapshot } from '../bus/events.ts';
 import { assertId, channelAccess, isAdmin, isStaff, mayWriteSql, writableChannel } from './access.ts';
-import { bumpSeq, type ChannelLog, type Tx } from './channel-log.ts';
+import { bumpSeq, type ChannelLog } from './channel-log.ts';
+import type { Tx } from '../db/tx.ts';
 import type { Clock } from './clock.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';

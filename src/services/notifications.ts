@@ -1,9 +1,10 @@
-import type { Viewer } from '../context.ts';
+import type { Viewer } from './viewer.ts';
 import type { Notification, NotificationType, Prisma, PrismaClient } from '../generated/prisma/client.ts';
-import type { NotificationSnapshot } from '../realtime/pubsub.ts';
+import type { NotificationSnapshot } from '../bus/pubsub.ts';
 import { assertId } from './access.ts';
 import { notFound } from './errors.ts';
-import type { LogWriter, Tx } from './channel-log.ts';
+import type { LogWriter } from './channel-log.ts';
+import type { Tx } from '../db/tx.ts';
 
 export interface NotificationDraft {
   userId: string;

@@ -1,4 +1,4 @@
-import type { Viewer } from '../context.ts';
+import type { Viewer } from './viewer.ts';
 import type { Prisma, PrismaClient, Project, ProjectAccess, ProjectRole } from '../generated/prisma/client.ts';
 import { assertId, isExternal, isStaff } from './access.ts';
 import { audit } from './audit.ts';

@@ -1,4 +1,4 @@
-import type { Viewer } from '../context.ts';
+import type { Viewer } from './viewer.ts';
 import type {
   Prisma,
   PrismaClient,
@@ -8,7 +8,8 @@ import type {
   TicketStatus,
 } from '../generated/prisma/client.ts';
 import { ADMIN_ROLES, assertId, isAdmin, isStaff } from './access.ts';
-import type { ChannelLog, Tx } from './channel-log.ts';
+import type { ChannelLog } from './channel-log.ts';
+import type { Tx } from '../db/tx.ts';
 import type { Clock } from './clock.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { idempotent } from './idempotency.ts';

@@ -1,4 +1,4 @@
-import type { Viewer } from '../context.ts';
+import type { Viewer } from './viewer.ts';
 import type { Prisma, PrismaClient, Role, User } from '../generated/prisma/client.ts';
 import { assertId, isAdmin, isExternal } from './access.ts';
 import { audit } from './audit.ts';

@@ -6,10 +6,11 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { WebSocketLimits } from '../config.ts';
-import { bearerToken, type Context } from '../context.ts';
-import { maskError, maskResult, operationError } from '../errors.ts';
+import { bearerToken, type Context } from '../schema/context.ts';
+import { maskError, maskResult, operationError } from './errors.ts';
 import type { RealtimeCounters } from '../ops/metrics.ts';
-import type { SocketRegistry } from '../realtime/sockets.ts';
+import type { SocketRegistry } from './sockets.ts';
+import { attachLiveTransport } from './socket-delivery.ts';
 
 export interface GraphqlWsDeps {
   server: Server;
@@ -78,14 +79,14 @@ export function serveGraphqlWs({ server, yoga, sockets, limits, log, mask = mask
         } catch (error) {
           return [operationError(error, log, randomUUID(), mask)];
         }
-        contextValue.live = {
+        attachLiveTransport(contextValue, {
           socket: ctx.extra.socket,
           connection: ctx.extra.request.socket,
           id,
           mask: (result) => maskResult(result, log, contextValue.requestId, mask),
           maxBufferedBytes: limits.maxBufferedBytes,
           counters,
-        };
+        });
         return {
           schema,
           operationName: params.operationName,

@@ -9,17 +9,10 @@ import {
   type OperationDefinitionNode,
 } from 'graphql';
 import { isAsyncIterable, isPromise, mapAsyncIterator, type Plugin } from 'graphql-yoga';
-import type { Context, Viewer } from '../context.ts';
-import { LiveStream } from './live-stream.ts';
-import { deliverToSocket } from './socket-delivery.ts';
-
-/**
- * Field extension for subscription root fields whose `resolve` reads only the
- * event, never the field's arguments (those choose and position the source
- * stream): one execution of an event then serves every subscriber of this
- * process with the same selection.
- */
-export const sharedEvents = { sharedEvents: true } as const;
+import type { Context } from '../schema/context.ts';
+import type { Viewer } from '../services/viewer.ts';
+import { LiveStream } from '../bus/live-stream.ts';
+import { deliverToSocket, liveTransportOf } from './socket-delivery.ts';
 
 /**
  * Live events are published once and reach every stream of a process as the
@@ -48,7 +41,7 @@ export function useSharedSubscriptionExecution(): Plugin<Context> {
 async function subscribeShared(args: ExecutionArgs, selection: string) {
   const source = await createSourceEventStream(args);
   if (!isAsyncIterable(source)) return source;
-  const live = (args.contextValue as Context).live;
+  const live = liveTransportOf(args.contextValue);
   const executeEvent = (event: unknown) => executeShared(args, event, selection);
   if (live && source instanceof LiveStream) return deliverToSocket(source, executeEvent, live);
   return mapAsyncIterator(source, executeEvent);

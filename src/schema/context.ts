@@ -1,16 +1,8 @@
-import type { PrismaClient } from './generated/prisma/client.ts';
-import type { Role } from './generated/prisma/enums.ts';
-import type { LiveTransport } from './realtime/socket-delivery.ts';
-import type { Services } from './services/index.ts';
+import type { PrismaClient } from '../generated/prisma/client.ts';
+import type { Services } from '../services/index.ts';
+import type { Viewer } from '../services/viewer.ts';
 
-/** The signed-in user as every resolver and service sees it. */
-export interface Viewer {
-  id: string;
-  organizationId: string;
-  role: Role;
-  username: string;
-  displayName: string;
-}
+export type { Viewer };
 
 /** Per-operation context, built the same way for HTTP and WebSocket. */
 export interface Context {
@@ -18,8 +10,6 @@ export interface Context {
   services: Services;
   prisma: PrismaClient;
   requestId: string;
-  /** Set for operations over graphql-ws: live events may be written to the socket directly. */
-  live?: LiveTransport;
 }
 
 /** Context inside fields guarded by `authScopes: { authenticated: true }`. */

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Repeater } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { PrismaClient } from '../generated/prisma/client.ts';
-import { ServiceUnavailableError } from '../services/errors.ts';
-import type { ParleyPubSub } from './pubsub.ts';
+import type { PrismaClient } from '../../generated/prisma/client.ts';
+import { ServiceUnavailableError } from '../errors.ts';
+import type { ParleyPubSub } from '../../bus/pubsub.ts';
 
 export type PresenceStatus = 'ONLINE' | 'AWAY' | 'BUSY' | 'OFFLINE';
 /** What a user may choose while connected. */

@@ -2,9 +2,9 @@ import { CloseCode } from 'graphql-ws';
 import { decodeJwt } from 'jose';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
-import type { Viewer } from '../context.ts';
-import { outageReason } from '../errors.ts';
-import type { ParleyPubSub } from './pubsub.ts';
+import type { Viewer } from '../services/viewer.ts';
+import { outageReason } from './errors.ts';
+import type { ParleyPubSub } from '../bus/pubsub.ts';
 
 /**
  * Close codes Parley sends, besides graphql-ws' own protocol ones (4400 bad

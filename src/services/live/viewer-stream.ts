@@ -1,10 +1,10 @@
 import { Repeater } from 'graphql-yoga';
-import type { Viewer } from '../context.ts';
-import type { PrismaClient } from '../generated/prisma/client.ts';
-import type { ChannelService } from '../services/channels.ts';
-import type { ChannelHub } from './channel-hub.ts';
-import type { ChannelEvent, MessageSnapshot } from './events.ts';
-import type { NotificationSnapshot, ParleyPubSub } from './pubsub.ts';
+import type { Viewer } from '../viewer.ts';
+import type { PrismaClient } from '../../generated/prisma/client.ts';
+import type { ChannelService } from '../channels.ts';
+import type { ChannelHub } from '../../bus/channel-hub.ts';
+import type { ChannelEvent, MessageSnapshot } from '../../bus/events.ts';
+import type { NotificationSnapshot, ParleyPubSub } from '../../bus/pubsub.ts';
 
 /** One item of a viewer's own stream. */
 export type ViewerEvent =
@@ -31,7 +31,20 @@ interface Tracked {
  * follow the events, so a busy channel costs no query per message. This is a
  * summary, not a log: after a lost connection to Redis it reloads the counts.
  */
-export async function viewerEventStream(
+export class ViewerStreams {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly pubsub: ParleyPubSub,
+    private readonly hub: ChannelHub,
+    private readonly channels: ChannelService,
+  ) {}
+
+  stream(viewer: Viewer): Promise<AsyncIterable<ViewerEvent>> {
+    return viewerEventStream(this.prisma, this.pubsub, this.hub, this.channels, viewer);
+  }
+}
+
+async function viewerEventStream(
   prisma: PrismaClient,
   pubsub: ParleyPubSub,
   hub: ChannelHub,

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { PrismaClient } from '../generated/prisma/client.ts';
-import { flushWrites } from './socket-delivery.ts';
+import { flushWrites } from '../transport/socket-delivery.ts';
 import { eventFromRow, type ChannelEvent } from './events.ts';
 import type { ParleyPubSub } from './pubsub.ts';
 

@@ -1,10 +1,10 @@
-import type { Viewer } from '../context.ts';
-import type { PrismaClient } from '../generated/prisma/client.ts';
-import { readableChannel } from '../services/access.ts';
-import { DomainError } from '../services/errors.ts';
-import type { ChannelHub } from './channel-hub.ts';
-import { LiveStream } from './live-stream.ts';
-import { eventFromRow, type ChannelEvent } from './events.ts';
+import type { Viewer } from '../viewer.ts';
+import type { PrismaClient } from '../../generated/prisma/client.ts';
+import { readableChannel } from '../access.ts';
+import { DomainError } from '../errors.ts';
+import type { ChannelHub } from '../../bus/channel-hub.ts';
+import { LiveStream } from '../../bus/live-stream.ts';
+import { eventFromRow, type ChannelEvent } from '../../bus/events.ts';
 
 /** Log rows read per query while replaying or filling a gap. */
 const BATCH = 500;
@@ -38,7 +38,18 @@ const resyncRequired = (oldestSeq: number) =>
  * the same call: the hub's events are shared objects, so one execution and
  * one serialization can serve every subscriber (see socket-delivery.ts).
  */
-export async function channelEventStream(
+export class ChannelStreams {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly hub: ChannelHub,
+  ) {}
+
+  stream(viewer: Viewer, channelId: string, after: number | null): Promise<LiveStream<StreamItem>> {
+    return channelEventStream(this.prisma, this.hub, viewer, channelId, after);
+  }
+}
+
+async function channelEventStream(
   prisma: PrismaClient,
   hub: ChannelHub,
   viewer: Viewer,

@@ -2,11 +2,11 @@ import { Repeater, SlidingBuffer } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import type { Viewer } from '../context.ts';
-import type { PrismaClient } from '../generated/prisma/client.ts';
-import { readableChannel, writableChannel } from '../services/access.ts';
-import { DomainError } from '../services/errors.ts';
-import type { ParleyPubSub, Topics } from './pubsub.ts';
+import type { Viewer } from '../viewer.ts';
+import type { PrismaClient } from '../../generated/prisma/client.ts';
+import { readableChannel, writableChannel } from '../access.ts';
+import { DomainError } from '../errors.ts';
+import type { ParleyPubSub, Topics } from '../../bus/pubsub.ts';
 
 /** One user's typing state in one channel, as published on `typing:<channelId>`. */
 export type TypingPayload = Topics[`typing:${string}`];

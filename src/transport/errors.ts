@@ -2,8 +2,8 @@ import { PothosValidationError } from '@pothos/core';
 import { GraphQLError, type ExecutionResult } from 'graphql';
 import { createGraphQLError, useErrorHandler, type Plugin, type YogaLogger } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import type { Context } from './context.ts';
-import { DomainError, ServiceUnavailableError, type Service } from './services/errors.ts';
+import type { Context } from '../schema/context.ts';
+import { DomainError, ServiceUnavailableError, type Service } from '../services/errors.ts';
 
 // Errors the handler below logged, with the id of the request they broke.
 const requestIds = new WeakMap<object, string>();

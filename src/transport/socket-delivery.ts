@@ -2,7 +2,7 @@ import type { ExecutionResult } from 'graphql';
 import { isPromise } from 'graphql-yoga';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { LiveStream } from './live-stream.ts';
+import { LiveStream } from '../bus/live-stream.ts';
 import { SocketClose } from './sockets.ts';
 
 /** How a graphql-ws operation's results can reach its socket without going through graphql-ws' loop. */
@@ -22,6 +22,17 @@ export interface LiveTransport {
   maxBufferedBytes: number;
   /** Counts each event written (metrics); a plain number, as this runs per event per socket. */
   counters?: { liveDeliveries: number };
+}
+
+/** The live transport of each graphql-ws operation, by its context (the schema's context knows nothing of sockets). */
+const transports = new WeakMap<object, LiveTransport>();
+
+export function attachLiveTransport(context: object, live: LiveTransport): void {
+  transports.set(context, live);
+}
+
+export function liveTransportOf(context: unknown): LiveTransport | undefined {
+  return typeof context === 'object' && context !== null ? transports.get(context) : undefined;
 }
 
 /** Each result's `next` payload, serialized once (as UTF-8) for every socket it goes to. */

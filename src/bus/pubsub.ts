@@ -26,7 +26,7 @@ export interface Topics {
   /** Signals for one user's own stream (viewerEvents): channels they joined or left. */
   [topic: `user:${string}`]: UserSignal;
   /** A user's presence changed (ephemeral). */
-  [topic: `presence:${string}`]: import('./presence.ts').PresenceState;
+  [topic: `presence:${string}`]: import('../services/live/presence.ts').PresenceState;
   /** A user's role or active state changed: every process drops its cached viewer. */
   'users:changed': { userId: string };
 }
