@@ -26,9 +26,19 @@ export interface Topics {
   /** Signals for one user's own stream (viewerEvents): channels they joined or left. */
   [topic: `user:${string}`]: UserSignal;
   /** A user's presence changed (ephemeral). */
-  [topic: `presence:${string}`]: import('../services/live/presence.ts').PresenceState;
+  [topic: `presence:${string}`]: PresenceState;
   /** A user's role or active state changed: every process drops its cached viewer. */
   'users:changed': { userId: string };
+}
+
+export type PresenceStatus = 'ONLINE' | 'AWAY' | 'BUSY' | 'OFFLINE';
+
+/** A user's presence as it travels and as the API shows it. */
+export interface PresenceState {
+  userId: string;
+  status: PresenceStatus;
+  /** When the user's last socket closed; null while online or never seen. */
+  lastSeenAt: string | null;
 }
 
 /** What a user's own topic carries: membership changes, notifications, and updates of their requests and tickets. */

@@ -2,7 +2,6 @@ import type { Viewer } from './viewer.ts';
 import type { Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import type { Tx } from '../db/tx.ts';
 import { notFound } from './errors.ts';
-import type { UserService } from './users.ts';
 
 export interface AuditEntry {
   organizationId: string;
@@ -24,11 +23,17 @@ export interface AuditFilter {
   action: string | null;
 }
 
+/** What reading the audit trail needs of the users service (UserService). */
+interface VisibleUsers {
+  /** The ids the viewer may see, in order; NOT_FOUND for any other. */
+  visibleIds(viewer: Viewer, ids: string[]): Promise<string[]>;
+}
+
 /** Reading the audit trail (admins; the schema checks the role). */
 export class AuditService {
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly users: UserService,
+    private readonly users: VisibleUsers,
   ) {}
 
   /**

@@ -2,7 +2,6 @@ import type { Viewer } from './viewer.ts';
 import type { Prisma, PrismaClient, Role, User } from '../generated/prisma/client.ts';
 import { assertId, isAdmin, isExternal } from './access.ts';
 import { audit } from './audit.ts';
-import type { AuthService } from './auth.ts';
 import { conflict, DomainError, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
 
@@ -16,11 +15,18 @@ export interface CreateUserInput {
 
 type Query = { select?: Prisma.UserSelect; include?: Prisma.UserInclude };
 
+/** What user administration needs of the auth service (AuthService). */
+interface Credentials {
+  hash(password: string): Promise<string>;
+  /** Drops cached sessions of the user in every process. */
+  userChanged(userId: string): void;
+}
+
 /** Organization user administration: only owners and admins change users. */
 export class UserService {
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly auth: AuthService,
+    private readonly auth: Credentials,
   ) {}
 
   private assertAdmin(viewer: Viewer) {

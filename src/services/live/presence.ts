@@ -4,18 +4,11 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { PrismaClient } from '../../generated/prisma/client.ts';
 import { ServiceUnavailableError } from '../errors.ts';
-import type { ParleyPubSub } from '../../bus/pubsub.ts';
+import type { ParleyPubSub, PresenceState, PresenceStatus } from '../../bus/pubsub.ts';
 
-export type PresenceStatus = 'ONLINE' | 'AWAY' | 'BUSY' | 'OFFLINE';
+export type { PresenceState, PresenceStatus };
 /** What a user may choose while connected. */
 export type ChosenStatus = Exclude<PresenceStatus, 'OFFLINE'>;
-
-export interface PresenceState {
-  userId: string;
-  status: PresenceStatus;
-  /** When the user's last socket closed; null while online or never seen. */
-  lastSeenAt: string | null;
-}
 
 /**
  * Presence is best effort: with Redis down its commands would wait for the
