@@ -1,11 +1,10 @@
 import { z } from 'zod';
-import type { Message as MessageRow } from '../generated/prisma/client.ts';
 import { isStreamError, type StreamItem } from '../services/live/channel-stream.ts';
 import type { ChannelEvent as LoggedEvent, ChannelEventOf, SystemEventPayload } from '../bus/events.ts';
 import { sharedEvents } from './shared-events.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
-import { Message } from './message.ts';
+import { Message, messageFromSnapshot } from './message.ts';
 
 // Live events resolve every field from the published payload, so delivering
 // one event to N subscribers runs no query per subscriber (DESIGN §3.8).
@@ -37,10 +36,7 @@ const ChannelEvent = builder.interfaceRef<LoggedEvent>('ChannelEvent').implement
   }),
 });
 
-// The one conversion of a payload in the schema: Message fields read the
-// snapshot's columns by name (DateTime accepts its ISO strings, and the
-// columns it leaves out are not read from a message that came with an event).
-const asMessage = (e: ChannelEventOf<'MESSAGE_ADDED' | 'MESSAGE_EDITED'>) => e.payload as unknown as MessageRow;
+const asMessage = (e: ChannelEventOf<'MESSAGE_ADDED' | 'MESSAGE_EDITED'>) => messageFromSnapshot(e.payload);
 
 builder.objectRef<ChannelEventOf<'MESSAGE_ADDED'>>('MessageAddedEvent').implement({
   interfaces: [ChannelEvent],

@@ -2,6 +2,7 @@ import { decodeGlobalID, encodeGlobalID } from '@pothos/plugin-relay';
 import { z } from 'zod';
 import type { Context } from './context.ts';
 import type { ChannelMember as ChannelMemberRow, Message as MessageRow, Prisma } from '../generated/prisma/client.ts';
+import type { MessageSnapshot } from '../bus/events.ts';
 import { assertId } from '../services/access.ts';
 import { badInput } from '../services/errors.ts';
 import { CUSTOM_FIELDS_MAX, type DeleteResult } from '../services/messages.ts';
@@ -27,6 +28,15 @@ function connectionFallback<Args>(load: (query: Args, message: MessageRow, ctx: 
 // (channelId, senderId, parentId, its own id) instead, and never needs the
 // message's own row to exist: a hard-deleted parent is null, a hard-deleted
 // message has no replies, edits or readers, as its MessageDeletedEvent says.
+//
+// The one conversion of a logged message in the schema: Message is backed by
+// the Prisma row, and its fields read the snapshot's columns by name
+// (DateTime accepts its ISO strings; organizationId and deletedById, which a
+// snapshot leaves out, are read by no field). A snapshot is not converted
+// into a row because its body is null once a hard delete scrubbed it, which
+// the row type cannot say and `body` shows as null.
+export const messageFromSnapshot = (snapshot: MessageSnapshot) => snapshot as unknown as MessageRow;
+
 export const Message = builder.prismaNode('Message', {
   id: { field: 'id' },
   fields: (t) => ({

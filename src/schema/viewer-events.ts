@@ -1,9 +1,8 @@
-import type { Message as MessageRow } from '../generated/prisma/client.ts';
 import type { ViewerEvent } from '../services/live/viewer-stream.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
 import { ClientRequestStatus } from './client-request.ts';
-import { Message } from './message.ts';
+import { Message, messageFromSnapshot } from './message.ts';
 import { Notification, notificationFromSnapshot } from './notification.ts';
 import { TicketStatus } from './support-ticket.ts';
 
@@ -19,7 +18,7 @@ const ChannelActivityEvent = builder.objectRef<Of<'CHANNEL_ACTIVITY'>>('ChannelA
       type: Message,
       nullable: true,
       description: 'The new message, when the activity is one (from the published payload, no query).',
-      resolve: (e) => e.message as MessageRow | null,
+      resolve: (e) => (e.message ? messageFromSnapshot(e.message) : null),
     }),
   }),
 });

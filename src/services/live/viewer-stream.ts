@@ -8,7 +8,7 @@ import type { NotificationSnapshot, ParleyPubSub } from '../../bus/pubsub.ts';
 
 /** One item of a viewer's own stream. */
 export type ViewerEvent =
-  | { type: 'CHANNEL_ACTIVITY'; channelId: string; lastSeq: number; unreadCount: number; message: unknown | null }
+  | { type: 'CHANNEL_ACTIVITY'; channelId: string; lastSeq: number; unreadCount: number; message: MessageSnapshot | null }
   | { type: 'CHANNEL_ADDED'; channelId: string }
   | { type: 'CHANNEL_REMOVED'; channelId: string; reason: string | null }
   | { type: 'NOTIFICATION'; notification: NotificationSnapshot }
