@@ -8,9 +8,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { createThrowawayDatabase } from '../test/helpers/database.ts';
+import { createBenchDatabase, rows, scalar } from './lib/database.ts';
+import { assertRedis, defaultRedisUrl } from './lib/redis.ts';
 import { cpuTimes, idleShare } from './lib/cpu.ts';
 import { firstReceipts, latencyStats, mergeHistograms } from './lib/fanout-histogram.ts';
 import { Child, wallNow, type Usage } from './lib/fanout-ipc.ts';
@@ -105,8 +104,7 @@ if (
 ) {
   throw new Error(`--step and --latency must be positive, --subscribers ascending integers ≥ 2, --servers 1 and/or 2, --peers from ${PEERS.join(',')}`);
 }
-const adminUrl = process.env.BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const redisUrl = defaultRedisUrl;
 const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const redisPrefix = `parley-fanout:${runId}:`;
 const profileDir = fileURLToPath(new URL(`./results/profiles/${runId}/`, import.meta.url));
@@ -129,9 +127,8 @@ interface Setup {
 }
 
 async function main(): Promise<void> {
-  await assertRedis(redisUrl);
-  const db = await createThrowawayDatabase(adminUrl, 'parley_fanout');
-  cleanups.push(() => db.drop());
+  await assertRedis(redisUrl, 'start it first');
+  const db = await createBenchDatabase('fanout');
   const idleBefore = await idleShare(1000);
 
   process.stdout.write('Starting servers, sender and subscriber processes ...');
@@ -210,7 +207,7 @@ async function startProcesses(databaseUrl: string): Promise<Processes> {
       },
     });
   const peer = (kind: 'socketio' | 'bare', name: string) => startServer(name, { kind, options: { redisUrl, prefix: redisPrefix } });
-  // The first Parley process applies the migrations; the second finds them done.
+  // The database is migrated already (createBenchDatabase); the first Parley process starts alone all the same.
   const parleyA = await parley('parley-1');
   const [parleyB, socketioA, socketioB, bareA, bareB, sender, subsA, subsB] = await Promise.all([
     parley('parley-2'),
@@ -598,33 +595,6 @@ function checkOpenFiles(maxSubscribers: number): void {
   if (Number.isFinite(limit) && limit < maxSubscribers + 200) {
     throw new Error(`The open-files limit (ulimit -n = ${limit}) is too low for ${maxSubscribers} sockets per process; raise it for this shell (ulimit -n 4096)`);
   }
-}
-
-async function assertRedis(url: string): Promise<void> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (error) {
-    throw new Error(`Redis at ${url} is not reachable (${(error as Error).message}); start it first`);
-  } finally {
-    redis.disconnect();
-  }
-}
-
-async function rows<T>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
-
-async function scalar<T>(url: string, sql: string): Promise<T> {
-  return Object.values((await rows<object>(url, sql))[0]!)[0] as T;
 }
 
 try {

@@ -9,8 +9,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createPool } from '../src/db/client.ts';
-import { createThrowawayDatabase } from '../test/helpers/database.ts';
 import { cleanup, cleanups } from './lib/cleanup.ts';
+import { createBenchDatabase, withClient } from './lib/database.ts';
 import { summarize } from './lib/stats.ts';
 
 const { values: args } = parseArgs({
@@ -19,13 +19,24 @@ const { values: args } = parseArgs({
     slices: { type: 'string', default: '4' },
     concurrency: { type: 'string', default: '1,16' },
     pool: { type: 'string', default: '10' },
+    help: { type: 'boolean', default: false },
   },
 });
+if (args.help) {
+  console.log(`npm run bench:refused -- [--duration 4] [--slices 4] [--concurrency 1,16] [--pool 10]
+
+  --duration       seconds measured per row and pool (default 4)
+  --slices         alternating slices the duration is cut into (default 4)
+  --concurrency    comma-separated worker counts (default 1,16)
+  --pool           connections per pool (default 10)
+
+Environment: BENCH_PG_ADMIN_URL (default postgresql://postgres@127.0.0.1:5432/postgres).`);
+  process.exit(0);
+}
 const durationMs = Number(args.duration) * 1000;
 const slices = Number(args.slices);
 const levels = args.concurrency.split(',').map(Number);
 const poolSize = Number(args.pool);
-const adminUrl = process.env.BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 
 // The statements a retried send runs: the refused insert, then the read of the original.
 const insert = { name: 'bench_insert', text: 'INSERT INTO refused (key) VALUES ($1)', values: ['taken'] };
@@ -55,13 +66,12 @@ async function measure(pool: pg.Pool, workers: number, ms: number): Promise<numb
 }
 
 try {
-  const database = await createThrowawayDatabase(adminUrl, 'parley_bench_refused');
-  cleanups.push(() => database.drop());
-  const setup = new pg.Client({ connectionString: database.url });
-  await setup.connect();
-  await setup.query('CREATE TABLE refused (id serial PRIMARY KEY, key text UNIQUE NOT NULL)');
-  await setup.query(`INSERT INTO refused (key) VALUES ('taken')`);
-  await setup.end();
+  // One table of its own: the project's schema plays no part here.
+  const database = await createBenchDatabase('refused', { migrations: false });
+  await withClient(database.url, async (setup) => {
+    await setup.query('CREATE TABLE refused (id serial PRIMARY KEY, key text UNIQUE NOT NULL)');
+    await setup.query(`INSERT INTO refused (key) VALUES ('taken')`);
+  });
 
   const pools = {
     'pg Pool (closes on error)': new pg.Pool({ connectionString: database.url, max: poolSize, idleTimeoutMillis: 0 }),

@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { cpuTimes, idleShare } from './lib/cpu.ts';
-import { createThrowawayDatabase } from '../test/helpers/database.ts';
+import { createBenchDatabase, rows, scalar } from './lib/database.ts';
+import { assertRedis, defaultRedisUrl } from './lib/redis.ts';
 import { startFloor, type Floor } from './lib/floor.ts';
 import { CHANNEL, KEY, LoadGenerator, type LoadSpec } from './lib/load.ts';
 import {
@@ -66,8 +65,7 @@ const levels = args.concurrency.split(',').map(Number);
 if (!(durationMs > 0) || !(warmupRequests >= 0) || !Number.isInteger(slices) || slices < 1 || levels.some((c) => !Number.isInteger(c) || c < 1)) {
   throw new Error('--duration must be positive, --warmup non-negative, --slices and --concurrency positive integers');
 }
-const adminUrl = process.env.BENCH_PG_ADMIN_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-const redisUrl = args['no-redis'] ? null : (process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+const redisUrl = args['no-redis'] ? null : defaultRedisUrl;
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
 // Production mode as docker-compose.yml runs it; it must be set before the
@@ -92,9 +90,8 @@ interface Target {
 
 
 async function main(): Promise<void> {
-  if (redisUrl) await assertRedis(redisUrl);
-  const db = await createThrowawayDatabase(adminUrl, 'parley_bench');
-  cleanups.push(() => db.drop());
+  if (redisUrl) await assertRedis(redisUrl, 'start it or pass --no-redis');
+  const db = await createBenchDatabase('send');
 
   const config = loadConfig(
     { LOG_LEVEL: 'silent', PASSWORD_HASH_COST: '10', DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE },
@@ -199,30 +196,6 @@ async function main(): Promise<void> {
   const verdict = printVerdict(rows, TARGET);
   const file = writeResults(info, { rows, integrity, profile, verdict });
   console.log(`\nResults written to ${file}`);
-}
-
-async function assertRedis(url: string): Promise<void> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (error) {
-    throw new Error(`Redis at ${url} is not reachable (${(error as Error).message}); start it or pass --no-redis`);
-  } finally {
-    redis.disconnect();
-  }
-}
-
-async function scalar<T>(url: string, sql: string, params: unknown[] = []): Promise<T> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const { rows } = await c.query(sql, params);
-    return Object.values(rows[0] as object)[0] as T;
-  } finally {
-    await c.end();
-  }
 }
 
 type Gql = <T>(query: string, variables?: Record<string, unknown>, token?: string) => Promise<T>;
@@ -338,25 +311,19 @@ async function measure(
 
 /** Every measured send must have produced one message and one event, with seqs 1..lastSeq and none missing. */
 async function checkLogs(url: string, channelIds: string[]): Promise<Integrity> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const { rows } = await c.query<{ channels: string; messages: string; events: string; bad: string }>(
-      `SELECT count(*) AS channels, sum(m.n) AS messages, sum(e.n) AS events,
-              count(*) FILTER (WHERE e.n <> ch."lastSeq" OR e.maxseq <> ch."lastSeq" OR m.n <> e.added) AS bad
-         FROM "Channel" ch
-         CROSS JOIN LATERAL (SELECT count(*) AS n FROM "Message" WHERE "channelId" = ch.id) m
-         CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(max(seq), 0) AS maxseq,
-                                    count(*) FILTER (WHERE type = 'MESSAGE_ADDED') AS added
-                               FROM "ChannelEvent" WHERE "channelId" = ch.id) e
-        WHERE ch.id = ANY($1::uuid[])`,
-      [channelIds],
-    );
-    const row = rows[0]!;
-    return { channels: Number(row.channels), messages: Number(row.messages), events: Number(row.events), gapFree: row.bad === '0' };
-  } finally {
-    await c.end();
-  }
+  const [row] = await rows<{ channels: string; messages: string; events: string; bad: string }>(
+    url,
+    `SELECT count(*) AS channels, sum(m.n) AS messages, sum(e.n) AS events,
+            count(*) FILTER (WHERE e.n <> ch."lastSeq" OR e.maxseq <> ch."lastSeq" OR m.n <> e.added) AS bad
+       FROM "Channel" ch
+       CROSS JOIN LATERAL (SELECT count(*) AS n FROM "Message" WHERE "channelId" = ch.id) m
+       CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(max(seq), 0) AS maxseq,
+                                  count(*) FILTER (WHERE type = 'MESSAGE_ADDED') AS added
+                             FROM "ChannelEvent" WHERE "channelId" = ch.id) e
+      WHERE ch.id = ANY($1::uuid[])`,
+    [channelIds],
+  );
+  return { channels: Number(row!.channels), messages: Number(row!.messages), events: Number(row!.events), gapFree: row!.bad === '0' };
 }
 
 /**
