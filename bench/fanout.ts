@@ -13,6 +13,7 @@ import { assertRedis, defaultRedisUrl } from './lib/redis.ts';
 import { cpuTimes, idleShare } from './lib/cpu.ts';
 import { firstReceipts, latencyStats, mergeHistograms } from './lib/fanout-histogram.ts';
 import { Child, wallNow, type Usage } from './lib/fanout-ipc.ts';
+import { createGroupChannel, graphqlClient, rawId, registerOrganization } from './lib/graphql.ts';
 import {
   judge,
   PEER_NAMES,
@@ -234,21 +235,6 @@ function startDurable(databaseUrl: string, setup: Setup): Promise<{ child: Child
   return Promise.all([start('durable-1'), start('durable-2')]);
 }
 
-type Gql = <T>(query: string, variables?: Record<string, unknown>, token?: string) => Promise<T>;
-
-function client(url: string): Gql {
-  return async (query, variables = {}, token) => {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify({ query, variables }),
-    });
-    const json = (await response.json()) as { data?: unknown; errors?: unknown };
-    if (json.errors || !json.data) throw new Error(`GraphQL request failed: ${JSON.stringify(json.errors ?? json)}`);
-    return json.data as never;
-  };
-}
-
 /**
  * One organization, its owner (the sender), two GROUP channels and USERS members
  * who hold the subscriber sockets, all made through the API. Parley allows a
@@ -257,21 +243,11 @@ function client(url: string): Gql {
  * a user with a few devices and tabs.
  */
 async function prepare(port: number, databaseUrl: string): Promise<Setup> {
-  const gql = client(`http://127.0.0.1:${port}/graphql`);
+  const gql = graphqlClient(`http://127.0.0.1:${port}/graphql`);
   const slug = `fanout-${runId}`;
   const password = 'benchmark-password';
-  const { registerOrganization: owner } = await gql<{ registerOrganization: { token: string } }>(
-    `mutation($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { token } }`,
-    { input: { name: 'Fan-out benchmark', slug, username: 'owner', displayName: 'Owner', password } },
-  );
-  const createChannel = async (name: string) => {
-    const data = await gql<{ createChannel: { id: string } }>(
-      `mutation($input: CreateChannelInput!) { createChannel(input: $input) { id } }`,
-      { input: { kind: 'GROUP', name } },
-      owner.token,
-    );
-    return data.createChannel.id;
-  };
+  const owner = await registerOrganization(gql, 'Fan-out benchmark', slug, password);
+  const createChannel = (name: string) => createGroupChannel(gql, owner.token, name);
   const channels = { parley: await createChannel('fanout'), 'parley-lean': await createChannel('fanout-lean') };
   const durableChannel = await createChannel('fanout-durable-floor');
   const members: { id: string; token: string }[] = [];
@@ -305,12 +281,8 @@ async function prepare(port: number, databaseUrl: string): Promise<Setup> {
     }
   }
   // The durable floor writes rows as Parley's owner, into its own channel.
-  const [ownerRow] = await rows<{ id: string; organizationId: string }>(
-    databaseUrl,
-    `SELECT u.id, u."organizationId" FROM "User" u JOIN "Organization" o ON o.id = u."organizationId" WHERE o.slug = $1 AND u.username = 'owner'`,
-    [slug],
-  );
-  const durable = { channelId: Buffer.from(durableChannel, 'base64').toString('utf8').split(':')[1]!, organizationId: ownerRow!.organizationId, senderId: ownerRow!.id };
+  const organizationId = await scalar<string>(databaseUrl, 'SELECT "organizationId" FROM "User" WHERE id = $1', [owner.userId]);
+  const durable = { channelId: rawId(durableChannel), organizationId, senderId: owner.userId };
   return { ownerToken: owner.token, memberTokens: members.map((m) => m.token), channels, durable };
 }
 

@@ -8,6 +8,7 @@ import { cpuTimes, idleShare } from './lib/cpu.ts';
 import { createBenchDatabase, rows, scalar } from './lib/database.ts';
 import { assertRedis, defaultRedisUrl } from './lib/redis.ts';
 import { startFloor, type Floor } from './lib/floor.ts';
+import { createGroupChannel, graphqlClient, rawId, registerOrganization, type Gql } from './lib/graphql.ts';
 import { CHANNEL, KEY, LoadGenerator, type LoadSpec } from './lib/load.ts';
 import {
   combine,
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
   const app = await buildApp(config);
   cleanups.push(() => app.stop());
   const port = await app.start(0);
-  const gql = client(`http://127.0.0.1:${port}/graphql`);
+  const gql = graphqlClient(`http://127.0.0.1:${port}/graphql`);
 
   const info: RunInfo = {
     pgVersion: await scalar<string>(db.url, 'SHOW server_version'),
@@ -198,24 +199,6 @@ async function main(): Promise<void> {
   console.log(`\nResults written to ${file}`);
 }
 
-type Gql = <T>(query: string, variables?: Record<string, unknown>, token?: string) => Promise<T>;
-
-function client(url: string): Gql {
-  return async (query, variables = {}, token) => {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify({ query, variables }),
-    });
-    const json = (await response.json()) as { data?: unknown; errors?: unknown };
-    if (json.errors || !json.data) throw new Error(`GraphQL request failed: ${JSON.stringify(json.errors ?? json)}`);
-    return json.data as never;
-  };
-}
-
-/** Relay global ID -> raw uuid (the floor and SQL checks speak uuids). */
-const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString('utf8').split(':')[1]!;
-
 interface ChannelSet {
   shared: string;
   own: string[];
@@ -232,29 +215,17 @@ interface Setup {
 
 /** One organization and its owner; for each server one shared channel and one per worker, all made through the API. */
 async function prepare(gql: Gql, databaseUrl: string, perWorker: number): Promise<Setup> {
-  const slug = `bench-${runId}`;
-  const { registerOrganization: auth } = await gql<{ registerOrganization: { token: string; user: { id: string } } }>(
-    `mutation($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { token user { id } } }`,
-    { input: { name: 'Benchmark', slug, username: 'owner', displayName: 'Owner', password: 'benchmark-password' } },
-  );
+  const auth = await registerOrganization(gql, 'Benchmark', `bench-${runId}`, 'benchmark-password');
   const names = (prefix: string) => Array.from({ length: perWorker + 1 }, (_, i) => `${prefix}-${i}`);
-  const create = async (name: string) => {
-    const data = await gql<{ createChannel: { id: string } }>(
-      `mutation($input: CreateChannelInput!) { createChannel(input: $input) { id } }`,
-      { input: { kind: 'GROUP', name } },
-      auth.token,
-    );
-    return data.createChannel.id;
-  };
   const channelSet = async (prefix: string): Promise<ChannelSet> => {
     const ids: string[] = [];
-    for (const name of names(prefix)) ids.push(await create(name));
+    for (const name of names(prefix)) ids.push(await createGroupChannel(gql, auth.token, name));
     const [shared, ...own] = ids;
     return { shared: shared!, own, raw: ids.map(rawId) };
   };
   const parley = await channelSet('parley');
   const floorSet = await channelSet('floor');
-  const userId = rawId(auth.user.id);
+  const userId = auth.userId;
   return {
     token: auth.token,
     userId,
@@ -407,7 +378,7 @@ async function statementsOfOneSend(config: ReturnType<typeof loadConfig>, load: 
     const counting = await measure(load, target, one, 500, 'count', 0);
     const statementsPerSend = (counted.queryCount() - before) / counting.requests;
     capturing = true;
-    await client(`http://127.0.0.1:${port}/graphql`)(SEND, { input: { channelId: setup.parley.shared, body: BODY } }, setup.token);
+    await graphqlClient(`http://127.0.0.1:${port}/graphql`)(SEND, { input: { channelId: setup.parley.shared, body: BODY } }, setup.token);
     capturing = false;
     return { statements, statementsPerSend };
   } finally {

@@ -3,7 +3,7 @@
 import { Agent } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { serve, wallNow } from './fanout-ipc.ts';
-import { postJson, type Reply } from './http.ts';
+import { postJson, replyData, type Reply } from './graphql.ts';
 import type { ServerKind } from './fanout-server.ts';
 
 export const SEND_MESSAGE = `mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }`;
@@ -66,22 +66,6 @@ function post({ spec, agent }: Target, path: string, headers: Record<string, str
   return postJson(agent, spec.port, path, headers, body);
 }
 
-/**
- * A keep-alive connection the server closed as idle (after 5 s) can be picked
- * for a request just as it goes: that request never reached the server, so it
- * is sent again on a fresh connection. Parley would also take a retry that did
- * arrive, as the clientMessageId makes it idempotent.
- */
-async function postRetrying(target: Target, path: string, headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> {
-  try {
-    return await post(target, path, headers, body);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ECONNRESET' && code !== 'EPIPE') throw error;
-    return post(target, path, headers, body);
-  }
-}
-
 /** Sends one message now; resolves with its seq. */
 async function sendOne(target: Target): Promise<number> {
   const s = target.spec;
@@ -93,12 +77,10 @@ async function sendOne(target: Target): Promise<number> {
       query: SEND_MESSAGE,
       variables: { input: { channelId: s.channel, body, clientMessageId: `${t}:${s.tag}-${counter++}` } },
     });
-    const reply = await postRetrying(target, '/graphql', { authorization: `Bearer ${s.token}` }, payload);
-    const json = JSON.parse(reply.text) as { data?: { sendMessage?: { seq: number } }; errors?: unknown };
-    if (reply.status !== 200 || json.errors || !json.data?.sendMessage) throw new Error(`HTTP ${reply.status}: ${reply.text.slice(0, 300)}`);
-    return json.data.sendMessage.seq;
+    const reply = await post(target, '/graphql', { authorization: `Bearer ${s.token}` }, payload);
+    return replyData<{ sendMessage: { seq: number } }>(reply).sendMessage.seq;
   }
-  const reply = await postRetrying(target, '/send', {}, JSON.stringify({ room: s.channel, body }));
+  const reply = await post(target, '/send', {}, JSON.stringify({ room: s.channel, body }));
   if (reply.status !== 200) throw new Error(`HTTP ${reply.status}: ${reply.text.slice(0, 300)}`);
   return (JSON.parse(reply.text) as { seq: number }).seq;
 }

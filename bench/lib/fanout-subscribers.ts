@@ -2,11 +2,11 @@
 // socket with the client library its server is used with. It counts
 // deliveries, measures send-to-receive latency from the time the sender stamped
 // into each body, and checks that every subscriber sees consecutive seqs.
-import { createClient, type Client } from 'graphql-ws';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 import { Histogram } from './fanout-histogram.ts';
 import { serve, wallNow } from './fanout-ipc.ts';
+import { subscriptionClient } from './graphql.ts';
 import type { PeerEvent } from './fanout-peers.ts';
 import type { Peer } from './fanout-report.ts';
 
@@ -129,23 +129,15 @@ function connectParley(spec: ConnectSpec, index: number): Promise<Subscriber> {
     let connected = false;
     let onClosed = () => {};
     const closed = new Promise<void>((done) => (onClosed = done));
-    const client: Client = createClient({
-      url: spec.url.replace(/^http/, 'ws') + '/graphql',
-      webSocketImpl: WebSocket,
-      connectionParams: { authToken: spec.tokens[index % spec.tokens.length] },
-      lazy: true,
-      retryAttempts: 0,
-      on: {
-        connected: () => {
-          connected = true;
-          resolve(sub);
-        },
-        closed: (event) => {
-          onClosed();
-          const code = (event as { code?: number }).code;
-          if (!connected) reject(new Error(`subscriber ${index}: socket closed before connection_ack (code ${code})`));
-          else lost(sub, `socket closed (code ${code})`);
-        },
+    const client = subscriptionClient(spec.url, spec.tokens[index % spec.tokens.length], {
+      connected: () => {
+        connected = true;
+        resolve(sub);
+      },
+      closed: (code) => {
+        onClosed();
+        if (!connected) reject(new Error(`subscriber ${index}: socket closed before connection_ack (code ${code})`));
+        else lost(sub, `socket closed (code ${code})`);
       },
     });
     // dispose() starts the close handshake; the socket is gone once 'closed' fires.

@@ -1,15 +1,8 @@
 // Child process of LoadGenerator: runs one LoadSpec per message and answers with a LoadResult.
 import { Agent } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { postJson, type Reply } from './http.ts';
+import { postJson, replyFailure } from './graphql.ts';
 import { CHANNEL, KEY, type LoadResult, type LoadSpec, type WorkerMessage } from './load.ts';
-
-function failure(reply: Reply): string | null {
-  if (reply.status !== 200) return `HTTP ${reply.status}: ${reply.text.slice(0, 300)}`;
-  const json = JSON.parse(reply.text) as { data?: unknown; errors?: unknown };
-  if (json.errors || !json.data) return reply.text.slice(0, 300);
-  return null;
-}
 
 const tell = (message: WorkerMessage) => process.send?.(message);
 
@@ -29,7 +22,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
     const started = performance.now();
     let problem: string | null;
     try {
-      problem = failure(await postJson(agent, spec.port, spec.path, spec.headers, body));
+      problem = replyFailure(await postJson(agent, spec.port, spec.path, spec.headers, body));
     } catch (error) {
       problem = (error as Error).message;
     }
