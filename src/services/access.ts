@@ -1,24 +1,241 @@
 import type { Viewer } from './viewer.ts';
-import { Prisma, type Channel, type ChannelMember, type ChannelMemberRole, type PrismaClient, type ProjectAccess, type ProjectRole, type Role } from '../generated/prisma/client.ts';
+import {
+  Prisma,
+  type AuditLog,
+  type Channel,
+  type ChannelMember,
+  type ChannelMemberRole,
+  type ClientRequest,
+  type Message,
+  type Notification,
+  type PrismaClient,
+  type Project,
+  type ProjectAccess,
+  type ProjectRole,
+  type Role,
+  type SupportTicket,
+  type User,
+} from '../generated/prisma/client.ts';
 import type { Tx } from '../db/tx.ts';
 import { forbidden, notFound } from './errors.ts';
 import { columns } from '../db/columns.ts';
 
+/**
+ * The access policy: every rule about who may see or change a row lives here,
+ * and only here. A rule that queries filter by has two forms side by side: a
+ * JS predicate over rows already loaded, and a Prisma `where` (or SQL
+ * condition) that selects the same rows in the database. The two must agree;
+ * test/access-rules.test.ts checks them against each other for every role,
+ * channel kind, membership, project grant and archived state.
+ */
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether a string can be a row id at all. */
+export const isId = (id: string): boolean => UUID.test(id);
 
 /** Ids that cannot exist are reported exactly like missing ones. */
 export function assertId(id: string, what: string): void {
-  if (!UUID.test(id)) throw notFound(what);
+  if (!isId(id)) throw notFound(what);
 }
+
+// ---------------------------------------------------------------------------
+// Roles
 
 /** Owners, admins and staff run the organization; members and clients take part. */
 export const STAFF_ROLES: readonly Role[] = ['OWNER', 'ADMIN', 'STAFF'];
 /** Owners and admins manage users and the organization's settings. */
 export const ADMIN_ROLES: readonly Role[] = ['OWNER', 'ADMIN'];
+/** Users outside the organization's staff: they see only projects granted to them. */
+export const EXTERNAL_ROLES: readonly Role[] = ['CLIENT'];
+/** Channel members who manage the channel beside the organization's staff. */
+export const CHANNEL_MANAGER_ROLES: readonly ChannelMemberRole[] = ['OWNER', 'ADMIN'];
+
 export const isStaff = (viewer: Pick<Viewer, 'role'>) => STAFF_ROLES.includes(viewer.role);
 export const isAdmin = (viewer: Pick<Viewer, 'role'>) => ADMIN_ROLES.includes(viewer.role);
-/** Users outside the organization's staff: they see only projects granted to them. */
-export const isExternal = (role: Viewer['role']) => role === 'CLIENT';
+export const isExternal = (role: Viewer['role']) => EXTERNAL_ROLES.includes(role);
+/** Owners alone create, promote or touch other owners. */
+export const mayGrantRole = (viewer: Pick<Viewer, 'role'>, role: Role) => role !== 'OWNER' || viewer.role === 'OWNER';
+
+/** A `where` that matches no row: the SQL form of a rule that is false for this viewer whatever the row. */
+const NOTHING = { id: { in: [] as string[] } };
+
+// ---------------------------------------------------------------------------
+// Channels
+
+/** What the channel rules look at: the channel, the viewer's membership in it and their grant on its project. */
+export interface ChannelStanding {
+  channel: Pick<Channel, 'organizationId' | 'kind' | 'archivedAt'>;
+  member: Pick<ChannelMember, 'role'> | null;
+  /** The viewer's grant on the channel's project; null when it has none or belongs to no project. */
+  projectAccess: Pick<ProjectAccess, 'role' | 'canComment'> | null;
+}
+
+/**
+ * Read a channel (JS form): members of a channel of their organization.
+ * External users keep reading a project's channels only while their grant
+ * lasts; their own support tickets' conversations belong to no project.
+ */
+export function mayReadChannel(viewer: Viewer, s: ChannelStanding): boolean {
+  return (
+    s.channel.organizationId === viewer.organizationId &&
+    s.member !== null &&
+    (!isExternal(viewer.role) || s.channel.kind === 'SUPPORT' || s.projectAccess !== null)
+  );
+}
+
+/** Read a channel (SQL form of `mayReadChannel`). */
+export function readableChannelWhere(viewer: Viewer): Prisma.ChannelWhereInput {
+  return {
+    organizationId: viewer.organizationId,
+    members: { some: { userId: viewer.id } },
+    ...(isExternal(viewer.role) ? { OR: [{ kind: 'SUPPORT' as const }, { project: { access: { some: { userId: viewer.id } } } }] } : {}),
+  };
+}
+
+/** Why the viewer may not post in a channel, or null when they may: the JS form of `mayWriteSql`. */
+function writeBlock(viewer: Viewer, s: ChannelStanding): string | null {
+  if (!mayReadChannel(viewer, s)) return 'You are not a member of this channel';
+  if (s.channel.archivedAt) return 'This channel is archived and read-only';
+  if (s.member?.role === 'OBSERVER') return 'Observers cannot post in this channel';
+  if (isExternal(viewer.role) && s.channel.kind !== 'SUPPORT') {
+    if (s.projectAccess?.role === 'VIEWER') return 'Your project access is read-only';
+    if (!s.projectAccess?.canComment) return 'Your project access does not allow comments';
+  }
+  return null;
+}
+
+/** Post in a channel (JS form): a reader who is not an observer, in a live channel, with a grant that allows comments. */
+export const mayWriteChannel = (viewer: Viewer, s: ChannelStanding): boolean => writeBlock(viewer, s) === null;
+
+/**
+ * Post in a channel (SQL form of `mayWriteChannel`): a condition on the channel
+ * row `c`. Lets sendMessage check and write in one statement; when it is
+ * false, `writableChannel` names the reason.
+ */
+export function mayWriteSql(viewer: Viewer): Prisma.Sql {
+  const external = isExternal(viewer.role)
+    ? Prisma.sql`AND (c.kind = 'SUPPORT' OR EXISTS (
+        SELECT 1 FROM "ProjectAccess" pa
+        WHERE pa."projectId" = c."projectId" AND pa."userId" = ${viewer.id}::uuid AND pa.role <> 'VIEWER' AND pa."canComment"))`
+    : Prisma.empty;
+  return Prisma.sql`c."organizationId" = ${viewer.organizationId}::uuid AND c."archivedAt" IS NULL
+    AND EXISTS (
+      SELECT 1 FROM "ChannelMember" m
+      WHERE m."channelId" = c.id AND m."userId" = ${viewer.id}::uuid AND m.role <> 'OBSERVER')
+    ${external}`;
+}
+
+/**
+ * Manage a channel (JS form only: nothing filters by it). Staff manage every
+ * non-direct channel of the organization, also ones they are not in; channel
+ * owners and admins manage theirs. A DM's membership is fixed by its key.
+ */
+export function mayManageChannel(viewer: Viewer, s: ChannelStanding): boolean {
+  return (
+    s.channel.organizationId === viewer.organizationId &&
+    s.channel.kind !== 'DIRECT' &&
+    !isExternal(viewer.role) &&
+    (isStaff(viewer) || (mayReadChannel(viewer, s) && CHANNEL_MANAGER_ROLES.includes(s.member!.role)))
+  );
+}
+
+/** Read a channel's memberships (both forms): whoever reads the channel; `channel` is the viewer's standing in the member's channel. */
+export const mayReadChannelMember = (viewer: Viewer, channel: ChannelStanding): boolean => mayReadChannel(viewer, channel);
+export const readableChannelMemberWhere = (viewer: Viewer): Prisma.ChannelMemberWhereInput => ({ channel: readableChannelWhere(viewer) });
+
+// ---------------------------------------------------------------------------
+// Messages
+
+/** Read a message (JS form): its channel is readable. */
+export const mayReadMessage = (viewer: Viewer, message: Pick<Message, 'organizationId'>, channel: ChannelStanding): boolean =>
+  message.organizationId === viewer.organizationId && mayReadChannel(viewer, channel);
+/** Read a message (SQL form of `mayReadMessage`). */
+export const readableMessageWhere = (viewer: Viewer): Prisma.MessageWhereInput => ({
+  organizationId: viewer.organizationId,
+  channel: readableChannelWhere(viewer),
+});
+
+/** Whether the viewer sees a soft-deleted message's body and earlier versions. */
+export const maySeeDeletedContent = (viewer: Pick<Viewer, 'role'>): boolean => isAdmin(viewer);
+
+/** Read a message's earlier versions (JS form): the message is readable, and not deleted unless the viewer sees deleted content. */
+export const mayReadMessageEdit = (viewer: Viewer, message: Pick<Message, 'organizationId' | 'deletedAt'>, channel: ChannelStanding): boolean =>
+  mayReadMessage(viewer, message, channel) && (message.deletedAt === null || maySeeDeletedContent(viewer));
+/** Read a message's earlier versions (SQL form of `mayReadMessageEdit`). */
+export const readableMessageEditWhere = (viewer: Viewer): Prisma.MessageEditWhereInput => ({
+  message: { ...readableMessageWhere(viewer), ...(maySeeDeletedContent(viewer) ? {} : { deletedAt: null }) },
+});
+
+// ---------------------------------------------------------------------------
+// Projects, client requests and change orders
+
+/** See a project (JS form): the whole organization's for staff and members, granted ones for external users. */
+export const mayReadProject = (viewer: Viewer, project: Pick<Project, 'organizationId'>, grant: Pick<ProjectAccess, 'role'> | null): boolean =>
+  project.organizationId === viewer.organizationId && (!isExternal(viewer.role) || grant !== null);
+/** See a project (SQL form of `mayReadProject`). */
+export const readableProjectWhere = (viewer: Viewer): Prisma.ProjectWhereInput =>
+  isExternal(viewer.role)
+    ? { organizationId: viewer.organizationId, access: { some: { userId: viewer.id } } }
+    : { organizationId: viewer.organizationId };
+
+/** See who outside the staff may enter projects (both forms): staff only, as `Project.access` says. */
+export const mayReadProjectAccess = (viewer: Viewer, grant: Pick<ProjectAccess, 'organizationId'>): boolean =>
+  grant.organizationId === viewer.organizationId && isStaff(viewer);
+export const readableProjectAccessWhere = (viewer: Viewer): Prisma.ProjectAccessWhereInput =>
+  isStaff(viewer) ? { organizationId: viewer.organizationId } : NOTHING;
+
+/** Read a client request (JS form): `grant` is the viewer's on the request's project. */
+export const mayReadClientRequest = (viewer: Viewer, request: Pick<ClientRequest, 'organizationId'>, grant: Pick<ProjectAccess, 'role'> | null): boolean =>
+  request.organizationId === viewer.organizationId && (!isExternal(viewer.role) || grant !== null);
+/** Read a client request (SQL form of `mayReadClientRequest`). */
+export const readableClientRequestWhere = (viewer: Viewer): Prisma.ClientRequestWhereInput =>
+  isExternal(viewer.role)
+    ? { organizationId: viewer.organizationId, project: { access: { some: { userId: viewer.id } } } }
+    : { organizationId: viewer.organizationId };
+
+/** Read a change order (SQL form): whoever reads the request it came from (`mayReadClientRequest` on that request). */
+export const readableChangeOrderWhere = (viewer: Viewer): Prisma.ChangeOrderWhereInput => ({ sourceRequest: readableClientRequestWhere(viewer) });
+
+// ---------------------------------------------------------------------------
+// Support tickets
+
+/** Read a support ticket (JS form): agents (staff) see the organization's queue, everyone else their own tickets. */
+export const mayReadSupportTicket = (viewer: Viewer, ticket: Pick<SupportTicket, 'organizationId' | 'requesterId'>): boolean =>
+  ticket.organizationId === viewer.organizationId && (isStaff(viewer) || ticket.requesterId === viewer.id);
+/** Read a support ticket (SQL form of `mayReadSupportTicket`). */
+export const readableSupportTicketWhere = (viewer: Viewer): Prisma.SupportTicketWhereInput =>
+  isStaff(viewer) ? { organizationId: viewer.organizationId } : { organizationId: viewer.organizationId, requesterId: viewer.id };
+
+// ---------------------------------------------------------------------------
+// Users, notifications, the audit trail
+
+/**
+ * Look a user up (JS form). Clients see themselves and the people of the
+ * channels they read (whose messages they see anyway), not the whole staff
+ * list. `channels` are the user's channels, as the viewer stands in each.
+ */
+export const mayReadUser = (viewer: Viewer, user: Pick<User, 'id' | 'organizationId'>, channels: ChannelStanding[]): boolean =>
+  user.organizationId === viewer.organizationId &&
+  (!isExternal(viewer.role) || user.id === viewer.id || channels.some((c) => mayReadChannel(viewer, c)));
+/** Look a user up (SQL form of `mayReadUser`). */
+export function readableUserWhere(viewer: Viewer): Prisma.UserWhereInput {
+  if (!isExternal(viewer.role)) return { organizationId: viewer.organizationId };
+  return { organizationId: viewer.organizationId, OR: [{ id: viewer.id }, { memberships: { some: { channel: readableChannelWhere(viewer) } } }] };
+}
+
+/** Read a notification (both forms): one's own. */
+export const mayReadNotification = (viewer: Viewer, n: Pick<Notification, 'organizationId' | 'userId'>): boolean =>
+  n.organizationId === viewer.organizationId && n.userId === viewer.id;
+export const readableNotificationWhere = (viewer: Viewer): Prisma.NotificationWhereInput => ({ userId: viewer.id, organizationId: viewer.organizationId });
+
+/** Read the audit trail (both forms): the organization's admins. */
+export const mayReadAuditEntry = (viewer: Viewer, entry: Pick<AuditLog, 'organizationId'>): boolean =>
+  entry.organizationId === viewer.organizationId && isAdmin(viewer);
+export const readableAuditWhere = (viewer: Viewer): Prisma.AuditLogWhereInput => (isAdmin(viewer) ? { organizationId: viewer.organizationId } : NOTHING);
+
+// ---------------------------------------------------------------------------
+// Loading a channel with the viewer's standing in it
 
 /** A channel as the viewer sees it: the row, their membership and, for external users, their project grant. */
 export interface ChannelAccess {
@@ -28,22 +245,6 @@ export interface ChannelAccess {
   canRead: boolean;
   canWrite: boolean;
   canManage: boolean;
-}
-
-/**
- * Why a reader may not write, or null when they may. `mayWriteSql` states the
- * same rule in SQL for sendMessage's single statement; change both together
- * (each rule has an end-to-end test that runs through both).
- */
-function writeBlock(viewer: Viewer, access: Omit<ChannelAccess, 'canWrite' | 'canManage'>): string | null {
-  if (!access.canRead) return 'You are not a member of this channel';
-  if (access.channel.archivedAt) return 'This channel is archived and read-only';
-  if (access.member?.role === 'OBSERVER') return 'Observers cannot post in this channel';
-  if (isExternal(viewer.role) && access.channel.kind !== 'SUPPORT') {
-    if (access.projectAccess?.role === 'VIEWER') return 'Your project access is read-only';
-    if (!access.projectAccess?.canComment) return 'Your project access does not allow comments';
-  }
-  return null;
 }
 
 type AccessRow = Channel & {
@@ -60,24 +261,6 @@ type AccessRow = Channel & {
   pa_canCreateTasks: boolean | null;
   pa_createdAt: Date | null;
 };
-
-/**
- * `writeBlock` as a SQL condition on the channel row `c`: true exactly when
- * the viewer may post. Lets sendMessage check and write in one statement; when
- * it is false, `writableChannel` names the reason.
- */
-export function mayWriteSql(viewer: Viewer): Prisma.Sql {
-  const external = isExternal(viewer.role)
-    ? Prisma.sql`AND (c.kind = 'SUPPORT' OR EXISTS (
-        SELECT 1 FROM "ProjectAccess" pa
-        WHERE pa."projectId" = c."projectId" AND pa."userId" = ${viewer.id}::uuid AND pa.role <> 'VIEWER' AND pa."canComment"))`
-    : Prisma.empty;
-  return Prisma.sql`c."organizationId" = ${viewer.organizationId}::uuid AND c."archivedAt" IS NULL
-    AND EXISTS (
-      SELECT 1 FROM "ChannelMember" m
-      WHERE m."channelId" = c.id AND m."userId" = ${viewer.id}::uuid AND m.role <> 'OBSERVER')
-    ${external}`;
-}
 
 /**
  * Loads a channel of the viewer's organization with the viewer's rights in it,
@@ -137,17 +320,13 @@ export async function channelAccess(db: PrismaClient | Tx, viewer: Viewer, chann
           createdAt: row.pa_createdAt!,
         }
       : null;
-  // External users keep reading a project's channels only while their grant
-  // lasts; their own support tickets' conversations belong to no project.
-  const canRead = member !== null && (!isExternal(viewer.role) || channel.kind === 'SUPPORT' || projectAccess !== null);
-  const base = { channel, member, projectAccess, canRead };
-  // Staff manage every non-direct channel of the organization, also ones they
-  // are not in; a DM's membership is fixed by its key.
-  const canManage =
-    channel.kind !== 'DIRECT' &&
-    !isExternal(viewer.role) &&
-    (isStaff(viewer) || (canRead && (member?.role === 'OWNER' || member?.role === 'ADMIN')));
-  return { ...base, canWrite: writeBlock(viewer, base) === null, canManage };
+  const standing = { channel, member, projectAccess };
+  return {
+    ...standing,
+    canRead: mayReadChannel(viewer, standing),
+    canWrite: mayWriteChannel(viewer, standing),
+    canManage: mayManageChannel(viewer, standing),
+  };
 }
 
 /** Channel the viewer may read; non-members get NOT_FOUND so channel ids do not leak. */

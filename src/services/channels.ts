@@ -1,6 +1,6 @@
 import type { Viewer } from './viewer.ts';
 import { Prisma, type Channel, type ChannelKind, type ChannelMember, type ChannelMemberRole, type Message, type PrismaClient } from '../generated/prisma/client.ts';
-import { assertId, channelAccess, isExternal, isStaff, manageableChannel, readableChannel } from './access.ts';
+import { assertId, channelAccess, isExternal, isStaff, manageableChannel, readableChannel, readableChannelWhere, readableProjectWhere } from './access.ts';
 import type { ChannelLog } from './channel-log.ts';
 import type { Tx } from '../db/tx.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
@@ -35,15 +35,6 @@ export class ChannelService {
     private readonly channelLog: ChannelLog,
   ) {}
 
-  /** The channels a viewer may read, as one `where`: membership, and for external users a live project grant. */
-  readableWhere(viewer: Viewer): Prisma.ChannelWhereInput {
-    return {
-      organizationId: viewer.organizationId,
-      members: { some: { userId: viewer.id } },
-      ...(isExternal(viewer.role) ? { OR: [{ kind: 'SUPPORT' as const }, { project: { access: { some: { userId: viewer.id } } } }] } : {}),
-    };
-  }
-
   /**
    * The viewer's channels, most recent activity first. A `projectId` the viewer
    * cannot see is NOT_FOUND, as `project(id)` says, rather than an empty page.
@@ -58,7 +49,7 @@ export class ChannelService {
   }
 
   private listWhere(viewer: Viewer, filter: ChannelFilter): Prisma.ChannelWhereInput {
-    const readable = this.readableWhere(viewer);
+    const readable = readableChannelWhere(viewer);
     return {
       ...readable,
       members: { some: { userId: viewer.id, hiddenAt: filter.hidden ? { not: null } : null } },
@@ -70,25 +61,19 @@ export class ChannelService {
 
   private async assertProjectVisible(viewer: Viewer, projectId: string): Promise<void> {
     assertId(projectId, 'Project');
-    const visible = await this.prisma.project.count({
-      where: {
-        id: projectId,
-        organizationId: viewer.organizationId,
-        ...(isExternal(viewer.role) ? { access: { some: { userId: viewer.id } } } : {}),
-      },
-    });
+    const visible = await this.prisma.project.count({ where: { id: projectId, ...readableProjectWhere(viewer) } });
     if (!visible) throw notFound('Project');
   }
 
   /** The channels of `ids` the viewer may read, in order; null for the others (one query for a page of items). */
   async readableByIds(viewer: Viewer, ids: string[]): Promise<(Channel | null)[]> {
-    const rows = await this.prisma.channel.findMany({ where: { id: { in: ids }, ...this.readableWhere(viewer) } });
+    const rows = await this.prisma.channel.findMany({ where: { id: { in: ids }, ...readableChannelWhere(viewer) } });
     return ids.map((id) => rows.find((c) => c.id === id) ?? null);
   }
 
   async get(viewer: Viewer, id: string, query: Query = {}): Promise<Channel> {
     assertId(id, 'Channel');
-    const channel = await this.prisma.channel.findFirst({ ...query, where: { id, ...this.readableWhere(viewer) } });
+    const channel = await this.prisma.channel.findFirst({ ...query, where: { id, ...readableChannelWhere(viewer) } });
     if (!channel) throw notFound('Channel');
     return channel as Channel;
   }

@@ -7,7 +7,7 @@ import type {
   Prisma,
   PrismaClient,
 } from '../generated/prisma/client.ts';
-import { assertId, isExternal, isStaff } from './access.ts';
+import { assertId, isExternal, isStaff, readableClientRequestWhere } from './access.ts';
 import type { ChannelLog } from './channel-log.ts';
 import type { Tx } from '../db/tx.ts';
 import { conflict, forbidden, notFound } from './errors.ts';
@@ -70,9 +70,7 @@ export class ClientRequestService {
 
   /** Requests the viewer may read: their organization's, only granted projects' for external users. */
   visibleWhere(viewer: Viewer): Prisma.ClientRequestWhereInput {
-    return isExternal(viewer.role)
-      ? { organizationId: viewer.organizationId, project: { access: { some: { userId: viewer.id } } } }
-      : { organizationId: viewer.organizationId };
+    return readableClientRequestWhere(viewer);
   }
 
   async get(viewer: Viewer, id: string, query: Query = {}): Promise<ClientRequest> {

@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Viewer } from './viewer.ts';
 import { Prisma, type Message, type PrismaClient } from '../generated/prisma/client.ts';
 import type { ChannelEventOf, MessageSnapshot } from '../bus/events.ts';
-import { assertId, channelAccess, isAdmin, isStaff, mayWriteSql, writableChannel } from './access.ts';
+import { assertId, channelAccess, isAdmin, isStaff, maySeeDeletedContent, mayWriteSql, writableChannel } from './access.ts';
 import { bumpSeq, type ChannelLog } from './channel-log.ts';
 import type { Tx } from '../db/tx.ts';
 import type { Clock } from './clock.ts';
@@ -294,7 +294,7 @@ export class MessageService {
 
   /** Whether the viewer may see a soft-deleted message's body and history. */
   canSeeDeleted(viewer: Viewer): boolean {
-    return isAdmin(viewer);
+    return maySeeDeletedContent(viewer);
   }
 
   /** For callers that found a message through a relation and must still check the body rule. */

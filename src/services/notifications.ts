@@ -1,7 +1,7 @@
 import type { Viewer } from './viewer.ts';
 import type { Notification, NotificationType, Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import type { NotificationSnapshot } from '../bus/pubsub.ts';
-import { assertId } from './access.ts';
+import { assertId, readableNotificationWhere } from './access.ts';
 import { notFound } from './errors.ts';
 import type { LogWriter } from './channel-log.ts';
 import type { Tx } from '../db/tx.ts';
@@ -57,7 +57,7 @@ export class NotificationService {
   }
 
   listWhere(viewer: Viewer, unreadOnly: boolean): Prisma.NotificationWhereInput {
-    return { userId: viewer.id, organizationId: viewer.organizationId, ...(unreadOnly ? { readAt: null } : {}) };
+    return { ...readableNotificationWhere(viewer), ...(unreadOnly ? { readAt: null } : {}) };
   }
 
   list(viewer: Viewer, unreadOnly: boolean, query: Query & { take?: number; skip?: number; cursor?: Prisma.NotificationWhereUniqueInput }) {

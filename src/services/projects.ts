@@ -1,6 +1,6 @@
 import type { Viewer } from './viewer.ts';
 import type { Prisma, PrismaClient, Project, ProjectAccess, ProjectRole } from '../generated/prisma/client.ts';
-import { assertId, isExternal, isStaff } from './access.ts';
+import { assertId, isExternal, isStaff, readableProjectWhere } from './access.ts';
 import { audit } from './audit.ts';
 import type { ChannelLog } from './channel-log.ts';
 import { conflict, DomainError, forbidden, notFound } from './errors.ts';
@@ -29,9 +29,7 @@ export class ProjectService {
 
   /** Projects the viewer can see: all of the organization's for staff and members, granted ones for clients. */
   visibleWhere(viewer: Viewer): Prisma.ProjectWhereInput {
-    return isExternal(viewer.role)
-      ? { organizationId: viewer.organizationId, access: { some: { userId: viewer.id } } }
-      : { organizationId: viewer.organizationId };
+    return readableProjectWhere(viewer);
   }
 
   async get(viewer: Viewer, id: string, query: Query = {}): Promise<Project> {

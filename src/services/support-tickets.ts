@@ -7,7 +7,7 @@ import type {
   TicketPriority,
   TicketStatus,
 } from '../generated/prisma/client.ts';
-import { ADMIN_ROLES, assertId, isAdmin, isStaff } from './access.ts';
+import { ADMIN_ROLES, assertId, isAdmin, isStaff, readableSupportTicketWhere } from './access.ts';
 import type { ChannelLog } from './channel-log.ts';
 import type { Tx } from '../db/tx.ts';
 import type { Clock } from './clock.ts';
@@ -96,7 +96,7 @@ export class SupportTicketService {
   ) {}
 
   visibleWhere(viewer: Viewer): Prisma.SupportTicketWhereInput {
-    return isStaff(viewer) ? { organizationId: viewer.organizationId } : { organizationId: viewer.organizationId, requesterId: viewer.id };
+    return readableSupportTicketWhere(viewer);
   }
 
   async get(viewer: Viewer, id: string, query: Query = {}): Promise<SupportTicket> {

@@ -1,6 +1,6 @@
 import type { Viewer } from './viewer.ts';
 import type { Prisma, PrismaClient, Role, User } from '../generated/prisma/client.ts';
-import { assertId, isAdmin, isExternal } from './access.ts';
+import { assertId, isAdmin, isExternal, mayGrantRole, readableUserWhere } from './access.ts';
 import { audit } from './audit.ts';
 import { conflict, DomainError, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
@@ -35,20 +35,12 @@ export class UserService {
 
   /** Owners are the only ones who may create, promote or touch other owners. */
   private assertMayGrant(viewer: Viewer, role: Role) {
-    if (role === 'OWNER' && viewer.role !== 'OWNER') throw forbidden('Only owners grant the OWNER role');
+    if (!mayGrantRole(viewer, role)) throw forbidden('Only owners grant the OWNER role');
   }
 
-  /**
-   * Users a viewer may look up. Clients see themselves and the people of the
-   * channels they read (whose messages they see anyway), not the whole staff list.
-   */
+  /** Users a viewer may look up: `mayReadUser` (access.ts). */
   visibleWhere(viewer: Viewer): Prisma.UserWhereInput {
-    if (!isExternal(viewer.role)) return { organizationId: viewer.organizationId };
-    const readable: Prisma.ChannelWhereInput = {
-      members: { some: { userId: viewer.id } },
-      OR: [{ kind: 'SUPPORT' }, { project: { access: { some: { userId: viewer.id } } } }],
-    };
-    return { organizationId: viewer.organizationId, OR: [{ id: viewer.id }, { memberships: { some: { channel: readable } } }] };
+    return readableUserWhere(viewer);
   }
 
   /** The `users` list: the whole organization, except that clients see only themselves. */

@@ -2,6 +2,7 @@ import { Repeater } from 'graphql-yoga';
 import type { Viewer } from '../viewer.ts';
 import type { PrismaClient } from '../../generated/prisma/client.ts';
 import type { ChannelService } from '../channels.ts';
+import { readableChannelWhere } from '../access.ts';
 import type { ChannelHub } from '../../bus/channel-hub.ts';
 import type { ChannelEvent, MessageSnapshot } from '../../bus/events.ts';
 import type { NotificationSnapshot, ParleyPubSub } from '../../bus/pubsub.ts';
@@ -136,7 +137,7 @@ async function viewerEventStream(
       for (const id of [...tracked.keys()]) untrack(id);
     });
 
-    const readable = await prisma.channel.findMany({ where: channels.readableWhere(viewer), select: { id: true } });
+    const readable = await prisma.channel.findMany({ where: readableChannelWhere(viewer), select: { id: true } });
     for (const { id } of readable) {
       tracked.set(id, { unread: 0, lastReadSeq: 0, lastSeq: 0, stop: () => {} });
     }
