@@ -50,8 +50,8 @@ export const builder = new SchemaBuilder<{
   relay: {
     clientMutationId: 'omit',
     cursorType: 'String',
-    // `node(id)` would bypass the per-type tenant and membership checks the
-    // services apply; clients fetch objects through their typed root fields.
+    // The plugin's own `node(id)` and `nodes(ids)` would load a row by its id
+    // alone, past the read rules; node.ts defines both through access.ts.
     nodeQueryOptions: false,
     nodesQueryOptions: false,
   },

@@ -13,6 +13,7 @@ import './client-request.ts';
 import './support-ticket.ts';
 import './notification.ts';
 import './audit.ts';
+import './node.ts';
 
 /** The executable schema, fields sorted so the printed schema is stable. */
 export const schema = lexicographicSortSchema(builder.toSchema());
