@@ -10,8 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createBenchDatabase, rows, scalar } from './lib/database.ts';
 import { assertRedis, defaultRedisUrl } from './lib/redis.ts';
-import { cpuTimes, idleShare } from './lib/cpu.ts';
-import { firstReceipts, latencyStats, mergeHistograms } from './lib/fanout-histogram.ts';
+import { busyShare, cpuTimes, idleShare } from './lib/cpu.ts';
 import { Child, wallNow, type Usage } from './lib/fanout-ipc.ts';
 import { createGroupChannel, graphqlClient, rawId, registerOrganization } from './lib/graphql.ts';
 import {
@@ -37,6 +36,7 @@ import {
 import type { RunResult, SenderSpec } from './lib/fanout-sender.ts';
 import type { ServerKind, StartServer } from './lib/fanout-server.ts';
 import type { ConnectSpec, ExpectResult, StepResult } from './lib/fanout-subscribers.ts';
+import { firstReceipts, latencyStats, mergeHistograms, perSecond } from './lib/stats.ts';
 import { cleanup, cleanups, interruption } from './lib/cleanup.ts';
 
 const P99_TARGET_MS = 15;
@@ -485,9 +485,9 @@ async function step(procs: Processes, lane: Lane, subscribers: number, rate: num
 
   const deliveries = ends.reduce((n, e) => n + e.deliveries, 0);
   const elapsedMs = Math.max(...reached.map((r) => r.at)) - run.startedAt;
-  const achieved = deliveries / (elapsedMs / 1000);
+  const achieved = perSecond(deliveries, elapsedMs);
   const offered = rate * subscribers;
-  const sendRate = run.sent / (ms / 1000);
+  const sendRate = perSecond(run.sent, ms);
 
   const coresOf = (i: number) => (after[i]!.cpuMs - before[i]!.cpuMs) / wall;
   const eluOf = (i: number) => {
@@ -500,7 +500,7 @@ async function step(procs: Processes, lane: Lane, subscribers: number, rate: num
   const senderCores = coresOf(serverChildren.length);
   const subscriberCores = sum(serverChildren.length + 1, 2);
   const idleServerCores = sum(serverChildren.length + clientChildren.length, idleChildren.length);
-  const machine = ((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total)) * cpus().length;
+  const machine = busyShare(machineBefore, machineAfter) * cpus().length;
   const cpu: CpuSplit = {
     servers: serverCores,
     serverElu: serverChildren.map((_, i) => eluOf(i)),

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { createPool } from '../src/db/client.ts';
 import { cleanup, cleanups } from './lib/cleanup.ts';
 import { createBenchDatabase, withClient } from './lib/database.ts';
-import { summarize } from './lib/stats.ts';
+import { inSlices, perSecond, summarize } from './lib/stats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -86,19 +86,14 @@ try {
   console.log('| workers | pool | retries/s | p50 ms | p99 ms | ratio to pg Pool |');
   console.log('|---|---|---|---|---|---|');
   for (const workers of levels) {
-    const results = new Map<string, number[]>();
     for (const pool of Object.values(pools)) await measure(pool, workers, 300); // warm: connections and plans
-    for (let slice = 0; slice < slices; slice++) {
-      for (const [name, pool] of Object.entries(pools)) {
-        results.set(name, [...(results.get(name) ?? []), ...(await measure(pool, workers, durationMs / slices))]);
-      }
-    }
-    const rate = (name: string) => results.get(name)!.length / (durationMs / 1000);
-    const baseline = rate('pg Pool (closes on error)');
-    for (const name of Object.keys(pools)) {
-      const latency = summarize(results.get(name)!);
-      console.log(`| ${workers} | ${name} | ${rate(name).toFixed(0)} | ${latency.p50.toFixed(2)} | ${latency.p99.toFixed(2)} | ${(rate(name) / baseline).toFixed(2)} |`);
-    }
+    const names = Object.keys(pools) as (keyof typeof pools)[];
+    const samples = (await inSlices(names, slices, (name) => measure(pools[name], workers, durationMs / slices))).map((parts) => parts.flat());
+    const rates = samples.map((lane) => perSecond(lane.length, durationMs));
+    names.forEach((name, i) => {
+      const latency = summarize(samples[i]!);
+      console.log(`| ${workers} | ${name} | ${rates[i]!.toFixed(0)} | ${latency.p50.toFixed(2)} | ${latency.p99.toFixed(2)} | ${(rates[i]! / rates[0]!).toFixed(2)} |`);
+    });
   }
   console.log('\nWhat this cannot show: a pooler (PgBouncer) in front, where a new client connection is cheap but its');
   console.log('server connection may still be replaced; a remote database, where each reconnect also costs round trips.');

@@ -25,7 +25,7 @@ import {
   type RunInfo,
   type Slice,
 } from './lib/report.ts';
-import { median } from './lib/stats.ts';
+import { inSlices, median } from './lib/stats.ts';
 import { cleanup, cleanups, interruption } from './lib/cleanup.ts';
 
 const TARGET = 0.6;
@@ -167,17 +167,13 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const c of cases) {
     process.stdout.write(`  running concurrency ${c.concurrency}, ${c.channels === 'shared' ? 'one channel' : 'one channel per worker'} ...`);
-    const parts: Record<Target['name'], Slice[]> = { floor: [], parley: [] };
     // Short alternating slices (floor, Parley, Parley, floor, ...) so that load
     // from other processes on the machine hits both servers alike.
-    for (let i = 0; i < slices; i++) {
-      for (const target of i % 2 === 0 ? [floorTarget, parleyTarget] : [parleyTarget, floorTarget]) {
-        const warmup = i === 0 ? warmupRequests : c.concurrency;
-        parts[target.name].push(await measure(load, target, c, durationMs / slices, `row${i}`, warmup));
-      }
-    }
-    const floorResult = combine(parts.floor);
-    const parleyResult = combine(parts.parley);
+    const [floorParts, parleyParts] = await inSlices([floorTarget, parleyTarget], slices, (target, i) =>
+      measure(load, target, c, durationMs / slices, `row${i}`, i === 0 ? warmupRequests : c.concurrency),
+    );
+    const floorResult = combine(floorParts!);
+    const parleyResult = combine(parleyParts!);
     rows.push({ ...c, floor: floorResult, parley: parleyResult, ratio: parleyResult.perSecond / floorResult.perSecond });
     process.stdout.write(' done\n');
   }

@@ -13,10 +13,14 @@ export function cpuTimes(): { busy: number; total: number } {
   return { busy, total };
 }
 
+/** Share of the machine's CPU time that was busy between two `cpuTimes()` samples. */
+export function busyShare(before: { busy: number; total: number }, after: { busy: number; total: number }): number {
+  return (after.busy - before.busy) / (after.total - before.total);
+}
+
 /** Share of the machine's CPU time that was idle during the next `ms`: other work skews every number. */
 export async function idleShare(ms: number): Promise<number> {
   const before = cpuTimes();
   await new Promise((resolve) => setTimeout(resolve, ms));
-  const after = cpuTimes();
-  return 1 - (after.busy - before.busy) / (after.total - before.total);
+  return 1 - busyShare(before, cpuTimes());
 }

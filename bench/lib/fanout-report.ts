@@ -1,8 +1,8 @@
 // The results of B3/B4 as tables and a JSON file (see bench/README.md for how to read them).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import type { LatencyStats } from './fanout-histogram.ts';
 import type { ServerKind } from './fanout-server.ts';
+import type { LatencyStats } from './stats.ts';
 
 /**
  * What is measured: Parley as clients use it (the subscription selects the

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { serve, wallNow } from './fanout-ipc.ts';
 import { postJson, replyData, type Reply } from './graphql.ts';
 import type { ServerKind } from './fanout-server.ts';
+import { percentile } from './stats.ts';
 
 export const SEND_MESSAGE = `mutation Send($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }`;
 const TEXT = 'Benchmark message: the quick brown fox jumps over the lazy dog.';
@@ -100,10 +101,9 @@ function run({ target: name, rate, durationMs }: RunSpec): Promise<RunResult> {
     const start = performance.now();
     const startedAt = wallNow();
     const finish = () => {
-      answers.sort((a, b) => a - b);
-      const at = (p: number) => answers[Math.min(answers.length - 1, Math.max(0, Math.ceil((p / 100) * answers.length) - 1))] ?? Number.NaN;
+      const sorted = Float64Array.from(answers).sort();
       const due = Math.floor((rate * durationMs) / 1000);
-      resolve({ sent, errors, firstError, lastSeq, startedAt, finishedAt: wallNow(), behind: Math.max(0, due - issued), answerP50: at(50), answerP99: at(99) });
+      resolve({ sent, errors, firstError, lastSeq, startedAt, finishedAt: wallNow(), behind: Math.max(0, due - issued), answerP50: percentile(sorted, 50), answerP99: percentile(sorted, 99) });
     };
     const issue = () => {
       issued++;

@@ -4,11 +4,11 @@
 // into each body, and checks that every subscriber sees consecutive seqs.
 import { io as ioClient, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
-import { Histogram } from './fanout-histogram.ts';
 import { serve, wallNow } from './fanout-ipc.ts';
 import { subscriptionClient } from './graphql.ts';
 import type { PeerEvent } from './fanout-peers.ts';
 import type { Peer } from './fanout-report.ts';
+import { Histogram } from './stats.ts';
 
 /** What a chat client selects to show a new message. */
 export const CHANNEL_EVENTS = `subscription Fanout($channelId: ID!, $after: Int) {

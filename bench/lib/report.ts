@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import type { LoadResult } from './load.ts';
-import { summarize, type LatencySummary } from './stats.ts';
+import { perSecond, summarize, type LatencySummary } from './stats.ts';
 
 /** One benchmark row: a concurrency and whether the workers share one channel or each own one. */
 export interface Case {
@@ -84,7 +84,7 @@ export function combine(parts: Slice[]): Measured {
   return {
     requests,
     elapsedMs,
-    perSecond: (requests / elapsedMs) * 1000,
+    perSecond: perSecond(requests, elapsedMs),
     latency: summarize(parts.flatMap((s) => s.samples)),
     serverCpu: sum((s) => s.serverCpuMs) / elapsedMs,
     clientCpu: sum((s) => s.clientCpuMs) / elapsedMs,
