@@ -16,8 +16,9 @@ import { createChannel, createProject, createUser, errorCode, grantAccess, ok, r
 /**
  * Tenant isolation (DESIGN §1.6): organization B's owner, an admin who may do
  * everything inside B, calls every operation with organization A's ids. Each
- * call must fail with the same error as for an id that never existed, and
- * leave both organizations as they were.
+ * call must fail with the same error as for an id that never existed (node
+ * and nodes answer null for both instead), and leave both organizations as
+ * they were.
  */
 
 /** The ids a case may point at; `a` holds organization A's, `b` organization B's own. */
@@ -68,10 +69,32 @@ interface IdCase {
   variables: (a: Ids, b: Ids) => Record<string, unknown>;
   /** The code for A's ids and for missing ones; NOT_FOUND unless the case says why. */
   code?: string;
+  /**
+   * For fields that answer what the viewer cannot read with null instead of an
+   * error (node, nodes): the data expected for A's, missing, malformed and
+   * mistyped ids alike. `b` is null when the caller is A's owner, to whom B's ids are foreign.
+   */
+  data?: (b: Ids | null) => unknown;
 }
 
 const body = 'isolation probe';
+const SLOTS = Object.keys(SLOT_TYPES) as Slot[];
 const CASES: IdCase[] = [
+  // Relay: node(id) for every kind of id, and nodes(ids) for all of them after one of B's own.
+  ...SLOTS.map(
+    (slot): IdCase => ({
+      name: `fetch a ${SLOT_TYPES[slot]} (${slot}) with node(id)`,
+      document: `query($id: ID!) { node(id: $id) { id } }`,
+      variables: (a) => ({ id: a[slot] }),
+      data: () => ({ node: null }),
+    }),
+  ),
+  {
+    name: 'fetch every kind of id with nodes(ids)',
+    document: `query($ids: [ID!]!) { nodes(ids: $ids) { id } }`,
+    variables: (a, b) => ({ ids: [b.channel, ...SLOTS.map((slot) => a[slot])] }),
+    data: (b) => ({ nodes: [b ? { id: b.channel } : null, ...SLOTS.map(() => null)] }),
+  },
   // Queries
   { name: 'read a channel', document: `query($id: ID!) { channel(id: $id) { id } }`, variables: (a) => ({ id: a.channel }) },
   {
@@ -562,10 +585,16 @@ describe('isolation: coverage of schema.graphql', () => {
 });
 
 describe('isolation: another organization\u2019s ids', () => {
-  it.each(CASES.map((c) => [c.name, c] as const))('%s: NOT_FOUND, exactly like a missing id, and nothing changes', async (_name, c) => {
+  it.each(CASES.map((c) => [c.name, c] as const))('%s: NOT_FOUND (or null), exactly like a missing id, and nothing changes', async (_name, c) => {
     const foreign = await s.gql(c.document, c.variables(a, b), B.owner.token);
     const ghost = mapIds((slot) => encode(SLOT_TYPES[slot], randomUUID()));
     const missing = await s.gql(c.document, c.variables(ghost, b), B.owner.token);
+    if (c.data) {
+      expect(foreign, 'null for a foreign id').toEqual({ data: c.data(b) });
+      expect(missing, 'null for a missing id').toEqual({ data: c.data(b) });
+      expect(await bothSnapshots()).toEqual(initial);
+      return;
+    }
     expect(errorCode(foreign), JSON.stringify(foreign)).toBe(c.code ?? 'NOT_FOUND');
     expect(foreign.data ?? null, 'no data for a foreign id').toBeNull();
     expect({ code: errorCode(foreign), message: foreign.errors?.[0]?.message }).toEqual({
@@ -596,18 +625,26 @@ describe('isolation: malformed and mistyped ids', () => {
     ['no type', (slot) => Buffer.from(rawId(a[slot])).toString('base64')],
   ];
 
-  it.each(CASES.map((c) => [c.name, c] as const))('%s: a malformed id is BAD_USER_INPUT or NOT_FOUND', async (_name, c) => {
+  it.each(CASES.map((c) => [c.name, c] as const))('%s: a malformed id is BAD_USER_INPUT or NOT_FOUND (or null)', async (_name, c) => {
     for (const [label, make] of malformed) {
       const result = await s.gql(c.document, c.variables(mapIds(make), b), B.owner.token);
+      if (c.data) {
+        expect(result, label).toEqual({ data: c.data(b) });
+        continue;
+      }
       expect(['BAD_USER_INPUT', 'NOT_FOUND'], `${label}: ${JSON.stringify(result.errors)}`).toContain(errorCode(result));
     }
   });
 
-  it.each(CASES.map((c) => [c.name, c] as const))('%s: an id of another type is BAD_USER_INPUT', async (_name, c) => {
+  it.each(CASES.map((c) => [c.name, c] as const))('%s: an id of another type is BAD_USER_INPUT (or null)', async (_name, c) => {
     // A's own ids, re-labelled with a wrong type: checked as B's owner and as A's owner alike.
     const mistyped = mapIds((slot) => encode(WRONG_TYPE[SLOT_TYPES[slot]]!, rawId(a[slot])));
     for (const token of [B.owner.token, A.owner.token]) {
       const result = await s.gql(c.document, c.variables(mistyped, b), token);
+      if (c.data) {
+        expect(result).toEqual({ data: c.data(token === B.owner.token ? b : null) });
+        continue;
+      }
       expect(errorCode(result), JSON.stringify(result.errors)).toBe('BAD_USER_INPUT');
     }
   });
