@@ -37,7 +37,7 @@ import type { RunResult, SenderSpec } from './lib/fanout-sender.ts';
 import type { ServerKind, StartServer } from './lib/fanout-server.ts';
 import type { ConnectSpec, ExpectResult, StepResult } from './lib/fanout-subscribers.ts';
 import { firstReceipts, latencyStats, mergeHistograms, perSecond } from './lib/stats.ts';
-import { cleanup, cleanups, interruption } from './lib/cleanup.ts';
+import { cleanups, runBenchmark } from './lib/cleanup.ts';
 
 const P99_TARGET_MS = 15;
 const LATENCY_SUBSCRIBERS = 100;
@@ -569,11 +569,4 @@ function checkOpenFiles(maxSubscribers: number): void {
   }
 }
 
-try {
-  await main();
-} catch (error) {
-  if (!interruption.interrupted) console.error(error);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
+await runBenchmark(main);

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createPool } from '../src/db/client.ts';
-import { cleanup, cleanups } from './lib/cleanup.ts';
+import { cleanups, runBenchmark } from './lib/cleanup.ts';
 import { createBenchDatabase, withClient } from './lib/database.ts';
 import { inSlices, perSecond, summarize } from './lib/stats.ts';
 
@@ -65,7 +65,7 @@ async function measure(pool: pg.Pool, workers: number, ms: number): Promise<numb
   return samples;
 }
 
-try {
+await runBenchmark(async () => {
   // One table of its own: the project's schema plays no part here.
   const database = await createBenchDatabase('refused', { migrations: false });
   await withClient(database.url, async (setup) => {
@@ -97,6 +97,4 @@ try {
   }
   console.log('\nWhat this cannot show: a pooler (PgBouncer) in front, where a new client connection is cheap but its');
   console.log('server connection may still be replaced; a remote database, where each reconnect also costs round trips.');
-} finally {
-  await cleanup();
-}
+});

@@ -26,7 +26,7 @@ import {
   type Slice,
 } from './lib/report.ts';
 import { inSlices, median } from './lib/stats.ts';
-import { cleanup, cleanups, interruption } from './lib/cleanup.ts';
+import { cleanups, runBenchmark } from './lib/cleanup.ts';
 
 const TARGET = 0.6;
 const BODY = 'Benchmark message: the quick brown fox jumps over the lazy dog.';
@@ -410,11 +410,4 @@ async function timed(work: (i: number) => Promise<unknown>, iterations = 200): P
 }
 
 // Last, so every module-level constant above is initialized before main runs.
-try {
-  await main();
-} catch (error) {
-  if (!interruption.interrupted) console.error(error);
-  process.exitCode = 1;
-} finally {
-  await cleanup();
-}
+await runBenchmark(main);

@@ -23,3 +23,18 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     void cleanup().finally(() => process.exit(130));
   });
 }
+
+/**
+ * Runs a benchmark's `main`: an error fails the run (printed unless Ctrl-C
+ * caused it), and the cleanups run whatever happened.
+ */
+export async function runBenchmark(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (error) {
+    if (!interruption.interrupted) console.error(error);
+    process.exitCode = 1;
+  } finally {
+    await cleanup();
+  }
+}
