@@ -30,4 +30,19 @@ export default defineConfig(
     // Tests and benchmarks read untyped GraphQL results and IPC messages; typing each would add nothing.
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
+  {
+    files: ['bench/**'],
+    // bench/ measures the app: it may import src/, never the test suite (its
+    // own helpers live in bench/lib/), so either can change without the other.
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(\\.\\./)+test/', message: 'bench/ does not import from test/: put what it needs in bench/lib/.' }] },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ImportExpression[source.value=/^(\\.\\.\\/)+test\\//]', message: 'bench/ does not import from test/: put what it needs in bench/lib/.' },
+      ],
+    },
+  },
 );
