@@ -3,6 +3,7 @@ import { Prisma } from '../generated/prisma/client.ts';
 const models = {
   Channel: Prisma.ChannelScalarFieldEnum,
   ChannelMember: Prisma.ChannelMemberScalarFieldEnum,
+  ClientRequest: Prisma.ClientRequestScalarFieldEnum,
   Message: Prisma.MessageScalarFieldEnum,
   SupportTicket: Prisma.SupportTicketScalarFieldEnum,
 };

@@ -9,13 +9,13 @@ import type {
 } from '../generated/prisma/client.ts';
 import { assertId, isExternal, isStaff, readableClientRequestWhere } from './access.ts';
 import type { ChannelLog } from './channel-log.ts';
-import type { Tx } from '../db/tx.ts';
-import { conflict, forbidden, notFound } from './errors.ts';
-import { idempotent } from './idempotency.ts';
-import { joinItemChannel, openItemChannel, recordItemChange } from './item-log.ts';
+import type { Clock } from './clock.ts';
+import { forbidden, notFound } from './errors.ts';
+import { openItemChannel } from './item-log.ts';
 import type { MessageService } from './messages.ts';
 import type { NotificationService } from './notifications.ts';
 import type { UserService } from './users.ts';
+import { Workflow, type Change, type ItemRules, type Move } from './workflow.ts';
 
 export const REQUEST_STATUSES: ClientRequestStatus[] = ['PENDING', 'APPROVED', 'REJECTED', 'CONVERTED', 'WITHDRAWN'];
 
@@ -43,6 +43,34 @@ export interface ClientRequestFilter {
 }
 
 type Query = { select?: Prisma.ClientRequestSelect; include?: Prisma.ClientRequestInclude };
+type Data = Prisma.ClientRequestUncheckedUpdateInput;
+
+/**
+ * The status machine: a pending request is approved, rejected, converted or
+ * withdrawn; an approved one may still be converted; the rest are final.
+ */
+const MACHINE: Record<ClientRequestStatus, ClientRequestStatus[]> = {
+  PENDING: ['APPROVED', 'REJECTED', 'CONVERTED', 'WITHDRAWN'],
+  APPROVED: ['CONVERTED'],
+  REJECTED: [],
+  CONVERTED: [],
+  WITHDRAWN: [],
+};
+
+/** The changes of a request: its requester edits or withdraws it while it is pending; staff decide. */
+export const REQUEST_MOVES = {
+  edit: { operation: 'updateClientRequest', action: 'EDITED', who: 'requester', from: ['PENDING'], to: 'PENDING' },
+  withdraw: { operation: 'withdrawClientRequest', action: 'WITHDRAWN', who: 'requester', to: 'WITHDRAWN' },
+  approve: { operation: 'approveClientRequest', action: 'APPROVED', who: 'staff', to: 'APPROVED' },
+  reject: { operation: 'rejectClientRequest', action: 'REJECTED', who: 'staff', to: 'REJECTED' },
+  convert: { operation: 'convertClientRequest', action: 'CONVERTED', who: 'staff', to: 'CONVERTED' },
+} satisfies Record<string, Move<ClientRequestStatus, 'staff' | 'requester'>>;
+
+/** A staff decision records its decider, its time and its note. */
+const decision = (viewer: Viewer, note: string | null): Change<ClientRequest, Data> => ({
+  reason: note,
+  data: (now) => ({ decidedById: viewer.id, decidedAt: now, decisionNote: note ?? null }),
+});
 
 /**
  * Who may do what with a project's requests:
@@ -60,13 +88,31 @@ type Standing = 'staff' | 'member' | 'client' | 'viewer';
  * information), with its own conversation, and the decision on it.
  */
 export class ClientRequestService {
+  private readonly flow: Workflow<ClientRequest, ClientRequestStatus, 'staff' | 'requester', Data, keyof typeof REQUEST_MOVES>;
+
   constructor(
     private readonly prisma: PrismaClient,
     private readonly channelLog: ChannelLog,
-    private readonly notifications: NotificationService,
+    notifications: NotificationService,
     private readonly messages: MessageService,
     private readonly users: UserService,
-  ) {}
+    clock: Clock,
+  ) {
+    const rules = {
+      item: 'CLIENT_REQUEST',
+      table: 'ClientRequest',
+      machine: MACHINE,
+      get: (viewer, id) => this.get(viewer, id),
+      authorize: (viewer, who, request) => this.authorize(viewer, who, request),
+      refusal: (status, _to, action) => `The request is ${status}; it cannot be ${action.toLowerCase()}`,
+      // A decider joins the conversation.
+      actorJoins: (_viewer, who) => who === 'staff',
+      write: (tx, id, status, data) => tx.clientRequest.update({ where: { id }, data: { status, ...data } }),
+      reload: (id) => this.prisma.clientRequest.findUniqueOrThrow({ where: { id } }),
+      notice: (request) => ({ type: 'CLIENT_REQUEST_STATUS', requestId: request.id, data: { number: request.number, title: request.title } }),
+    } satisfies ItemRules<ClientRequest, ClientRequestStatus, 'staff' | 'requester', Data>;
+    this.flow = new Workflow({ prisma, channelLog, notifications, clock }, rules, REQUEST_MOVES);
+  }
 
   /** Requests the viewer may read: their organization's, only granted projects' for external users. */
   visibleWhere(viewer: Viewer): Prisma.ClientRequestWhereInput {
@@ -112,36 +158,25 @@ export class ClientRequestService {
     if (project.archivedAt) throw forbidden('The project is archived');
     // A request made from a message keeps a link to it; the viewer must be able to read it.
     const source = input.fromMessageId ? await this.messages.get(viewer, input.fromMessageId) : null;
-    return idempotent(
-      this.prisma,
-      viewer,
-      input.idempotencyKey,
-      'createClientRequest',
-      (remember) =>
-        this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
-          const [counter] = await tx.$queryRaw<{ lastRequestNumber: number }[]>`
-            UPDATE "Project" SET "lastRequestNumber" = "lastRequestNumber" + 1 WHERE id = ${input.projectId}::uuid RETURNING "lastRequestNumber"`;
-          const number = counter!.lastRequestNumber;
-          const channel = await openItemChannel(tx, log, viewer, { kind: 'REQUEST', projectId: input.projectId, name: `Request ${number}` });
-          const request = await tx.clientRequest.create({
-            data: {
-              organizationId: viewer.organizationId,
-              projectId: input.projectId,
-              number,
-              title: input.title,
-              description: input.description,
-              type: input.type,
-              requesterId: viewer.id,
-              channelId: channel.id,
-              sourceMessageId: source?.id ?? null,
-            },
-          });
-          await recordItemChange(tx, log, viewer, { item: 'CLIENT_REQUEST', itemId: request.id, channelId: channel.id, action: 'CREATED', from: null, to: 'PENDING' });
-          await remember(tx, request.id);
-          return request;
-        }),
-      (id) => this.prisma.clientRequest.findUniqueOrThrow({ where: { id } }),
-    );
+    return this.flow.create(viewer, input.idempotencyKey, { operation: 'createClientRequest', action: 'CREATED' }, async (tx, log) => {
+      const [counter] = await tx.$queryRaw<{ lastRequestNumber: number }[]>`
+        UPDATE "Project" SET "lastRequestNumber" = "lastRequestNumber" + 1 WHERE id = ${input.projectId}::uuid RETURNING "lastRequestNumber"`;
+      const number = counter!.lastRequestNumber;
+      const channel = await openItemChannel(tx, log, viewer, { kind: 'REQUEST', projectId: input.projectId, name: `Request ${number}` });
+      return tx.clientRequest.create({
+        data: {
+          organizationId: viewer.organizationId,
+          projectId: input.projectId,
+          number,
+          title: input.title,
+          description: input.description,
+          type: input.type,
+          requesterId: viewer.id,
+          channelId: channel.id,
+          sourceMessageId: source?.id ?? null,
+        },
+      });
+    });
   }
 
   /** The requester edits their own request while it is pending. */
@@ -151,37 +186,26 @@ export class ClientRequestService {
       ...(input.description != null ? { description: input.description } : {}),
       ...(input.type != null ? { type: input.type } : {}),
     };
-    return this.change(viewer, id, input.idempotencyKey, 'updateClientRequest', {
-      actor: 'requester',
-      from: ['PENDING'],
-      to: 'PENDING',
-      action: 'EDITED',
-      data: () => changes,
-    });
+    return this.flow.run(viewer, id, input.idempotencyKey, 'edit', { data: () => changes });
   }
 
   async withdraw(viewer: Viewer, id: string, reason: string | null, key?: string | null): Promise<ClientRequest> {
-    return this.change(viewer, id, key, 'withdrawClientRequest', { actor: 'requester', from: ['PENDING'], to: 'WITHDRAWN', action: 'WITHDRAWN', reason });
+    return this.flow.run(viewer, id, key, 'withdraw', { reason });
   }
 
   async approve(viewer: Viewer, id: string, note: string | null, key?: string | null): Promise<ClientRequest> {
-    return this.change(viewer, id, key, 'approveClientRequest', { actor: 'staff', from: ['PENDING'], to: 'APPROVED', action: 'APPROVED', reason: note, decision: true });
+    return this.flow.run(viewer, id, key, 'approve', decision(viewer, note));
   }
 
   async reject(viewer: Viewer, id: string, reason: string, key?: string | null): Promise<ClientRequest> {
-    return this.change(viewer, id, key, 'rejectClientRequest', { actor: 'staff', from: ['PENDING'], to: 'REJECTED', action: 'REJECTED', reason, decision: true });
+    return this.flow.run(viewer, id, key, 'reject', decision(viewer, reason));
   }
 
   /** Turns a pending or approved request into a draft change order of its project, linked both ways. */
   async convert(viewer: Viewer, id: string, note: string | null, key?: string | null): Promise<ClientRequest> {
-    return this.change(viewer, id, key, 'convertClientRequest', {
-      actor: 'staff',
-      from: ['PENDING', 'APPROVED'],
-      to: 'CONVERTED',
-      action: 'CONVERTED',
-      reason: note,
-      decision: true,
-      after: async (tx, request) => {
+    return this.flow.run(viewer, id, key, 'convert', {
+      ...decision(viewer, note),
+      detail: async (tx, _before, request) => {
         const [counter] = await tx.$queryRaw<{ lastChangeOrderNumber: number }[]>`
           UPDATE "Project" SET "lastChangeOrderNumber" = "lastChangeOrderNumber" + 1 WHERE id = ${request.projectId}::uuid RETURNING "lastChangeOrderNumber"`;
         const order = await tx.changeOrder.create({
@@ -199,84 +223,14 @@ export class ClientRequestService {
     });
   }
 
-  /**
-   * One change of a request, in one transaction: the row is locked and its
-   * status checked (a request that is not in `from` is a CONFLICT naming its
-   * status: of two racing approvals one wins), then updated, recorded (audit,
-   * system event, updates) and its requester notified.
-   */
-  private async change(
-    viewer: Viewer,
-    id: string,
-    key: string | null | undefined,
-    operation: string,
-    spec: {
-      actor: 'staff' | 'requester';
-      from: ClientRequestStatus[];
-      to: ClientRequestStatus;
-      action: string;
-      reason?: string | null;
-      /** Records the decider and the note. */
-      decision?: boolean;
-      data?: () => Prisma.ClientRequestUpdateManyMutationInput;
-      after?: (tx: Tx, request: ClientRequest) => Promise<Record<string, unknown>>;
-    },
-  ): Promise<ClientRequest> {
-    const current = await this.get(viewer, id);
-    if (spec.actor === 'staff' && !isStaff(viewer)) throw forbidden('Only organization staff decide on client requests');
-    if (spec.actor === 'requester') {
-      if (current.requesterId !== viewer.id) throw forbidden('Only the requester changes their request');
-      this.assertMayFile(await this.standing(viewer, current.projectId));
+  /** Staff decide; the requester changes their own request while their access lets them file. */
+  private async authorize(viewer: Viewer, who: 'staff' | 'requester', request: ClientRequest): Promise<void> {
+    if (who === 'staff') {
+      if (!isStaff(viewer)) throw forbidden('Only organization staff decide on client requests');
+      return;
     }
-    return idempotent(
-      this.prisma,
-      viewer,
-      key,
-      operation,
-      (remember) =>
-        this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
-          const [locked] = await tx.$queryRaw<{ status: ClientRequestStatus }[]>`
-            SELECT status FROM "ClientRequest" WHERE id = ${current.id}::uuid FOR UPDATE`;
-          const from = locked!.status;
-          if (!spec.from.includes(from)) {
-            throw conflict(`The request is ${from}; it cannot be ${spec.action.toLowerCase()}`, { status: from });
-          }
-          const now = new Date();
-          const request = await tx.clientRequest.update({
-            where: { id: current.id },
-            data: {
-              status: spec.to,
-              ...(spec.decision ? { decidedById: viewer.id, decidedAt: now, decisionNote: spec.reason ?? null } : {}),
-              ...spec.data?.(),
-            },
-          });
-          if (spec.actor === 'staff') await joinItemChannel(tx, log, viewer.id, request.channelId);
-          const detail = (await spec.after?.(tx, request)) ?? {};
-          await recordItemChange(tx, log, viewer, {
-            item: 'CLIENT_REQUEST',
-            itemId: request.id,
-            channelId: request.channelId,
-            action: spec.action,
-            from,
-            to: spec.to,
-            reason: spec.reason,
-            detail,
-          });
-          if (from !== spec.to) {
-            await this.notifications.notify(tx, log, viewer, [
-              {
-                userId: request.requesterId,
-                type: 'CLIENT_REQUEST_STATUS',
-                requestId: request.id,
-                data: { number: request.number, title: request.title, from, to: spec.to, reason: spec.reason ?? null, actorName: viewer.displayName },
-              },
-            ]);
-          }
-          await remember(tx, request.id);
-          return request;
-        }),
-      (requestId) => this.prisma.clientRequest.findUniqueOrThrow({ where: { id: requestId } }),
-    );
+    if (request.requesterId !== viewer.id) throw forbidden('Only the requester changes their request');
+    this.assertMayFile(await this.standing(viewer, request.projectId));
   }
 
   private assertMayFile(standing: Standing): void {

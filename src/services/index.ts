@@ -18,6 +18,7 @@ import { LogRetention } from './log-retention.ts';
 import { MessageService } from './messages.ts';
 import { NotificationService } from './notifications.ts';
 import { ProjectService } from './projects.ts';
+import { firstResponseRule } from './sla.ts';
 import { SupportTicketService } from './support-tickets.ts';
 import { UserService } from './users.ts';
 
@@ -35,7 +36,8 @@ export function createServices(deps: ServiceDeps) {
   const channelLog = new ChannelLog(deps.prisma, deps.pubsub, deps.log, hub);
   const clock = new Clock();
   const notifications = new NotificationService(deps.prisma);
-  const messages = new MessageService(deps.prisma, channelLog, deps.config.limits.messageBodyMax, clock);
+  const messages = new MessageService(deps.prisma, channelLog, deps.config.limits.messageBodyMax);
+  messages.addSendRule(firstResponseRule(() => clock.now()));
   const auth = new AuthService(deps.prisma, deps.tokens, deps.pubsub, deps.config.passwordHashCost, deps.config.viewerCacheMs);
   const users = new UserService(deps.prisma, auth);
   const channels = new ChannelService(deps.prisma, channelLog);
@@ -51,7 +53,7 @@ export function createServices(deps: ServiceDeps) {
     messages,
     clock,
     notifications,
-    clientRequests: new ClientRequestService(deps.prisma, channelLog, notifications, messages, users),
+    clientRequests: new ClientRequestService(deps.prisma, channelLog, notifications, messages, users, clock),
     supportTickets: new SupportTicketService(deps.prisma, channelLog, notifications, messages, clock, users),
     logRetention: new LogRetention(deps.prisma, deps.log, deps.config.channelLogRetentionDays, deps.config.channelLogPruneIntervalMs),
     hub,

@@ -5,7 +5,6 @@ import type { ChannelEventOf, MessageSnapshot } from '../bus/events.ts';
 import { assertId, channelAccess, isAdmin, isStaff, maySeeDeletedContent, mayWriteSql, writableChannel } from './access.ts';
 import { bumpSeq, type ChannelLog } from './channel-log.ts';
 import type { Tx } from '../db/tx.ts';
-import type { Clock } from './clock.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
 import { columns } from '../db/columns.ts';
@@ -76,13 +75,28 @@ export interface DeleteResult {
   message: Message | null;
 }
 
+/**
+ * A rule another service keeps about sends (a support ticket's first
+ * response): a data-modifying statement that runs inside the send's own
+ * statement, so it commits with the message or not at all. It may read `msg`,
+ * the inserted row (none when the write guard refused). Null when this send
+ * does not concern the rule, which then costs the send nothing.
+ */
+export type SendRule = (viewer: Viewer, channelId: string) => Prisma.Sql | null;
+
 export class MessageService {
+  private readonly sendRules: SendRule[] = [];
+
   constructor(
     private readonly prisma: PrismaClient,
     private readonly channelLog: ChannelLog,
     private readonly bodyMax: number,
-    private readonly clock: Clock,
   ) {}
+
+  /** Adds a rule to every send (wiring: once per app, before requests). */
+  addSendRule(rule: SendRule): void {
+    this.sendRules.push(rule);
+  }
 
   /** A body as it is stored: trimmed, not empty, within MESSAGE_BODY_MAX. */
   cleanBody(body: string): string {
@@ -180,6 +194,11 @@ export class MessageService {
       deletedById: null,
       createdAt: new Date(),
     };
+    const rules = this.sendRules.flatMap((rule, i) => {
+      const statement = rule(viewer, channelId);
+      return statement ? [Prisma.sql`,
+        ${Prisma.raw(`send_rule_${i}`)} AS (${statement})`] : [];
+    });
     return this.channelLog.statement(async (db) => {
       const [message] = await db.$queryRaw<Message[]>`
         WITH ${bumpSeq(channelId, true, mayWriteSql(viewer))},
@@ -195,7 +214,7 @@ export class MessageService {
           SELECT "channelId", seq, "organizationId", 'MESSAGE_ADDED'::"ChannelEventType",
             jsonb_set(${JSON.stringify(messageSnapshot(draft))}::jsonb, '{seq}', to_jsonb(seq)), "senderId", "createdAt"
           FROM msg
-        )${isStaff(viewer) ? firstResponse(channelId, viewer.id, this.clock.now()) : Prisma.empty}
+        )${rules.length ? Prisma.join(rules, '') : Prisma.empty}
         SELECT ${columns('Message')} FROM msg`;
       if (!message) return { result: null, event: null };
       const event: ChannelEventOf<'MESSAGE_ADDED'> = {
@@ -317,18 +336,4 @@ async function scrubLoggedContent(tx: Tx, message: Pick<Message, 'id' | 'channel
     UPDATE "ChannelEvent" SET payload = payload || ${blanks}::jsonb
     WHERE "channelId" = ${message.channelId}::uuid AND seq >= ${message.seq}
       AND payload->>'id' = ${message.id} AND payload ? 'body'`;
-}
-
-/**
- * The first message of an agent (staff other than the requester) in a support
- * ticket's channel is its first response (the SLA's first clock). Part of the
- * send statement for staff only, so other sends pay nothing for it.
- */
-function firstResponse(channelId: string, senderId: string, at: Date): Prisma.Sql {
-  return Prisma.sql`,
-        first_response AS (
-          UPDATE "SupportTicket" SET "firstResponseAt" = ${at}
-          WHERE "channelId" = ${channelId}::uuid AND "firstResponseAt" IS NULL AND "requesterId" <> ${senderId}::uuid
-            AND EXISTS (SELECT 1 FROM msg)
-        )`;
 }
