@@ -5,9 +5,11 @@ import type { ChannelLog } from './channel-log.ts';
 import type { Clock } from './clock.ts';
 import { badInput, forbidden, notFound } from './errors.ts';
 import { openItemChannel } from './item-log.ts';
-import { messageSnapshot, type MessageService } from './messages.ts';
+import { messageSnapshot } from './message-content.ts';
+import type { MessageService } from './messages.ts';
 import type { NotificationService } from './notifications.ts';
-import { breachedWhere, dueTimes, pauseOnMove, slaState, targetsFor, type SlaState, type SlaTarget } from './sla.ts';
+import { dueTimes, pauseOnMove, slaState, targetsFor, type SlaState, type SlaTarget } from './sla.ts';
+import { filterWhere, namedUsers, TICKET_ORDERS, type TicketFilter, type TicketOrder } from './ticket-queue.ts';
 import type { UserService } from './users.ts';
 import { Workflow, type ItemRules, type Move } from './workflow.ts';
 
@@ -67,28 +69,8 @@ export interface OpenTicketInput {
   idempotencyKey?: string | null;
 }
 
-export interface TicketFilter {
-  status?: TicketStatus | null;
-  priority?: TicketPriority | null;
-  category?: TicketCategory | null;
-  assigneeId?: string | null;
-  unassigned?: boolean | null;
-  breached?: boolean | null;
-  requesterId?: string | null;
-}
-
-export type TicketOrder = 'NEWEST' | 'OLDEST' | 'PRIORITY' | 'RESOLUTION_DUE';
-
 type Query = { select?: Prisma.SupportTicketSelect; include?: Prisma.SupportTicketInclude };
 type Data = Prisma.SupportTicketUncheckedUpdateInput;
-
-const ORDERS: Record<TicketOrder, Prisma.SupportTicketOrderByWithRelationInput[]> = {
-  NEWEST: [{ createdAt: 'desc' }, { id: 'desc' }],
-  OLDEST: [{ createdAt: 'asc' }, { id: 'asc' }],
-  // The enum's order is LOW < MEDIUM < HIGH < URGENT.
-  PRIORITY: [{ priority: 'desc' }, { createdAt: 'asc' }, { id: 'asc' }],
-  RESOLUTION_DUE: [{ resolutionDueAt: 'asc' }, { id: 'asc' }],
-};
 
 /** What notifications about a ticket tell of it. */
 const about = (ticket: SupportTicket) => ({ number: ticket.number, subject: ticket.subject });
@@ -144,24 +126,13 @@ export class SupportTicketService {
 
   async listWhere(viewer: Viewer, filter: TicketFilter): Promise<Prisma.SupportTicketWhereInput> {
     // A user the viewer cannot see is NOT_FOUND, as user(id) says.
-    const named = [filter.assigneeId, filter.requesterId].filter((id): id is string => !!id);
+    const named = namedUsers(filter);
     if (named.length) await this.users.visibleIds(viewer, named);
-    const and: Prisma.SupportTicketWhereInput[] = [this.visibleWhere(viewer)];
-    if (filter.status) and.push({ status: filter.status });
-    if (filter.priority) and.push({ priority: filter.priority });
-    if (filter.category) and.push({ category: filter.category });
-    if (filter.assigneeId) and.push({ assigneeId: filter.assigneeId });
-    if (filter.unassigned != null) and.push({ assigneeId: filter.unassigned ? null : { not: null } });
-    if (filter.requesterId) and.push({ requesterId: filter.requesterId });
-    if (filter.breached != null) {
-      const breached = breachedWhere(this.clock.now(), this.prisma.supportTicket.fields);
-      and.push(filter.breached ? breached : { NOT: breached });
-    }
-    return { AND: and };
+    return { AND: [this.visibleWhere(viewer), ...filterWhere(filter, this.clock.now(), this.prisma.supportTicket.fields)] };
   }
 
   orderBy(order: TicketOrder): Prisma.SupportTicketOrderByWithRelationInput[] {
-    return ORDERS[order] ?? ORDERS.NEWEST;
+    return TICKET_ORDERS[order] ?? TICKET_ORDERS.NEWEST;
   }
 
   /** The ticket's clocks now. */
