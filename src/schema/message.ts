@@ -5,7 +5,8 @@ import type { ChannelMember as ChannelMemberRow, Message as MessageRow, Prisma }
 import type { MessageSnapshot } from '../bus/events.ts';
 import { assertId } from '../services/access.ts';
 import { badInput } from '../services/errors.ts';
-import { CUSTOM_FIELDS_MAX, type DeleteResult } from '../services/messages.ts';
+import { CUSTOM_FIELDS_MAX } from '../services/message-content.ts';
+import type { DeleteResult } from '../services/messages.ts';
 import { builder } from './builder.ts';
 import { Channel, ChannelMember } from './channel.ts';
 import { pageCap } from './pagination.ts';

@@ -1,42 +1,14 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Viewer } from './viewer.ts';
 import { Prisma, type Message, type PrismaClient } from '../generated/prisma/client.ts';
-import type { ChannelEventOf, MessageSnapshot } from '../bus/events.ts';
+import type { ChannelEventOf } from '../bus/events.ts';
 import { assertId, channelAccess, isAdmin, isStaff, maySeeDeletedContent, mayWriteSql, writableChannel } from './access.ts';
 import { bumpSeq, type ChannelLog } from './channel-log.ts';
 import type { Tx } from '../db/tx.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
+import { checkClientMessageId, checkCustomFields, cleanBody, messageSnapshot } from './message-content.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
 import { columns } from '../db/columns.ts';
-
-/** Longest `customFields` accepted, as serialized JSON: room for metadata, not a file store. */
-export const CUSTOM_FIELDS_MAX = 10_000;
-
-// PostgreSQL text and jsonb cannot hold U+0000; refuse it as input instead of failing the insert.
-const NUL = '\u0000';
-const nulMessage = (field: string) => `${field} must not contain NUL (U+0000) characters`;
-
-/** Length as people count it: an emoji is one character, not two UTF-16 units. */
-function characters(text: string): number {
-  let count = 0;
-  for (const _ of text) count++;
-  return count;
-}
-
-function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes(NUL);
-  if (Array.isArray(value)) return value.some(containsNul);
-  if (value && typeof value === 'object') return Object.entries(value).some(([key, v]) => key.includes(NUL) || containsNul(v));
-  return false;
-}
-
-function checkCustomFields(value: unknown): void {
-  if (value === undefined || value === null) return;
-  if (JSON.stringify(value).length > CUSTOM_FIELDS_MAX) {
-    throw badInput('customFields', `customFields must be at most ${CUSTOM_FIELDS_MAX} characters as JSON`);
-  }
-  if (containsNul(value)) throw badInput('customFields', nulMessage('customFields'));
-}
 
 export interface SendMessageInput {
   channelId: string;
@@ -44,23 +16,6 @@ export interface SendMessageInput {
   parentId?: string | null;
   clientMessageId?: string | null;
   customFields?: unknown;
-}
-
-/** What the channel log and live subscribers carry for a message (DESIGN §1.3: full payload). */
-export function messageSnapshot(m: Message): MessageSnapshot {
-  return {
-    id: m.id,
-    channelId: m.channelId,
-    seq: m.seq,
-    senderId: m.senderId,
-    body: m.body,
-    parentId: m.parentId,
-    clientMessageId: m.clientMessageId,
-    customFields: m.customFields,
-    editedAt: m.editedAt?.toISOString() ?? null,
-    deletedAt: m.deletedAt?.toISOString() ?? null,
-    createdAt: m.createdAt.toISOString(),
-  };
 }
 
 type Query = { select?: Prisma.MessageSelect; include?: Prisma.MessageInclude };
@@ -100,11 +55,7 @@ export class MessageService {
 
   /** A body as it is stored: trimmed, not empty, within MESSAGE_BODY_MAX. */
   cleanBody(body: string): string {
-    const trimmed = body.trim();
-    if (!trimmed) throw badInput('body', 'body must not be empty');
-    if (characters(trimmed) > this.bodyMax) throw badInput('body', `body must be at most ${this.bodyMax} characters`);
-    if (trimmed.includes(NUL)) throw badInput('body', nulMessage('body'));
-    return trimmed;
+    return cleanBody(body, this.bodyMax);
   }
 
   /** A message the viewer may read: its channel must be readable. */
@@ -124,12 +75,7 @@ export class MessageService {
    */
   async send(viewer: Viewer, input: SendMessageInput): Promise<Message> {
     const body = this.cleanBody(input.body);
-    if (input.clientMessageId !== undefined && input.clientMessageId !== null) {
-      if (!input.clientMessageId.trim() || input.clientMessageId.length > 100) {
-        throw badInput('clientMessageId', 'clientMessageId must be 1 to 100 characters');
-      }
-      if (input.clientMessageId.includes(NUL)) throw badInput('clientMessageId', nulMessage('clientMessageId'));
-    }
+    checkClientMessageId(input.clientMessageId);
     checkCustomFields(input.customFields);
     assertId(input.channelId, 'Channel');
     const channelId = input.channelId;
@@ -194,11 +140,12 @@ export class MessageService {
       deletedById: null,
       createdAt: new Date(),
     };
-    const rules = this.sendRules.flatMap((rule, i) => {
+    const rules: Prisma.Sql[] = [];
+    for (const rule of this.sendRules) {
       const statement = rule(viewer, channelId);
-      return statement ? [Prisma.sql`,
-        ${Prisma.raw(`send_rule_${i}`)} AS (${statement})`] : [];
-    });
+      if (statement) rules.push(Prisma.sql`,
+        ${Prisma.raw(`send_rule_${rules.length}`)} AS (${statement})`);
+    }
     return this.channelLog.statement(async (db) => {
       const [message] = await db.$queryRaw<Message[]>`
         WITH ${bumpSeq(channelId, true, mayWriteSql(viewer))},
