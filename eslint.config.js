@@ -13,6 +13,11 @@ export default defineConfig(
   js.configs.recommended,
   tseslint.configs.recommended,
   {
+    // CommonJS config files (.dependency-cruiser.cjs).
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
+  {
     languageOptions: {
       // Node scripts (.mjs/.js) are not seen by TypeScript, so name Node's globals for no-undef.
       globals: { process: 'readonly', console: 'readonly' },
