@@ -13,20 +13,19 @@ import { bearerToken, createContext, type Context } from './schema/context.ts';
 import { createPool, createPrisma } from './db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
-import { maskError, useUnexpectedErrorLog, yogaLogger } from './transport/errors.ts';
+import { createErrorMasking } from './transport/errors.ts';
 import { renderGraphiQL } from './graphiql.ts';
 import { refuseBody } from './http-body.ts';
 import { createOpsRoutes } from './ops/http.ts';
 import { createMetrics } from './ops/metrics.ts';
 import { createReadiness } from './ops/readiness.ts';
 import { createPubSub } from './bus/pubsub.ts';
-import { useSharedSubscriptionExecution } from './transport/shared-execution.ts';
-import { SocketClose, SocketRegistry } from './transport/sockets.ts';
+import { SocketRegistry } from './transport/sockets.ts';
 import { schema } from './schema/index.ts';
 import { createServices, type Services } from './services/index.ts';
 import { BoundedShutdown } from './shutdown.ts';
 import { StartupError } from './startup-error.ts';
-import { serveGraphqlWs } from './transport/graphql-ws.ts';
+import { GraphqlWsTransport } from './transport/graphql-ws.ts';
 
 export interface App {
   /** Starts listening; resolves with the bound port (useful with port 0). */
@@ -59,12 +58,13 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     preparedStatements: config.databasePreparedStatements,
     onQuery: options.countQueries ? () => void queries++ : undefined,
   });
-  const metrics = config.metrics.enabled ? createMetrics({ pool, openSockets: (): number => wss.clients.size }) : null;
+  const metrics = config.metrics.enabled ? createMetrics({ pool, openSockets: (): number => graphqlWs.openSockets }) : null;
   const pubsub = createPubSub(config.redisUrl, config.redisPrefix, log, metrics?.counters);
   const tokens = new TokenService(config.jwtSecret, config.tokenTtlSeconds);
   const services = createServices({ prisma, pubsub, tokens, config, log });
   services.hub.counters = metrics?.counters ?? null;
-  const mask = metrics ? metrics.counting(maskError) : maskError;
+  const errors = createErrorMasking(log, metrics?.counting);
+  const graphqlWs = new GraphqlWsTransport({ limits: config.websocket, log, errors, hub: services.hub, counters: metrics?.counters });
 
   const yoga = createYoga<{ wsToken?: string | null }, Context>({
     schema,
@@ -74,10 +74,10 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     landingPage: false,
     // Bodies are bounded by their Content-Length before Yoga sees them (refuseBody).
     maxRequestBodySize: false,
-    logging: yogaLogger(log),
-    maskedErrors: { maskError: mask },
+    logging: errors.logger,
+    maskedErrors: { maskError: errors.maskError },
     plugins: [
-      useUnexpectedErrorLog(log),
+      errors.plugin,
       ...(metrics ? [metrics.plugin] : []),
       // Bounds on what one document may ask for, checked before execution. The
       // deepest real client query (channel > messages > node > parent > replies
@@ -91,7 +91,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       // their senders and 5 readers each must pass (tested), a page of 100
       // messages with 20 readers each (2,000 users) does not.
       costLimitPlugin({ maxCost: 30_000 }),
-      useSharedSubscriptionExecution(),
+      graphqlWs.plugin,
     ],
     context: async (initial) => {
       const requestId = initial.request?.headers.get('x-request-id') ?? randomUUID();
@@ -124,9 +124,8 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     if (!refuseBody(req, res, config.httpMaxBodyBytes)) void yoga(req, res);
   });
 
-  const limits = config.websocket;
-  const sockets = new SocketRegistry(services.auth, pubsub, limits.maxSocketsPerUser, log, services.presence);
-  const wss = serveGraphqlWs({ server, yoga, sockets, limits, log, mask, counters: metrics?.counters });
+  const sockets = new SocketRegistry(services.auth, pubsub, config.websocket.maxSocketsPerUser, log, services.presence);
+  graphqlWs.listen(server, yoga, sockets);
 
   return {
     services,
@@ -135,19 +134,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     queryCount: () => queries,
     start: (port = config.port) =>
       ops.listen().then(() => new Promise<number>((resolve, reject) => {
-        // ws passes the HTTP server's errors on to the WebSocket server, where
-        // graphql-ws would print a listen failure as an internal error of its
-        // own: while listening starts, that failure is reported here alone.
-        const wsErrorListeners = wss.rawListeners('error') as ((error: Error) => void)[];
-        const quiet = () => {};
-        wss.removeAllListeners('error');
-        wss.on('error', quiet);
-        const restore = () => {
-          wss.off('error', quiet);
-          for (const listener of wsErrorListeners) wss.on('error', listener);
-        };
         server.once('error', (error: NodeJS.ErrnoException) => {
-          restore();
           // The operator has nothing to debug here, only a setting to change.
           if (error.code === 'EADDRINUSE') {
             reject(new StartupError(`port ${port} is in use on ${config.host}: stop what listens there or set PORT to a free port`, { cause: error }));
@@ -156,7 +143,6 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
           } else reject(error);
         });
         server.listen(port, config.host, () => {
-          restore();
           const bound = (server.address() as AddressInfo).port;
           services.logRetention.start();
           log.info(`Parley listening on http://localhost:${bound}/graphql`);
@@ -171,12 +157,11 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
       server.closeIdleConnections();
-      for (const socket of wss.clients) socket.close(SocketClose.GoingAway, 'Server shutting down');
       // Resolves once every socket has finished its close handshake.
-      const socketsClosed = new Promise<void>((resolve) => wss.close(() => resolve()));
+      const socketsClosed = graphqlWs.close();
       const graceEnd = Date.now() + config.shutdownGraceMs;
       const grace = setTimeout(() => {
-        for (const socket of wss.clients) socket.terminate();
+        graphqlWs.terminate();
         server.closeAllConnections();
       }, config.shutdownGraceMs);
       await Promise.all([httpClosed, socketsClosed]);

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { PrismaClient } from '../generated/prisma/client.ts';
-import { flushWrites } from '../transport/socket-delivery.ts';
 import { eventFromRow, type ChannelEvent } from './events.ts';
 import type { ParleyPubSub } from './pubsub.ts';
 
@@ -42,6 +41,7 @@ export class ChannelHub {
   private readonly unwatch: () => void;
   /** Set by the app when it keeps metrics. */
   counters: HubCounters | null = null;
+  private readonly deliveredHooks: (() => void)[] = [];
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -105,17 +105,23 @@ export class ChannelHub {
   }
 
   /**
+   * Calls `hook` each time the hub has handed a batch of events to its
+   * listeners (the events next in line when one arrives, or a batch read from
+   * the log), after the last listener returned. The transport sends the
+   * frames those listeners wrote from here.
+   */
+  onDelivered(hook: () => void): void {
+    this.deliveredHooks.push(hook);
+  }
+
+  /**
    * An event committed by this process, handed over before its publish has
    * made the round trip through pub/sub (whichever copy comes second is
    * dropped by its seq). Ignored when nobody here follows the channel.
-   * `alone`: no other change is being committed here, so no other event can
-   * join this one's writes in this turn; they are sent at once.
    */
-  offer(event: ChannelEvent, alone = false): void {
+  offer(event: ChannelEvent): void {
     const state = this.channels.get(event.channelId);
-    if (!state) return;
-    this.receive(event.channelId, state, event);
-    if (alone) flushWrites();
+    if (state) this.receive(event.channelId, state, event);
   }
 
   close(): void {
@@ -138,10 +144,13 @@ export class ChannelHub {
     if (state.last === null) return;
     for (const seq of [...state.ahead.keys()]) if (seq <= state.last) state.ahead.delete(seq);
     let next = state.ahead.get(state.last + 1);
-    while (next) {
-      state.ahead.delete(next.seq);
-      this.deliver(state, next);
-      next = state.ahead.get(state.last + 1);
+    if (next) {
+      while (next) {
+        state.ahead.delete(next.seq);
+        this.deliver(state, next);
+        next = state.ahead.get(state.last + 1);
+      }
+      this.delivered();
     }
     if (state.ahead.size === 0) {
       if (state.gapTimer) clearTimeout(state.gapTimer);
@@ -160,6 +169,16 @@ export class ChannelHub {
     for (const listener of state.listeners) listener(event);
   }
 
+  private delivered() {
+    for (const hook of this.deliveredHooks) {
+      try {
+        hook();
+      } catch (error) {
+        this.log.error({ err: error }, 'a channel hub delivery hook failed');
+      }
+    }
+  }
+
   /** Reads what the log has after `last` (up to `upTo`), once for every listener. */
   private async readLog(channelId: string, state: ChannelState, upTo: number | null) {
     if (state.reading || state.last === null) return;
@@ -174,6 +193,7 @@ export class ChannelHub {
           orderBy: { seq: 'asc' },
           take: LOG_BATCH,
         });
+        const before: number | null = state.last;
         for (const row of rows) {
           // A pruned stretch: the streams that need it end with RESYNC_REQUIRED.
           if (row.seq !== state.last + 1) {
@@ -182,6 +202,7 @@ export class ChannelHub {
           }
           this.deliver(state, eventFromRow(row));
         }
+        if (state.last !== before) this.delivered();
         if (rows.length < LOG_BATCH) break;
       }
     } catch (error) {

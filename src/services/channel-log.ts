@@ -42,24 +42,10 @@ export class ChannelLog {
     private readonly hub: Pick<ChannelHub, 'offer'>,
   ) {}
 
-  /** Changes being committed through this log right now, in this process. */
-  private writing = 0;
-
-  /** Runs `commit`, counted in `writing`; true when no other commit was running by the time it finished. */
-  private async counted<T>(commit: () => Promise<T>): Promise<{ value: T; alone: boolean }> {
-    this.writing++;
-    try {
-      const value = await commit();
-      return { value, alone: this.writing === 1 };
-    } finally {
-      this.writing--;
-    }
-  }
-
   async transaction<T>(organizationId: string, actorId: string | null, work: (tx: Tx, log: LogWriter) => Promise<T>): Promise<T> {
     const pending: ChannelEvent[] = [];
     const signals: { userId: string; signal: UserSignal }[] = [];
-    const { value: result, alone } = await this.counted(() => this.prisma.$transaction(async (tx) => {
+    const result = await this.prisma.$transaction(async (tx) => {
       const writer: LogWriter = {
         append: async <K extends ChannelEventType>(channelId: string, type: K, payload: ChannelEventPayloads[K] | ((seq: number) => Promise<ChannelEventPayloads[K]>)) => {
           const seq = await nextSeq(tx, channelId, type === 'MESSAGE_ADDED');
@@ -75,8 +61,8 @@ export class ChannelLog {
         signal: (userId, signal) => void signals.push({ userId, signal }),
       };
       return work(tx, writer);
-    }, TRANSACTION_LIMITS));
-    this.publish(pending, alone);
+    }, TRANSACTION_LIMITS);
+    this.publish(pending);
     for (const { userId, signal } of signals) {
       this.pubsub.publish(`user:${userId}`, signal).catch((error: unknown) => this.log.warn({ err: error, userId }, 'publishing a user signal failed'));
     }
@@ -89,21 +75,20 @@ export class ChannelLog {
    * statement committed, like `transaction`.
    */
   async statement<T>(run: (db: PrismaClient) => Promise<{ result: T; event: ChannelEvent | null }>): Promise<T> {
-    const { value, alone } = await this.counted(() => run(this.prisma));
-    if (value.event) this.publish([value.event], alone);
-    return value.result;
+    const { result, event } = await run(this.prisma);
+    if (event) this.publish([event]);
+    return result;
   }
 
-  /** `alone`: nothing else is being committed here, so this process's subscribers get the events at once (see ChannelHub.offer). */
-  private publish(events: ChannelEvent[], alone: boolean) {
+  private publish(events: ChannelEvent[]) {
     const failed = (error: unknown, event: ChannelEvent) =>
       this.log.warn({ err: error, channelId: event.channelId, seq: event.seq }, 'publish failed; subscribers catch up from the log');
-    for (const [i, event] of events.entries()) {
+    for (const event of events) {
       // This process's own subscribers need not wait for the round trip
       // through Redis; the hub drops the copy that comes back by its seq. The
       // copy offered has been through JSON like every other, so live events
       // look the same whichever way they arrived.
-      this.hub.offer(JSON.parse(JSON.stringify(event)) as ChannelEvent, alone && i === events.length - 1);
+      this.hub.offer(JSON.parse(JSON.stringify(event)) as ChannelEvent);
       this.pubsub.publish(`channel:${event.channelId}`, event).catch((error: unknown) => failed(error, event));
       // Membership changes also reach the users themselves, whose own stream
       // (viewerEvents) is not listening to a channel they just joined.

@@ -166,7 +166,7 @@ const outages = new WeakMap<Logger, Map<Service, { at: number; since: number }>>
  * logError), before masking; unexpected ones under the request id their
  * masked form carries.
  */
-export function useUnexpectedErrorLog(log: Logger): Plugin<Context> {
+function useUnexpectedErrorLog(log: Logger): Plugin<Context> {
   return useErrorHandler<Context>(({ errors, context, phase }) => {
     // Envelop hands a context-building failure over rewrapped as a new Error
     // (its class lost); Yoga reports the original to yogaLogger below.
@@ -186,7 +186,7 @@ export function useUnexpectedErrorLog(log: Logger): Plugin<Context> {
  * the plugin above has logged already. Those go through logError instead, so
  * each error is logged once at its own level.
  */
-export function yogaLogger(log: Logger): YogaLogger {
+function yogaLogger(log: Logger): YogaLogger {
   const pass = (level: 'debug' | 'info' | 'warn') => (...args: unknown[]) => {
     if (!log.isLevelEnabled(level)) return;
     const [first, ...rest] = args;
@@ -206,22 +206,6 @@ export function yogaLogger(log: Logger): YogaLogger {
 }
 
 /**
- * Logs and masks a result that does not pass through Yoga's pipeline (live
- * events written straight to a socket), exactly as Yoga treats the others.
- * `mask` is the app's maskError (counted when metrics are on).
- */
-export function maskResult(
-  result: ExecutionResult,
-  log: Logger,
-  requestId: string,
-  mask: (error: unknown, message: string) => Error = maskError,
-): ExecutionResult {
-  if (!result.errors?.length) return result;
-  for (const error of result.errors) logError(log, error, requestId);
-  return { ...result, errors: result.errors.map((error) => mask(error, 'Unexpected error.') as GraphQLError) };
-}
-
-/**
  * What to tell a client whose socket `error` kept from being admitted, when
  * it is an outage (logged like every other: at warn, a few seconds apart);
  * null for anything else.
@@ -233,18 +217,49 @@ export function outageReason(error: unknown, log: Logger): string | null {
   return unavailableMessage(service);
 }
 
+/** Masks an error as Yoga would for a client (the app's maskError, counted when metrics are on). */
+export type MaskError = (error: unknown, message: string) => Error;
+
 /**
- * An error that ends an operation before Yoga runs it (a socket's context
- * failed to build: the token's user could not be loaded), logged and coded
- * as Yoga would: the client gets SERVICE_UNAVAILABLE for an outage and a
- * masked INTERNAL_SERVER_ERROR otherwise, never graphql-ws' 4500 close.
+ * How errors reach clients, made once per app, so every path masks and logs
+ * with the same function: `maskError` is the one Yoga is given, and the
+ * transport uses it for what does not pass through Yoga's pipeline (live
+ * events written straight to a socket; an operation whose context could not
+ * be built), after logging each error once as the plugin does for the rest.
  */
-export function operationError(
-  error: unknown,
-  log: Logger,
-  requestId: string,
-  mask: (error: unknown, message: string) => Error = maskError,
-): GraphQLError {
-  logError(log, error, requestId);
-  return mask(error, 'Unexpected error.') as GraphQLError;
+export interface ErrorMasking {
+  /** Yoga's `maskedErrors.maskError`. */
+  readonly maskError: MaskError;
+  /** Yoga's `logging`. */
+  readonly logger: YogaLogger;
+  /** Logs every error of a request once, before Yoga masks it. */
+  readonly plugin: Plugin<Context>;
+  /** A result Yoga never sees, logged and masked as Yoga treats the others. */
+  result(result: ExecutionResult, requestId: string): ExecutionResult;
+  /**
+   * An error that ends an operation before Yoga runs it (a socket's context
+   * failed to build: the token's user could not be loaded): the client gets
+   * SERVICE_UNAVAILABLE for an outage and a masked INTERNAL_SERVER_ERROR
+   * otherwise, never graphql-ws' 4500 close.
+   */
+  operationError(error: unknown, requestId: string): GraphQLError;
+}
+
+/** `count` wraps maskError to count what it hands out (metrics). */
+export function createErrorMasking(log: Logger, count?: (mask: MaskError) => MaskError): ErrorMasking {
+  const mask: MaskError = count ? count(maskError) : maskError;
+  return {
+    maskError: mask,
+    logger: yogaLogger(log),
+    plugin: useUnexpectedErrorLog(log),
+    result(result, requestId) {
+      if (!result.errors?.length) return result;
+      for (const error of result.errors) logError(log, error, requestId);
+      return { ...result, errors: result.errors.map((error) => mask(error, 'Unexpected error.') as GraphQLError) };
+    },
+    operationError(error, requestId) {
+      logError(log, error, requestId);
+      return mask(error, 'Unexpected error.') as GraphQLError;
+    },
+  };
 }

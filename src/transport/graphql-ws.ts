@@ -1,38 +1,150 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { GraphQLError, type DocumentNode } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
-import type { YogaServerInstance } from 'graphql-yoga';
+import { CloseCode, handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
+import type { Plugin, YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { ChannelHub } from '../bus/channel-hub.ts';
 import type { WebSocketLimits } from '../config.ts';
 import { bearerToken, type Context } from '../schema/context.ts';
-import { maskError, maskResult, operationError } from './errors.ts';
-import type { RealtimeCounters } from '../ops/metrics.ts';
-import type { SocketRegistry } from './sockets.ts';
-import { attachLiveTransport } from './socket-delivery.ts';
+import type { ErrorMasking } from './errors.ts';
+import { FrameWriter, type FrameLink } from './frames.ts';
+import { useSharedSubscriptionExecution } from './shared-execution.ts';
+import { SocketDelivery } from './socket-delivery.ts';
+import { SocketClose, type SocketRegistry } from './sockets.ts';
 
 export interface GraphqlWsDeps {
-  server: Server;
-  yoga: YogaServerInstance<{ wsToken?: string | null }, Context>;
-  sockets: SocketRegistry;
   limits: WebSocketLimits;
   log: Logger;
-  /** The app's maskError (counted when metrics are on). */
-  mask?: typeof maskError;
-  counters?: RealtimeCounters;
+  /** The app's error masking, the same Yoga is given. */
+  errors: ErrorMasking;
+  /** The hub whose deliveries the fast path's writes follow (see FrameWriter.delivered). */
+  hub: Pick<ChannelHub, 'onDelivered'>;
+  /** Counts live deliveries (metrics). */
+  counters?: { liveDeliveries: number } | null;
 }
 
+/** What graphql-ws' context carries for a Parley socket (`ctx.extra`). */
+interface SocketExtra {
+  socket: WebSocket;
+  request: IncomingMessage;
+  link: FrameLink;
+  /** The token the registry admitted the socket with. */
+  token?: string;
+}
+
+type YogaInstance = YogaServerInstance<{ wsToken?: string | null }, Context>;
+
 /**
- * graphql-ws on the HTTP server's `/graphql`: sockets are admitted by the
- * registry (token, per-user limit), and each operation runs through Yoga's
- * envelop (`getEnveloped`), so its plugins, limits and masking apply as over
- * HTTP. Returns the WebSocket server, which the app closes on stop.
+ * graphql-ws on the HTTP server's `/graphql`, on graphql-ws' protocol core
+ * (`makeServer`) with Parley's own socket adapter: every frame a socket gets
+ * goes through the app's FrameWriter, graphql-ws' messages and the live fast
+ * path's alike. Sockets are admitted by the registry (token, per-user limit),
+ * and each operation runs through Yoga's envelop (`getEnveloped`), so its
+ * plugins, limits and masking apply as over HTTP.
+ *
+ * Made before Yoga, whose plugin list takes `plugin` (the shared execution of
+ * live events, delivered to sockets by this transport); `listen` then attaches
+ * the WebSocket server to the HTTP server.
  */
-export function serveGraphqlWs({ server, yoga, sockets, limits, log, mask = maskError, counters }: GraphqlWsDeps): WebSocketServer {
-  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: limits.maxPayloadBytes });
-  useServer<Record<string, unknown>, { token: string }>(
-    {
+export class GraphqlWsTransport {
+  /** Yoga's plugin for subscriptions (shared-execution.ts), bound to this transport's sockets. */
+  readonly plugin: Plugin<Context>;
+  private readonly frames: FrameWriter;
+  private readonly delivery: SocketDelivery;
+  private wss: WebSocketServer | null = null;
+
+  constructor(private readonly deps: GraphqlWsDeps) {
+    this.frames = new FrameWriter({ maxBufferedBytes: deps.limits.maxBufferedBytes, counters: deps.counters });
+    this.delivery = new SocketDelivery(this.frames);
+    this.plugin = useSharedSubscriptionExecution(this.delivery);
+    deps.hub.onDelivered(() => this.frames.delivered());
+  }
+
+  /** Open sockets (metrics). */
+  get openSockets(): number {
+    return this.wss?.clients.size ?? 0;
+  }
+
+  /** Serves graphql-ws on `server` at Yoga's endpoint, admitting sockets through `sockets`. */
+  listen(server: Server, yoga: YogaInstance, sockets: SocketRegistry): void {
+    const { limits, log } = this.deps;
+    const wss = new WebSocketServer({
+      server,
+      path: yoga.graphqlEndpoint,
+      maxPayload: limits.maxPayloadBytes,
+      // Off (ws' default for servers): frames are written to the connection
+      // directly, which a compressing sender would reorder (see FrameLink).
+      perMessageDeflate: false,
+      handleProtocols: (protocols) => handleProtocols(protocols),
+    });
+    this.wss = wss;
+    // ws passes the HTTP server's errors on. A listen failure is the app's
+    // start() to report, as the operator's to fix; anything else is logged.
+    wss.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.syscall !== 'listen') log.error({ err: error }, 'websocket server error');
+    });
+    const protocol = makeServer<Record<string, unknown>, SocketExtra>(this.options(yoga, sockets));
+    wss.on('connection', (socket, request) => this.opened(protocol, socket, request));
+  }
+
+  /**
+   * Asks every socket to close (1001, going away) and resolves once each has
+   * finished its close handshake; the WebSocket server accepts no more.
+   */
+  close(): Promise<void> {
+    const { wss } = this;
+    if (!wss) return Promise.resolve();
+    for (const socket of wss.clients) socket.close(SocketClose.GoingAway, 'Server shutting down');
+    return new Promise<void>((resolve) => wss.close(() => resolve()));
+  }
+
+  /** Cuts every socket still open (the grace period is over). */
+  terminate(): void {
+    for (const socket of this.wss?.clients ?? []) socket.terminate();
+  }
+
+  /**
+   * One accepted socket, handed to graphql-ws' protocol core. What graphql-ws'
+   * own ws adapter (`graphql-ws/use/ws`) does, with Parley's choices: frames
+   * go through the FrameWriter; a socket's 'error' (ws emits one only for
+   * the client's protocol violations, after closing the socket with the
+   * matching code: 1009, 1002, ...) is logged at debug, not as an internal
+   * error of ours; a failure while handling a message closes with 4500.
+   */
+  private opened(protocol: ReturnType<typeof makeServer<Record<string, unknown>, SocketExtra>>, socket: WebSocket, request: IncomingMessage): void {
+    const { log, limits } = this.deps;
+    const link = this.frames.open(socket, request.socket);
+    socket.on('error', (error) => log.debug({ err: error }, 'websocket closed for a protocol error'));
+    const stopPings = keepAlive(socket, limits.pingIntervalMs);
+    const closed = protocol.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) => this.frames.send(link, data),
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (handle) =>
+          socket.on('message', (data) => {
+            handle(String(data)).catch((error: unknown) => {
+              // A socket already closing has nothing left to tell.
+              if (socket.readyState !== socket.OPEN) return log.debug({ err: error }, 'websocket message handling ended with the socket');
+              log.error({ err: error }, 'internal error while handling a websocket message');
+              socket.close(CloseCode.InternalServerError, closeReason(error));
+            });
+          }),
+      },
+      { socket, request, link },
+    );
+    socket.once('close', (code, reason) => {
+      stopPings();
+      closed(code, String(reason)).catch((error: unknown) => log.error({ err: error }, 'closing a websocket’s operations failed'));
+    });
+  }
+
+  private options(yoga: YogaInstance, sockets: SocketRegistry): ServerOptions<Record<string, unknown>, SocketExtra> {
+    const { limits, errors } = this.deps;
+    const { delivery } = this;
+    return {
       connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       // The registry closes refused sockets itself, with the code that fits
       // (4401, 4403 or 4429); false only keeps graphql-ws from acknowledging.
@@ -60,33 +172,26 @@ export function serveGraphqlWs({ server, yoga, sockets, limits, log, mask = mask
         // A GraphQLError thrown out of onSubscribe would close the whole socket
         // with 4500; the client gets it as the operation's error instead.
         let document: DocumentNode;
-        let errors: readonly GraphQLError[];
+        let validationErrors: readonly GraphQLError[];
         try {
           document = parse(params.query);
         } catch (error) {
           return refusal(error, 'GRAPHQL_PARSE_FAILED');
         }
         try {
-          errors = validate(schema, document);
+          validationErrors = validate(schema, document);
         } catch (error) {
           // The query-limit rules (aliases, depth, cost) throw theirs.
           return refusal(error, 'BAD_USER_INPUT');
         }
-        if (errors.length) return clientErrors(errors, 'GRAPHQL_VALIDATION_FAILED');
+        if (validationErrors.length) return clientErrors(validationErrors, 'GRAPHQL_VALIDATION_FAILED');
         let contextValue: Context;
         try {
           contextValue = await contextFactory();
         } catch (error) {
-          return [operationError(error, log, randomUUID(), mask)];
+          return [errors.operationError(error, randomUUID())];
         }
-        attachLiveTransport(contextValue, {
-          socket: ctx.extra.socket,
-          connection: ctx.extra.request.socket,
-          id,
-          mask: (result) => maskResult(result, log, contextValue.requestId, mask),
-          maxBufferedBytes: limits.maxBufferedBytes,
-          counters,
-        });
+        delivery.attach(contextValue, { link: ctx.extra.link, id, mask: (result) => errors.result(result, contextValue.requestId) });
         return {
           schema,
           operationName: params.operationName,
@@ -96,21 +201,38 @@ export function serveGraphqlWs({ server, yoga, sockets, limits, log, mask = mask
           rootValue: { execute, subscribe },
         };
       },
-    },
-    wss,
-    // graphql-ws' keep-alive is the ws heartbeat: a ping every interval, and
-    // terminate() if its pong has not come back one interval later.
-    limits.pingIntervalMs,
-  );
-  // ws emits a socket's 'error' only for the client's protocol violations (a
-  // frame over maxPayload, a malformed frame), after it has closed the socket
-  // with the matching code (1009, 1002, ...). graphql-ws, listening first,
-  // would print each to the console as an internal error of ours.
-  wss.on('connection', (socket) => {
-    socket.removeAllListeners('error');
-    socket.on('error', (error) => log.debug({ err: error }, 'websocket closed for a protocol error'));
-  });
-  return wss;
+    };
+  }
+}
+
+/**
+ * The ws heartbeat: a ping every interval, and terminate() if its pong has
+ * not come back one interval later. Returns what stops it.
+ */
+function keepAlive(socket: WebSocket, intervalMs: number): () => void {
+  if (!(intervalMs > 0 && Number.isFinite(intervalMs))) return () => {};
+  let pongWait: NodeJS.Timeout | null = null;
+  const interval = setInterval(() => {
+    if (socket.readyState !== socket.OPEN) return;
+    pongWait = setTimeout(() => socket.terminate(), intervalMs);
+    socket.once('pong', () => {
+      if (pongWait) clearTimeout(pongWait);
+      pongWait = null;
+    });
+    socket.ping();
+  }, intervalMs);
+  return () => {
+    clearInterval(interval);
+    if (pongWait) clearTimeout(pongWait);
+  };
+}
+
+/** A close reason has at most 123 bytes; the error's message outside production, as graphql-ws' adapter does. */
+function closeReason(error: unknown): string {
+  const fallback = 'Internal server error';
+  if (process.env.NODE_ENV === 'production') return fallback;
+  const message = error instanceof Error ? error.message : String(error);
+  return Buffer.byteLength(message) <= 123 ? message : fallback;
 }
 
 /**

@@ -12,7 +12,7 @@ import { isAsyncIterable, isPromise, mapAsyncIterator, type Plugin } from 'graph
 import type { Context } from '../schema/context.ts';
 import type { Viewer } from '../services/viewer.ts';
 import { LiveStream } from '../bus/live-stream.ts';
-import { deliverToSocket, liveTransportOf } from './socket-delivery.ts';
+import type { SocketDelivery } from './socket-delivery.ts';
 
 /**
  * Live events are published once and reach every stream of a process as the
@@ -26,24 +26,24 @@ import { deliverToSocket, liveTransportOf } from './socket-delivery.ts';
  * Over graphql-ws, a stream that can be consumed by push (a LiveStream) is
  * attached to the socket: each event's `next` frame is serialized once and
  * written to every subscriber's socket in the call that received the event
- * (socket-delivery.ts). Other streams, and subscriptions over HTTP, are
- * pulled as usual with the shared execution in the map step.
+ * (the app's SocketDelivery). Other streams, and subscriptions over HTTP,
+ * are pulled as usual with the shared execution in the map step.
  */
-export function useSharedSubscriptionExecution(): Plugin<Context> {
+export function useSharedSubscriptionExecution(delivery: SocketDelivery): Plugin<Context> {
   return {
     onSubscribe({ args, setSubscribeFn }) {
       const selection = selectionKey(args);
-      if (selection !== null) setSubscribeFn((subscribeArgs) => subscribeShared(subscribeArgs, selection));
+      if (selection !== null) setSubscribeFn((subscribeArgs) => subscribeShared(subscribeArgs, selection, delivery));
     },
   };
 }
 
-async function subscribeShared(args: ExecutionArgs, selection: string) {
+async function subscribeShared(args: ExecutionArgs, selection: string, delivery: SocketDelivery) {
   const source = await createSourceEventStream(args);
   if (!isAsyncIterable(source)) return source;
-  const live = liveTransportOf(args.contextValue);
+  const operation = delivery.operationOf(args.contextValue);
   const executeEvent = (event: unknown) => executeShared(args, event, selection);
-  if (live && source instanceof LiveStream) return deliverToSocket(source, executeEvent, live);
+  if (operation && source instanceof LiveStream) return delivery.deliver(source, executeEvent, operation);
   return mapAsyncIterator(source, executeEvent);
 }
 
