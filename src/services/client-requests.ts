@@ -49,7 +49,7 @@ type Data = Prisma.ClientRequestUncheckedUpdateInput;
  * The status machine: a pending request is approved, rejected, converted or
  * withdrawn; an approved one may still be converted; the rest are final.
  */
-const MACHINE: Record<ClientRequestStatus, ClientRequestStatus[]> = {
+export const REQUEST_MACHINE: Record<ClientRequestStatus, ClientRequestStatus[]> = {
   PENDING: ['APPROVED', 'REJECTED', 'CONVERTED', 'WITHDRAWN'],
   APPROVED: ['CONVERTED'],
   REJECTED: [],
@@ -101,7 +101,7 @@ export class ClientRequestService {
     const rules = {
       item: 'CLIENT_REQUEST',
       table: 'ClientRequest',
-      machine: MACHINE,
+      machine: REQUEST_MACHINE,
       get: (viewer, id) => this.get(viewer, id),
       authorize: (viewer, who, request) => this.authorize(viewer, who, request),
       refusal: (status, _to, action) => `The request is ${status}; it cannot be ${action.toLowerCase()}`,

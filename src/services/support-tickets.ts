@@ -21,7 +21,7 @@ export const TICKET_STATUSES: TicketStatus[] = ['OPEN', 'IN_PROGRESS', 'PENDING_
  * back to IN_PROGRESS, or RESOLVED, once someone takes it on); a resolved
  * ticket reopens to IN_PROGRESS; CLOSED is final.
  */
-const MACHINE: Record<TicketStatus, TicketStatus[]> = {
+export const TICKET_MACHINE: Record<TicketStatus, TicketStatus[]> = {
   OPEN: ['IN_PROGRESS', 'ESCALATED'],
   IN_PROGRESS: ['PENDING_USER', 'RESOLVED', 'ESCALATED'],
   PENDING_USER: ['IN_PROGRESS', 'ESCALATED'],
@@ -95,7 +95,7 @@ export class SupportTicketService {
     const rules = {
       item: 'SUPPORT_TICKET',
       table: 'SupportTicket',
-      machine: MACHINE,
+      machine: TICKET_MACHINE,
       get: (viewer, id) => this.get(viewer, id),
       authorize: (viewer, who, ticket) => {
         if (who === 'agent' && !isStaff(viewer)) throw forbidden('Only support agents do this');
