@@ -1,18 +1,34 @@
 import type { CodegenConfig } from '@graphql-codegen/cli';
 
-// Types the example client's operations from the printed schema. Run with
-// `npm run codegen`; the output is generated, not committed.
+const scalars = { DateTime: 'string', JSON: 'unknown', EmailAddress: 'string', NonEmptyString: 'string' };
+
+// Types GraphQL operations from the printed schema (schema.graphql). The
+// output is generated, not committed: `npm run codegen` and `npm run
+// typecheck` run this config, and scripts/generate.mjs runs it on install and
+// before `npm test` when the output is missing or older than its inputs.
 const config: CodegenConfig = {
   schema: 'schema.graphql',
-  documents: ['examples/**/*.graphql'],
+  // Only `graphql(`...`)` marks a document: the tests' `gql(...)` helpers take one.
+  pluckConfig: { globalGqlIdentifierName: 'graphql' },
+  // A folder without operations yet generates an untyped graphql() instead of failing.
+  ignoreNoDocuments: true,
   generates: {
+    // The example client's operations (examples/*.graphql).
     'examples/generated/graphql.ts': {
+      documents: ['examples/**/*.graphql'],
       plugins: ['typescript-operations', 'typed-document-node'],
-      config: {
-        scalars: { DateTime: 'string', JSON: 'unknown', EmailAddress: 'string', NonEmptyString: 'string' },
-        useTypeImports: true,
-        enumsAsTypes: true,
-      },
+      config: { scalars, useTypeImports: true, enumsAsTypes: true },
+    },
+    // The tests' operations: each `graphql(`...`)` call in test/ becomes a
+    // typed document, so `gql(server, doc, variables)` returns typed data and
+    // checks its variables. Only named operations are typed (the preset skips
+    // anonymous ones), and names are unique across test/. A document that is
+    // invalid on purpose stays a plain string.
+    'test/generated/': {
+      documents: ['test/**/*.ts', '!test/generated/**'],
+      preset: 'client',
+      presetConfig: { fragmentMasking: false },
+      config: { scalars, useTypeImports: true, enumsAsTypes: true, importExtension: '.ts' },
     },
   },
 };

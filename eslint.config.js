@@ -8,7 +8,7 @@ import tseslint from 'typescript-eslint';
 export default defineConfig(
   {
     // Generated code (Prisma client, Pothos types, codegen output), local data and bench output.
-    ignores: ['node_modules/', '.parley/', 'src/generated/', 'examples/generated/', 'bench/results/'],
+    ignores: ['node_modules/', '.parley/', 'src/generated/', 'examples/generated/', 'test/generated/', 'bench/results/'],
   },
   js.configs.recommended,
   tseslint.configs.recommended,

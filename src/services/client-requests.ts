@@ -92,7 +92,7 @@ export class ClientRequestService {
 
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly channelLog: ChannelLog,
+    channelLog: ChannelLog,
     notifications: NotificationService,
     private readonly messages: MessageService,
     private readonly users: UserService,

@@ -86,7 +86,7 @@ export class SupportTicketService {
 
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly channelLog: ChannelLog,
+    channelLog: ChannelLog,
     notifications: NotificationService,
     private readonly messages: MessageService,
     private readonly clock: Clock,

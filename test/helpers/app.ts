@@ -2,17 +2,26 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import pino from 'pino';
 import { inject } from 'vitest';
 import { buildApp, type App } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
+import { queryText, type Operation } from './operation.ts';
+
+/** Sends one GraphQL request over HTTP the way a client does. */
+export interface GqlSender {
+  <R, V>(query: TypedDocumentNode<R, V>, variables?: V, token?: string | null): Promise<GqlResult<R>>;
+  /** Untyped: for documents that are invalid on purpose or built at run time. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- an untyped document's result is whatever the test says it is
+  <T = any>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GqlResult<T>>;
+}
 
 /** A Parley server as clients see it: its URL, over HTTP and WebSocket. */
 export interface GqlEndpoint {
   url: string;
   port: number;
-  /** Sends one GraphQL request over HTTP the way a client does. */
-  gql<T = any>(query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GqlResult<T>>;
+  gql: GqlSender;
 }
 
 export interface TestServer extends GqlEndpoint {
@@ -24,7 +33,7 @@ export interface TestServer extends GqlEndpoint {
 
 export interface GqlResult<T> {
   data?: T;
-  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, any> }[];
+  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
 }
 
 /**
@@ -65,7 +74,7 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
     dataDir,
     url,
     port,
-    gql: (query, variables, token) => gql(url, query, variables, token),
+    gql: senderFor(url),
     stop: async () => {
       await app.stop();
       if (ownDataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -73,13 +82,22 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
   };
 }
 
-export async function gql<T = any>(url: string, query: string, variables: Record<string, unknown> = {}, token?: string | null): Promise<GqlResult<T>> {
+/** A GqlSender for the server at `url`. */
+export const senderFor = (url: string): GqlSender =>
+  // Both overloads are one function underneath: `gql` takes either kind of document.
+  ((query: string, variables?: Record<string, unknown>, token?: string | null) => gql(url, query, variables, token)) as GqlSender;
+
+/** Sends one GraphQL request to `url` over HTTP (see GqlSender). */
+export function gql<R, V>(url: string, query: TypedDocumentNode<R, V>, variables?: V, token?: string | null): Promise<GqlResult<R>>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped, as in GqlSender
+export function gql<T = any>(url: string, query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GqlResult<T>>;
+export async function gql(url: string, query: Operation<unknown, unknown>, variables: unknown = {}, token?: string | null): Promise<GqlResult<unknown>> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
+    body: JSON.stringify({ query: queryText(query), variables }),
   });
-  return (await response.json()) as GqlResult<T>;
+  return (await response.json()) as GqlResult<unknown>;
 }
 
 /** A short random suffix for slugs and names, unique within a run. */

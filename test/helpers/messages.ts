@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { GqlEndpoint, TestServer } from './app.ts';
 import { ok } from './fixtures.ts';
+import { graphql } from '../generated/index.ts';
 
 /** The database id inside a Relay global id (base64 of "Type:uuid"). */
 export function rawId(globalId: string): string {
@@ -35,8 +36,8 @@ export interface ChannelSnapshot {
 /** The channel's lastSeq and its whole history (up to 100 messages), oldest first. */
 export async function channelSnapshot(s: GqlEndpoint, token: string, channelId: string): Promise<ChannelSnapshot> {
   const data = ok(
-    await s.gql<{ channel: { lastSeq: number; messages: { edges: { node: { id: string; seq: number; body: string | null } }[] } } }>(
-      `query($id: ID!) { channel(id: $id) { lastSeq messages(first: 100) { edges { node { id seq body } } } } }`,
+    await s.gql(
+      graphql(`query ChannelSnapshot($id: ID!) { channel(id: $id) { lastSeq messages(first: 100) { edges { node { id seq body } } } } }`),
       { id: channelId },
       token,
     ),

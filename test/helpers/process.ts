@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { inject } from 'vitest';
-import { gql, type GqlEndpoint } from './app.ts';
+import { senderFor, type GqlEndpoint } from './app.ts';
 import { freePort } from './redis-server.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -77,5 +77,5 @@ export async function startTestServerProcess(env: NodeJS.ProcessEnv = {}): Promi
     CHANNEL_LOG_RETENTION_DAYS: '0',
     ...env,
   });
-  return { ...server, url, port, gql: (query, variables, token) => gql(url, query, variables, token) };
+  return { ...server, url, port, gql: senderFor(url) };
 }

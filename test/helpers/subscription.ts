@@ -1,9 +1,11 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import type { Client } from 'graphql-ws';
 import { expect } from 'vitest';
+import { queryText } from './operation.ts';
 
 export interface Collected<T> {
   items: T[];
-  errors: { message: string; extensions?: Record<string, any> }[];
+  errors: { message: string; extensions?: Record<string, unknown> }[];
   /** Resolves when the server completes the stream (or it errors). */
   done: Promise<void>;
   /** Resolves once `count` items arrived; rejects after `ms`. */
@@ -11,8 +13,15 @@ export interface Collected<T> {
   unsubscribe(): void;
 }
 
-/** Subscribes and collects every `next` payload's data (errors separately). */
-export function collect<T = any>(client: Client, query: string, variables: Record<string, unknown>, pick: (data: any) => T): Collected<T> {
+/**
+ * Subscribes and collects every `next` payload's data, as `pick` maps it
+ * (errors separately). A typed document types the data `pick` gets; a plain
+ * string (a document that is invalid on purpose) leaves it untyped.
+ */
+export function collect<R, V, T>(client: Client, query: TypedDocumentNode<R, V>, variables: V, pick: (data: R) => T): Collected<T>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped, as GqlSender's string overload
+export function collect<T>(client: Client, query: string, variables: Record<string, unknown>, pick: (data: any) => T): Collected<T>;
+export function collect<T>(client: Client, query: TypedDocumentNode<unknown, unknown> | string, variables: unknown, pick: (data: never) => T): Collected<T> {
   const items: T[] = [];
   const errors: Collected<T>['errors'] = [];
   const waiters: (() => void)[] = [];
@@ -20,11 +29,11 @@ export function collect<T = any>(client: Client, query: string, variables: Recor
   const done = new Promise<void>((resolve) => (finish = resolve));
   const notify = () => waiters.splice(0).forEach((w) => w());
   const unsubscribe = client.subscribe(
-    { query, variables },
+    { query: queryText(query), variables: variables as Record<string, unknown> },
     {
       next: (result) => {
         if (result.errors) errors.push(...(result.errors as Collected<T>['errors']));
-        if (result.data) items.push(pick(result.data));
+        if (result.data) items.push(pick(result.data as never));
         notify();
       },
       error: (error) => {
@@ -72,3 +81,21 @@ export async function untilLive<T>(stream: Collected<T>, sendProbe: () => Promis
   }
   return stream.items;
 }
+
+/**
+ * The message of a live event whose type carries one (the `... on
+ * MessageAddedEvent { message { ... } }` of a selection), undefined for the
+ * other event types.
+ */
+export function messageOf<E extends object>(event: E): (E extends { message: infer M } ? M : never) | undefined {
+  return 'message' in event ? (event.message as E extends { message: infer M } ? M : never) : undefined;
+}
+
+/**
+ * A union of event types read as one object, the way a test reads a stream of
+ * mixed events: the fields every member has, and, optional (undefined on the
+ * members without it), the fields only some have.
+ */
+export type AnyOf<U> = { [K in keyof U]: U[K] } & {
+  [K in Exclude<U extends unknown ? keyof U : never, keyof U>]?: U extends { [P in K]: infer V } ? V : never;
+};

@@ -2,11 +2,12 @@ import type { Client } from 'graphql-ws';
 import type { GqlEndpoint } from './app.ts';
 import { ok, type TestUser } from './fixtures.ts';
 import { collect, type Collected } from './subscription.ts';
+import { graphql } from '../generated/index.ts';
 
-export const TYPING = `subscription($c: ID!) {
+export const TYPING = graphql(`subscription TypingTyping($c: ID!) {
   typing(channelId: $c) { channelId userId typing expiresAt user { id displayName } }
-}`;
-export const SET_TYPING = `mutation($c: ID!, $t: Boolean!) { setTyping(channelId: $c, typing: $t) }`;
+}`);
+export const SET_TYPING = graphql(`mutation TypingSetTyping($c: ID!, $t: Boolean!) { setTyping(channelId: $c, typing: $t) }`);
 
 export interface TypingItem {
   channelId: string;
@@ -22,7 +23,7 @@ export function typingStream(client: Client, channelId: string): Collected<Typin
 
 /** setTyping over HTTP; true when the call was broadcast. */
 export async function setTyping(s: GqlEndpoint, token: string, channelId: string, typing: boolean): Promise<boolean> {
-  return ok(await s.gql<{ setTyping: boolean }>(SET_TYPING, { c: channelId, t: typing }, token)).setTyping;
+  return ok(await s.gql(SET_TYPING, { c: channelId, t: typing }, token)).setTyping;
 }
 
 /** Waits until the stream's items satisfy `check`. */

@@ -1,6 +1,8 @@
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { GqlResult } from './app.ts';
+import { queryText, type Operation } from './operation.ts';
 
 /** A graphql-ws client authenticated the way browsers are: connectionParams.authToken. */
 export function wsClient(httpUrl: string, token: string | null, options: { keepOpen?: boolean } = {}): Client {
@@ -14,14 +16,17 @@ export function wsClient(httpUrl: string, token: string | null, options: { keepO
   });
 }
 
-/** Runs one query or mutation over the socket and returns its single result. */
-export function wsRequest<T = any>(client: Client, query: string, variables: Record<string, unknown> = {}): Promise<GqlResult<T>> {
+/** Runs one query or mutation over the socket and returns its single result (typed as GqlSender types it). */
+export function wsRequest<R, V>(client: Client, query: TypedDocumentNode<R, V>, variables?: V): Promise<GqlResult<R>>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped, as GqlSender's string overload
+export function wsRequest<T = any>(client: Client, query: string, variables?: Record<string, unknown>): Promise<GqlResult<T>>;
+export function wsRequest(client: Client, query: Operation<unknown, unknown>, variables: unknown = {}): Promise<GqlResult<unknown>> {
   return new Promise((resolve, reject) => {
-    let result: GqlResult<T> | undefined;
-    client.subscribe<T>(
-      { query, variables },
+    let result: GqlResult<unknown> | undefined;
+    client.subscribe(
+      { query: queryText(query), variables: variables as Record<string, unknown> },
       {
-        next: (value) => (result = value as GqlResult<T>),
+        next: (value) => (result = value as GqlResult<unknown>),
         error: reject,
         complete: () => (result ? resolve(result) : reject(new Error('completed without a result'))),
       },
