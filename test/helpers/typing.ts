@@ -3,22 +3,17 @@ import type { GqlEndpoint } from './app.ts';
 import { ok, type TestUser } from './fixtures.ts';
 import { collect, type Collected } from './subscription.ts';
 import { graphql } from '../generated/index.ts';
+import type { TypingSubscription } from '../generated/graphql.ts';
 
-export const TYPING = graphql(`subscription TypingTyping($c: ID!) {
+export const TYPING = graphql(`subscription Typing($c: ID!) {
   typing(channelId: $c) { channelId userId typing expiresAt user { id displayName } }
 }`);
-export const SET_TYPING = graphql(`mutation TypingSetTyping($c: ID!, $t: Boolean!) { setTyping(channelId: $c, typing: $t) }`);
+export const SET_TYPING = graphql(`mutation SetTyping($c: ID!, $t: Boolean!) { setTyping(channelId: $c, typing: $t) }`);
 
-export interface TypingItem {
-  channelId: string;
-  userId: string;
-  typing: boolean;
-  expiresAt: string | null;
-  user: { id: string; displayName: string };
-}
+export type TypingItem = TypingSubscription['typing'];
 
 export function typingStream(client: Client, channelId: string): Collected<TypingItem> {
-  return collect(client, TYPING, { c: channelId }, (data) => data.typing as TypingItem);
+  return collect(client, TYPING, { c: channelId }, (data) => data.typing);
 }
 
 /** setTyping over HTTP; true when the call was broadcast. */
