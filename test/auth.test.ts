@@ -6,14 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenService } from '../src/auth/tokens.ts';
 import { startServer, uid, type TestServer } from './helpers/app.ts';
 import { errorCode, ok, registerOrg } from './helpers/fixtures.ts';
+import { graphql } from './generated/index.ts';
 
-const REGISTER = `mutation($input: RegisterOrganizationInput!) {
+const REGISTER = graphql(`mutation AuthRegisterOrganization($input: RegisterOrganizationInput!) {
   registerOrganization(input: $input) { token user { id username displayName email role organization { slug name } } }
-}`;
-const LOGIN = `mutation($o: String!, $u: String!, $p: String!) {
+}`);
+const LOGIN = graphql(`mutation AuthLogin($o: String!, $u: String!, $p: String!) {
   login(organization: $o, username: $u, password: $p) { token user { id username role } }
-}`;
-const VIEWER = `{ viewer { id username role organization { slug } } }`;
+}`);
+const VIEWER = graphql(`query AuthViewer { viewer { id username role organization { slug } } }`);
 
 const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString('utf8').split(':')[1]!;
 
@@ -48,7 +49,7 @@ describe('registerOrganization', () => {
   it('shows the signed-in user their own email in the login payload', async () => {
     const input = registerInput();
     ok(await s.gql(REGISTER, { input }));
-    const { login } = ok(await s.gql(`mutation($o: String!, $u: String!, $p: String!) { login(organization: $o, username: $u, password: $p) { user { email } } }`, { o: input.slug, u: input.username, p: input.password }));
+    const { login } = ok(await s.gql(graphql(`mutation AuthLogin2($o: String!, $u: String!, $p: String!) { login(organization: $o, username: $u, password: $p) { user { email } } }`), { o: input.slug, u: input.username, p: input.password }));
     expect(login.user.email).toBe(input.email);
   });
 

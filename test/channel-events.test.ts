@@ -3,8 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers/app.ts';
 import { createChannel, createUser, ok, registerOrg, send } from './helpers/fixtures.ts';
 import { rawId } from './helpers/messages.ts';
-import { collect, expectExactly, untilLive } from './helpers/subscription.ts';
+import { collect, expectExactly, messageOf, untilLive, type AnyOf, type Collected } from './helpers/subscription.ts';
 import { liveSocket, wsClient } from './helpers/ws.ts';
+import { graphql } from './generated/index.ts';
+import type { ChannelEventsChannelEventsSubscription } from './generated/graphql.ts';
 
 let s: TestServer;
 let db: pg.Pool;
@@ -17,7 +19,7 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const EVENTS = `subscription($c: ID!, $after: Int) {
+const EVENTS = graphql(`subscription ChannelEventsChannelEvents($c: ID!, $after: Int) {
   channelEvents(channelId: $c, after: $after) {
     __typename seq cursor channelId
     ... on MessageAddedEvent { message { id seq body } }
@@ -26,12 +28,12 @@ const EVENTS = `subscription($c: ID!, $after: Int) {
     ... on MemberRemovedEvent { userId reason }
     ... on ReadReceiptEvent { userId lastReadSeq }
   }
-}`;
+}`);
 
-type Event = { __typename: string; seq: number; cursor: string; message?: { body: string | null; seq: number }; userId?: string; messageId?: string };
-const pick = (data: any) => data.channelEvents as Event;
+type Event = AnyOf<ChannelEventsChannelEventsSubscription['channelEvents']>;
+const pick = (data: ChannelEventsChannelEventsSubscription): Event => data.channelEvents;
 const lastSeq = async (token: string, channelId: string) =>
-  ok(await s.gql(`query($c: ID!) { channel(id: $c) { lastSeq } }`, { c: channelId }, token)).channel.lastSeq as number;
+  ok(await s.gql(graphql(`query ChannelEventsChannel($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, token)).channel.lastSeq as number;
 
 describe('channelEvents', () => {
   it('streams every change from now on, each with its seq and cursor', async () => {
@@ -44,8 +46,8 @@ describe('channelEvents', () => {
       const start = probe!.seq;
       const first = await send(s, org.owner.token, channelId, 'one');
       await send(s, org.owner.token, channelId, 'two');
-      ok(await s.gql(`mutation($id: ID!) { editMessage(input: { id: $id, body: "one, edited" }) { id } }`, { id: first.id }, org.owner.token));
-      ok(await s.gql(`mutation($id: ID!) { deleteMessage(input: { id: $id }) { hard } }`, { id: first.id }, org.owner.token));
+      ok(await s.gql(graphql(`mutation ChannelEventsEditMessage($id: ID!) { editMessage(input: { id: $id, body: "one, edited" }) { id } }`), { id: first.id }, org.owner.token));
+      ok(await s.gql(graphql(`mutation ChannelEventsDeleteMessage($id: ID!) { deleteMessage(input: { id: $id }) { hard } }`), { id: first.id }, org.owner.token));
       const events = await stream.waitFor(5);
       const end = await lastSeq(org.owner.token, channelId);
       expectExactly(events.map((e) => e.seq), start, end); // probes included: nothing lost once live
@@ -53,7 +55,7 @@ describe('channelEvents', () => {
       expect(tail.map((e) => e.__typename)).toEqual(['MessageAddedEvent', 'MessageAddedEvent', 'MessageEditedEvent', 'MessageDeletedEvent']);
       expect(tail.map((e) => e.message?.body ?? null)).toEqual(['one', 'two', 'one, edited', null]);
       expect(tail.map((e) => e.cursor)).toEqual(tail.map((e) => String(e.seq)));
-      expect(tail[0]!.message!.seq).toBe(first.seq);
+      expect(tail[0]!.message).toMatchObject({ seq: first.seq });
       expect(tail[3]!.messageId).toBe(first.id);
     } finally {
       await client.dispose();
@@ -136,7 +138,7 @@ describe('channelEvents', () => {
     try {
       const stream = collect(client, EVENTS, { c: channelId, after: await lastSeq(org.owner.token, channelId) }, pick);
       await send(s, org.owner.token, channelId, 'still here');
-      ok(await s.gql(`mutation($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`, { c: channelId, u: member.id }, org.owner.token));
+      ok(await s.gql(graphql(`mutation ChannelEventsRemoveChannelMember($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`), { c: channelId, u: member.id }, org.owner.token));
       await send(s, org.owner.token, channelId, 'not for you');
       await stream.done;
       expect(stream.items.map((e) => e.__typename)).toEqual(['MessageAddedEvent', 'MemberRemovedEvent']);
@@ -173,10 +175,10 @@ describe('channelEvents', () => {
     const org = await registerOrg(s);
     const members = await Promise.all(Array.from({ length: 6 }, () => createUser(s, org, 'MEMBER')));
     const channelId = await createChannel(s, org.owner.token, { memberIds: members.map((m) => m.id) });
-    const LIVE = `subscription($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { id seq body edited deleted createdAt } } } }`;
+    const LIVE = graphql(`subscription ChannelEventsChannelEvents2($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { id seq body edited deleted createdAt } } } }`);
     const clients = members.map((m) => wsClient(s.url, m.token, { keepOpen: true }));
     /** Statements run while `count` sends, one after another, reach every open stream. */
-    const cost = async (streams: ReturnType<typeof collect<any>>[], count: number) => {
+    const cost = async (streams: Collected<unknown>[], count: number) => {
       const seen = streams.map((st) => st.items.length);
       const before = s.app.queryCount();
       for (let i = 0; i < count; i++) await send(s, org.owner.token, channelId, `burst ${i}`);
@@ -196,7 +198,7 @@ describe('channelEvents', () => {
       // One statement per send, whatever the number of streams: delivery reads nothing.
       expect(withOne).toBe(5);
       expect(withSix).toBe(withOne);
-      expect(streams[0]!.items.at(-1)!.message.body).toMatch(/^burst/);
+      expect(messageOf(streams[0]!.items.at(-1)!)!.body).toMatch(/^burst/);
     } finally {
       await Promise.all(clients.map((c) => c.dispose()));
     }

@@ -13,6 +13,9 @@ import {
   type TestOrg,
   type TestUser,
 } from './helpers/fixtures.ts';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { graphql } from './generated/index.ts';
+import type { ChannelFilter, ChannelsChannelQuery, ChannelsChannelsQueryVariables } from './generated/graphql.ts';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -22,14 +25,14 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const LIST = `query($first: Int, $after: String, $last: Int, $filter: ChannelFilter) {
+const LIST = graphql(`query ChannelsChannels($first: Int, $after: String, $last: Int, $filter: ChannelFilter) {
   channels(first: $first, after: $after, last: $last, filter: $filter) {
     edges { cursor node { id name kind archived unreadCount lastMessage { body sender { username } } membership { lastReadSeq hidden } } }
     pageInfo { hasNextPage endCursor }
   }
-}`;
+}`);
 
-const CHANNEL = `query($id: ID!) {
+const CHANNEL = graphql(`query ChannelsChannel($id: ID!) {
   channel(id: $id) {
     id name archived lastSeq unreadCount
     lastMessage { body }
@@ -37,50 +40,37 @@ const CHANNEL = `query($id: ID!) {
     members(first: 20) { edges { node { role user { id } } } }
     messages(first: 20) { edges { node { body } } }
   }
-}`;
-const MESSAGE = `query($id: ID!) { message(id: $id) { id body } }`;
-const ADD = `mutation($c: ID!, $u: [ID!]!, $role: ChannelMemberRole) { addChannelMembers(channelId: $c, userIds: $u, role: $role) { id } }`;
-const REMOVE = `mutation($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`;
-const LEAVE = `mutation($c: ID!) { leaveChannel(channelId: $c) }`;
-const ARCHIVE = `mutation($c: ID!, $a: Boolean) { archiveChannel(channelId: $c, archived: $a) { id archived } }`;
-const MUTE = `mutation($c: ID!, $m: Boolean, $until: DateTime) { muteChannel(channelId: $c, muted: $m, until: $until) { muted mutedUntil } }`;
-const HIDE = `mutation($c: ID!, $h: Boolean) { hideChannel(channelId: $c, hidden: $h) { hidden } }`;
-const MARK = `mutation($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { lastReadSeq } }`;
-const DM = `mutation($u: [ID!]!) { openDirectChannel(userIds: $u) { id kind } }`;
-const CREATE = `mutation($input: CreateChannelInput!) { createChannel(input: $input) { id } }`;
-const DELETE = `mutation($id: ID!) { deleteMessage(input: { id: $id }) { hard } }`;
-const REVOKE = `mutation($p: ID!, $u: ID!) { revokeProjectAccess(projectId: $p, userId: $u) }`;
+}`);
+const MESSAGE = graphql(`query ChannelsMessage($id: ID!) { message(id: $id) { id body } }`);
+const ADD = graphql(`mutation ChannelsAddChannelMembers($c: ID!, $u: [ID!]!, $role: ChannelMemberRole) { addChannelMembers(channelId: $c, userIds: $u, role: $role) { id } }`);
+const REMOVE = graphql(`mutation ChannelsRemoveChannelMember($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`);
+const LEAVE = graphql(`mutation ChannelsLeaveChannel($c: ID!) { leaveChannel(channelId: $c) }`);
+const ARCHIVE = graphql(`mutation ChannelsArchiveChannel($c: ID!, $a: Boolean) { archiveChannel(channelId: $c, archived: $a) { id archived } }`);
+const MUTE = graphql(`mutation ChannelsMuteChannel($c: ID!, $m: Boolean, $until: DateTime) { muteChannel(channelId: $c, muted: $m, until: $until) { muted mutedUntil } }`);
+const HIDE = graphql(`mutation ChannelsHideChannel($c: ID!, $h: Boolean) { hideChannel(channelId: $c, hidden: $h) { hidden } }`);
+const MARK = graphql(`mutation ChannelsMarkChannelRead($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { lastReadSeq } }`);
+const DM = graphql(`mutation ChannelsOpenDirectChannel($u: [ID!]!) { openDirectChannel(userIds: $u) { id kind } }`);
+const CREATE = graphql(`mutation ChannelsCreateChannel($input: CreateChannelInput!) { createChannel(input: $input) { id } }`);
+const DELETE = graphql(`mutation ChannelsDeleteMessage($id: ID!) { deleteMessage(input: { id: $id }) { hard } }`);
+const REVOKE = graphql(`mutation ChannelsRevokeProjectAccess($p: ID!, $u: ID!) { revokeProjectAccess(projectId: $p, userId: $u) }`);
 
-interface ChannelView {
-  id: string;
-  name: string | null;
-  archived: boolean;
-  lastSeq: number;
-  unreadCount: number;
-  lastMessage: { body: string | null } | null;
-  membership: { role: string; lastReadSeq: number; muted: boolean; mutedUntil: string | null; hidden: boolean } | null;
-  members: { edges: { node: { role: string; user: { id: string } } }[] };
-  messages: { edges: { node: { body: string | null } }[] };
-}
+type ChannelView = ChannelsChannelQuery['channel'];
 
 async function readChannel(token: string, id: string): Promise<ChannelView> {
-  return ok(await s.gql<{ channel: ChannelView }>(CHANNEL, { id }, token)).channel;
+  return ok(await s.gql(CHANNEL, { id }, token)).channel;
 }
 
-async function listChannels(token: string, variables: Record<string, unknown> = {}) {
+async function listChannels(token: string, variables: ChannelsChannelsQueryVariables = {}) {
   const data = ok(await s.gql(LIST, { first: 100, ...variables }, token));
-  return data.channels as {
-    edges: { cursor: string; node: { id: string; name: string | null; unreadCount: number; lastMessage: { body: string | null; sender: { username: string } } | null } }[];
-    pageInfo: { hasNextPage: boolean; endCursor: string | null };
-  };
+  return data.channels;
 }
 
-const listIds = async (token: string, filter?: Record<string, unknown>) =>
+const listIds = async (token: string, filter?: ChannelFilter) =>
   (await listChannels(token, { filter })).edges.map((e) => e.node.id);
 
 const memberIds = (channel: ChannelView) => channel.members.edges.map((e) => e.node.user.id);
 
-async function code(query: string, variables: Record<string, unknown>, token: string) {
+async function code<R, V>(query: TypedDocumentNode<R, V>, variables: V, token: string) {
   const result = await s.gql(query, variables, token);
   expect(result.errors, `expected an error, got ${JSON.stringify(result.data)}`).toBeDefined();
   return errorCode(result);
@@ -205,9 +195,9 @@ describe.concurrent('channels: listing', () => {
 describe('channels: query count', () => {
   it('lists 2 and 12 channels with unread counts, last messages and memberships in the same number of queries', async () => {
     const { org, alice } = await groupSetup();
-    const DOC = `{ channels(first: 50) { edges { node { name unreadCount lastMessage { body sender { username } } membership { lastReadSeq } } } } }`;
+    const DOC = graphql(`query ChannelsChannels2 { channels(first: 50) { edges { node { name unreadCount lastMessage { body sender { username } } membership { lastReadSeq } } } } }`);
     const countFor = async () => {
-      ok(await s.gql(`{ viewer { id } }`, {}, alice.token)); // settle anything still in flight
+      ok(await s.gql(graphql(`query ChannelsViewer { viewer { id } }`), {}, alice.token)); // settle anything still in flight
       const before = s.app.queryCount();
       const data = ok(await s.gql(DOC, {}, alice.token));
       return { queries: s.app.queryCount() - before, rows: data.channels.edges.length as number };
@@ -264,7 +254,7 @@ describe.concurrent('openDirectChannel', () => {
     expect(memberIds(await readChannel(org.owner.token, nine.id))).toHaveLength(9);
     expect(await code(DM, { u: users.map((u) => u.id) }, org.owner.token)).toBe('BAD_USER_INPUT');
     expect(await code(DM, { u: [] }, org.owner.token)).toBe('BAD_USER_INPUT');
-    ok(await s.gql(`mutation($u: ID!) { deactivateUser(userId: $u) { id } }`, { u: users[0]!.id }, org.owner.token));
+    ok(await s.gql(graphql(`mutation ChannelsDeactivateUser($u: ID!) { deactivateUser(userId: $u) { id } }`), { u: users[0]!.id }, org.owner.token));
     expect(await code(DM, { u: [users[0]!.id, users[1]!.id] }, org.owner.token)).toBe('BAD_USER_INPUT');
   });
 
@@ -394,8 +384,8 @@ describe.concurrent('channel membership: read-only members and channels', () => 
 
     expect((await readChannel(alice.token, channelId)).messages.edges).toHaveLength(1);
     expect(await code(SEND, { input: { channelId, body: 'after' } }, alice.token)).toBe('FORBIDDEN');
-    const EDIT = `mutation($id: ID!) { editMessage(input: { id: $id, body: "changed" }) { id } }`;
-    const DELETE = `mutation($id: ID!, $hard: Boolean) { deleteMessage(input: { id: $id, hard: $hard }) { hard } }`;
+    const EDIT = graphql(`mutation ChannelsEditMessage($id: ID!) { editMessage(input: { id: $id, body: "changed" }) { id } }`);
+    const DELETE = graphql(`mutation ChannelsDeleteMessage2($id: ID!, $hard: Boolean) { deleteMessage(input: { id: $id, hard: $hard }) { hard } }`);
     expect(await code(EDIT, { id: before.id }, alice.token)).toBe('FORBIDDEN');
     expect(await code(DELETE, { id: before.id }, alice.token)).toBe('FORBIDDEN');
     expect(await code(DELETE, { id: before.id }, org.owner.token)).toBe('FORBIDDEN');
@@ -421,7 +411,7 @@ describe.concurrent('channel membership: per-member settings', () => {
     expect((await readChannel(alice.token, channelId)).membership).toMatchObject({ muted: true, mutedUntil: until });
     const forever = ok(await s.gql(MUTE, { c: channelId }, alice.token)).muteChannel;
     expect(forever.muted).toBe(true);
-    expect(new Date(forever.mutedUntil).getTime()).toBeGreaterThan(Date.parse(until));
+    expect(new Date(forever.mutedUntil!).getTime()).toBeGreaterThan(Date.parse(until));
     expect(ok(await s.gql(MUTE, { c: channelId, m: false }, alice.token)).muteChannel).toEqual({ muted: false, mutedUntil: null });
     expect(await code(MUTE, { c: channelId, until: new Date(Date.now() - 60_000).toISOString() }, alice.token)).toBe('BAD_USER_INPUT');
   });

@@ -13,6 +13,8 @@ import {
 } from './helpers/items.ts';
 import { collect } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
+import { graphql } from './generated/index.ts';
+import type { ClientRequestsTitlesQueryVariables, ClientRequestType } from './generated/graphql.ts';
 
 let s: TestServer;
 let org: TestOrg;
@@ -74,9 +76,9 @@ describe('client requests: status machine', () => {
     const actor = action === 'withdraw' || action === 'edit' ? people.client : people.staff;
     const answer =
       action === 'edit'
-        ? await s.gql<Record<string, { status: string }>>(`mutation($id: ID!) { updateClientRequest(input: { id: $id, title: "Red bricks" }) { status title } }`, { id: request.id }, actor.token)
+        ? await s.gql(graphql(`mutation ClientRequestsUpdateClientRequest($id: ID!) { updateClientRequest(input: { id: $id, title: "Red bricks" }) { status title } }`), { id: request.id }, actor.token)
         : await actOnRequest(s, actor.token, action, request.id);
-    const now = ok(await s.gql(`query($id: ID!) { clientRequest(id: $id) { status title } }`, { id: request.id }, people.owner.token)).clientRequest;
+    const now = ok(await s.gql(graphql(`query ClientRequestsClientRequest($id: ID!) { clientRequest(id: $id) { status title } }`), { id: request.id }, people.owner.token)).clientRequest;
     if (allowed[action].includes(from)) {
       expect(result(ok(answer)).status).toBe(after[action]);
       expect(now.status).toBe(after[action]);
@@ -130,11 +132,11 @@ describe('client requests: who may do what', () => {
   it.each(table)('$who: read $read, create $create, approve/reject/convert $decide', async ({ who, read, create, decide }) => {
     const user = people[who];
     const request = await newRequest(s, people.client.token, project);
-    expect(outcome(await s.gql(`query($id: ID!) { clientRequest(id: $id) { id } }`, { id: request.id }, user.token))).toBe(read);
-    const list = await s.gql(`query($p: ID!) { clientRequests(filter: { projectId: $p }, first: 100) { edges { node { id } } } }`, { p: project }, user.token);
+    expect(outcome(await s.gql(graphql(`query ClientRequestsClientRequest2($id: ID!) { clientRequest(id: $id) { id } }`), { id: request.id }, user.token))).toBe(read);
+    const list = await s.gql(graphql(`query ClientRequestsClientRequests($p: ID!) { clientRequests(filter: { projectId: $p }, first: 100) { edges { node { id } } } }`), { p: project }, user.token);
     expect(outcome(list)).toBe(read);
-    if (read === 'yes') expect(list.data.clientRequests.edges.map((e: any) => e.node.id)).toContain(request.id);
-    expect(outcome(await s.gql(`query($p: ID!) { clientRequestCounts(projectId: $p) { count } }`, { p: project }, user.token))).toBe(read);
+    if (read === 'yes') expect(list.data!.clientRequests.edges.map((e) => e.node.id)).toContain(request.id);
+    expect(outcome(await s.gql(graphql(`query ClientRequestsClientRequestCounts($p: ID!) { clientRequestCounts(projectId: $p) { count } }`), { p: project }, user.token))).toBe(read);
     expect(outcome(await fileRequest(s, user.token, { projectId: project }))).toBe(create);
     for (const action of ['approve', 'reject', 'convert'] as const) {
       const target = await newRequest(s, people.client.token, project);
@@ -146,10 +148,10 @@ describe('client requests: who may do what', () => {
     const mine = await newRequest(s, people.pm.token, project);
     for (const who of ['client', 'staff', 'owner'] as const) {
       expect(errorCode(await actOnRequest(s, people[who].token, 'withdraw', mine.id)), who).toBe('FORBIDDEN');
-      const edit = await s.gql(`mutation($id: ID!) { updateClientRequest(input: { id: $id, title: "X" }) { id } }`, { id: mine.id }, people[who].token);
+      const edit = await s.gql(graphql(`mutation ClientRequestsUpdateClientRequest2($id: ID!) { updateClientRequest(input: { id: $id, title: "X" }) { id } }`), { id: mine.id }, people[who].token);
       expect(errorCode(edit), who).toBe('FORBIDDEN');
     }
-    const edited = ok(await s.gql(`mutation($id: ID!) { updateClientRequest(input: { id: $id, description: "600 bricks", type: CHANGE_ORDER }) { description type } }`, { id: mine.id }, people.pm.token));
+    const edited = ok(await s.gql(graphql(`mutation ClientRequestsUpdateClientRequest3($id: ID!) { updateClientRequest(input: { id: $id, description: "600 bricks", type: CHANGE_ORDER }) { description type } }`), { id: mine.id }, people.pm.token));
     expect(edited.updateClientRequest).toEqual({ description: '600 bricks', type: 'CHANGE_ORDER' });
     expect(result(ok(await actOnRequest(s, people.pm.token, 'withdraw', mine.id, { text: 'Found some' }))).status).toBe('WITHDRAWN');
     // Staff file requests too, and withdraw their own.
@@ -161,8 +163,8 @@ describe('client requests: who may do what', () => {
     const leaving = await createUser(s, org, 'CLIENT');
     await grantAccess(s, org.owner.token, project, leaving.id, 'CLIENT');
     const request = await newRequest(s, leaving.token, project);
-    ok(await s.gql(`mutation($p: ID!, $u: ID!) { revokeProjectAccess(projectId: $p, userId: $u) }`, { p: project, u: leaving.id }, org.owner.token));
-    expect(errorCode(await s.gql(`query($id: ID!) { clientRequest(id: $id) { id } }`, { id: request.id }, leaving.token))).toBe('NOT_FOUND');
+    ok(await s.gql(graphql(`mutation ClientRequestsRevokeProjectAccess($p: ID!, $u: ID!) { revokeProjectAccess(projectId: $p, userId: $u) }`), { p: project, u: leaving.id }, org.owner.token));
+    expect(errorCode(await s.gql(graphql(`query ClientRequestsClientRequest2($id: ID!) { clientRequest(id: $id) { id } }`), { id: request.id }, leaving.token))).toBe('NOT_FOUND');
     expect(errorCode(await actOnRequest(s, leaving.token, 'withdraw', request.id))).toBe('NOT_FOUND');
   });
 });
@@ -179,14 +181,14 @@ describe('client requests: data and lists', () => {
   });
 
   it('refuses bad input with BAD_USER_INPUT and stores nothing', async () => {
-    const before = ok(await s.gql(`query($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`, { p: project }, people.owner.token));
+    const before = ok(await s.gql(graphql(`query ClientRequestsClientRequestCounts2($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`), { p: project }, people.owner.token));
     expect(errorCode(await fileRequest(s, people.client.token, { projectId: project, title: 'x'.repeat(201) }))).toBe('BAD_USER_INPUT');
     expect(errorCode(await fileRequest(s, people.client.token, { projectId: project, title: '   ' }))).toBe('BAD_USER_INPUT');
-    expect(errorCode(await fileRequest(s, people.client.token, { projectId: project, type: 'BRIBE' }))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await fileRequest(s, people.client.token, { projectId: project, type: 'BRIBE' as ClientRequestType }))).toBe('BAD_USER_INPUT');
     const request = await newRequest(s, people.client.token, project);
     expect(errorCode(await actOnRequest(s, people.staff.token, 'reject', request.id, { text: '' }))).toBe('BAD_USER_INPUT');
-    const after = ok(await s.gql(`query($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`, { p: project }, people.owner.token));
-    const pending = (c: any) => c.clientRequestCounts.find((x: any) => x.status === 'PENDING').count;
+    const after = ok(await s.gql(graphql(`query ClientRequestsClientRequestCounts2($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`), { p: project }, people.owner.token));
+    const pending = (c: typeof after) => c.clientRequestCounts.find((x) => x.status === 'PENDING')!.count;
     expect(pending(after)).toBe(pending(before) + 1);
   });
 
@@ -198,18 +200,19 @@ describe('client requests: data and lists', () => {
     for (const title of ['one', 'two', 'three', 'four']) made.push(await newRequest(s, title === 'four' ? people.pm.token : people.client.token, listed, title));
     await actOnRequest(s, people.staff.token, 'approve', made[0]!.id);
     await actOnRequest(s, people.staff.token, 'reject', made[1]!.id);
-    const titles = async (args: string) =>
-      ok(await s.gql(`query($p: ID!) { clientRequests(${args}) { edges { node { title status } } pageInfo { hasNextPage } } }`, { p: listed }, people.owner.token))
+    const titles = async (variables: ClientRequestsTitlesQueryVariables) =>
+      ok(await s.gql(graphql(`query ClientRequestsTitles($filter: ClientRequestFilter, $orderBy: ClientRequestOrder, $first: Int) {
+        clientRequests(filter: $filter, orderBy: $orderBy, first: $first) { edges { node { title status } } pageInfo { hasNextPage } } }`), variables, people.owner.token))
         .clientRequests;
-    expect((await titles('filter: { projectId: $p }')).edges.map((e: any) => e.node.title)).toEqual(['four', 'three', 'two', 'one']);
-    expect((await titles('filter: { projectId: $p }, orderBy: STATUS')).edges.map((e: any) => e.node.status)).toEqual(['PENDING', 'PENDING', 'APPROVED', 'REJECTED']);
-    expect((await titles('filter: { projectId: $p, status: APPROVED }')).edges.map((e: any) => e.node.title)).toEqual(['one']);
-    const byRequester = ok(await s.gql(`query($p: ID!, $r: ID!) { clientRequests(filter: { projectId: $p, requesterId: $r }) { edges { node { title } } } }`, { p: listed, r: people.pm.id }, people.owner.token));
-    expect(byRequester.clientRequests.edges.map((e: any) => e.node.title)).toEqual(['four']);
-    const page = await titles('filter: { projectId: $p }, first: 3');
+    expect((await titles({ filter: { projectId: listed } })).edges.map((e) => e.node.title)).toEqual(['four', 'three', 'two', 'one']);
+    expect((await titles({ filter: { projectId: listed }, orderBy: 'STATUS' })).edges.map((e) => e.node.status)).toEqual(['PENDING', 'PENDING', 'APPROVED', 'REJECTED']);
+    expect((await titles({ filter: { projectId: listed, status: 'APPROVED' } })).edges.map((e) => e.node.title)).toEqual(['one']);
+    const byRequester = ok(await s.gql(graphql(`query ClientRequestsClientRequests2($p: ID!, $r: ID!) { clientRequests(filter: { projectId: $p, requesterId: $r }) { edges { node { title } } } }`), { p: listed, r: people.pm.id }, people.owner.token));
+    expect(byRequester.clientRequests.edges.map((e) => e.node.title)).toEqual(['four']);
+    const page = await titles({ filter: { projectId: listed }, first: 3 });
     expect(page.edges).toHaveLength(3);
     expect(page.pageInfo.hasNextPage).toBe(true);
-    const counts = ok(await s.gql(`query($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`, { p: listed }, people.client.token));
+    const counts = ok(await s.gql(graphql(`query ClientRequestsClientRequestCounts2($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`), { p: listed }, people.client.token));
     expect(counts.clientRequestCounts).toEqual([
       { status: 'PENDING', count: 2 },
       { status: 'APPROVED', count: 1 },
@@ -232,7 +235,7 @@ describe('client requests: audit, conversation, notifications, idempotency', () 
       ['ClientRequest.CONVERTED', people.staff.id, 'APPROVED', 'CONVERTED', null],
     ]);
     // Only admins read the audit trail.
-    expect(errorCode(await s.gql(`{ auditEvents { edges { node { id } } } }`, {}, people.staff.token))).toBe('FORBIDDEN');
+    expect(errorCode(await s.gql(graphql(`query ClientRequestsAuditEvents { auditEvents { edges { node { id } } } }`), {}, people.staff.token))).toBe('FORBIDDEN');
 
     // The conversation shows each change, on replay: the deciders joined it.
     const client = wsClient(s.url, people.client.token, { keepOpen: true });
@@ -240,12 +243,12 @@ describe('client requests: audit, conversation, notifications, idempotency', () 
       const replay = collect(client, SYSTEM_EVENTS, { c: request.channelId }, (d) => d.channelEvents);
       // Three members joining and three system events.
       const events = await replay.waitFor(6);
-      expect(events.filter((e: any) => e.__typename === 'SystemEvent').map((e: any) => e.text)).toEqual([
+      expect(events.filter((e) => e.__typename === 'SystemEvent').map((e) => e.text)).toEqual([
         `Request created by ${people.client.username}`,
         `Approved by ${people.admin.username}: Within budget`,
         `Converted by ${people.staff.username}`,
       ]);
-      expect(events.filter((e: any) => e.__typename === 'MemberAddedEvent')).toHaveLength(3);
+      expect(events.filter((e) => e.__typename === 'MemberAddedEvent')).toHaveLength(3);
     } finally {
       await client.dispose();
     }
@@ -264,13 +267,13 @@ describe('client requests: audit, conversation, notifications, idempotency', () 
     expect((await notificationsOf(s, people.client.token)).filter((n) => n.clientRequestId === withdrawn.id)).toEqual([]);
 
     // Marking read: the given ones, then all.
-    const unread = async () => ok(await s.gql(`{ unreadNotificationCount }`, {}, people.client.token)).unreadNotificationCount as number;
+    const unread = async () => ok(await s.gql(graphql(`query ClientRequestsUnreadNotificationCount { unreadNotificationCount }`), {}, people.client.token)).unreadNotificationCount as number;
     const before = await unread();
-    expect(ok(await s.gql(`mutation($ids: [ID!]) { markNotificationsRead(ids: $ids) }`, { ids: [told[0]!.id] }, people.client.token)).markNotificationsRead).toBe(1);
+    expect(ok(await s.gql(graphql(`mutation ClientRequestsMarkNotificationsRead($ids: [ID!]) { markNotificationsRead(ids: $ids) }`), { ids: [told[0]!.id] }, people.client.token)).markNotificationsRead).toBe(1);
     expect(await unread()).toBe(before - 1);
-    ok(await s.gql(`mutation { markNotificationsRead }`, {}, people.client.token));
+    ok(await s.gql(graphql(`mutation ClientRequestsMarkNotificationsRead2 { markNotificationsRead }`), {}, people.client.token));
     expect(await unread()).toBe(0);
-    const unreadOnly = ok(await s.gql(`{ notifications(unreadOnly: true) { edges { node { id } } } }`, {}, people.client.token));
+    const unreadOnly = ok(await s.gql(graphql(`query ClientRequestsNotifications { notifications(unreadOnly: true) { edges { node { id } } } }`), {}, people.client.token));
     expect(unreadOnly.notifications.edges).toEqual([]);
   });
 
@@ -297,31 +300,31 @@ describe('client requests: audit, conversation, notifications, idempotency', () 
     try {
       const mine = collect(
         client,
-        `subscription { viewerEvents { __typename
+        graphql(`subscription ClientRequestsViewerEvents { viewerEvents { __typename
           ... on ChannelAddedEvent { channelId }
           ... on NotificationEvent { notification { type clientRequestId data } }
-          ... on ClientRequestUpdatedEvent { clientRequestId status clientRequest { status decisionNote } } } }`,
+          ... on ClientRequestUpdatedEvent { clientRequestId status clientRequest { status decisionNote } } } }`),
         {},
         (d) => d.viewerEvents,
       );
       // Live once a channel the client is added to after subscribing shows up.
-      for (let attempt = 0; !mine.items.some((e: any) => e.__typename === 'ChannelAddedEvent'); attempt++) {
+      for (let attempt = 0; !mine.items.some((e) => e.__typename === 'ChannelAddedEvent'); attempt++) {
         if (attempt === 20) throw new Error('viewerEvents never went live');
         await createChannel(s, org.owner.token, { kind: 'PROJECT', projectId: project, memberIds: [people.client.id] });
         await new Promise((r) => setTimeout(r, 100));
       }
-      const conversation = collect(client, `subscription($c: ID!) { channelEvents(channelId: $c, after: 0) { __typename ... on SystemEvent { text toStatus } } }`, { c: request.channelId }, (d) => d.channelEvents);
+      const conversation = collect(client, graphql(`subscription ClientRequestsChannelEvents($c: ID!) { channelEvents(channelId: $c, after: 0) { __typename ... on SystemEvent { text toStatus } } }`), { c: request.channelId }, (d) => d.channelEvents);
       ok(await actOnRequest(s, people.staff.token, 'approve', request.id, { text: 'Go ahead' }));
-      for (let waited = 0; !conversation.items.some((e: any) => e.toStatus === 'APPROVED'); waited += 50) {
+      for (let waited = 0; !conversation.items.some((e) => e.__typename === 'SystemEvent' && e.toStatus === 'APPROVED'); waited += 50) {
         if (waited > 5000) throw new Error(`no system event: ${JSON.stringify(conversation.items)}`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      expect(conversation.items.filter((e: any) => e.__typename === 'SystemEvent').at(-1)).toEqual({
+      expect(conversation.items.filter((e) => e.__typename === 'SystemEvent').at(-1)).toEqual({
         __typename: 'SystemEvent',
         text: `Approved by ${people.staff.username}: Go ahead`,
         toStatus: 'APPROVED',
       });
-      const live = (e: any) => e.__typename === 'NotificationEvent' || e.__typename === 'ClientRequestUpdatedEvent';
+      const live = (e: (typeof mine.items)[number]) => e.__typename === 'NotificationEvent' || e.__typename === 'ClientRequestUpdatedEvent';
       for (let waited = 0; mine.items.filter(live).length < 2; waited += 50) {
         if (waited > 5000) throw new Error(`no live updates: ${JSON.stringify(mine.items)} ${JSON.stringify(mine.errors)}`);
         await new Promise((r) => setTimeout(r, 50));

@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers/app.ts';
 import { createChannel, createUser, errorCode, ok, registerOrg, send, SEND } from './helpers/fixtures.ts';
 import { channelSnapshot, eventRows, openDb } from './helpers/messages.ts';
+import { graphql } from './generated/index.ts';
+import type { SendMessageInput } from './generated/graphql.ts';
 
 let s: TestServer;
 let db: pg.Pool;
@@ -16,8 +18,7 @@ afterAll(async () => {
   await s?.stop();
 });
 
-type Sent = { id: string; seq: number; body: string; clientMessageId: string | null };
-const sendRaw = (token: string, input: Record<string, unknown>) => s.gql<{ sendMessage: Sent }>(SEND, { input }, token);
+const sendRaw = (token: string, input: SendMessageInput) => s.gql(SEND, { input }, token);
 
 describe('idempotent sendMessage', () => {
   it('returns the original message for a retry with the same clientMessageId', async () => {
@@ -124,8 +125,8 @@ describe('concurrent sends', () => {
     const member = await createUser(s, org, 'MEMBER');
     const channelId = await createChannel(s, org.owner.token, { memberIds: [member.id] });
     const seed = await Promise.all(Array.from({ length: 6 }, (_, i) => send(s, member.token, channelId, `seed ${i}`)));
-    const edit = `mutation($input: EditMessageInput!) { editMessage(input: $input) { id } }`;
-    const del = `mutation($input: DeleteMessageInput!) { deleteMessage(input: $input) { hard } }`;
+    const edit = graphql(`mutation ConcurrencyEditMessage($input: EditMessageInput!) { editMessage(input: $input) { id } }`);
+    const del = graphql(`mutation ConcurrencyDeleteMessage($input: DeleteMessageInput!) { deleteMessage(input: $input) { hard } }`);
     const ops = [
       ...Array.from({ length: 20 }, (_, i) => sendRaw(org.owner.token, { channelId, body: `race ${i}` })),
       ...seed.slice(0, 3).map((m) => s.gql(edit, { input: { id: m.id, body: `${m.body} edited` } }, member.token)),
@@ -145,7 +146,7 @@ describe('concurrent sends', () => {
     const org = await registerOrg(s);
     const channelId = await createChannel(s, org.owner.token);
     const m = await send(s, org.owner.token, channelId, 'bye');
-    const del = `mutation($input: DeleteMessageInput!) { deleteMessage(input: $input) { message { id deleted } } }`;
+    const del = graphql(`mutation ConcurrencyDeleteMessage2($input: DeleteMessageInput!) { deleteMessage(input: $input) { message { id deleted } } }`);
     const results = await Promise.all(Array.from({ length: 5 }, () => s.gql(del, { input: { id: m.id } }, org.owner.token)));
     for (const r of results) expect(ok(r).deleteMessage.message).toEqual({ id: m.id, deleted: true });
 
@@ -160,13 +161,13 @@ describe('concurrent sends', () => {
     const channelId = await createChannel(s, org.owner.token);
     const m = await send(s, org.owner.token, channelId, 'v0');
     const bodies = ['v1', 'v2', 'v3', 'v4', 'v5'];
-    const edit = `mutation($input: EditMessageInput!) { editMessage(input: $input) { id } }`;
+    const edit = graphql(`mutation ConcurrencyEditMessage($input: EditMessageInput!) { editMessage(input: $input) { id } }`);
     for (const r of await Promise.all(bodies.map((body) => s.gql(edit, { input: { id: m.id, body } }, org.owner.token)))) ok(r);
 
     const data = ok(
-      await s.gql(`query($id: ID!) { message(id: $id) { body edits(first: 10) { edges { node { previousBody } } } } }`, { id: m.id }, org.owner.token),
+      await s.gql(graphql(`query ConcurrencyMessage($id: ID!) { message(id: $id) { body edits(first: 10) { edges { node { previousBody } } } } }`), { id: m.id }, org.owner.token),
     ).message;
-    const previous = data.edits.edges.map((e: any) => e.node.previousBody);
+    const previous = data.edits.edges.map((e) => e.node.previousBody);
     // Each edit saw the body the one before it wrote: v0 first, every body exactly once.
     expect(previous[0]).toBe('v0');
     expect([...previous, data.body].sort()).toEqual(['v0', ...bodies]);
