@@ -4,6 +4,8 @@ import { Prisma, type PrismaClient } from '../src/generated/prisma/client.ts';
 import { ChannelKind, ChannelMemberRole, Role, type ProjectRole } from '../src/generated/prisma/enums.ts';
 import {
   channelAccess,
+  listedUserWhere,
+  mayListUser,
   mayManageChannel,
   mayReadAuditEntry,
   mayReadChannel,
@@ -241,6 +243,20 @@ describe('access rules: JS and SQL forms agree', () => {
       expect(found === 1, `${viewer.role} sees themself`).toBe(mayReadUser(viewer, viewer, []));
       expect(found).toBe(1);
     }
+  });
+
+  it('list users: mayListUser and listedUserWhere (the viewers and the peers)', async () => {
+    const everyone = [...viewers.map(({ viewer }) => ({ id: viewer.id, organizationId: viewer.organizationId })), ...combos.map((c) => ({ id: c.peerId, organizationId: home }))];
+    const wrong: string[] = [];
+    for (const { viewer, home: isHome } of viewers) {
+      const rows = await db.user.findMany({ where: { id: { in: everyone.map((u) => u.id) }, ...listedUserWhere(viewer) }, select: { id: true } });
+      const js = everyone.filter((u) => mayListUser(viewer, u)).map((u) => u.id);
+      if (JSON.stringify(js.sort()) !== JSON.stringify(rows.map((r) => r.id).sort())) wrong.push(`${isHome ? 'home' : 'foreign'} ${viewer.role}`);
+      // Outright: clients list themselves only; the others their whole organization (5 viewers, and the 1900 peers at home).
+      const expected = viewer.role === 'CLIENT' ? 1 : isHome ? 5 + combos.length : 5;
+      if (rows.length !== expected) wrong.push(`${isHome ? 'home' : 'foreign'} ${viewer.role} lists ${rows.length}, not ${expected}`);
+    }
+    expect(wrong).toEqual([]);
   });
 
   it('channelAccess, the loader every channel operation starts with, reads the standing the JS forms are given', async () => {

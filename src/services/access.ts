@@ -224,6 +224,13 @@ export function readableUserWhere(viewer: Viewer): Prisma.UserWhereInput {
   return { organizationId: viewer.organizationId, OR: [{ id: viewer.id }, { memberships: { some: { channel: readableChannelWhere(viewer) } } }] };
 }
 
+/** The `users` list (JS form): the whole organization, except that external users list only themselves. */
+export const mayListUser = (viewer: Viewer, user: Pick<User, 'id' | 'organizationId'>): boolean =>
+  user.organizationId === viewer.organizationId && (!isExternal(viewer.role) || user.id === viewer.id);
+/** The `users` list (SQL form of `mayListUser`). */
+export const listedUserWhere = (viewer: Viewer): Prisma.UserWhereInput =>
+  isExternal(viewer.role) ? { organizationId: viewer.organizationId, id: viewer.id } : { organizationId: viewer.organizationId };
+
 /** Read a notification (both forms): one's own. */
 export const mayReadNotification = (viewer: Viewer, n: Pick<Notification, 'organizationId' | 'userId'>): boolean =>
   n.organizationId === viewer.organizationId && n.userId === viewer.id;

@@ -1,6 +1,6 @@
 import type { Viewer } from './viewer.ts';
 import type { Prisma, PrismaClient, Role, User } from '../generated/prisma/client.ts';
-import { assertId, isAdmin, isExternal, mayGrantRole, readableUserWhere } from './access.ts';
+import { assertId, isAdmin, listedUserWhere, mayGrantRole, readableUserWhere } from './access.ts';
 import { audit } from './audit.ts';
 import { conflict, DomainError, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
@@ -43,9 +43,9 @@ export class UserService {
     return readableUserWhere(viewer);
   }
 
-  /** The `users` list: the whole organization, except that clients see only themselves. */
+  /** The `users` list: `mayListUser` (access.ts). */
   listWhere(viewer: Viewer): Prisma.UserWhereInput {
-    return isExternal(viewer.role) ? { organizationId: viewer.organizationId, id: viewer.id } : { organizationId: viewer.organizationId };
+    return listedUserWhere(viewer);
   }
 
   /**
