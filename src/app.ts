@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
@@ -24,8 +22,8 @@ import { SocketRegistry } from './transport/sockets.ts';
 import { schema } from './schema/index.ts';
 import { createServices, type Services } from './services/index.ts';
 import { BoundedShutdown } from './shutdown.ts';
-import { StartupError } from './startup-error.ts';
 import { GraphqlWsTransport } from './transport/graphql-ws.ts';
+import { HttpTransport } from './transport/http.ts';
 
 export interface App {
   /** Starts listening; resolves with the bound port (useful with port 0). */
@@ -100,69 +98,43 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     },
   });
 
-  // Responses still being written: stop() asks them to close their
-  // connection when done, so server.close() need not wait out keep-alive.
-  const inFlight = new Set<ServerResponse>();
-  let stopping = false;
-  // Idle connections stay open longer than a load balancer in front keeps
-  // them (60 s is common): the balancer closes them, so it never sends a
-  // request down one this server closed at that moment (a "socket hang up").
-  // Headers may take as long (nodejs/node#27363), and a request longer still.
-  const server: Server = createServer({
-    headersTimeout: config.httpKeepAliveTimeoutMs + 1000,
-    requestTimeout: Math.max(300_000, config.httpKeepAliveTimeoutMs + 1000),
-  });
-  server.keepAliveTimeout = config.httpKeepAliveTimeoutMs;
   const readiness = createReadiness({ pool, pubsub });
-  const ops = createOpsRoutes({ config, metrics, readiness, log, stopping: () => stopping });
-  server.once('close', () => ops.close());
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (stopping) res.setHeader('connection', 'close');
-    inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
-    if (ops.handle(req, res)) return;
-    if (!refuseBody(req, res, config.httpMaxBodyBytes)) void yoga(req, res);
+  const ops = createOpsRoutes({ config, metrics, readiness, log, stopping: () => http.stopping });
+  const http: HttpTransport = new HttpTransport({
+    keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+    handle: (req, res) => {
+      if (ops.handle(req, res)) return;
+      if (!refuseBody(req, res, config.httpMaxBodyBytes)) void yoga(req, res);
+    },
   });
+  http.server.once('close', () => ops.close());
 
   const sockets = new SocketRegistry(services.auth, pubsub, config.websocket.maxSocketsPerUser, log, services.presence);
-  graphqlWs.listen(server, yoga, sockets);
+  graphqlWs.listen(http.server, yoga, sockets);
 
   return {
     services,
     log,
     databaseUrl,
     queryCount: () => queries,
-    start: (port = config.port) =>
-      ops.listen().then(() => new Promise<number>((resolve, reject) => {
-        server.once('error', (error: NodeJS.ErrnoException) => {
-          // The operator has nothing to debug here, only a setting to change.
-          if (error.code === 'EADDRINUSE') {
-            reject(new StartupError(`port ${port} is in use on ${config.host}: stop what listens there or set PORT to a free port`, { cause: error }));
-          } else if (error.code === 'EACCES') {
-            reject(new StartupError(`port ${port} on ${config.host} needs privileges this process lacks: set PORT to 1024 or above`, { cause: error }));
-          } else reject(error);
-        });
-        server.listen(port, config.host, () => {
-          const bound = (server.address() as AddressInfo).port;
-          services.logRetention.start();
-          log.info(`Parley listening on http://localhost:${bound}/graphql`);
-          resolve(bound);
-        });
-      })),
+    async start(port = config.port) {
+      await ops.listen();
+      const bound = await http.listen(port, config.host);
+      services.logRetention.start();
+      log.info(`Parley listening on http://localhost:${bound}/graphql`);
+      return bound;
+    },
     async stop() {
-      stopping = true;
       const registryClosed = sockets.close();
       // Its failure is reported by its step below, not as an unhandled rejection meanwhile.
       registryClosed.catch(() => {});
-      const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
-      server.closeIdleConnections();
+      const httpClosed = http.close();
       // Resolves once every socket has finished its close handshake.
       const socketsClosed = graphqlWs.close();
       const graceEnd = Date.now() + config.shutdownGraceMs;
       const grace = setTimeout(() => {
         graphqlWs.terminate();
-        server.closeAllConnections();
+        http.closeAllConnections();
       }, config.shutdownGraceMs);
       await Promise.all([httpClosed, socketsClosed]);
       clearTimeout(grace);
