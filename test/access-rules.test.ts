@@ -12,6 +12,7 @@ import {
   mayReadChannelMember,
   mayReadClientRequest,
   mayReadMessage,
+  mayReadMessageEdit,
   mayReadNotification,
   mayReadProject,
   mayReadProjectAccess,
@@ -24,6 +25,7 @@ import {
   readableChannelMemberWhere,
   readableChannelWhere,
   readableClientRequestWhere,
+  readableMessageEditWhere,
   readableMessageWhere,
   readableNotificationWhere,
   readableProjectAccessWhere,
@@ -224,6 +226,35 @@ describe('access rules: JS and SQL forms agree', () => {
   it('read a message: mayReadMessage and readableMessageWhere', async () => {
     const sql = await selected((viewer, ids) => db.message.findMany({ where: { id: { in: ids }, ...readableMessageWhere(viewer) }, select: { id: true } }), (c) => c.messageId);
     expect(disagreements((c) => mayReadMessage(c.viewer, { organizationId: home }, c.standing), sql, (c) => c.messageId)).toEqual([]);
+  });
+
+  it('read a message’s earlier versions: mayReadMessageEdit and readableMessageEditWhere, deleted messages included', async () => {
+    // In each viewer's channels where they are a MEMBER or none: one live and one deleted message, each with an edit.
+    const picked = combos.filter((c) => c.membership === 'MEMBER' || c.membership === null);
+    const messages: Prisma.MessageCreateManyInput[] = [];
+    const edits: Prisma.MessageEditCreateManyInput[] = [];
+    const cases: { combo: Combo; editId: string; deletedAt: Date | null }[] = [];
+    for (const combo of picked) {
+      for (const deletedAt of [null, new Date()]) {
+        const messageId = randomUUID();
+        const editId = randomUUID();
+        messages.push({ id: messageId, organizationId: home, channelId: combo.channelId, seq: deletedAt ? 3 : 2, senderId: combo.peerId, body: 'b', deletedAt });
+        edits.push({ id: editId, organizationId: home, messageId, editorId: combo.peerId, previousBody: 'a' });
+        cases.push({ combo, editId, deletedAt });
+      }
+    }
+    await db.message.createMany({ data: messages });
+    await db.messageEdit.createMany({ data: edits });
+    const byViewer = new Map<Viewer, string[]>();
+    for (const c of cases) byViewer.set(c.combo.viewer, [...(byViewer.get(c.combo.viewer) ?? []), c.editId]);
+    const rows = await Promise.all([...byViewer].map(([viewer, ids]) => db.messageEdit.findMany({ where: { id: { in: ids }, ...readableMessageEditWhere(viewer) }, select: { id: true } })));
+    const sql = new Set(rows.flat().map((r) => r.id));
+    const js = (c: (typeof cases)[number]) => mayReadMessageEdit(c.combo.viewer, { organizationId: home, deletedAt: c.deletedAt }, c.combo.standing);
+    expect(cases.filter((c) => js(c) !== sql.has(c.editId)).map((c) => `${label(c.combo)}${c.deletedAt ? ', deleted' : ''}`)).toEqual([]);
+    // Outright: a member reads a deleted message's history only as an admin.
+    const group = (role: Role) => cases.filter((c) => c.combo.home && c.combo.viewer.role === role && c.combo.kind === 'GROUP' && !c.combo.project && c.combo.membership === 'MEMBER');
+    expect(group('MEMBER').map((c) => sql.has(c.editId))).toEqual([true, false, true, false]);
+    expect(group('ADMIN').map((c) => sql.has(c.editId))).toEqual([true, true, true, true]);
   });
 
   it('read a membership: mayReadChannelMember and readableChannelMemberWhere', async () => {
