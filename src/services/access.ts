@@ -21,12 +21,15 @@ import { forbidden, notFound } from './errors.ts';
 import { columns } from '../db/columns.ts';
 
 /**
- * The access policy: every rule about who may see or change a row lives here,
- * and only here. A rule that queries filter by has two forms side by side: a
- * JS predicate over rows already loaded, and a Prisma `where` (or SQL
- * condition) that selects the same rows in the database. The two must agree;
- * test/access-rules.test.ts checks them against each other for every role,
- * channel kind, membership, project grant and archived state.
+ * The access policy: the role sets, who may see each kind of row, and who may
+ * post in and manage a channel live here and only here. (What each role may
+ * do to a request or a ticket is the workflow of those services.) A rule that
+ * queries filter by has two forms side by side: a JS predicate over rows
+ * already loaded, and a Prisma `where` (or SQL condition) that selects the
+ * same rows in the database. The two must agree: test/access-rules.test.ts
+ * checks them against each other for every role, channel kind, membership,
+ * project grant and archived state. node(id) (schema/node.ts) reads every
+ * type through its `where` form.
  */
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
