@@ -6,6 +6,8 @@ import { createChannel, createProject, createUser, grantAccess, ok, registerOrg,
 import { actOnRequest, actOnTicket, openTicket } from './helpers/items.ts';
 import { collect, type Collected } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { graphql } from './generated/index.ts';
 
 /*
  * Convergence, after Zulip's `verify_action`: whatever happens in a channel,
@@ -178,7 +180,7 @@ function viewOf(state: ChannelState): ChannelView {
   };
 }
 
-const FRESH = `query($c: ID!) { channel(id: $c) {
+const FRESH = graphql(`query ConvergenceChannel($c: ID!) { channel(id: $c) {
   lastSeq archived
   members { edges { node { user { id } } } }
   messages { edges { node {
@@ -186,7 +188,7 @@ const FRESH = `query($c: ID!) { channel(id: $c) {
     parent { id } sender { id }
     edits { edges { node { previousBody editor { id } } } }
   } } }
-} }`;
+} }`);
 
 /** The channel as a fresh query shows it to `token`'s user. */
 async function freshView(token: string, channelId: string, itemIds: string[]): Promise<ChannelView> {
@@ -216,7 +218,7 @@ async function freshView(token: string, channelId: string, itemIds: string[]): P
 }
 
 const lastSeqOf = async (token: string, channelId: string) =>
-  ok(await s.gql(`query($c: ID!) { channel(id: $c) { lastSeq } }`, { c: channelId }, token)).channel.lastSeq as number;
+  ok(await s.gql(graphql(`query ConvergenceChannel2($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, token)).channel.lastSeq as number;
 
 /** Waits until the stream has delivered `seq` (or fails with what it has). */
 async function until(stream: Collected<Json>, seq: number): Promise<Json[]> {
@@ -264,15 +266,15 @@ async function verify(observer: TestUser, channelId: string, act: () => Promise<
   }
 }
 
-const gqlOk = async (token: string, query: string, variables: Record<string, unknown>) => ok(await s.gql(query, variables, token));
+const gqlOk = async <R, V>(token: string, query: TypedDocumentNode<R, V>, variables: V) => ok(await s.gql(query, variables, token));
 const edit = (token: string, id: string, body: string) =>
-  gqlOk(token, `mutation($id: ID!, $b: String!) { editMessage(input: { id: $id, body: $b }) { id } }`, { id, b: body });
+  gqlOk(token, graphql(`mutation ConvergenceEditMessage($id: ID!, $b: String!) { editMessage(input: { id: $id, body: $b }) { id } }`), { id, b: body });
 const remove = (token: string, id: string, hard = false) =>
-  gqlOk(token, `mutation($id: ID!, $h: Boolean) { deleteMessage(input: { id: $id, hard: $h }) { hard } }`, { id, h: hard });
+  gqlOk(token, graphql(`mutation ConvergenceDeleteMessage($id: ID!, $h: Boolean) { deleteMessage(input: { id: $id, hard: $h }) { hard } }`), { id, h: hard });
 const markRead = async (token: string, channelId: string) =>
-  gqlOk(token, `mutation($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { id } }`, { c: channelId, seq: await lastSeqOf(token, channelId) });
+  gqlOk(token, graphql(`mutation ConvergenceMarkChannelRead($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { id } }`), { c: channelId, seq: await lastSeqOf(token, channelId) });
 const archive = (token: string, channelId: string, archived: boolean) =>
-  gqlOk(token, `mutation($c: ID!, $a: Boolean) { archiveChannel(channelId: $c, archived: $a) { id } }`, { c: channelId, a: archived });
+  gqlOk(token, graphql(`mutation ConvergenceArchiveChannel($c: ID!, $a: Boolean) { archiveChannel(channelId: $c, archived: $a) { id } }`), { c: channelId, a: archived });
 
 describe('convergence: live events, a replay from the start and a fresh query agree', () => {
   it('in a group channel: sends, threads, edits, soft and hard deletes, members coming and going, receipts, archiving', async () => {
@@ -309,20 +311,20 @@ describe('convergence: live events, a replay from the start and a fresh query ag
       await remove(owner.token, plain.id, true);
 
       // Members: added, reading, removed, leaving, re-added; a sender deactivated.
-      await gqlOk(owner.token, `mutation($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u, role: OBSERVER) { id } }`, { c: channelId, u: [carol.id, dave.id] });
+      await gqlOk(owner.token, graphql(`mutation ConvergenceAddChannelMembers($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u, role: OBSERVER) { id } }`), { c: channelId, u: [carol.id, dave.id] });
       await markRead(carol.token, channelId);
-      await gqlOk(owner.token, `mutation($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`, { c: channelId, u: carol.id });
+      await gqlOk(owner.token, graphql(`mutation ConvergenceRemoveChannelMember($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`), { c: channelId, u: carol.id });
       await send(s, owner.token, channelId, 'after carol');
-      await gqlOk(dave.token, `mutation($c: ID!) { leaveChannel(channelId: $c) }`, { c: channelId });
-      await gqlOk(owner.token, `mutation($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`, { c: channelId, u: [carol.id] });
+      await gqlOk(dave.token, graphql(`mutation ConvergenceLeaveChannel($c: ID!) { leaveChannel(channelId: $c) }`), { c: channelId });
+      await gqlOk(owner.token, graphql(`mutation ConvergenceAddChannelMembers2($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`), { c: channelId, u: [carol.id] });
       await send(s, bob.token, channelId, 'bob, last words');
-      await gqlOk(bob.token, `mutation($c: ID!) { leaveChannel(channelId: $c) }`, { c: channelId });
-      await gqlOk(owner.token, `mutation($u: ID!) { deactivateUser(userId: $u) { id } }`, { u: bob.id });
+      await gqlOk(bob.token, graphql(`mutation ConvergenceLeaveChannel($c: ID!) { leaveChannel(channelId: $c) }`), { c: channelId });
+      await gqlOk(owner.token, graphql(`mutation ConvergenceDeactivateUser($u: ID!) { deactivateUser(userId: $u) { id } }`), { u: bob.id });
 
       // Archived (read-only, purging still allowed), reopened, then more traffic.
       await archive(owner.token, channelId, true);
-      const lastBob = (await gqlOk(owner.token, `query($c: ID!) { channel(id: $c) { messages(last: 1) { edges { node { id } } } } }`, { c: channelId }))
-        .channel.messages.edges[0].node.id as string;
+      const lastBob = (await gqlOk(owner.token, graphql(`query ConvergenceChannel3($c: ID!) { channel(id: $c) { messages(last: 1) { edges { node { id } } } } }`), { c: channelId }))
+        .channel.messages.edges[0]!.node.id;
       await remove(owner.token, lastBob, true);
       await archive(owner.token, channelId, false);
       await send(s, carol.token, channelId, 'carol is back', { parentId: root.id });
@@ -344,7 +346,7 @@ describe('convergence: live events, a replay from the start and a fresh query ag
       ok(await actOnRequest(s, owner.token, 'approve', await requestFrom(client, projectId, ask.id)));
       await remove(agent.token, ask.id);
       await markRead(client.token, channelId);
-      await gqlOk(owner.token, `mutation($p: ID!, $u: ID!) { revokeProjectAccess(projectId: $p, userId: $u) }`, { p: projectId, u: client.id });
+      await gqlOk(owner.token, graphql(`mutation ConvergenceRevokeProjectAccess($p: ID!, $u: ID!) { revokeProjectAccess(projectId: $p, userId: $u) }`), { p: projectId, u: client.id });
       await remove(owner.token, ask.id, true);
       await send(s, alice.token, channelId, 'the client is gone');
     });
@@ -356,10 +358,10 @@ describe('convergence: live events, a replay from the start and a fresh query ag
     await grantAccess(s, owner.token, projectId, client.id, 'CLIENT');
     const first = await requestFrom(client, projectId);
     const withdrawn = await requestFrom(client, projectId);
-    const { channelId } = ok(await s.gql(`query($id: ID!) { clientRequest(id: $id) { channelId } }`, { id: first }, client.token)).clientRequest;
+    const { channelId } = ok(await s.gql(graphql(`query ConvergenceClientRequest($id: ID!) { clientRequest(id: $id) { channelId } }`), { id: first }, client.token)).clientRequest;
     await verify(client, channelId, async () => {
       const m = await send(s, client.token, channelId, 'details: red bricks');
-      await gqlOk(client.token, `mutation($input: UpdateClientRequestInput!) { updateClientRequest(input: $input) { id } }`, { input: { id: first, title: 'Red bricks' } });
+      await gqlOk(client.token, graphql(`mutation ConvergenceUpdateClientRequest($input: UpdateClientRequestInput!) { updateClientRequest(input: $input) { id } }`), { input: { id: first, title: 'Red bricks' } });
       await edit(client.token, m.id, 'details: 500 red bricks');
       // The owner decides, so is in the conversation and may purge from it.
       ok(await actOnRequest(s, owner.token, 'convert', first, { text: 'as change order' }));
@@ -405,7 +407,7 @@ describe('convergence: live events, a replay from the start and a fresh query ag
 async function requestFrom(client: TestUser, projectId: string, fromMessageId?: string): Promise<string> {
   const data = await gqlOk(
     client.token,
-    `mutation($input: CreateClientRequestInput!) { createClientRequest(input: $input) { id } }`,
+    graphql(`mutation ConvergenceCreateClientRequest($input: CreateClientRequestInput!) { createClientRequest(input: $input) { id } }`),
     { input: { projectId, title: 'Bricks', description: '500 bricks', type: 'MATERIAL', ...(fromMessageId ? { fromMessageId } : {}) } },
   );
   return data.createClientRequest.id;
@@ -414,8 +416,8 @@ async function requestFrom(client: TestUser, projectId: string, fromMessageId?: 
 /** Mute and hide are the viewer's own settings, not channel history: they must log nothing. */
 async function mute(user: TestUser, channelId: string) {
   const before = await lastSeqOf(user.token, channelId);
-  await gqlOk(user.token, `mutation($c: ID!) { muteChannel(channelId: $c) { id } }`, { c: channelId });
-  await gqlOk(user.token, `mutation($c: ID!) { hideChannel(channelId: $c) { id } }`, { c: channelId });
-  await gqlOk(user.token, `mutation($c: ID!) { hideChannel(channelId: $c, hidden: false) { id } }`, { c: channelId });
+  await gqlOk(user.token, graphql(`mutation ConvergenceMuteChannel($c: ID!) { muteChannel(channelId: $c) { id } }`), { c: channelId });
+  await gqlOk(user.token, graphql(`mutation ConvergenceHideChannel($c: ID!) { hideChannel(channelId: $c) { id } }`), { c: channelId });
+  await gqlOk(user.token, graphql(`mutation ConvergenceHideChannel2($c: ID!) { hideChannel(channelId: $c, hidden: false) { id } }`), { c: channelId });
   expect(await lastSeqOf(user.token, channelId)).toBe(before);
 }

@@ -3,8 +3,10 @@ import WebSocket from 'ws';
 import { websocketDefaults } from '../src/config.ts';
 import { startServer, type TestServer } from './helpers/app.ts';
 import { createChannel, createUser, ok, registerOrg, send } from './helpers/fixtures.ts';
-import { collect, expectExactly, untilLive, type Collected } from './helpers/subscription.ts';
+import { collect, expectExactly, messageOf, untilLive, type Collected } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
+import { graphql } from './generated/index.ts';
+import { queryText } from './helpers/operation.ts';
 
 // How one event reaches many subscribers: executed once per selection and
 // viewer class (shared-execution.ts), written to each socket directly
@@ -25,10 +27,10 @@ afterAll(async () => {
 });
 
 const lastSeq = async (token: string, channelId: string) =>
-  ok(await s.gql(`query($c: ID!) { channel(id: $c) { lastSeq } }`, { c: channelId }, token)).channel.lastSeq as number;
+  ok(await s.gql(graphql(`query FanoutChannel($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, token)).channel.lastSeq as number;
 
 /** Sends `count` messages one after another and returns the statements run until every stream has them all. */
-async function cost(token: string, channelId: string, streams: Collected<any>[], count: number): Promise<number> {
+async function cost(token: string, channelId: string, streams: Collected<unknown>[], count: number): Promise<number> {
   const seen = streams.map((st) => st.items.length);
   const before = s.app.queryCount();
   for (let i = 0; i < count; i++) await send(s, token, channelId, `m${i}`);
@@ -42,8 +44,8 @@ describe('fan-out', () => {
     const members = await Promise.all(Array.from({ length: 5 }, () => createUser(s, org, 'MEMBER')));
     const channelId = await createChannel(s, org.owner.token, { memberIds: members.map((m) => m.id) });
     // `sender` is a relation: each execution of the event loads it.
-    const LIVE = `subscription($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) {
-      seq ... on MessageAddedEvent { message { body sender { displayName } } } } }`;
+    const LIVE = graphql(`subscription FanoutChannelEvents($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) {
+      seq ... on MessageAddedEvent { message { body sender { displayName } } } } }`);
     const clients = members.map((m) => wsClient(s.url, m.token, { keepOpen: true }));
     try {
       const first = (await send(s, org.owner.token, channelId, 'first')).seq;
@@ -75,9 +77,9 @@ describe('fan-out', () => {
     const [reader, lagger] = await Promise.all([createUser(s, org, 'MEMBER'), createUser(s, org, 'MEMBER')]);
     const channelId = await createChannel(s, org.owner.token, { memberIds: [reader.id, lagger.id] });
     for (let i = 0; i < 3; i++) await send(s, org.owner.token, channelId, `old ${i}`);
-    ok(await s.gql(`mutation($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { id } }`, { c: channelId, seq: await lastSeq(org.owner.token, channelId) }, reader.token));
-    const LIVE = `subscription($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) {
-      seq ... on MessageAddedEvent { message { body channel { unreadCount } } } } }`;
+    ok(await s.gql(graphql(`mutation FanoutMarkChannelRead($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { id } }`), { c: channelId, seq: await lastSeq(org.owner.token, channelId) }, reader.token));
+    const LIVE = graphql(`subscription FanoutChannelEvents2($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) {
+      seq ... on MessageAddedEvent { message { body channel { unreadCount } } } } }`);
     const after = await lastSeq(org.owner.token, channelId);
     const users = [reader, lagger, reader];
     const clients = users.map((u) => wsClient(s.url, u.token, { keepOpen: true }));
@@ -85,8 +87,8 @@ describe('fan-out', () => {
       const streams = clients.map((c) => collect(c, LIVE, { c: channelId, after }, (d) => d.channelEvents));
       await send(s, org.owner.token, channelId, 'new');
       const [mine, theirs, mineAgain] = await Promise.all(streams.map(async (st) => (await st.waitFor(1))[0]));
-      expect(mine.message).toEqual({ body: 'new', channel: { unreadCount: 1 } });
-      expect(theirs.message).toEqual({ body: 'new', channel: { unreadCount: 4 } });
+      expect(messageOf(mine!)).toEqual({ body: 'new', channel: { unreadCount: 1 } });
+      expect(messageOf(theirs!)).toEqual({ body: 'new', channel: { unreadCount: 4 } });
       expect(mineAgain).toEqual(mine);
     } finally {
       await Promise.all(clients.map((c) => c.dispose()));
@@ -97,7 +99,7 @@ describe('fan-out', () => {
     const org = await registerOrg(s);
     const channelId = await createChannel(s, org.owner.token);
     const after = await lastSeq(org.owner.token, channelId);
-    const LIVE = `subscription($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) { seq ... on MessageAddedEvent { message { body } } } }`;
+    const LIVE = graphql(`subscription FanoutChannelEvents3($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) { seq ... on MessageAddedEvent { message { body } } } }`);
 
     // A raw graphql-ws client whose TCP reads stop once it is subscribed.
     const slow = new WebSocket(s.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
@@ -106,7 +108,7 @@ describe('fan-out', () => {
     slow.on('message', (data) => {
       const message = JSON.parse(String(data));
       if (message.type === 'connection_ack') {
-        slow.send(JSON.stringify({ id: 'slow', type: 'subscribe', payload: { query: LIVE, variables: { c: channelId, after } } }));
+        slow.send(JSON.stringify({ id: 'slow', type: 'subscribe', payload: { query: queryText(LIVE), variables: { c: channelId, after } } }));
       } else if (message.type === 'next') {
         received.push(message.payload.data.channelEvents.seq);
       }
@@ -188,14 +190,14 @@ describe('fan-out', () => {
     const channelId = await createChannel(s, org.owner.token);
     const client = wsClient(s.url, org.owner.token, { keepOpen: true });
     try {
-      const stream = collect(client, `subscription($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { body } } } }`, { c: channelId }, (d) => d.channelEvents);
+      const stream = collect(client, graphql(`subscription FanoutChannelEvents4($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { body } } } }`), { c: channelId }, (d) => d.channelEvents);
       const probe = (await untilLive(stream, () => send(s, org.owner.token, channelId, 'probe'))).at(-1)!.seq as number;
       // Payloads under 126 bytes are impossible here (the frame's prefix alone
       // is half that), so: under 64 KiB, and over it in bytes though not in characters.
       const bodies = ['é', 'x'.repeat(1000), 'ü€😀'.repeat(9000)];
       for (const body of bodies) await send(s, org.owner.token, channelId, body);
       const events = (await stream.waitFor(stream.items.findIndex((e) => e.seq === probe) + 1 + bodies.length)).filter((e) => e.seq > probe);
-      expect(events.map((e) => e.message.body)).toEqual(bodies);
+      expect(events.map((e) => messageOf(e)!.body)).toEqual(bodies);
       expect(Buffer.byteLength(bodies[2]!)).toBeGreaterThan(65_536);
     } finally {
       await client.dispose();

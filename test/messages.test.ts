@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type GqlResult, type TestServer } from './helpers/app.ts';
 import { createChannel, createUser, errorCode, ok, registerOrg, send, SEND, type TestOrg, type TestUser } from './helpers/fixtures.ts';
 import { channelSnapshot, eventRows, openDb, rawId } from './helpers/messages.ts';
+import { graphql } from './generated/index.ts';
+import type { MessagesChannelQuery, MessagesChannelQueryVariables, SendMessageInput } from './generated/graphql.ts';
 
 let s: TestServer;
 let db: pg.Pool;
@@ -23,7 +25,7 @@ async function room(): Promise<{ org: TestOrg; member: TestUser; channelId: stri
   return { org, member, channelId };
 }
 
-const trySend = (token: string, input: Record<string, unknown>) => s.gql(SEND, { input }, token);
+const trySend = (token: string, input: SendMessageInput) => s.gql(SEND, { input }, token);
 
 /** The first error is BAD_USER_INPUT and names `field`, in extensions or in its message. */
 function expectBadInput(result: GqlResult<unknown>, field: string) {
@@ -32,23 +34,14 @@ function expectBadInput(result: GqlResult<unknown>, field: string) {
   expect(error.extensions?.field === field || error.message.includes(field), error.message).toBe(true);
 }
 
-const MESSAGE = `query($id: ID!) {
+const MESSAGE = graphql(`query MessagesMessage($id: ID!) {
   message(id: $id) { id body deleted edited editedAt edits(first: 10) { edges { node { previousBody editor { username } } } } }
-}`;
-const EDIT = `mutation($input: EditMessageInput!) { editMessage(input: $input) { id seq body edited editedAt } }`;
-const DELETE = `mutation($input: DeleteMessageInput!) { deleteMessage(input: $input) { messageId hard message { id deleted body } } }`;
+}`);
+const EDIT = graphql(`mutation MessagesEditMessage($input: EditMessageInput!) { editMessage(input: $input) { id seq body edited editedAt } }`);
+const DELETE = graphql(`mutation MessagesDeleteMessage($input: DeleteMessageInput!) { deleteMessage(input: $input) { messageId hard message { id deleted body } } }`);
 
 async function readMessage(token: string, id: string) {
-  return s.gql<{
-    message: {
-      id: string;
-      body: string | null;
-      deleted: boolean;
-      edited: boolean;
-      editedAt: string | null;
-      edits: { edges: { node: { previousBody: string; editor: { username: string } } }[] };
-    };
-  }>(MESSAGE, { id }, token);
+  return s.gql(MESSAGE, { id }, token);
 }
 
 describe('sendMessage input', () => {
@@ -104,18 +97,18 @@ describe('sendMessage input', () => {
     const nested = await send(s, org.owner.token, channelId, 'reply to the reply', { parentId: reply.id });
     const data = ok(
       await s.gql(
-        `query($root: ID!, $nested: ID!) {
+        graphql(`query MessagesMessage2($root: ID!, $nested: ID!) {
           root: message(id: $root) { replyCount replies(first: 10) { edges { node { id body parent { id } } } } }
           nested: message(id: $nested) { parent { id } replyCount }
-        }`,
+        }`),
         { root: root.id, nested: nested.id },
         member.token,
       ),
     );
-    expect(data.nested.parent.id).toBe(root.id);
+    expect(data.nested.parent!.id).toBe(root.id);
     expect(data.root.replyCount).toBe(2);
-    expect(data.root.replies.edges.map((e: any) => e.node.body)).toEqual(['first reply', 'reply to the reply']);
-    expect(data.root.replies.edges.every((e: any) => e.node.parent.id === root.id)).toBe(true);
+    expect(data.root.replies.edges.map((e) => e.node.body)).toEqual(['first reply', 'reply to the reply']);
+    expect(data.root.replies.edges.every((e) => e.node.parent!.id === root.id)).toBe(true);
   });
 
   it('round-trips customFields as JSON', async () => {
@@ -123,13 +116,13 @@ describe('sendMessage input', () => {
     const customFields = { priority: 2, tags: ['a', 'b'], nested: { ok: true, note: null }, text: 'ünïcode ✓' };
     const sent = ok(
       await s.gql(
-        `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id customFields } }`,
+        graphql(`mutation MessagesSendMessage($input: SendMessageInput!) { sendMessage(input: $input) { id customFields } }`),
         { input: { channelId, body: 'with fields', customFields } },
         org.owner.token,
       ),
     );
     expect(sent.sendMessage.customFields).toEqual(customFields);
-    const read = ok(await s.gql(`query($id: ID!) { message(id: $id) { customFields } }`, { id: sent.sendMessage.id }, member.token));
+    const read = ok(await s.gql(graphql(`query MessagesMessage3($id: ID!) { message(id: $id) { customFields } }`), { id: sent.sendMessage.id }, member.token));
     expect(read.message.customFields).toEqual(customFields);
     // Not an object: rejected as input, not a server error.
     const bad = await trySend(org.owner.token, { channelId, body: 'x', customFields: [1, 2] });
@@ -139,13 +132,13 @@ describe('sendMessage input', () => {
   it('answers sendMessage and editMessage with relations and counts the client selects', async () => {
     const { org, member, channelId } = await room();
     const root = await send(s, member.token, channelId, 'root');
-    const RICH = `id seq body replyCount sender { username } parent { id } channel { id } edits(first: 5) { edges { node { previousBody } } }`;
+    graphql(`fragment MessagesRich on Message { id seq body replyCount sender { username } parent { id } channel { id } edits(first: 5) { edges { node { previousBody } } } }`);
     const reply = ok(
-      await s.gql(`mutation($input: SendMessageInput!) { sendMessage(input: $input) { ${RICH} } }`, { input: { channelId, body: 'reply', parentId: root.id } }, org.owner.token),
+      await s.gql(graphql(`mutation MessagesSendRich($input: SendMessageInput!) { sendMessage(input: $input) { ...MessagesRich } }`), { input: { channelId, body: 'reply', parentId: root.id } }, org.owner.token),
     ).sendMessage;
     expect(reply).toMatchObject({ body: 'reply', replyCount: 0, sender: { username: 'owner' }, parent: { id: root.id }, channel: { id: channelId } });
     const edited = ok(
-      await s.gql(`mutation($input: EditMessageInput!) { editMessage(input: $input) { ${RICH} } }`, { input: { id: root.id, body: 'root v2' } }, member.token),
+      await s.gql(graphql(`mutation MessagesEditRich($input: EditMessageInput!) { editMessage(input: $input) { ...MessagesRich } }`), { input: { id: root.id, body: 'root v2' } }, member.token),
     ).editMessage;
     expect(edited).toMatchObject({ body: 'root v2', replyCount: 1, parent: null, edits: { edges: [{ node: { previousBody: 'root' } }] } });
   });
@@ -168,20 +161,17 @@ describe('sendMessage input', () => {
 });
 
 describe('Channel.messages', () => {
-  const PAGE = `query($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {
+  const PAGE = graphql(`query MessagesChannel($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {
     channel(id: $id) {
       messages(first: $first, after: $after, last: $last, before: $before) {
         edges { cursor node { seq body } }
         pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
       }
     }
-  }`;
-  type Page = {
-    edges: { cursor: string; node: { seq: number; body: string } }[];
-    pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
-  };
-  const page = async (token: string, id: string, args: Record<string, unknown>) =>
-    ok(await s.gql<{ channel: { messages: Page } }>(PAGE, { id, ...args }, token)).channel.messages;
+  }`);
+  type Page = MessagesChannelQuery['channel']['messages'];
+  const page = async (token: string, id: string, args: Omit<MessagesChannelQueryVariables, 'id'>) =>
+    ok(await s.gql(PAGE, { id, ...args }, token)).channel.messages;
 
   let org: TestOrg;
   let channelId: string;
@@ -250,7 +240,7 @@ describe('Channel.messages', () => {
     const garbage = await s.gql(PAGE, { id: channelId, first: 5, after: 'not-a-cursor' }, org.owner.token);
     expect(errorCode(garbage)).toBe('BAD_USER_INPUT');
     const nested = await s.gql(
-      `query($id: ID!) { channel(id: $id) { messages(first: 1) { edges { node { replies(first: 101) { edges { cursor } } } } } } }`,
+      graphql(`query MessagesChannel2($id: ID!) { channel(id: $id) { messages(first: 1) { edges { node { replies(first: 101) { edges { cursor } } } } } } }`),
       { id: channelId },
       org.owner.token,
     );
@@ -263,7 +253,7 @@ describe('Channel.messages', () => {
       const o = await registerOrg(small);
       const id = await createChannel(small, o.owner.token);
       await send(small, o.owner.token, id, 'one');
-      const q = `query($id: ID!, $n: Int) { channel(id: $id) { messages(first: $n) { edges { node { seq } } } } }`;
+      const q = graphql(`query MessagesChannel3($id: ID!, $n: Int) { channel(id: $id) { messages(first: $n) { edges { node { seq } } } } }`);
       expect(ok(await small.gql(q, { id, n: 20 }, o.owner.token)).channel.messages.edges).toHaveLength(1);
       expect(errorCode(await small.gql(q, { id, n: 21 }, o.owner.token))).toBe('BAD_USER_INPUT');
     } finally {
@@ -280,9 +270,9 @@ describe('Channel.messages', () => {
       const m = await send(s, i % 2 ? member.token : o.owner.token, id, `n${i}`, parentId ? { parentId } : {});
       if (!parentId) roots.push(m.id);
     }
-    const q = `query($id: ID!, $n: Int) { channel(id: $id) { messages(first: $n) { edges { node {
+    const q = graphql(`query MessagesChannel4($id: ID!, $n: Int) { channel(id: $id) { messages(first: $n) { edges { node {
       body sender { username } replyCount parent { id }
-    } } } } }`;
+    } } } } }`);
     const cost = async (n: number) => {
       const before = s.app.queryCount();
       const data = ok(await s.gql(q, { id, n }, o.owner.token));
@@ -293,10 +283,10 @@ describe('Channel.messages', () => {
     const five = await cost(5);
     const fifty = await cost(50);
     expect(fifty.used).toBe(five.used);
-    const nodes = fifty.data.channel.messages.edges.map((e: any) => e.node);
-    expect(nodes.filter((n: any) => n.parent).length).toBe(10);
-    expect(nodes.filter((n: any) => n.replyCount === 1).length).toBe(10);
-    expect(new Set(nodes.map((n: any) => n.sender.username))).toEqual(new Set(['owner', member.username]));
+    const nodes = fifty.data.channel.messages.edges.map((e) => e.node);
+    expect(nodes.filter((n) => n.parent).length).toBe(10);
+    expect(nodes.filter((n) => n.replyCount === 1).length).toBe(10);
+    expect(new Set(nodes.map((n) => n.sender.username))).toEqual(new Set(['owner', member.username]));
   });
 });
 
@@ -315,7 +305,7 @@ describe('editMessage', () => {
     const read = ok(await readMessage(org.owner.token, m.id)).message;
     expect(read.body).toBe('v3');
     expect(read.edited).toBe(true);
-    expect(Date.parse(read.editedAt!)).toBeGreaterThanOrEqual(Date.parse(e1.editedAt));
+    expect(Date.parse(read.editedAt!)).toBeGreaterThanOrEqual(Date.parse(e1.editedAt!));
     expect(read.edits.edges.map((e) => e.node.previousBody)).toEqual(['v1', 'v2']);
     expect(read.edits.edges.every((e) => e.node.editor.username === member.username)).toBe(true);
   });
@@ -324,7 +314,7 @@ describe('editMessage', () => {
     const { org, member, channelId } = await room();
     const m = await send(s, member.token, channelId, 'mine');
     const other = await createUser(s, org, 'MEMBER');
-    ok(await s.gql(`mutation($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`, { c: channelId, u: [other.id] }, org.owner.token));
+    ok(await s.gql(graphql(`mutation MessagesAddChannelMembers($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`), { c: channelId, u: [other.id] }, org.owner.token));
     expect(errorCode(await s.gql(EDIT, { input: { id: m.id, body: 'theirs' } }, other.token))).toBe('FORBIDDEN');
     // Not even the organization owner rewrites someone else's words.
     expect(errorCode(await s.gql(EDIT, { input: { id: m.id, body: 'owner' } }, org.owner.token))).toBe('FORBIDDEN');
@@ -356,7 +346,7 @@ describe('deleteMessage', () => {
   it('soft delete by the author hides body and history from non-admins only', async () => {
     const { org, member, channelId } = await room();
     const admin = await createUser(s, org, 'ADMIN');
-    ok(await s.gql(`mutation($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`, { c: channelId, u: [admin.id] }, org.owner.token));
+    ok(await s.gql(graphql(`mutation MessagesAddChannelMembers($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`), { c: channelId, u: [admin.id] }, org.owner.token));
     const m = await send(s, member.token, channelId, 'draft');
     ok(await s.gql(EDIT, { input: { id: m.id, body: 'secret' } }, member.token));
 
@@ -396,7 +386,7 @@ describe('deleteMessage', () => {
     const admin = await createUser(s, org, 'ADMIN');
     ok(
       await s.gql(
-        `mutation($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`,
+        graphql(`mutation MessagesAddChannelMembers($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`),
         { c: channelId, u: [other.id, staff.id, admin.id] },
         org.owner.token,
       ),
@@ -405,14 +395,14 @@ describe('deleteMessage', () => {
     const b = await send(s, member.token, channelId, 'b');
     expect(errorCode(await s.gql(DELETE, { input: { id: a.id } }, other.token))).toBe('FORBIDDEN');
     expect(ok(await readMessage(member.token, a.id)).message.deleted).toBe(false);
-    expect(ok(await s.gql(DELETE, { input: { id: a.id } }, staff.token)).deleteMessage.message.deleted).toBe(true);
-    expect(ok(await s.gql(DELETE, { input: { id: b.id } }, admin.token)).deleteMessage.message.deleted).toBe(true);
+    expect(ok(await s.gql(DELETE, { input: { id: a.id } }, staff.token)).deleteMessage.message!.deleted).toBe(true);
+    expect(ok(await s.gql(DELETE, { input: { id: b.id } }, admin.token)).deleteMessage.message!.deleted).toBe(true);
   });
 
   it('allows hard delete only to organization owners and admins', async () => {
     const { org, member, channelId } = await room();
     const staff = await createUser(s, org, 'STAFF');
-    ok(await s.gql(`mutation($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`, { c: channelId, u: [staff.id] }, org.owner.token));
+    ok(await s.gql(graphql(`mutation MessagesAddChannelMembers($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`), { c: channelId, u: [staff.id] }, org.owner.token));
     const m = await send(s, member.token, channelId, 'keep me');
     for (const viewer of [member, staff]) {
       expect(errorCode(await s.gql(DELETE, { input: { id: m.id, hard: true } }, viewer.token))).toBe('FORBIDDEN');
@@ -433,7 +423,7 @@ describe('deleteMessage', () => {
     expect(errorCode(await readMessage(org.owner.token, m.id))).toBe('NOT_FOUND');
     const history = await channelSnapshot(s, org.owner.token, channelId);
     expect(history.messages.map((x) => x.id)).toEqual([root.id, after.id]);
-    const thread = ok(await s.gql(`query($id: ID!) { message(id: $id) { replyCount } }`, { id: root.id }, org.owner.token));
+    const thread = ok(await s.gql(graphql(`query MessagesMessage4($id: ID!) { message(id: $id) { replyCount } }`), { id: root.id }, org.owner.token));
     expect(thread.message.replyCount).toBe(0);
 
     const events = await eventRows(db, channelId);
@@ -486,8 +476,8 @@ describe('channel event log', () => {
 });
 
 describe('markChannelRead', () => {
-  const UNREAD = `query($id: ID!) { channel(id: $id) { lastSeq unreadCount membership { lastReadSeq } } }`;
-  const MARK = `mutation($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { lastReadSeq } }`;
+  const UNREAD = graphql(`query MessagesChannel5($id: ID!) { channel(id: $id) { lastSeq unreadCount membership { lastReadSeq } } }`);
+  const MARK = graphql(`mutation MessagesMarkChannelRead($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { lastReadSeq } }`);
 
   it('clears the other member\u2019s unread count and never moves backwards', async () => {
     const { org, member, channelId } = await room();
@@ -504,6 +494,6 @@ describe('markChannelRead', () => {
     await send(s, org.owner.token, channelId, 'four');
     const after = ok(await s.gql(UNREAD, { id: channelId }, member.token)).channel;
     expect(after.unreadCount).toBe(1);
-    expect(after.membership.lastReadSeq).toBe(before.lastSeq);
+    expect(after.membership!.lastReadSeq).toBe(before.lastSeq);
   });
 });

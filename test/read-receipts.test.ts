@@ -3,6 +3,8 @@ import { startServer, type TestServer } from './helpers/app.ts';
 import { createChannel, createUser, errorCode, ok, registerOrg, send, type TestUser } from './helpers/fixtures.ts';
 import { collect } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
+import { graphql } from './generated/index.ts';
+import type { ReadReceiptsChannelQuery } from './generated/graphql.ts';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -12,8 +14,8 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const MARK = `mutation($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { lastReadSeq } }`;
-const RECEIPTS = `query($c: ID!, $first: Int, $after: String, $messages: Int = 50) {
+const MARK = graphql(`mutation ReadReceiptsMarkChannelRead($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { lastReadSeq } }`);
+const RECEIPTS = graphql(`query ReadReceiptsChannel($c: ID!, $first: Int, $after: String, $messages: Int = 50) {
   channel(id: $c) {
     messages(first: $messages) {
       edges { node { id seq body readCount readBy(first: $first, after: $after) {
@@ -22,22 +24,13 @@ const RECEIPTS = `query($c: ID!, $first: Int, $after: String, $messages: Int = 5
       } } }
     }
   }
-}`;
+}`);
 
-interface Receipts {
-  id: string;
-  seq: number;
-  body: string;
-  readCount: number;
-  readBy: {
-    edges: { cursor: string; node: { id: string; lastReadSeq: number; user: { id: string; displayName: string } } }[];
-    pageInfo: { hasNextPage: boolean; endCursor: string | null };
-  };
-}
+type Receipts = ReadReceiptsChannelQuery['channel']['messages']['edges'][number]['node'];
 
 async function receipts(token: string, channelId: string, page: { first?: number; after?: string } = {}): Promise<Receipts[]> {
   const data = ok(await s.gql(RECEIPTS, { c: channelId, ...page }, token));
-  return data.channel.messages.edges.map((e: { node: Receipts }) => e.node);
+  return data.channel.messages.edges.map((e) => e.node);
 }
 
 const markRead = async (user: TestUser, channelId: string, seq: number) => ok(await s.gql(MARK, { c: channelId, seq }, user.token));
@@ -117,13 +110,13 @@ describe('read receipts', () => {
     const member = await createUser(s, org, 'MEMBER');
     const channelId = await createChannel(s, org.owner.token, { memberIds: [member.id] });
     const message = await send(s, org.owner.token, channelId, 'please read');
-    const after = ok(await s.gql(`query($c: ID!) { channel(id: $c) { lastSeq } }`, { c: channelId }, org.owner.token)).channel.lastSeq;
+    const after = ok(await s.gql(graphql(`query ReadReceiptsChannel2($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, org.owner.token)).channel.lastSeq;
     const client = wsClient(s.url, org.owner.token, { keepOpen: true });
     try {
       const stream = collect(
         client,
-        `subscription($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) {
-          __typename seq ... on ReadReceiptEvent { userId lastReadSeq } ... on MessageAddedEvent { message { body } } } }`,
+        graphql(`subscription ReadReceiptsChannelEvents($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) {
+          __typename seq ... on ReadReceiptEvent { userId lastReadSeq } ... on MessageAddedEvent { message { body } } } }`),
         { c: channelId, after },
         (data) => data.channelEvents,
       );

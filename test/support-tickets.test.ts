@@ -4,6 +4,8 @@ import { createUser, errorCode, ok, registerOrg, send, type TestOrg, type TestUs
 import { actOnTicket, auditOf, notificationsOf, openTicket, result, SYSTEM_EVENTS, type TicketAction, type TicketView } from './helpers/items.ts';
 import { collect } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
+import { graphql } from './generated/index.ts';
+import type { SupportTicketsQueueQueryVariables, TicketStatus } from './generated/graphql.ts';
 
 const HOUR = 3600_000;
 
@@ -35,13 +37,13 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const ticketOf = async (token: string, id: string): Promise<TicketView> =>
-  ok(await s.gql(`query($id: ID!) { supportTicket(id: $id) { id status priority firstResponseAt firstResponseDueAt resolutionDueAt firstResponseBreached resolutionBreached waitingSince assignee { id } rating } }`, { id }, token)).supportTicket;
+const ticketOf = async (token: string, id: string) =>
+  ok(await s.gql(graphql(`query SupportTicketsSupportTicket($id: ID!) { supportTicket(id: $id) { id status priority firstResponseAt firstResponseDueAt resolutionDueAt firstResponseBreached resolutionBreached waitingSince assignee { id } rating } }`), { id }, token)).supportTicket;
 
 /** A ticket of the member's in the given status. */
-async function ticketIn(status: 'OPEN' | 'IN_PROGRESS' | 'PENDING_USER' | 'ESCALATED' | 'RESOLVED' | 'CLOSED'): Promise<TicketView> {
+async function ticketIn(status: TicketStatus): Promise<TicketView> {
   const ticket = await openTicket(s, people.member.token);
-  const path: Record<typeof status, TicketAction[]> = {
+  const path: Record<TicketStatus, TicketAction[]> = {
     OPEN: [],
     IN_PROGRESS: ['inProgress'],
     PENDING_USER: ['inProgress', 'pendingUser'],
@@ -100,13 +102,13 @@ describe('support tickets: who may do what', () => {
   it('requesters see and act on their own tickets; agents see the queue; others see nothing', async () => {
     const mine = await openTicket(s, people.client.token, { subject: 'Invoice wrong', category: 'BILLING' });
     const theirs = await openTicket(s, people.member.token);
-    const ids = async (token: string) => ok(await s.gql(`{ supportTickets(first: 100) { edges { node { id } } } }`, {}, token)).supportTickets.edges.map((e: any) => e.node.id);
+    const ids = async (token: string) => ok(await s.gql(graphql(`query SupportTicketsSupportTickets { supportTickets(first: 100) { edges { node { id } } } }`), {}, token)).supportTickets.edges.map((e) => e.node.id);
     expect(await ids(people.client.token)).toEqual([mine.id]);
     expect(await ids(people.agent.token)).toEqual(expect.arrayContaining([mine.id, theirs.id]));
     expect(await ids(people.bystander.token)).toEqual([]);
-    expect(errorCode(await s.gql(`query($id: ID!) { supportTicket(id: $id) { id } }`, { id: theirs.id }, people.client.token))).toBe('NOT_FOUND');
-    expect(errorCode(await s.gql(`query($id: ID!) { supportTicket(id: $id) { id } }`, { id: mine.id }, people.bystander.token))).toBe('NOT_FOUND');
-    expect(errorCode(await s.gql(`query($id: ID!) { supportTicket(id: $id) { id } }`, { id: mine.id }, other.owner.token))).toBe('NOT_FOUND');
+    expect(errorCode(await s.gql(graphql(`query SupportTicketsSupportTicket2($id: ID!) { supportTicket(id: $id) { id } }`), { id: theirs.id }, people.client.token))).toBe('NOT_FOUND');
+    expect(errorCode(await s.gql(graphql(`query SupportTicketsSupportTicket2($id: ID!) { supportTicket(id: $id) { id } }`), { id: mine.id }, people.bystander.token))).toBe('NOT_FOUND');
+    expect(errorCode(await s.gql(graphql(`query SupportTicketsSupportTicket2($id: ID!) { supportTicket(id: $id) { id } }`), { id: mine.id }, other.owner.token))).toBe('NOT_FOUND');
 
     // The requester only acts on their own, and only as requesters may.
     for (const action of ['inProgress', 'pendingUser', 'assign', 'escalate', 'resolve', 'priority', 'category'] as const) {
@@ -115,7 +117,7 @@ describe('support tickets: who may do what', () => {
     }
     // The requester talks in the ticket's conversation (a client too: it belongs to no project).
     expect((await send(s, people.client.token, mine.channelId, 'Here is the invoice number')).seq).toBeGreaterThan(0);
-    expect(errorCode(await s.gql(`mutation($c: ID!) { sendMessage(input: { channelId: $c, body: "hi" }) { id } }`, { c: theirs.channelId }, people.client.token))).toBe('NOT_FOUND');
+    expect(errorCode(await s.gql(graphql(`mutation SupportTicketsSendMessage($c: ID!) { sendMessage(input: { channelId: $c, body: "hi" }) { id } }`), { c: theirs.channelId }, people.client.token))).toBe('NOT_FOUND');
 
     // Rating: the requester's, after resolution, 1 to 5.
     expect(errorCode(await actOnTicket(s, people.client.token, 'rate', mine.id))).toBe('CONFLICT');
@@ -140,11 +142,11 @@ describe('support tickets: who may do what', () => {
   });
 
   it('only admins set SLA targets', async () => {
-    const set = `mutation { setSlaTarget(input: { priority: LOW, firstResponseMinutes: 600, resolutionMinutes: 6000 }) { firstResponseMinutes } }`;
+    const set = graphql(`mutation SupportTicketsSetSlaTarget { setSlaTarget(input: { priority: LOW, firstResponseMinutes: 600, resolutionMinutes: 6000 }) { firstResponseMinutes } }`);
     expect(errorCode(await s.gql(set, {}, people.agent.token))).toBe('FORBIDDEN');
-    expect(errorCode(await s.gql(`mutation { setSlaTarget(input: { priority: LOW, firstResponseMinutes: 600, resolutionMinutes: 60 }) { priority } }`, {}, people.admin.token))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await s.gql(graphql(`mutation SupportTicketsSetSlaTarget2 { setSlaTarget(input: { priority: LOW, firstResponseMinutes: 600, resolutionMinutes: 60 }) { priority } }`), {}, people.admin.token))).toBe('BAD_USER_INPUT');
     expect(ok(await s.gql(set, {}, people.admin.token)).setSlaTarget.firstResponseMinutes).toBe(600);
-    const targets = ok(await s.gql(`{ slaTargets { priority firstResponseMinutes resolutionMinutes } }`, {}, people.member.token)).slaTargets;
+    const targets = ok(await s.gql(graphql(`query SupportTicketsSlaTargets { slaTargets { priority firstResponseMinutes resolutionMinutes } }`), {}, people.member.token)).slaTargets;
     expect(targets).toEqual([
       { priority: 'LOW', firstResponseMinutes: 600, resolutionMinutes: 6000 },
       { priority: 'MEDIUM', firstResponseMinutes: 480, resolutionMinutes: 4320 },
@@ -154,7 +156,7 @@ describe('support tickets: who may do what', () => {
     const low = await openTicket(s, people.member.token, { priority: 'LOW' });
     expect(Date.parse(low.firstResponseDueAt) - Date.parse(low.createdAt)).toBe(600 * 60_000);
     // Other organizations keep the defaults.
-    expect(ok(await s.gql(`{ slaTargets { firstResponseMinutes } }`, {}, other.owner.token)).slaTargets[0].firstResponseMinutes).toBe(24 * 60);
+    expect(ok(await s.gql(graphql(`query SupportTicketsSlaTargets2 { slaTargets { firstResponseMinutes } }`), {}, other.owner.token)).slaTargets[0]!.firstResponseMinutes).toBe(24 * 60);
   });
 });
 
@@ -185,7 +187,7 @@ describe('support tickets: SLA clocks', () => {
     clock.advance(2 * HOUR); // 5 h of running clock: the first response (4 h) is late
     expect(await ticketOf(people.agent.token, ticket.id)).toMatchObject({ firstResponseBreached: true, resolutionBreached: false });
     const breached = async (value: boolean) =>
-      ok(await s.gql(`query($b: Boolean) { supportTickets(first: 100, filter: { breached: $b }) { edges { node { id } } } }`, { b: value }, people.agent.token)).supportTickets.edges.map((e: any) => e.node.id);
+      ok(await s.gql(graphql(`query SupportTicketsSupportTickets2($b: Boolean) { supportTickets(first: 100, filter: { breached: $b }) { edges { node { id } } } }`), { b: value }, people.agent.token)).supportTickets.edges.map((e) => e.node.id);
     expect(await breached(true)).toContain(ticket.id);
     expect(await breached(false)).not.toContain(ticket.id);
 
@@ -262,11 +264,11 @@ describe('support tickets: notifications, audit, conversation, idempotency, list
     const client = wsClient(s.url, people.member.token, { keepOpen: true });
     try {
       const replay = collect(client, SYSTEM_EVENTS, { c: ticket.channelId }, (d) => d.channelEvents);
-      for (let waited = 0; replay.items.filter((e: any) => e.__typename === 'SystemEvent').length < 4; waited += 50) {
+      for (let waited = 0; replay.items.filter((e) => e.__typename === 'SystemEvent').length < 4; waited += 50) {
         if (waited > 5000) throw new Error(JSON.stringify(replay.items));
         await new Promise((r) => setTimeout(r, 50));
       }
-      expect(replay.items.filter((e: any) => e.__typename === 'SystemEvent').map((e: any) => e.text)).toEqual([
+      expect(replay.items.filter((e) => e.__typename === 'SystemEvent').map((e) => e.text)).toEqual([
         `Ticket opened by ${people.member.username}`,
         `Assigned to ${people.agent2.username} by ${people.agent.username}`,
         `Priority changed from MEDIUM to HIGH by ${people.agent.username}`,
@@ -283,20 +285,20 @@ describe('support tickets: notifications, audit, conversation, idempotency, list
     try {
       const mine = collect(
         client,
-        `subscription { viewerEvents { __typename ... on ChannelActivityEvent { channelId }
+        graphql(`subscription SupportTicketsViewerEvents { viewerEvents { __typename ... on ChannelActivityEvent { channelId }
           ... on NotificationEvent { notification { type supportTicketId data } }
-          ... on SupportTicketUpdatedEvent { supportTicketId status supportTicket { status assignee { id } } } } }`,
+          ... on SupportTicketUpdatedEvent { supportTicketId status supportTicket { status assignee { id } } } } }`),
         {},
         (d) => d.viewerEvents,
       );
       // Live once a message written after subscribing shows as activity.
-      for (let attempt = 0; !mine.items.some((e: any) => e.__typename === 'ChannelActivityEvent'); attempt++) {
+      for (let attempt = 0; !mine.items.some((e) => e.__typename === 'ChannelActivityEvent'); attempt++) {
         if (attempt === 20) throw new Error('viewerEvents never went live');
         await send(s, people.member.token, ticket.channelId, 'ping');
         await new Promise((r) => setTimeout(r, 100));
       }
       ok(await actOnTicket(s, people.agent.token, 'assign', ticket.id));
-      const wanted = (e: any) => e.__typename === 'NotificationEvent' || e.__typename === 'SupportTicketUpdatedEvent';
+      const wanted = (e: (typeof mine.items)[number]) => e.__typename === 'NotificationEvent' || e.__typename === 'SupportTicketUpdatedEvent';
       for (let waited = 0; mine.items.filter(wanted).length < 2; waited += 50) {
         if (waited > 5000) throw new Error(JSON.stringify(mine.items));
         await new Promise((r) => setTimeout(r, 50));
@@ -318,21 +320,21 @@ describe('support tickets: notifications, audit, conversation, idempotency, list
     const urgent = await openTicket(s, requester.token, { priority: 'URGENT', category: 'TECHNICAL' });
     const high = await openTicket(s, requester.token, { priority: 'HIGH', category: 'BILLING' });
     ok(await actOnTicket(s, people.agent.token, 'assign', high.id, { assigneeId: people.agent2.id }));
-    const queue = async (args: string) => {
-      const variables = { r: requester.id, ...(args.includes('$a') ? { a: people.agent2.id } : {}) };
-      const declared = args.includes('$a') ? '$r: ID!, $a: ID!' : '$r: ID!';
-      const data = ok(await s.gql(`query(${declared}) { supportTickets(first: 100, ${args}) { edges { node { id } } } }`, variables, people.agent.token));
-      return data.supportTickets.edges.map((e: any) => e.node.id);
+    const queue = async (variables: SupportTicketsQueueQueryVariables) => {
+      const data = ok(await s.gql(graphql(`query SupportTicketsQueue($filter: SupportTicketFilter, $orderBy: SupportTicketOrder) {
+        supportTickets(first: 100, filter: $filter, orderBy: $orderBy) { edges { node { id } } } }`), variables, people.agent.token));
+      return data.supportTickets.edges.map((e) => e.node.id);
     };
-    expect(await queue('filter: { requesterId: $r }')).toEqual([high.id, urgent.id, low.id]);
-    expect(await queue('filter: { requesterId: $r }, orderBy: PRIORITY')).toEqual([urgent.id, high.id, low.id]);
-    expect(await queue('filter: { requesterId: $r }, orderBy: OLDEST')).toEqual([low.id, urgent.id, high.id]);
-    expect(await queue('filter: { requesterId: $r }, orderBy: RESOLUTION_DUE')).toEqual([urgent.id, high.id, low.id]);
-    expect(await queue('filter: { requesterId: $r, unassigned: true }')).toEqual([urgent.id, low.id]);
-    expect(await queue('filter: { requesterId: $r, assigneeId: $a }')).toEqual([high.id]);
-    expect(await queue('filter: { requesterId: $r, status: IN_PROGRESS }')).toEqual([high.id]);
-    expect(await queue('filter: { requesterId: $r, priority: URGENT, category: TECHNICAL }')).toEqual([urgent.id]);
-    const counts = ok(await s.gql(`{ supportTicketCounts { status count } }`, {}, requester.token)).supportTicketCounts;
+    const r = requester.id;
+    expect(await queue({ filter: { requesterId: r } })).toEqual([high.id, urgent.id, low.id]);
+    expect(await queue({ filter: { requesterId: r }, orderBy: 'PRIORITY' })).toEqual([urgent.id, high.id, low.id]);
+    expect(await queue({ filter: { requesterId: r }, orderBy: 'OLDEST' })).toEqual([low.id, urgent.id, high.id]);
+    expect(await queue({ filter: { requesterId: r }, orderBy: 'RESOLUTION_DUE' })).toEqual([urgent.id, high.id, low.id]);
+    expect(await queue({ filter: { requesterId: r, unassigned: true } })).toEqual([urgent.id, low.id]);
+    expect(await queue({ filter: { requesterId: r, assigneeId: people.agent2.id } })).toEqual([high.id]);
+    expect(await queue({ filter: { requesterId: r, status: 'IN_PROGRESS' } })).toEqual([high.id]);
+    expect(await queue({ filter: { requesterId: r, priority: 'URGENT', category: 'TECHNICAL' } })).toEqual([urgent.id]);
+    const counts = ok(await s.gql(graphql(`query SupportTicketsSupportTicketCounts { supportTicketCounts { status count } }`), {}, requester.token)).supportTicketCounts;
     expect(counts).toEqual([
       { status: 'OPEN', count: 2 },
       { status: 'IN_PROGRESS', count: 1 },

@@ -7,6 +7,8 @@ import { websocketDefaults } from '../src/config.ts';
 import { startServer, uid, type TestServer } from './helpers/app.ts';
 import { createUser, errorCode, ok, registerOrg } from './helpers/fixtures.ts';
 import { liveSocket, rawConnect, rawSocket, wsClient, wsRequest, type CloseInfo } from './helpers/ws.ts';
+import { graphql } from './generated/index.ts';
+import { queryText } from './helpers/operation.ts';
 
 // `s` runs the default limits; `limited` small ones, so each limit is reached
 // with a handful of sockets and within a fraction of a second.
@@ -31,14 +33,14 @@ function closedWithin(closed: Promise<CloseInfo>, ms: number): Promise<CloseInfo
   return Promise.race([closed, timeout]).finally(() => clearTimeout(timer));
 }
 
-const VIEWER = `{ viewer { id role } }`;
+const VIEWER = graphql(`query WebsocketViewer { viewer { id role } }`);
 
 describe('graphql-ws authentication', () => {
   it('runs operations with the token from connectionParams', async () => {
     const org = await registerOrg(s);
     const client = wsClient(s.url, org.owner.token);
     try {
-      const result = await wsRequest(client, `{ viewer { username role } }`);
+      const result = await wsRequest(client, graphql(`query WebsocketViewer2 { viewer { username role } }`));
       expect(ok(result).viewer).toEqual({ username: 'owner', role: 'OWNER' });
     } finally {
       await client.dispose();
@@ -75,7 +77,7 @@ describe('graphql-ws authentication', () => {
       expect(await ownerSocket.acked).toBe(true);
       expect(ok(await wsRequest(memberSocket.client, VIEWER)).viewer.id).toBe(member.id);
 
-      ok(await s.gql(`mutation($id: ID!) { deactivateUser(userId: $id) { id } }`, { id: member.id }, org.owner.token));
+      ok(await s.gql(graphql(`mutation WebsocketDeactivateUser($id: ID!) { deactivateUser(userId: $id) { id } }`), { id: member.id }, org.owner.token));
       const closed = await closedWithin(memberSocket.closed, 3000);
       expect(closed.code).toBe(4403);
       expect(closed.reason).toMatch(/deactivated/i);
@@ -95,7 +97,7 @@ describe('graphql-ws authentication', () => {
     const before = liveSocket(s.url, { authToken: member.token });
     expect(await before.acked).toBe(true);
 
-    ok(await s.gql(`mutation($id: ID!) { changeUserRole(userId: $id, role: ADMIN) { id } }`, { id: member.id }, org.owner.token));
+    ok(await s.gql(graphql(`mutation WebsocketChangeUserRole($id: ID!) { changeUserRole(userId: $id, role: ADMIN) { id } }`), { id: member.id }, org.owner.token));
     expect((await closedWithin(before.closed, 3000)).code).toBe(4403);
 
     const after = liveSocket(s.url, { authToken: member.token });
@@ -151,12 +153,12 @@ describe('graphql-ws limits', () => {
     try {
       // Sent in one tick, the three arrive in one read and are all running
       // when the third is checked (the cap is 2).
-      for (const id of ['1', '2', '3']) raw.send({ id, type: 'subscribe', payload: { query: VIEWER } });
+      for (const id of ['1', '2', '3']) raw.send({ id, type: 'subscribe', payload: { query: queryText(VIEWER) } });
       const outcomes = await Promise.all(['1', '2', '3'].map((id) => raw.next((m) => m.id === id && m.type !== 'complete')));
       expect(outcomes.map((m) => m.type)).toEqual(['next', 'next', 'error']);
       expect(outcomes[2].payload[0].extensions.code).toBe('RATE_LIMITED');
 
-      raw.send({ id: '4', type: 'subscribe', payload: { query: VIEWER } });
+      raw.send({ id: '4', type: 'subscribe', payload: { query: queryText(VIEWER) } });
       expect((await raw.next((m) => m.id === '4')).payload.data.viewer.id).toBe(org.owner.id);
     } finally {
       raw.ws.close();
@@ -251,7 +253,7 @@ describe('graphql-ws around the server', () => {
 
       const slug = `org-${uid()}`;
       const before = server.app.queryCount();
-      const mutation = server.gql(`mutation($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { user { id } } }`, {
+      const mutation = server.gql(graphql(`mutation WebsocketRegisterOrganization($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { user { id } } }`), {
         input: { name: 'Late', slug, username: 'owner', displayName: 'Owner', password: 'password123' },
       });
       // Stop once the mutation has reached the database.
@@ -267,7 +269,7 @@ describe('graphql-ws around the server', () => {
       // Committed: a server started afterwards on the same data signs the new owner in.
       const after = await startServer({ dataDir });
       try {
-        const login = await after.gql(`mutation($o: String!) { login(organization: $o, username: "owner", password: "password123") { token } }`, { o: slug });
+        const login = await after.gql(graphql(`mutation WebsocketLogin($o: String!) { login(organization: $o, username: "owner", password: "password123") { token } }`), { o: slug });
         expect(ok(login).login.token).toBeTruthy();
       } finally {
         await after.stop();
