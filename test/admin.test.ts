@@ -2,19 +2,21 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, uid, type TestServer } from './helpers/app.ts';
 import { createChannel, createProject, createUser, errorCode, grantAccess, ok, registerOrg, type TestOrg } from './helpers/fixtures.ts';
+import { graphql } from './generated/index.ts';
+import type { CreateUserInput, Role } from './generated/graphql.ts';
 
-const CREATE_USER = `mutation($input: CreateUserInput!) { createUser(input: $input) { id username displayName email role deactivated } }`;
-const CHANGE_ROLE = `mutation($userId: ID!, $role: Role!) { changeUserRole(userId: $userId, role: $role) { id role } }`;
-const DEACTIVATE = `mutation($userId: ID!) { deactivateUser(userId: $userId) { id deactivated } }`;
-const REACTIVATE = `mutation($userId: ID!) { reactivateUser(userId: $userId) { id deactivated } }`;
-const LOGIN = `mutation($o: String!, $u: String!, $p: String!) { login(organization: $o, username: $u, password: $p) { token } }`;
-const VIEWER = `{ viewer { id role organization { id } } }`;
-const CREATE_PROJECT = `mutation($input: CreateProjectInput!) { createProject(input: $input) { id name description } }`;
-const GRANT = `mutation($input: GrantProjectAccessInput!) { grantProjectAccess(input: $input) { id role canComment user { id } project { id } } }`;
-const REVOKE = `mutation($projectId: ID!, $userId: ID!) { revokeProjectAccess(projectId: $projectId, userId: $userId) }`;
-const PROJECTS = `{ projects(first: 50) { edges { node { id name } } } }`;
-const PROJECT = `query($id: ID!) { project(id: $id) { id name } }`;
-const USERS = `{ users(first: 100) { edges { node { id username email role } } } }`;
+const CREATE_USER = graphql(`mutation AdminCreateUser($input: CreateUserInput!) { createUser(input: $input) { id username displayName email role deactivated } }`);
+const CHANGE_ROLE = graphql(`mutation AdminChangeUserRole($userId: ID!, $role: Role!) { changeUserRole(userId: $userId, role: $role) { id role } }`);
+const DEACTIVATE = graphql(`mutation AdminDeactivateUser($userId: ID!) { deactivateUser(userId: $userId) { id deactivated } }`);
+const REACTIVATE = graphql(`mutation AdminReactivateUser($userId: ID!) { reactivateUser(userId: $userId) { id deactivated } }`);
+const LOGIN = graphql(`mutation AdminLogin($o: String!, $u: String!, $p: String!) { login(organization: $o, username: $u, password: $p) { token } }`);
+const VIEWER = graphql(`query AdminViewer { viewer { id role organization { id } } }`);
+const CREATE_PROJECT = graphql(`mutation AdminCreateProject($input: CreateProjectInput!) { createProject(input: $input) { id name description } }`);
+const GRANT = graphql(`mutation AdminGrantProjectAccess($input: GrantProjectAccessInput!) { grantProjectAccess(input: $input) { id role canComment user { id } project { id } } }`);
+const REVOKE = graphql(`mutation AdminRevokeProjectAccess($projectId: ID!, $userId: ID!) { revokeProjectAccess(projectId: $projectId, userId: $userId) }`);
+const PROJECTS = graphql(`query AdminProjects { projects(first: 50) { edges { node { id name } } } }`);
+const PROJECT = graphql(`query AdminProject($id: ID!) { project(id: $id) { id name } }`);
+const USERS = graphql(`query AdminUsers { users(first: 100) { edges { node { id username email role } } } }`);
 
 const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString('utf8').split(':')[1]!;
 
@@ -30,7 +32,7 @@ afterAll(async () => {
   await s?.stop();
 });
 
-function newUserInput(role: string, overrides: Record<string, unknown> = {}) {
+function newUserInput(role: Role, overrides: Partial<CreateUserInput> = {}): CreateUserInput {
   const username = `u-${uid()}`;
   return { username, displayName: `User ${username}`, email: `${username}@example.com`, role, password: 'password123', ...overrides };
 }
@@ -227,7 +229,7 @@ describe('projects', () => {
     const projectId = await createProject(s, staff.token);
     await grantAccess(s, staff.token, projectId, client.id);
     const channelId = await createChannel(s, staff.token, { kind: 'PROJECT', projectId, memberIds: [client.id] });
-    const CHANNEL = `query($id: ID!) { channel(id: $id) { id } }`;
+    const CHANNEL = graphql(`query AdminChannel($id: ID!) { channel(id: $id) { id } }`);
     ok(await s.gql(CHANNEL, { id: channelId }, client.token));
 
     expect(ok(await s.gql(REVOKE, { projectId, userId: client.id }, staff.token)).revokeProjectAccess).toBe(true);
@@ -241,7 +243,7 @@ describe('projects', () => {
   it('lets only staff grant and revoke, and only inside their organization', async () => {
     const { staff, member, client } = await orgWithStaff();
     const projectId = await createProject(s, staff.token);
-    const input = { projectId, userId: client.id, role: 'CLIENT' };
+    const input = { projectId, userId: client.id, role: 'CLIENT' as const };
     expect(errorCode(await s.gql(GRANT, { input }, member.token))).toBe('FORBIDDEN');
     expect(errorCode(await s.gql(GRANT, { input }, client.token))).toBe('FORBIDDEN');
     expect(projectNames(ok(await s.gql(PROJECTS, {}, client.token)))).toEqual([]);
@@ -269,11 +271,11 @@ describe('projects', () => {
 describe('users', () => {
   async function orgWithEmails() {
     const org = await registerOrg(s);
-    const create = async (role: string) => {
+    const create = async (role: Role) => {
       const input = newUserInput(role);
       const { createUser: user } = ok(await s.gql(CREATE_USER, { input }, org.owner.token));
       const { login } = ok(await s.gql(LOGIN, { o: org.slug, u: input.username, p: input.password }));
-      return { id: user.id as string, email: input.email, token: login.token as string };
+      return { id: user.id, email: input.email, token: login.token };
     };
     const [staff, member, other, client] = await Promise.all([create('STAFF'), create('MEMBER'), create('MEMBER'), create('CLIENT')]);
     return { org, staff, member, other, client };
@@ -282,25 +284,25 @@ describe('users', () => {
   it('lists every user of the organization to members, with emails only for themselves', async () => {
     const { org, staff, member, other, client } = await orgWithEmails();
     const { users } = ok(await s.gql(USERS, {}, member.token));
-    const byId = new Map(users.edges.map((e: any) => [e.node.id, e.node]));
+    const byId = new Map(users.edges.map((e) => [e.node.id, e.node]));
     expect([...byId.keys()].sort()).toEqual([org.owner.id, staff.id, member.id, other.id, client.id].sort());
-    expect((byId.get(member.id) as any).email).toBe(member.email);
-    for (const id of [staff.id, other.id, client.id]) expect((byId.get(id) as any).email).toBeNull();
+    expect(byId.get(member.id)?.email).toBe(member.email);
+    for (const id of [staff.id, other.id, client.id]) expect(byId.get(id)?.email).toBeNull();
   });
 
   it('shows staff every email', async () => {
     const { staff, member, other, client } = await orgWithEmails();
     const { users } = ok(await s.gql(USERS, {}, staff.token));
-    const emails = new Map(users.edges.map((e: any) => [e.node.id, e.node.email]));
+    const emails = new Map(users.edges.map((e) => [e.node.id, e.node.email]));
     for (const user of [staff, member, other, client]) expect(emails.get(user.id)).toBe(user.email);
   });
 
   it('shows clients only themselves, and other users only when they share a channel', async () => {
     const { staff, member, other, client } = await orgWithEmails();
     const { users } = ok(await s.gql(USERS, {}, client.token));
-    expect(users.edges.map((e: any) => e.node)).toEqual([expect.objectContaining({ id: client.id, email: client.email })]);
+    expect(users.edges.map((e) => e.node)).toEqual([expect.objectContaining({ id: client.id, email: client.email })]);
 
-    const USER = `query($id: ID!) { user(id: $id) { id username email } }`;
+    const USER = graphql(`query AdminUser($id: ID!) { user(id: $id) { id username email } }`);
     expect(errorCode(await s.gql(USER, { id: other.id }, client.token))).toBe('NOT_FOUND');
     const projectId = await createProject(s, staff.token);
     await grantAccess(s, staff.token, projectId, client.id);
@@ -314,13 +316,13 @@ describe('users', () => {
     const a = await registerOrg(s);
     const b = await registerOrg(s);
     const { users } = ok(await s.gql(USERS, {}, a.owner.token));
-    expect(users.edges.map((e: any) => e.node.id)).toEqual([a.owner.id]);
-    expect(errorCode(await s.gql(`query($id: ID!) { user(id: $id) { id } }`, { id: b.owner.id }, a.owner.token))).toBe('NOT_FOUND');
+    expect(users.edges.map((e) => e.node.id)).toEqual([a.owner.id]);
+    expect(errorCode(await s.gql(graphql(`query AdminUser2($id: ID!) { user(id: $id) { id } }`), { id: b.owner.id }, a.owner.token))).toBe('NOT_FOUND');
   });
 
   it('costs the same number of queries for 2 users as for 8', async () => {
     const org = await registerOrg(s);
-    const QUERY = `{ users(first: 100) { edges { node { id username email role deactivated organization { slug } } } } }`;
+    const QUERY = graphql(`query AdminUsers2 { users(first: 100) { edges { node { id username email role deactivated organization { slug } } } } }`);
     const count = async () => {
       const before = s.app.queryCount();
       ok(await s.gql(QUERY, {}, org.owner.token));
@@ -349,7 +351,7 @@ describe('audit log', () => {
     const member = await createUser(s, org, 'MEMBER');
     expect(errorCode(await s.gql(DEACTIVATE, { userId: user.id }, member.token))).toBe('FORBIDDEN');
 
-    const { rows } = await db.query<{ action: string; actorId: string; targetType: string; targetId: string; data: any }>(
+    const { rows } = await db.query<{ action: string; actorId: string; targetType: string; targetId: string; data: unknown }>(
       'SELECT action, "actorId", "targetType", "targetId", data FROM "AuditLog" WHERE "organizationId" = $1 ORDER BY id',
       [orgId],
     );

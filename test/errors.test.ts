@@ -7,6 +7,7 @@ import { loadConfig } from '../src/config.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { gql } from './helpers/app.ts';
 import { createThrowawayDatabase, type ThrowawayDatabase } from './helpers/database.ts';
+import { graphql } from './generated/index.ts';
 
 // An app on its own throwaway database, broken on purpose (a table dropped
 // behind its back), to see what an unexpected failure looks like to a client
@@ -45,7 +46,7 @@ describe('unexpected errors', () => {
       await db.query(`DROP TABLE "AuditLog"`); // registerOrganization writes its audit row last
       const result = await gql(
         url,
-        `mutation { registerOrganization(input: { name: "Broken", slug: "broken", username: "ada", displayName: "Ada", password: "password123" }) { token } }`,
+        graphql(`mutation ErrorsRegisterOrganization { registerOrganization(input: { name: "Broken", slug: "broken", username: "ada", displayName: "Ada", password: "password123" }) { token } }`),
       );
       const error = result.errors?.[0];
       expect(error?.message).toBe('Unexpected error');
@@ -75,8 +76,8 @@ describe('client mistakes', () => {
       await gql(url, `{ channels(`),
       await gql(url, `{ noSuchField }`),
       await gql(url, deep),
-      await gql(url, `{ channels(first: 1) { edges { node { id } } } }`, {}, 'not-a-token'),
-      await gql(url, `query($c: ID!) { channel(id: $c) { id } }`, { c: 'bm90LWFuLWlk' }),
+      await gql(url, graphql(`query ErrorsChannels2 { channels(first: 1) { edges { node { id } } } }`), {}, 'not-a-token'),
+      await gql(url, graphql(`query ErrorsChannel($c: ID!) { channel(id: $c) { id } }`), { c: 'bm90LWFuLWlk' }),
     ];
     for (const result of results) {
       expect(result.errors?.[0]?.extensions?.code).toMatch(/^(GRAPHQL_PARSE_FAILED|GRAPHQL_VALIDATION_FAILED|BAD_USER_INPUT|UNAUTHENTICATED|NOT_FOUND)$/);

@@ -4,6 +4,8 @@ import { createChannel, ok, registerOrg, send, type TestOrg } from './helpers/fi
 import { throwawayRedis, type ThrowawayRedis } from './helpers/redis-server.ts';
 import { collect, expectExactly, untilLive } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
+import { graphql } from './generated/index.ts';
+import type { FaultsChannelEventsSubscription } from './generated/graphql.ts';
 
 // Faults of the signal path. PostgreSQL holds every event, Redis only carries
 // signals: whatever happens to Redis or a socket, each subscriber must end
@@ -21,10 +23,10 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const EVENTS = `subscription($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) { seq } }`;
-const seqOf = (data: any) => data.channelEvents.seq as number;
+const EVENTS = graphql(`subscription FaultsChannelEvents($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) { seq } }`);
+const seqOf = (data: FaultsChannelEventsSubscription) => data.channelEvents.seq;
 const lastSeq = async (channelId: string) =>
-  ok(await s.gql(`query($c: ID!) { channel(id: $c) { lastSeq } }`, { c: channelId }, org.owner.token)).channel.lastSeq as number;
+  ok(await s.gql(graphql(`query FaultsChannel($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, org.owner.token)).channel.lastSeq as number;
 
 describe('faults', () => {
   it('Redis restarted while 200 messages are sent: every subscriber ends with all 200, in order, once', async () => {

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startServer, type TestServer } from './helpers/app.ts';
 import { createChannel, registerOrg, send } from './helpers/fixtures.ts';
-import { collect, untilLive } from './helpers/subscription.ts';
+import { collect, messageOf, untilLive } from './helpers/subscription.ts';
+import { graphql } from './generated/index.ts';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -65,12 +66,12 @@ describe('GraphiQL', () => {
 
     const client = graphiqlClient(page);
     try {
-      const stream = collect(client, `subscription($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { body } } } }`, { c: channelId }, (d) => d.channelEvents);
+      const stream = collect(client, graphql(`subscription GraphiqlChannelEvents($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { body } } } }`), { c: channelId }, (d) => d.channelEvents);
       await untilLive(stream, () => send(s, org.owner.token, channelId, 'probe'));
       // Counted before sending: the event may arrive before sendMessage's answer does.
       const seen = stream.items.length;
       await send(s, org.owner.token, channelId, 'from GraphiQL');
-      expect((await stream.waitFor(seen + 1)).at(-1).message.body).toBe('from GraphiQL');
+      expect(messageOf((await stream.waitFor(seen + 1)).at(-1)!)!.body).toBe('from GraphiQL');
       expect(stream.errors).toEqual([]);
     } finally {
       await client.dispose();

@@ -1,7 +1,8 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from './helpers/app.ts';
+import { startServer, type GqlResult, type TestServer } from './helpers/app.ts';
 import { errorCode, registerOrg } from './helpers/fixtures.ts';
+import { graphql } from './generated/index.ts';
 
 let s: TestServer;
 let token: string;
@@ -28,7 +29,7 @@ describe('query limits', () => {
     const result = await s.gql(`{ ${aliases} }`, {}, token);
     expect(errorCode(result)).toBe('BAD_USER_INPUT');
     expect(result.errors?.[0]?.message).toMatch(/Aliases limit/);
-    expect((await s.gql(`{ a: __typename b: __typename }`, {}, token)).data).toEqual({ a: 'Query', b: 'Query' });
+    expect((await s.gql(graphql(`query LimitsTwoAliases { a: __typename b: __typename }`), {}, token)).data).toEqual({ a: 'Query', b: 'Query' });
   });
 
   it('rejects documents nested deeper than the limit', async () => {
@@ -56,7 +57,7 @@ describe('query limits', () => {
 describe('query limits allow real screens', () => {
   it('accepts a history screen: 50 messages with senders and five readers each', async () => {
     const result = await s.gql(
-      `query($c: ID!) { channel(id: $c) { messages(first: 50) { edges { node { id body sender { displayName } readCount readBy(first: 5) { edges { node { user { displayName } } } } } } } } }`,
+      graphql(`query LimitsChannel($c: ID!) { channel(id: $c) { messages(first: 50) { edges { node { id body sender { displayName } readCount readBy(first: 5) { edges { node { user { displayName } } } } } } } } }`),
       { c: 'Q2hhbm5lbDowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA=' },
       token,
     );
@@ -76,7 +77,7 @@ describe('request body limit (HTTP_MAX_BODY_BYTES)', () => {
   });
 
   /** A raw HTTP request, so the test controls the body's framing. */
-  function post(body: string, headers: Record<string, string>): Promise<{ status: number; json: any }> {
+  function post(body: string, headers: Record<string, string>): Promise<{ status: number; json: GqlResult<unknown> }> {
     return new Promise((resolve, reject) => {
       const req = request(small.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
         let text = '';
@@ -102,13 +103,13 @@ describe('request body limit (HTTP_MAX_BODY_BYTES)', () => {
     const body = document(2500);
     const { status, json } = await post(body, { 'content-length': String(Buffer.byteLength(body)) });
     expect(status).toBe(413);
-    expect(json.errors[0].extensions.code).toBe('BAD_USER_INPUT');
-    expect(json.errors[0].message).toMatch(/at most 2000 bytes/);
+    expect(json.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
+    expect(json.errors![0]!.message).toMatch(/at most 2000 bytes/);
   });
 
   it('refuses a chunked body, whose size nothing announces, with 411', async () => {
     const { status, json } = await post(document(10), { 'transfer-encoding': 'chunked' });
     expect(status).toBe(411);
-    expect(json.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    expect(json.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
   });
 });

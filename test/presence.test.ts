@@ -1,12 +1,13 @@
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { Presence } from '../src/realtime/presence.ts';
-import { createPubSub } from '../src/realtime/pubsub.ts';
+import { Presence } from '../src/services/live/presence.ts';
+import { createPubSub } from '../src/bus/pubsub.ts';
 import { eventually, onEmbedded, startServer, type TestServer } from './helpers/app.ts';
 import { createUser, errorCode, ok, registerOrg } from './helpers/fixtures.ts';
 import { rawId } from './helpers/messages.ts';
 import { collect } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
+import { graphql } from './generated/index.ts';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -16,12 +17,10 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const PRESENCE = `query($u: [ID!]!) { presence(userIds: $u) { userId status lastSeenAt } }`;
-const WATCH = `subscription($u: [ID!]!) { presence(userIds: $u) { userId status lastSeenAt } }`;
-type State = { userId: string; status: string; lastSeenAt: string | null };
-
-async function statusOf(token: string, userId: string): Promise<State> {
-  return ok(await s.gql(PRESENCE, { u: [userId] }, token)).presence[0];
+const PRESENCE = graphql(`query PresencePresence($u: [ID!]!) { presence(userIds: $u) { userId status lastSeenAt } }`);
+const WATCH = graphql(`subscription PresencePresence2($u: [ID!]!) { presence(userIds: $u) { userId status lastSeenAt } }`);
+async function statusOf(token: string, userId: string) {
+  return ok(await s.gql(PRESENCE, { u: [userId] }, token)).presence[0]!;
 }
 
 const within = (check: () => Promise<boolean>) => eventually(check, 5000);
@@ -36,7 +35,7 @@ describe('presence', () => {
     // A socket counts once its connection is acknowledged; a query proves it.
     await Promise.all([first, second].map((c) => new Promise((resolve) => c.subscribe({ query: '{ viewer { id } }' }, { next: resolve, error: resolve, complete: () => {} }))));
     expect(await within(async () => (await statusOf(org.owner.token, member.id)).status === 'ONLINE')).toBe(true);
-    ok(await s.gql(`mutation { setPresence(status: AWAY) { status } }`, {}, member.token));
+    ok(await s.gql(graphql(`mutation PresenceSetPresence { setPresence(status: AWAY) { status } }`), {}, member.token));
     expect((await statusOf(org.owner.token, member.id)).status).toBe('AWAY');
     await first.dispose();
     await new Promise((r) => setTimeout(r, 200));
@@ -53,12 +52,12 @@ describe('presence', () => {
     expect(errorCode(await s.gql(PRESENCE, { u: [member.id] }, other.owner.token))).toBe('NOT_FOUND');
     const watcher = wsClient(s.url, org.owner.token, { keepOpen: true });
     try {
-      const stream = collect(watcher, WATCH, { u: [member.id] }, (d) => d.presence as State);
+      const stream = collect(watcher, WATCH, { u: [member.id] }, (d) => d.presence);
       expect((await stream.waitFor(1))[0]).toMatchObject({ userId: member.id, status: 'OFFLINE' });
       const socket = wsClient(s.url, member.token, { keepOpen: true });
       await new Promise((resolve) => socket.subscribe({ query: '{ viewer { id } }' }, { next: resolve, error: resolve, complete: () => {} }));
       expect((await stream.waitFor(2))[1]).toMatchObject({ status: 'ONLINE' });
-      ok(await s.gql(`mutation { setPresence(status: BUSY) { status } }`, {}, member.token));
+      ok(await s.gql(graphql(`mutation PresenceSetPresence2 { setPresence(status: BUSY) { status } }`), {}, member.token));
       expect((await stream.waitFor(3))[2]).toMatchObject({ status: 'BUSY' });
       await socket.dispose();
       expect((await stream.waitFor(4))[3]).toMatchObject({ status: 'OFFLINE' });
@@ -78,7 +77,7 @@ describe('presence', () => {
     try {
       await doomed.connected(rawId(member.id));
       expect((await statusOf(org.owner.token, member.id)).status).toBe('ONLINE');
-      const stream = collect(watcher, WATCH, { u: [member.id] }, (d) => d.presence as State);
+      const stream = collect(watcher, WATCH, { u: [member.id] }, (d) => d.presence);
       expect((await stream.waitFor(1))[0]).toMatchObject({ status: 'ONLINE' });
       // Crash: the heartbeat stops, nothing is released or announced.
       (doomed as unknown as { heartbeat: NodeJS.Timeout }).heartbeat.close();

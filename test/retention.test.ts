@@ -5,6 +5,7 @@ import { createChannel, ok, registerOrg, send } from './helpers/fixtures.ts';
 import { channelSnapshot, rawId } from './helpers/messages.ts';
 import { collect, expectExactly } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
+import { graphql } from './generated/index.ts';
 
 let s: TestServer;
 let db: pg.Pool;
@@ -17,7 +18,7 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const EVENTS = `subscription($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) { seq } }`;
+const EVENTS = graphql(`subscription RetentionChannelEvents($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) { seq } }`);
 
 /** Moves a channel's log entries up to `seq` back in time by `days`. */
 async function age(channelId: string, seq: number, days: number): Promise<void> {
@@ -105,7 +106,7 @@ describe('channel log retention', () => {
     const pruner = await startServer({ channelLogRetentionDays: 30, channelLogPruneIntervalMs: 1000 });
     try {
       expect(await eventually(async () => (await retainedSeqs(channelId)).length === 0, 5000)).toBe(true);
-      ok(await s.gql(`query($c: ID!) { channel(id: $c) { lastSeq } }`, { c: channelId }, org.owner.token));
+      ok(await s.gql(graphql(`query RetentionChannel($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, org.owner.token));
     } finally {
       await pruner.stop();
     }

@@ -2,11 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_PASSWORD, seed } from '../src/scripts/seed.ts';
 import { startServer, uid, type TestServer } from './helpers/app.ts';
 import { ok } from './helpers/fixtures.ts';
+import { graphql } from './generated/index.ts';
+import type { SeedChannelQuery, SeedChannelsQuery } from './generated/graphql.ts';
 
-const CHANNELS = `{ channels(first: 10) { edges { node { id kind name project { name } } } } }`;
-const MESSAGES = `query($id: ID!) { channel(id: $id) { messages(first: 20) { edges { node {
+const CHANNELS = graphql(`query SeedChannels { channels(first: 10) { edges { node { id kind name project { name } } } } }`);
+const MESSAGES = graphql(`query SeedChannel($id: ID!) { channel(id: $id) { messages(first: 20) { edges { node {
   id body edited replyCount sender { username } parent { id }
-} } } } }`;
+} } } } }`);
 
 let s: TestServer;
 beforeAll(async () => {
@@ -16,11 +18,9 @@ afterAll(async () => {
   await s?.stop();
 });
 
-interface SeenChannel {
-  kind: string;
-  project: { name: string } | null;
-  messages: { id: string; body: string; edited: boolean; replyCount: number; sender: { username: string }; parent: { id: string } | null }[];
-}
+type SeenChannel = Pick<SeedChannelsQuery['channels']['edges'][number]['node'], 'kind' | 'project'> & {
+  messages: SeedChannelQuery['channel']['messages']['edges'][number]['node'][];
+};
 
 /** The viewer's channels by name (DMs by kind) with their messages, read over HTTP as a client would. */
 async function channelsOf(token: string): Promise<Map<string, SeenChannel>> {
@@ -28,7 +28,7 @@ async function channelsOf(token: string): Promise<Map<string, SeenChannel>> {
   const seen = new Map<string, SeenChannel>();
   for (const { node } of channels.edges) {
     const { channel } = ok(await s.gql(MESSAGES, { id: node.id }, token));
-    seen.set(node.name ?? node.kind, { kind: node.kind, project: node.project, messages: channel.messages.edges.map((e: any) => e.node) });
+    seen.set(node.name ?? node.kind, { kind: node.kind, project: node.project, messages: channel.messages.edges.map((e) => e.node) });
   }
   return seen;
 }
@@ -66,7 +66,7 @@ describe('seed', () => {
     }
 
     // The printed password signs the users in.
-    const login = await s.gql(`mutation($o: String!, $u: String!, $p: String!) { login(organization: $o, username: $u, password: $p) { user { role } } }`, {
+    const login = await s.gql(graphql(`mutation SeedLogin($o: String!, $u: String!, $p: String!) { login(organization: $o, username: $u, password: $p) { user { role } } }`), {
       o: slug,
       u: 'chris',
       p: DEMO_PASSWORD,
@@ -85,7 +85,7 @@ describe('seed', () => {
     const staff = await channelsOf(again.users.find((u) => u.role === 'STAFF')!.token);
     expect([...staff.keys()].sort()).toEqual([...before.keys()].sort());
     expect(staff.get('hotel-renovation')!.messages).toHaveLength(before.get('hotel-renovation')!.messages.length);
-    const projects = ok(await s.gql(`{ projects(first: 10) { edges { node { name } } } }`, {}, again.users[0]!.token));
+    const projects = ok(await s.gql(graphql(`query SeedProjects { projects(first: 10) { edges { node { name } } } }`), {}, again.users[0]!.token));
     expect(projects.projects.edges).toEqual([{ node: { name: 'Hotel Renovation' } }]);
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers/app.ts';
 import { createChannel, ok, registerOrg, send } from './helpers/fixtures.ts';
+import { graphql } from './generated/index.ts';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -19,12 +20,12 @@ describe('smoke', () => {
     expect(m.seq).toBe(2);
     const data = ok(
       await s.gql(
-        `query($id: ID!) { channel(id: $id) { name unreadCount lastMessage { body } messages(first: 10) { edges { node { seq body sender { username } } } } } }`,
+        graphql(`query SmokeChannel($id: ID!) { channel(id: $id) { name unreadCount lastMessage { body } messages(first: 10) { edges { node { seq body sender { username } } } } } }`),
         { id: channelId },
         org.owner.token,
       ),
     );
-    expect(data.channel.messages.edges.map((e: any) => e.node.body)).toEqual(['hello']);
-    expect(data.channel.lastMessage.body).toBe('hello');
+    expect(data.channel.messages.edges.map((e) => e.node.body)).toEqual(['hello']);
+    expect(data.channel.lastMessage?.body).toBe('hello');
   });
 });
