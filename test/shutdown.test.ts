@@ -9,6 +9,7 @@ import { throwawayPostgres } from './helpers/postgres-server.ts';
 import { startNpmStart, startTestServerProcess, type ServerProcess } from './helpers/process.ts';
 import { freePort, throwawayRedis } from './helpers/redis-server.ts';
 import { liveSocket } from './helpers/ws.ts';
+import { graphql } from './generated/index.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -79,11 +80,11 @@ describe('SIGTERM', () => {
 
     const slug = `sigterm-${uid()}`;
     const register = (username: string) =>
-      gql(url, `mutation($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { token } }`, {
+      gql(url, graphql(`mutation ShutdownRegisterOrganization($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { token } }`), {
         input: { name: 'Shutdown', slug: `${slug}-${username}`, username, displayName: username, password: 'password123' },
       });
     const { data } = await register('first');
-    const socket = liveSocket(url, { authToken: data.registerOrganization.token });
+    const socket = liveSocket(url, { authToken: data!.registerOrganization.token });
     expect(await socket.acked).toBe(true);
 
     const inFlight = register('second');
@@ -93,7 +94,7 @@ describe('SIGTERM', () => {
     expect((await socket.closed).code).toBe(1001);
     const finished = await inFlight;
     expect(finished.errors).toBeUndefined();
-    expect(finished.data.registerOrganization.token).toEqual(expect.any(String));
+    expect(finished.data!.registerOrganization.token).toEqual(expect.any(String));
     expect(await exited).toBe(0);
   }, 60_000);
 });
@@ -166,10 +167,10 @@ describe('shutdown with a dependency gone', () => {
     const server = await startTestServerProcess({ REDIS_URL: redis.url, SHUTDOWN_GRACE_MS: String(GRACE_MS) });
     reap(server);
     // A signed-in socket: its presence lives in Redis and its registry follows Redis signals.
-    const { data } = await server.gql(`mutation($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { token } }`, {
+    const { data } = await server.gql(graphql(`mutation ShutdownRegisterOrganization($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { token } }`), {
       input: { name: 'Redis down', slug: `redis-down-${uid()}`, username: 'ada', displayName: 'Ada', password: 'password123' },
     });
-    const socket = liveSocket(server.url, { authToken: data.registerOrganization.token });
+    const socket = liveSocket(server.url, { authToken: data!.registerOrganization.token });
     expect(await socket.acked).toBe(true);
 
     await redis.stop();
@@ -193,16 +194,16 @@ describe('shutdown with a dependency gone', () => {
     cleanups.push(() => postgres.destroy());
     const server = await startTestServerProcess({ DATABASE_URL: postgres.url, SHUTDOWN_GRACE_MS: String(GRACE_MS) });
     reap(server);
-    const { data } = await server.gql(`mutation($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { token } }`, {
+    const { data } = await server.gql(graphql(`mutation ShutdownRegisterOrganization($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { token } }`), {
       input: { name: 'PG down', slug: `pg-down-${uid()}`, username: 'ada', displayName: 'Ada', password: 'password123' },
     });
-    const socket = liveSocket(server.url, { authToken: data.registerOrganization.token });
+    const socket = liveSocket(server.url, { authToken: data!.registerOrganization.token });
     expect(await socket.acked).toBe(true);
 
     if (fault === 'crash') await postgres.stop('immediate');
     else await postgres.pause();
     // A request waiting on the database when the signal comes.
-    const pending = server.gql('{ channels(first: 5) { edges { node { id } } } }', {}, data.registerOrganization.token).catch(() => null);
+    const pending = server.gql('{ channels(first: 5) { edges { node { id } } } }', {}, data!.registerOrganization.token).catch(() => null);
     await new Promise((r) => setTimeout(r, 200));
     const started = Date.now();
     const code = await server.stop();
