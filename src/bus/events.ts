@@ -1,4 +1,10 @@
-import type { ChannelEventType as LoggedEventType, ChannelMemberRole, Message } from '../generated/prisma/client.ts';
+import type {
+  ChannelEventType as LoggedEventType,
+  ChannelMemberRole,
+  ClientRequestStatus,
+  Message,
+  TicketStatus,
+} from '../generated/prisma/client.ts';
 
 /**
  * A message as the channel log and live subscribers carry it (the full
@@ -16,14 +22,40 @@ export type MessageSnapshot = Omit<Message, 'body' | 'editedAt' | 'deletedAt' | 
 /** Why a member left a channel's log. */
 export type MemberRemovalReason = 'REMOVED' | 'LEFT' | 'PROJECT_ACCESS_REVOKED';
 
+/** Each kind of item with a conversation: its statuses and the actions its changes record. */
+export interface ItemKinds {
+  CLIENT_REQUEST: {
+    status: ClientRequestStatus;
+    action: 'CREATED' | 'EDITED' | 'WITHDRAWN' | 'APPROVED' | 'REJECTED' | 'CONVERTED';
+  };
+  SUPPORT_TICKET: {
+    status: TicketStatus;
+    action:
+      | 'OPENED'
+      | 'IN_PROGRESS'
+      | 'PENDING_USER'
+      | 'ASSIGNED'
+      | 'ESCALATED'
+      | 'RESOLVED'
+      | 'CLOSED'
+      | 'REOPENED'
+      | 'PRIORITY_CHANGED'
+      | 'CATEGORY_CHANGED'
+      | 'RATED';
+  };
+}
+
+export type ItemKind = keyof ItemKinds;
+export type ItemAction<I extends ItemKind = ItemKind> = ItemKinds[I]['action'];
+export type ItemStatus<I extends ItemKind = ItemKind> = ItemKinds[I]['status'];
+
 /** A request's or ticket's change, as its conversation's log records it. */
 export interface SystemEventPayload {
-  item: 'CLIENT_REQUEST' | 'SUPPORT_TICKET';
+  item: ItemKind;
   itemId: string;
-  /** CREATED, APPROVED, ASSIGNED, PRIORITY_CHANGED, ... */
-  action: string;
-  from: string | null;
-  to: string;
+  action: ItemAction;
+  from: ItemStatus | null;
+  to: ItemStatus;
   reason: string | null;
   actorName: string;
   /** What else the change is about, e.g. `assigneeName`, `fromPriority`. */

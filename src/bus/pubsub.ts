@@ -2,7 +2,7 @@ import { PubSub, type PubSubEngine } from 'graphql-subscriptions';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { ChannelEvent } from './events.ts';
+import type { ChannelEvent, ItemStatus } from './events.ts';
 
 /**
  * Topic map: topic name -> payload. Topics are per channel or per user
@@ -45,8 +45,8 @@ export interface PresenceState {
 export type UserSignal =
   | { type: 'CHANNEL_ADDED' | 'CHANNEL_REMOVED'; channelId: string; reason?: string }
   | { type: 'NOTIFICATION'; notification: NotificationSnapshot }
-  | { type: 'CLIENT_REQUEST_UPDATED'; requestId: string; status: string }
-  | { type: 'SUPPORT_TICKET_UPDATED'; ticketId: string; status: string };
+  | { type: 'CLIENT_REQUEST_UPDATED'; requestId: string; status: ItemStatus<'CLIENT_REQUEST'> }
+  | { type: 'SUPPORT_TICKET_UPDATED'; ticketId: string; status: ItemStatus<'SUPPORT_TICKET'> };
 
 /** A notification as it travels: the row with dates as ISO strings, so no query is needed to show it. */
 export interface NotificationSnapshot {

@@ -58,9 +58,9 @@ builder.prismaNode('ChangeOrder', {
   }),
 });
 
-const StatusCount = builder.objectRef<{ status: string; count: number }>('ClientRequestStatusCount').implement({
+const StatusCount = builder.objectRef<{ status: ClientRequestStatusValues; count: number }>('ClientRequestStatusCount').implement({
   fields: (t) => ({
-    status: t.field({ type: ClientRequestStatus, resolve: (c) => c.status as never }),
+    status: t.field({ type: ClientRequestStatus, resolve: (c) => c.status }),
     count: t.exposeInt('count'),
   }),
 });

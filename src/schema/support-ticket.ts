@@ -58,16 +58,16 @@ export const SupportTicket = builder.prismaNode('SupportTicket', {
   }),
 });
 
-const StatusCount = builder.objectRef<{ status: string; count: number }>('SupportTicketStatusCount').implement({
+const StatusCount = builder.objectRef<{ status: TicketStatusValues; count: number }>('SupportTicketStatusCount').implement({
   fields: (t) => ({
-    status: t.field({ type: TicketStatus, resolve: (c) => c.status as never }),
+    status: t.field({ type: TicketStatus, resolve: (c) => c.status }),
     count: t.exposeInt('count'),
   }),
 });
 
-const SlaTarget = builder.objectRef<{ priority: string; firstResponseMinutes: number; resolutionMinutes: number }>('SlaTarget').implement({
+const SlaTarget = builder.objectRef<{ priority: TicketPriorityValues; firstResponseMinutes: number; resolutionMinutes: number }>('SlaTarget').implement({
   fields: (t) => ({
-    priority: t.field({ type: TicketPriority, resolve: (s) => s.priority as never }),
+    priority: t.field({ type: TicketPriority, resolve: (s) => s.priority }),
     firstResponseMinutes: t.exposeInt('firstResponseMinutes'),
     resolutionMinutes: t.exposeInt('resolutionMinutes'),
   }),

@@ -54,7 +54,7 @@ const ClientRequestUpdatedEvent = builder.objectRef<Of<'CLIENT_REQUEST_UPDATED'>
   description: 'A request whose conversation the viewer is in changed.',
   fields: (t) => ({
     clientRequestId: t.globalID({ resolve: (e) => ({ type: 'ClientRequest', id: e.requestId }) }),
-    status: t.field({ type: ClientRequestStatus, resolve: (e) => e.status as never }),
+    status: t.field({ type: ClientRequestStatus, resolve: (e) => e.status }),
     clientRequest: t.prismaField({
       type: 'ClientRequest',
       nullable: true,
@@ -67,7 +67,7 @@ const SupportTicketUpdatedEvent = builder.objectRef<Of<'SUPPORT_TICKET_UPDATED'>
   description: 'A ticket whose conversation the viewer is in changed.',
   fields: (t) => ({
     supportTicketId: t.globalID({ resolve: (e) => ({ type: 'SupportTicket', id: e.ticketId }) }),
-    status: t.field({ type: TicketStatus, resolve: (e) => e.status as never }),
+    status: t.field({ type: TicketStatus, resolve: (e) => e.status }),
     supportTicket: t.prismaField({
       type: 'SupportTicket',
       nullable: true,

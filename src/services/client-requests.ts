@@ -1,3 +1,4 @@
+import type { ItemAction } from '../bus/events.ts';
 import type { Viewer } from './viewer.ts';
 import type {
   ChangeOrder,
@@ -64,7 +65,7 @@ export const REQUEST_MOVES = {
   approve: { operation: 'approveClientRequest', action: 'APPROVED', who: 'staff', to: 'APPROVED' },
   reject: { operation: 'rejectClientRequest', action: 'REJECTED', who: 'staff', to: 'REJECTED' },
   convert: { operation: 'convertClientRequest', action: 'CONVERTED', who: 'staff', to: 'CONVERTED' },
-} satisfies Record<string, Move<ClientRequestStatus, 'staff' | 'requester'>>;
+} satisfies Record<string, Move<ClientRequestStatus, 'staff' | 'requester', ItemAction<'CLIENT_REQUEST'>>>;
 
 /** A staff decision records its decider, its time and its note. */
 const decision = (viewer: Viewer, note: string | null): Change<ClientRequest, Data> => ({
@@ -88,7 +89,7 @@ type Standing = 'staff' | 'member' | 'client' | 'viewer';
  * information), with its own conversation, and the decision on it.
  */
 export class ClientRequestService {
-  private readonly flow: Workflow<ClientRequest, ClientRequestStatus, 'staff' | 'requester', Data, keyof typeof REQUEST_MOVES>;
+  private readonly flow: Workflow<'CLIENT_REQUEST', ClientRequest, 'staff' | 'requester', Data, keyof typeof REQUEST_MOVES>;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -110,7 +111,7 @@ export class ClientRequestService {
       write: (tx, id, status, data) => tx.clientRequest.update({ where: { id }, data: { status, ...data } }),
       reload: (id) => this.prisma.clientRequest.findUniqueOrThrow({ where: { id } }),
       notice: (request) => ({ type: 'CLIENT_REQUEST_STATUS', requestId: request.id, data: { number: request.number, title: request.title } }),
-    } satisfies ItemRules<ClientRequest, ClientRequestStatus, 'staff' | 'requester', Data>;
+    } satisfies ItemRules<'CLIENT_REQUEST', ClientRequest, 'staff' | 'requester', Data>;
     this.flow = new Workflow({ prisma, channelLog, notifications, clock }, rules, REQUEST_MOVES);
   }
 

@@ -1,26 +1,34 @@
 import type { Viewer } from './viewer.ts';
 import type { Channel, ChannelKind } from '../generated/prisma/client.ts';
 import { audit } from './audit.ts';
+import type { ItemAction, ItemKind, ItemStatus } from '../bus/events.ts';
+import type { UserSignal } from '../bus/pubsub.ts';
 import type { LogWriter } from './channel-log.ts';
 import type { Tx } from '../db/tx.ts';
 
-export type ItemKind = 'CLIENT_REQUEST' | 'SUPPORT_TICKET';
+export type { ItemKind };
 
 /** One change to a request or ticket, as its audit entry and its channel's system event record it. */
-export interface ItemChange {
-  item: ItemKind;
+export interface ItemChange<I extends ItemKind> {
+  item: I;
   itemId: string;
   /** The item's conversation, whose log gets the system event. */
   channelId: string;
   /** What happened: CREATED, APPROVED, ASSIGNED, PRIORITY_CHANGED, ... */
-  action: string;
+  action: ItemAction<I>;
   /** The status before and after (equal when the status did not change). */
-  from: string | null;
-  to: string;
+  from: ItemStatus<I> | null;
+  to: ItemStatus<I>;
   reason?: string | null;
   /** Whatever else the change is about, e.g. `{ assigneeId, assigneeName }`. */
   detail?: Record<string, unknown>;
 }
+
+/** The update each member's own stream gets, by item kind. */
+const SIGNALS: { [I in ItemKind]: (itemId: string, status: ItemStatus<I>) => UserSignal } = {
+  CLIENT_REQUEST: (requestId, status) => ({ type: 'CLIENT_REQUEST_UPDATED', requestId, status }),
+  SUPPORT_TICKET: (ticketId, status) => ({ type: 'SUPPORT_TICKET_UPDATED', ticketId, status }),
+};
 
 const AUDIT_TARGET: Record<ItemKind, string> = { CLIENT_REQUEST: 'ClientRequest', SUPPORT_TICKET: 'SupportTicket' };
 
@@ -30,7 +38,7 @@ const AUDIT_TARGET: Record<ItemKind, string> = { CLIENT_REQUEST: 'ClientRequest'
  * conversation shows "approved by …" live and on replay) and, after the
  * commit, an update on the own stream of everyone in that conversation.
  */
-export async function recordItemChange(tx: Tx, log: LogWriter, actor: Viewer, change: ItemChange): Promise<void> {
+export async function recordItemChange<I extends ItemKind>(tx: Tx, log: LogWriter, actor: Viewer, change: ItemChange<I>): Promise<void> {
   const { item, itemId, channelId, action, from, to, reason = null, detail = {} } = change;
   await audit(tx, {
     organizationId: actor.organizationId,
@@ -42,14 +50,8 @@ export async function recordItemChange(tx: Tx, log: LogWriter, actor: Viewer, ch
   });
   await log.append(channelId, 'SYSTEM_EVENT', { item, itemId, action, from, to, reason, actorName: actor.displayName, ...detail });
   const members = await tx.channelMember.findMany({ where: { channelId }, select: { userId: true } });
-  for (const { userId } of members) {
-    log.signal(
-      userId,
-      item === 'CLIENT_REQUEST'
-        ? { type: 'CLIENT_REQUEST_UPDATED', requestId: itemId, status: to }
-        : { type: 'SUPPORT_TICKET_UPDATED', ticketId: itemId, status: to },
-    );
-  }
+  const signal = SIGNALS[item](itemId, to);
+  for (const { userId } of members) log.signal(userId, signal);
 }
 
 /** A request's or ticket's own conversation, with the viewer (who filed it) in it. */

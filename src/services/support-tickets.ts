@@ -1,3 +1,4 @@
+import type { ItemAction } from '../bus/events.ts';
 import type { Viewer } from './viewer.ts';
 import type { Prisma, PrismaClient, SupportTicket, TicketCategory, TicketPriority, TicketStatus } from '../generated/prisma/client.ts';
 import { ADMIN_ROLES, assertId, isAdmin, isStaff, readableSupportTicketWhere } from './access.ts';
@@ -59,7 +60,7 @@ export const TICKET_MOVES = {
   priority: { operation: 'changeSupportTicketPriority', action: 'PRIORITY_CHANGED', who: 'agent', to: unchanged, from: notClosed },
   category: { operation: 'changeSupportTicketCategory', action: 'CATEGORY_CHANGED', who: 'agent', to: unchanged, from: notClosed },
   rate: { operation: 'rateSupportTicket', action: 'RATED', who: 'requester', to: unchanged, from: ['RESOLVED', 'CLOSED'] },
-} satisfies Record<string, Move<TicketStatus, Who>>;
+} satisfies Record<string, Move<TicketStatus, Who, ItemAction<'SUPPORT_TICKET'>>>;
 
 export interface OpenTicketInput {
   subject: string;
@@ -82,7 +83,7 @@ const about = (ticket: SupportTicket) => ({ number: ticket.number, subject: tick
  * or category. Escalations notify the organization's admins and nobody else.
  */
 export class SupportTicketService {
-  private readonly flow: Workflow<SupportTicket, TicketStatus, Who, Data, keyof typeof TICKET_MOVES>;
+  private readonly flow: Workflow<'SUPPORT_TICKET', SupportTicket, Who, Data, keyof typeof TICKET_MOVES>;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -109,7 +110,7 @@ export class SupportTicketService {
       // The SLA pause follows every status change into or out of PENDING_USER.
       onMove: (ticket, to, now) => pauseOnMove(ticket, to, now),
       notice: (ticket) => ({ type: 'SUPPORT_TICKET_STATUS', ticketId: ticket.id, data: about(ticket) }),
-    } satisfies ItemRules<SupportTicket, TicketStatus, Who, Data>;
+    } satisfies ItemRules<'SUPPORT_TICKET', SupportTicket, Who, Data>;
     this.flow = new Workflow({ prisma, channelLog, notifications, clock }, rules, TICKET_MOVES);
   }
 

@@ -5,7 +5,8 @@ import type { ChannelLog, LogWriter } from './channel-log.ts';
 import type { Clock } from './clock.ts';
 import { conflict } from './errors.ts';
 import { idempotent } from './idempotency.ts';
-import { joinItemChannel, recordItemChange, type ItemKind } from './item-log.ts';
+import type { ItemAction, ItemKind, ItemStatus } from '../bus/events.ts';
+import { joinItemChannel, recordItemChange } from './item-log.ts';
 import type { NotificationDraft, NotificationService } from './notifications.ts';
 import type { Viewer } from './viewer.ts';
 
@@ -13,11 +14,11 @@ import type { Viewer } from './viewer.ts';
  * One kind of state change of a request or ticket: where it may start, where
  * it leads and who may make it. Each item declares its moves as a table.
  */
-export interface Move<S extends string, Who extends string> {
+export interface Move<S extends string, Who extends string, A extends string = string> {
   /** The mutation's name; an idempotency key is bound to it. */
   operation: string;
   /** What the audit entry and the system event call the change: APPROVED, ASSIGNED, ... */
-  action: string;
+  action: A;
   who: Who;
   /** The status after the change, given the one before (a fixed status, or e.g. "unchanged"). */
   to: S | ((current: S) => S);
@@ -34,24 +35,24 @@ export interface ItemRow<S extends string> {
 }
 
 /** What a request or a ticket declares so that the workflow can run its moves. */
-export interface ItemRules<Row extends ItemRow<S>, S extends string, Who extends string, Data> {
-  item: ItemKind;
+export interface ItemRules<I extends ItemKind, Row extends ItemRow<ItemStatus<I>>, Who extends string, Data> {
+  item: I;
   table: 'ClientRequest' | 'SupportTicket';
   /** Every status and the statuses it may change into. */
-  machine: Record<S, readonly S[]>;
+  machine: Record<ItemStatus<I>, readonly ItemStatus<I>[]>;
   /** The item as the viewer may see it; NOT_FOUND otherwise. */
   get(viewer: Viewer, id: string): Promise<Row>;
   /** Whether the viewer may make moves as `who` (FORBIDDEN, with the item's own wording, if not). */
   authorize(viewer: Viewer, who: Who, row: Row): void | Promise<void>;
   /** The CONFLICT message for a move the status does not allow. */
-  refusal(status: S, to: S, action: string): string;
+  refusal(status: ItemStatus<I>, to: ItemStatus<I>, action: string): string;
   /** Whether the actor joins the item's conversation by making the move. */
   actorJoins(viewer: Viewer, who: Who, row: Row): boolean;
-  write(tx: Tx, id: string, status: S, data: Data): Promise<Row>;
+  write(tx: Tx, id: string, status: ItemStatus<I>, data: Data): Promise<Row>;
   /** The item's row after an earlier run of the same idempotent change. */
   reload(id: string): Promise<Row>;
   /** Fields every move writes with its status, whatever the move (the SLA pause). */
-  onMove?(row: Row, to: S, now: Date): Data;
+  onMove?(row: Row, to: ItemStatus<I>, now: Date): Data;
   /** How the requester is told about a status change; the workflow adds from, to, reason and the actor's name. */
   notice(row: Row): { type: NotificationType; requestId?: string; ticketId?: string; data: Record<string, unknown> };
 }
@@ -110,13 +111,13 @@ export function checkMoves<S extends string, Who extends string>(
  * requester, and whoever the move names, are notified. With an idempotency
  * key, a retry returns the first run's item.
  */
-export class Workflow<Row extends ItemRow<S>, S extends string, Who extends string, Data, K extends string> {
-  private readonly from: Record<string, readonly S[]>;
+export class Workflow<I extends ItemKind, Row extends ItemRow<ItemStatus<I>>, Who extends string, Data, K extends string> {
+  private readonly from: Record<string, readonly ItemStatus<I>[]>;
 
   constructor(
     private readonly deps: WorkflowDeps,
-    private readonly rules: ItemRules<Row, S, Who, Data>,
-    private readonly moves: Record<K, Move<S, Who>>,
+    private readonly rules: ItemRules<I, Row, Who, Data>,
+    private readonly moves: Record<K, Move<ItemStatus<I>, Who, ItemAction<I>>>,
   ) {
     this.from = checkMoves(rules.machine, moves);
   }
@@ -167,7 +168,7 @@ export class Workflow<Row extends ItemRow<S>, S extends string, Who extends stri
   create(
     viewer: Viewer,
     key: string | null | undefined,
-    creation: { operation: string; action: string },
+    creation: { operation: string; action: ItemAction<I> },
     insert: (tx: Tx, log: LogWriter) => Promise<Row>,
   ): Promise<Row> {
     return idempotent(

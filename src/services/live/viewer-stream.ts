@@ -5,16 +5,14 @@ import type { ChannelService } from '../channels.ts';
 import { readableChannelWhere } from '../access.ts';
 import type { ChannelHub } from '../../bus/channel-hub.ts';
 import type { ChannelEvent, MessageSnapshot } from '../../bus/events.ts';
-import type { NotificationSnapshot, ParleyPubSub } from '../../bus/pubsub.ts';
+import type { ParleyPubSub, UserSignal } from '../../bus/pubsub.ts';
 
 /** One item of a viewer's own stream. */
 export type ViewerEvent =
   | { type: 'CHANNEL_ACTIVITY'; channelId: string; lastSeq: number; unreadCount: number; message: MessageSnapshot | null }
   | { type: 'CHANNEL_ADDED'; channelId: string }
   | { type: 'CHANNEL_REMOVED'; channelId: string; reason: string | null }
-  | { type: 'NOTIFICATION'; notification: NotificationSnapshot }
-  | { type: 'CLIENT_REQUEST_UPDATED'; requestId: string; status: string }
-  | { type: 'SUPPORT_TICKET_UPDATED'; ticketId: string; status: string };
+  | Exclude<UserSignal, { type: 'CHANNEL_ADDED' | 'CHANNEL_REMOVED' }>;
 
 interface Tracked {
   unread: number;
