@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Context } from './context.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
-import { isStaff } from '../services/access.ts';
+import { mayReadEmail } from '../services/access.ts';
 import type { AuthPayload as AuthResult } from '../services/auth.ts';
 import { Role as RoleValues } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
@@ -26,10 +26,11 @@ function signIn(ctx: Context, result: AuthResult): AuthResult {
   return result;
 }
 
-// Email is contact data: visible to the user themself and to staff.
-function mayReadEmail(ctx: Context, userId: string): boolean {
+// Email is contact data (access.ts mayReadEmail); the login that just signed
+// the user in reads its own user before ctx.viewer is set.
+function emailVisible(ctx: Context, userId: string): boolean {
   if (signedIn.get(ctx) === userId) return true;
-  return ctx.viewer !== null && (ctx.viewer.id === userId || isStaff(ctx.viewer));
+  return ctx.viewer !== null && mayReadEmail(ctx.viewer, userId);
 }
 
 // Mutations write through a service, then read the row back with the selection
@@ -55,7 +56,7 @@ export const User = builder.prismaNode('User', {
       nullable: true,
       description: 'Visible to the user themself and to staff; null for everyone else.',
       select: { id: true, email: true },
-      resolve: (user, _args, ctx) => (mayReadEmail(ctx, user.id) ? user.email : null),
+      resolve: (user, _args, ctx) => (emailVisible(ctx, user.id) ? user.email : null),
     }),
     role: t.expose('role', { type: Role }),
     deactivated: t.boolean({ select: { deactivatedAt: true }, resolve: (user) => user.deactivatedAt !== null }),

@@ -228,6 +228,9 @@ export function readableUserWhere(viewer: Viewer): Prisma.UserWhereInput {
 }
 
 /** The `users` list (JS form): the whole organization, except that external users list only themselves. */
+/** A user's email: their own, and staff see everyone's. */
+export const mayReadEmail = (viewer: Pick<Viewer, 'id' | 'role'>, userId: string): boolean => viewer.id === userId || isStaff(viewer);
+
 export const mayListUser = (viewer: Viewer, user: Pick<User, 'id' | 'organizationId'>): boolean =>
   user.organizationId === viewer.organizationId && (!isExternal(viewer.role) || user.id === viewer.id);
 /** The `users` list (SQL form of `mayListUser`). */
