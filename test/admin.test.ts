@@ -338,7 +338,7 @@ describe('users', () => {
 describe('audit log', () => {
   it('records user and project administration with actor and target', async () => {
     const org = await registerOrg(s);
-    const orgId = ok(await s.gql(VIEWER, {}, org.owner.token)).viewer.organization.id as string;
+    const orgId = ok(await s.gql(VIEWER, {}, org.owner.token)).viewer.organization.id;
     const user = await createUser(s, org, 'CLIENT');
     ok(await s.gql(CHANGE_ROLE, { userId: user.id, role: 'MEMBER' }, org.owner.token));
     ok(await s.gql(CHANGE_ROLE, { userId: user.id, role: 'CLIENT' }, org.owner.token));

@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 const lastSeq = async (token: string, channelId: string) =>
-  ok(await s.gql(graphql(`query FanoutChannel($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, token)).channel.lastSeq as number;
+  ok(await s.gql(graphql(`query FanoutChannel($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, token)).channel.lastSeq;
 
 /** Sends `count` messages one after another and returns the statements run until every stream has them all. */
 async function cost(token: string, channelId: string, streams: Collected<unknown>[], count: number): Promise<number> {

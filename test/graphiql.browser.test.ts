@@ -40,7 +40,7 @@ describe('GraphiQL in Chromium', () => {
     // Pasted, as from the README: typing it key by key adds seconds and nothing the query did not show.
     await pasteInto(page, queryEditor, `subscription { channelEvents(channelId: "${channelId}") { seq ... on MessageAddedEvent { message { body } } } }`);
     await page.locator('.graphiql-execute-button').click();
-    const shownBody = async () => (await shownJson(result))?.data?.channelEvents?.message?.body as string | undefined;
+    const shownBody = async () => (await shownJson<{ data?: { channelEvents?: { message?: { body?: string } } } }>(result))?.data?.channelEvents?.message?.body;
     // The subscription is live once a message sent after it shows up; until then, sent ones are missed.
     await expect
       .poll(async () => {

@@ -57,7 +57,8 @@ describe('README', () => {
         }
         continue;
       }
-      const result: GqlResult<Record<string, any>> = await s.gql(snippet, variables, token);
+      // The snippets' root fields answer objects (or null); a scalar answer reads as no token and no id.
+      const result: GqlResult<Record<string, { token?: string; id?: string } | null>> = await s.gql(snippet, variables, token);
       expect(result.errors, snippet).toBeUndefined();
       for (const [field, value] of Object.entries(result.data ?? {})) {
         if (value?.token) token = value.token;

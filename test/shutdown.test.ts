@@ -110,7 +110,7 @@ describe('npm start', () => {
     const port = await freePort();
     const server = await startNpmStart(embeddedEnv(port, tempDir()));
     reap(server, true);
-    const answer = await gql(`http://127.0.0.1:${port}/graphql`, '{ __typename }');
+    const answer = await gql(`http://127.0.0.1:${port}/graphql`, graphql(`query ShutdownTypename { __typename }`));
     expect(answer.data).toEqual({ __typename: 'Query' });
     const [listening] = logLines(server.output(), 'Parley listening on http://localhost:' + port + '/graphql');
     const serverPid = listening!.pid;
@@ -203,7 +203,7 @@ describe('shutdown with a dependency gone', () => {
     if (fault === 'crash') await postgres.stop('immediate');
     else await postgres.pause();
     // A request waiting on the database when the signal comes.
-    const pending = server.gql('{ channels(first: 5) { edges { node { id } } } }', {}, data!.registerOrganization.token).catch(() => null);
+    const pending = server.gql(graphql(`query ShutdownChannels { channels(first: 5) { edges { node { id } } } }`), {}, data!.registerOrganization.token).catch(() => null);
     await new Promise((r) => setTimeout(r, 200));
     const started = Date.now();
     const code = await server.stop();

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { websocketDefaults } from '../src/config.ts';
-import { startServer, uid, type TestServer } from './helpers/app.ts';
+import { startServer, uid, type GqlError, type TestServer } from './helpers/app.ts';
 import { createUser, errorCode, ok, registerOrg } from './helpers/fixtures.ts';
 import { liveSocket, rawConnect, rawSocket, wsClient, wsRequest, type CloseInfo } from './helpers/ws.ts';
 import { graphql } from './generated/index.ts';
+import type { WebsocketViewerQuery } from './generated/graphql.ts';
 import { queryText } from './helpers/operation.ts';
 
 // `s` runs the default limits; `limited` small ones, so each limit is reached
@@ -154,12 +155,12 @@ describe('graphql-ws limits', () => {
       // Sent in one tick, the three arrive in one read and are all running
       // when the third is checked (the cap is 2).
       for (const id of ['1', '2', '3']) raw.send({ id, type: 'subscribe', payload: { query: queryText(VIEWER) } });
-      const outcomes = await Promise.all(['1', '2', '3'].map((id) => raw.next((m) => m.id === id && m.type !== 'complete')));
+      const outcomes = await Promise.all(['1', '2', '3'].map((id) => raw.next<GqlError[]>((m) => m.id === id && m.type !== 'complete')));
       expect(outcomes.map((m) => m.type)).toEqual(['next', 'next', 'error']);
-      expect(outcomes[2].payload[0].extensions.code).toBe('RATE_LIMITED');
+      expect(outcomes[2]!.payload[0]!.extensions!.code).toBe('RATE_LIMITED');
 
       raw.send({ id: '4', type: 'subscribe', payload: { query: queryText(VIEWER) } });
-      expect((await raw.next((m) => m.id === '4')).payload.data.viewer.id).toBe(org.owner.id);
+      expect((await raw.next<{ data: WebsocketViewerQuery }>((m) => m.id === '4')).payload.data.viewer.id).toBe(org.owner.id);
     } finally {
       raw.ws.close();
     }

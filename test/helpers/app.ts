@@ -31,9 +31,15 @@ export interface TestServer extends GqlEndpoint {
   stop(): Promise<void>;
 }
 
+export interface GqlError {
+  message: string;
+  path?: (string | number)[];
+  extensions?: Record<string, unknown>;
+}
+
 export interface GqlResult<T> {
   data?: T;
-  errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
+  errors?: GqlError[];
 }
 
 /**

@@ -78,7 +78,7 @@ export async function pasteInto(page: Page, editor: Locator, text: string): Prom
  * (or is half redrawn). Monaco renders spaces as no-break spaces and only
  * draws visible lines: fine for the few lines of a test's result.
  */
-export async function shownJson<T = any>(editor: Locator): Promise<T | undefined> {
+export async function shownJson<T = unknown>(editor: Locator): Promise<T | undefined> {
   const text = (await editor.innerText()).replace(/\u00a0/g, ' ');
   try {
     return JSON.parse(text) as T;

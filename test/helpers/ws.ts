@@ -75,21 +75,28 @@ export function liveSocket(httpUrl: string, connectionParams: Record<string, unk
   return { client, ...result };
 }
 
+/** A graphql-transport-ws message from the server; its payload is what the test expects of the message it waits for. */
+export interface ServerMessage<P = unknown> {
+  type: string;
+  id?: string;
+  payload: P;
+}
+
 /** A plain `ws` socket speaking graphql-transport-ws by hand, for what a well-behaved client never does. */
 export interface RawSocket {
   ws: WebSocket;
   closed: Promise<CloseInfo>;
   send(message: unknown): void;
   /** The next message (received or still to come) matching `test`. */
-  next(test: (message: any) => boolean): Promise<any>;
+  next<P = unknown>(test: (message: ServerMessage) => boolean): Promise<ServerMessage<P>>;
 }
 
 export async function rawSocket(httpUrl: string, options: { autoPong?: boolean } = {}): Promise<RawSocket> {
   const ws = new WebSocket(httpUrl.replace(/^http/, 'ws'), 'graphql-transport-ws', { autoPong: options.autoPong ?? true });
-  const received: any[] = [];
-  const waiters: { test: (message: any) => boolean; resolve: (message: any) => void; reject: (error: Error) => void }[] = [];
+  const received: ServerMessage[] = [];
+  const waiters: { test: (message: ServerMessage) => boolean; resolve: (message: ServerMessage) => void; reject: (error: Error) => void }[] = [];
   ws.on('message', (data) => {
-    const message = JSON.parse(String(data));
+    const message = JSON.parse(String(data)) as ServerMessage;
     const waiter = waiters.find((w) => w.test(message));
     if (waiter) {
       waiters.splice(waiters.indexOf(waiter), 1);
@@ -114,11 +121,11 @@ export async function rawSocket(httpUrl: string, options: { autoPong?: boolean }
     ws,
     closed,
     send: (message) => ws.send(JSON.stringify(message)),
-    next: (test) => {
+    next: <P>(test: (message: ServerMessage) => boolean) => {
       const index = received.findIndex(test);
-      if (index >= 0) return Promise.resolve(received.splice(index, 1)[0]);
+      if (index >= 0) return Promise.resolve(received.splice(index, 1)[0] as ServerMessage<P>);
       if (ws.readyState === WebSocket.CLOSED) return Promise.reject(new Error('socket closed'));
-      return new Promise((resolve, reject) => waiters.push({ test, resolve, reject }));
+      return new Promise<ServerMessage<P>>((resolve, reject) => waiters.push({ test, resolve: resolve as (message: ServerMessage) => void, reject }));
     },
   };
 }
