@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import { GraphQLError, type DocumentNode } from 'graphql';
-import { CloseCode, handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
+import { CloseCode, handleProtocols, makeServer, type Server as ProtocolServer, type ServerOptions } from 'graphql-ws';
 import type { Plugin, YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -113,7 +113,7 @@ export class GraphqlWsTransport {
    * matching code: 1009, 1002, ...) is logged at debug, not as an internal
    * error of ours; a failure while handling a message closes with 4500.
    */
-  private opened(protocol: ReturnType<typeof makeServer<Record<string, unknown>, SocketExtra>>, socket: WebSocket, request: IncomingMessage): void {
+  private opened(protocol: ProtocolServer<SocketExtra>, socket: WebSocket, request: IncomingMessage): void {
     const { log, limits } = this.deps;
     const link = this.frames.open(socket, request.socket);
     socket.on('error', (error) => log.debug({ err: error }, 'websocket closed for a protocol error'));
