@@ -317,12 +317,12 @@ describe('users', () => {
     const b = await registerOrg(s);
     const { users } = ok(await s.gql(USERS, {}, a.owner.token));
     expect(users.edges.map((e) => e.node.id)).toEqual([a.owner.id]);
-    expect(errorCode(await s.gql(graphql(`query AdminUser2($id: ID!) { user(id: $id) { id } }`), { id: b.owner.id }, a.owner.token))).toBe('NOT_FOUND');
+    expect(errorCode(await s.gql(graphql(`query AdminUserId($id: ID!) { user(id: $id) { id } }`), { id: b.owner.id }, a.owner.token))).toBe('NOT_FOUND');
   });
 
   it('costs the same number of queries for 2 users as for 8', async () => {
     const org = await registerOrg(s);
-    const QUERY = graphql(`query AdminUsers2 { users(first: 100) { edges { node { id username email role deactivated organization { slug } } } } }`);
+    const QUERY = graphql(`query AdminUsersWithOrganization { users(first: 100) { edges { node { id username email role deactivated organization { slug } } } } }`);
     const count = async () => {
       const before = s.app.queryCount();
       ok(await s.gql(QUERY, {}, org.owner.token));

@@ -49,7 +49,7 @@ describe('registerOrganization', () => {
   it('shows the signed-in user their own email in the login payload', async () => {
     const input = registerInput();
     ok(await s.gql(REGISTER, { input }));
-    const { login } = ok(await s.gql(graphql(`mutation AuthLogin2($o: String!, $u: String!, $p: String!) { login(organization: $o, username: $u, password: $p) { user { email } } }`), { o: input.slug, u: input.username, p: input.password }));
+    const { login } = ok(await s.gql(graphql(`mutation AuthLoginEmail($o: String!, $u: String!, $p: String!) { login(organization: $o, username: $u, password: $p) { user { email } } }`), { o: input.slug, u: input.username, p: input.password }));
     expect(login.user.email).toBe(input.email);
   });
 

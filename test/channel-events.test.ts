@@ -175,7 +175,7 @@ describe('channelEvents', () => {
     const org = await registerOrg(s);
     const members = await Promise.all(Array.from({ length: 6 }, () => createUser(s, org, 'MEMBER')));
     const channelId = await createChannel(s, org.owner.token, { memberIds: members.map((m) => m.id) });
-    const LIVE = graphql(`subscription ChannelEventsChannelEvents2($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { id seq body edited deleted createdAt } } } }`);
+    const LIVE = graphql(`subscription ChannelEventsMessages($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { id seq body edited deleted createdAt } } } }`);
     const clients = members.map((m) => wsClient(s.url, m.token, { keepOpen: true }));
     /** Statements run while `count` sends, one after another, reach every open stream. */
     const cost = async (streams: Collected<unknown>[], count: number) => {

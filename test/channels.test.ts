@@ -195,7 +195,7 @@ describe.concurrent('channels: listing', () => {
 describe('channels: query count', () => {
   it('lists 2 and 12 channels with unread counts, last messages and memberships in the same number of queries', async () => {
     const { org, alice } = await groupSetup();
-    const DOC = graphql(`query ChannelsChannels2 { channels(first: 50) { edges { node { name unreadCount lastMessage { body sender { username } } membership { lastReadSeq } } } } }`);
+    const DOC = graphql(`query ChannelsListWithLastMessage { channels(first: 50) { edges { node { name unreadCount lastMessage { body sender { username } } membership { lastReadSeq } } } } }`);
     const countFor = async () => {
       ok(await s.gql(graphql(`query ChannelsViewer { viewer { id } }`), {}, alice.token)); // settle anything still in flight
       const before = s.app.queryCount();
@@ -385,7 +385,7 @@ describe.concurrent('channel membership: read-only members and channels', () => 
     expect((await readChannel(alice.token, channelId)).messages.edges).toHaveLength(1);
     expect(await code(SEND, { input: { channelId, body: 'after' } }, alice.token)).toBe('FORBIDDEN');
     const EDIT = graphql(`mutation ChannelsEditMessage($id: ID!) { editMessage(input: { id: $id, body: "changed" }) { id } }`);
-    const DELETE = graphql(`mutation ChannelsDeleteMessage2($id: ID!, $hard: Boolean) { deleteMessage(input: { id: $id, hard: $hard }) { hard } }`);
+    const DELETE = graphql(`mutation ChannelsDeleteMessageHard($id: ID!, $hard: Boolean) { deleteMessage(input: { id: $id, hard: $hard }) { hard } }`);
     expect(await code(EDIT, { id: before.id }, alice.token)).toBe('FORBIDDEN');
     expect(await code(DELETE, { id: before.id }, alice.token)).toBe('FORBIDDEN');
     expect(await code(DELETE, { id: before.id }, org.owner.token)).toBe('FORBIDDEN');

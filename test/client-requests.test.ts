@@ -132,7 +132,7 @@ describe('client requests: who may do what', () => {
   it.each(table)('$who: read $read, create $create, approve/reject/convert $decide', async ({ who, read, create, decide }) => {
     const user = people[who];
     const request = await newRequest(s, people.client.token, project);
-    expect(outcome(await s.gql(graphql(`query ClientRequestsClientRequest2($id: ID!) { clientRequest(id: $id) { id } }`), { id: request.id }, user.token))).toBe(read);
+    expect(outcome(await s.gql(graphql(`query ClientRequestsRequestId($id: ID!) { clientRequest(id: $id) { id } }`), { id: request.id }, user.token))).toBe(read);
     const list = await s.gql(graphql(`query ClientRequestsClientRequests($p: ID!) { clientRequests(filter: { projectId: $p }, first: 100) { edges { node { id } } } }`), { p: project }, user.token);
     expect(outcome(list)).toBe(read);
     if (read === 'yes') expect(list.data!.clientRequests.edges.map((e) => e.node.id)).toContain(request.id);
@@ -148,10 +148,10 @@ describe('client requests: who may do what', () => {
     const mine = await newRequest(s, people.pm.token, project);
     for (const who of ['client', 'staff', 'owner'] as const) {
       expect(errorCode(await actOnRequest(s, people[who].token, 'withdraw', mine.id)), who).toBe('FORBIDDEN');
-      const edit = await s.gql(graphql(`mutation ClientRequestsUpdateClientRequest2($id: ID!) { updateClientRequest(input: { id: $id, title: "X" }) { id } }`), { id: mine.id }, people[who].token);
+      const edit = await s.gql(graphql(`mutation ClientRequestsRetitle($id: ID!) { updateClientRequest(input: { id: $id, title: "X" }) { id } }`), { id: mine.id }, people[who].token);
       expect(errorCode(edit), who).toBe('FORBIDDEN');
     }
-    const edited = ok(await s.gql(graphql(`mutation ClientRequestsUpdateClientRequest3($id: ID!) { updateClientRequest(input: { id: $id, description: "600 bricks", type: CHANGE_ORDER }) { description type } }`), { id: mine.id }, people.pm.token));
+    const edited = ok(await s.gql(graphql(`mutation ClientRequestsRedescribe($id: ID!) { updateClientRequest(input: { id: $id, description: "600 bricks", type: CHANGE_ORDER }) { description type } }`), { id: mine.id }, people.pm.token));
     expect(edited.updateClientRequest).toEqual({ description: '600 bricks', type: 'CHANGE_ORDER' });
     expect(result(ok(await actOnRequest(s, people.pm.token, 'withdraw', mine.id, { text: 'Found some' }))).status).toBe('WITHDRAWN');
     // Staff file requests too, and withdraw their own.
@@ -164,7 +164,7 @@ describe('client requests: who may do what', () => {
     await grantAccess(s, org.owner.token, project, leaving.id, 'CLIENT');
     const request = await newRequest(s, leaving.token, project);
     ok(await s.gql(graphql(`mutation ClientRequestsRevokeProjectAccess($p: ID!, $u: ID!) { revokeProjectAccess(projectId: $p, userId: $u) }`), { p: project, u: leaving.id }, org.owner.token));
-    expect(errorCode(await s.gql(graphql(`query ClientRequestsClientRequest2($id: ID!) { clientRequest(id: $id) { id } }`), { id: request.id }, leaving.token))).toBe('NOT_FOUND');
+    expect(errorCode(await s.gql(graphql(`query ClientRequestsRequestId($id: ID!) { clientRequest(id: $id) { id } }`), { id: request.id }, leaving.token))).toBe('NOT_FOUND');
     expect(errorCode(await actOnRequest(s, leaving.token, 'withdraw', request.id))).toBe('NOT_FOUND');
   });
 });
@@ -181,13 +181,13 @@ describe('client requests: data and lists', () => {
   });
 
   it('refuses bad input with BAD_USER_INPUT and stores nothing', async () => {
-    const before = ok(await s.gql(graphql(`query ClientRequestsClientRequestCounts2($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`), { p: project }, people.owner.token));
+    const before = ok(await s.gql(graphql(`query ClientRequestsCountsByStatus($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`), { p: project }, people.owner.token));
     expect(errorCode(await fileRequest(s, people.client.token, { projectId: project, title: 'x'.repeat(201) }))).toBe('BAD_USER_INPUT');
     expect(errorCode(await fileRequest(s, people.client.token, { projectId: project, title: '   ' }))).toBe('BAD_USER_INPUT');
     expect(errorCode(await fileRequest(s, people.client.token, { projectId: project, type: 'BRIBE' as ClientRequestType }))).toBe('BAD_USER_INPUT');
     const request = await newRequest(s, people.client.token, project);
     expect(errorCode(await actOnRequest(s, people.staff.token, 'reject', request.id, { text: '' }))).toBe('BAD_USER_INPUT');
-    const after = ok(await s.gql(graphql(`query ClientRequestsClientRequestCounts2($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`), { p: project }, people.owner.token));
+    const after = ok(await s.gql(graphql(`query ClientRequestsCountsByStatus($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`), { p: project }, people.owner.token));
     const pending = (c: typeof after) => c.clientRequestCounts.find((x) => x.status === 'PENDING')!.count;
     expect(pending(after)).toBe(pending(before) + 1);
   });
@@ -207,12 +207,12 @@ describe('client requests: data and lists', () => {
     expect((await titles({ filter: { projectId: listed } })).edges.map((e) => e.node.title)).toEqual(['four', 'three', 'two', 'one']);
     expect((await titles({ filter: { projectId: listed }, orderBy: 'STATUS' })).edges.map((e) => e.node.status)).toEqual(['PENDING', 'PENDING', 'APPROVED', 'REJECTED']);
     expect((await titles({ filter: { projectId: listed, status: 'APPROVED' } })).edges.map((e) => e.node.title)).toEqual(['one']);
-    const byRequester = ok(await s.gql(graphql(`query ClientRequestsClientRequests2($p: ID!, $r: ID!) { clientRequests(filter: { projectId: $p, requesterId: $r }) { edges { node { title } } } }`), { p: listed, r: people.pm.id }, people.owner.token));
+    const byRequester = ok(await s.gql(graphql(`query ClientRequestsByRequester($p: ID!, $r: ID!) { clientRequests(filter: { projectId: $p, requesterId: $r }) { edges { node { title } } } }`), { p: listed, r: people.pm.id }, people.owner.token));
     expect(byRequester.clientRequests.edges.map((e) => e.node.title)).toEqual(['four']);
     const page = await titles({ filter: { projectId: listed }, first: 3 });
     expect(page.edges).toHaveLength(3);
     expect(page.pageInfo.hasNextPage).toBe(true);
-    const counts = ok(await s.gql(graphql(`query ClientRequestsClientRequestCounts2($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`), { p: listed }, people.client.token));
+    const counts = ok(await s.gql(graphql(`query ClientRequestsCountsByStatus($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`), { p: listed }, people.client.token));
     expect(counts.clientRequestCounts).toEqual([
       { status: 'PENDING', count: 2 },
       { status: 'APPROVED', count: 1 },
@@ -271,7 +271,7 @@ describe('client requests: audit, conversation, notifications, idempotency', () 
     const before = await unread();
     expect(ok(await s.gql(graphql(`mutation ClientRequestsMarkNotificationsRead($ids: [ID!]) { markNotificationsRead(ids: $ids) }`), { ids: [told[0]!.id] }, people.client.token)).markNotificationsRead).toBe(1);
     expect(await unread()).toBe(before - 1);
-    ok(await s.gql(graphql(`mutation ClientRequestsMarkNotificationsRead2 { markNotificationsRead }`), {}, people.client.token));
+    ok(await s.gql(graphql(`mutation ClientRequestsMarkAllRead { markNotificationsRead }`), {}, people.client.token));
     expect(await unread()).toBe(0);
     const unreadOnly = ok(await s.gql(graphql(`query ClientRequestsNotifications { notifications(unreadOnly: true) { edges { node { id } } } }`), {}, people.client.token));
     expect(unreadOnly.notifications.edges).toEqual([]);

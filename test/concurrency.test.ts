@@ -146,7 +146,7 @@ describe('concurrent sends', () => {
     const org = await registerOrg(s);
     const channelId = await createChannel(s, org.owner.token);
     const m = await send(s, org.owner.token, channelId, 'bye');
-    const del = graphql(`mutation ConcurrencyDeleteMessage2($input: DeleteMessageInput!) { deleteMessage(input: $input) { message { id deleted } } }`);
+    const del = graphql(`mutation ConcurrencyDeleteMessageState($input: DeleteMessageInput!) { deleteMessage(input: $input) { message { id deleted } } }`);
     const results = await Promise.all(Array.from({ length: 5 }, () => s.gql(del, { input: { id: m.id } }, org.owner.token)));
     for (const r of results) expect(ok(r).deleteMessage.message).toEqual({ id: m.id, deleted: true });
 

@@ -226,7 +226,7 @@ async function freshView(token: string, channelId: string, itemIds: string[]): P
 }
 
 const lastSeqOf = async (token: string, channelId: string) =>
-  ok(await s.gql(graphql(`query ConvergenceChannel2($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, token)).channel.lastSeq;
+  ok(await s.gql(graphql(`query ConvergenceLastSeq($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, token)).channel.lastSeq;
 
 /** Waits until the stream has delivered `seq` (or fails with what it has). */
 async function until(stream: Collected<Json>, seq: number): Promise<Json[]> {
@@ -324,14 +324,14 @@ describe('convergence: live events, a replay from the start and a fresh query ag
       await gqlOk(owner.token, graphql(`mutation ConvergenceRemoveChannelMember($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`), { c: channelId, u: carol.id });
       await send(s, owner.token, channelId, 'after carol');
       await gqlOk(dave.token, graphql(`mutation ConvergenceLeaveChannel($c: ID!) { leaveChannel(channelId: $c) }`), { c: channelId });
-      await gqlOk(owner.token, graphql(`mutation ConvergenceAddChannelMembers2($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`), { c: channelId, u: [carol.id] });
+      await gqlOk(owner.token, graphql(`mutation ConvergenceReAddMembers($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`), { c: channelId, u: [carol.id] });
       await send(s, bob.token, channelId, 'bob, last words');
       await gqlOk(bob.token, graphql(`mutation ConvergenceLeaveChannel($c: ID!) { leaveChannel(channelId: $c) }`), { c: channelId });
       await gqlOk(owner.token, graphql(`mutation ConvergenceDeactivateUser($u: ID!) { deactivateUser(userId: $u) { id } }`), { u: bob.id });
 
       // Archived (read-only, purging still allowed), reopened, then more traffic.
       await archive(owner.token, channelId, true);
-      const lastBob = (await gqlOk(owner.token, graphql(`query ConvergenceChannel3($c: ID!) { channel(id: $c) { messages(last: 1) { edges { node { id } } } } }`), { c: channelId }))
+      const lastBob = (await gqlOk(owner.token, graphql(`query ConvergenceLastMessage($c: ID!) { channel(id: $c) { messages(last: 1) { edges { node { id } } } } }`), { c: channelId }))
         .channel.messages.edges[0]!.node.id;
       await remove(owner.token, lastBob, true);
       await archive(owner.token, channelId, false);
@@ -426,6 +426,6 @@ async function mute(user: TestUser, channelId: string) {
   const before = await lastSeqOf(user.token, channelId);
   await gqlOk(user.token, graphql(`mutation ConvergenceMuteChannel($c: ID!) { muteChannel(channelId: $c) { id } }`), { c: channelId });
   await gqlOk(user.token, graphql(`mutation ConvergenceHideChannel($c: ID!) { hideChannel(channelId: $c) { id } }`), { c: channelId });
-  await gqlOk(user.token, graphql(`mutation ConvergenceHideChannel2($c: ID!) { hideChannel(channelId: $c, hidden: false) { id } }`), { c: channelId });
+  await gqlOk(user.token, graphql(`mutation ConvergenceUnhideChannel($c: ID!) { hideChannel(channelId: $c, hidden: false) { id } }`), { c: channelId });
   expect(await lastSeqOf(user.token, channelId)).toBe(before);
 }

@@ -62,17 +62,17 @@ describe('embedded mode after errors', () => {
     const url = `http://127.0.0.1:${port}/graphql`;
     const server = await startProcess(port);
     try {
-      const registered = await gql(url, graphql(`mutation EmbeddedRegisterOrganization2 { registerOrganization(input: { name: "Retry", slug: "retry", username: "ada", displayName: "Ada", password: "password123" }) { token } }`));
+      const registered = await gql(url, graphql(`mutation EmbeddedRegisterRetry { registerOrganization(input: { name: "Retry", slug: "retry", username: "ada", displayName: "Ada", password: "password123" }) { token } }`));
       const token = registered.data!.registerOrganization.token;
       const channelId = (await gql(url, graphql(`mutation EmbeddedCreateChannel { createChannel(input: { kind: GROUP, name: "general" }) { id } }`), {}, token)).data!.createChannel.id;
-      const SEND = graphql(`mutation EmbeddedSendMessage2($c: ID!, $k: String, $p: ID) { sendMessage(input: { channelId: $c, body: "Hello, Parley", clientMessageId: $k, parentId: $p }) { id seq } }`);
+      const SEND = graphql(`mutation EmbeddedSendKeyed($c: ID!, $k: String, $p: ID) { sendMessage(input: { channelId: $c, body: "Hello, Parley", clientMessageId: $k, parentId: $p }) { id seq } }`);
       // The README's walk-through, sent twice: the second hits the unique key and returns the first.
       const first = await gql(url, SEND, { c: channelId, k: 'first' }, token);
       const retry = await gql(url, SEND, { c: channelId, k: 'first' }, token);
       expect(retry.errors).toBeUndefined();
       expect(retry.data!.sendMessage).toEqual(first.data!.sendMessage);
       // A unique violation inside a transaction, and a reference that fails.
-      const taken = await gql(url, graphql(`mutation EmbeddedRegisterOrganization3 { registerOrganization(input: { name: "Again", slug: "retry", username: "bob", displayName: "Bob", password: "password123" }) { token } }`));
+      const taken = await gql(url, graphql(`mutation EmbeddedRegisterTakenSlug { registerOrganization(input: { name: "Again", slug: "retry", username: "bob", displayName: "Bob", password: "password123" }) { token } }`));
       expect(taken.errors?.[0]?.extensions?.code).toBe('CONFLICT');
       const orphan = await gql(url, SEND, { c: channelId, k: 'orphan', p: 'TWVzc2FnZTowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA=' }, token);
       expect(['BAD_USER_INPUT', 'NOT_FOUND']).toContain(orphan.errors?.[0]?.extensions?.code);
@@ -83,7 +83,7 @@ describe('embedded mode after errors', () => {
       const next = await gql(url, SEND, { c: channelId, k: 'second' }, token);
       expect(next.errors).toBeUndefined();
       expect(next.data!.sendMessage.seq).toBe(first.data!.sendMessage.seq + 1);
-      const login = await gql(url, graphql(`mutation EmbeddedLogin2 { login(organization: "retry", username: "ada", password: "password123") { user { username } } }`));
+      const login = await gql(url, graphql(`mutation EmbeddedRetryLogin { login(organization: "retry", username: "ada", password: "password123") { user { username } } }`));
       expect(login.data!.login.user.username).toBe('ada');
     } finally {
       expect(await server.stop()).toBe(0);

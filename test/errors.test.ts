@@ -76,7 +76,7 @@ describe('client mistakes', () => {
       await gql(url, `{ channels(`),
       await gql(url, `{ noSuchField }`),
       await gql(url, deep),
-      await gql(url, graphql(`query ErrorsChannels2 { channels(first: 1) { edges { node { id } } } }`), {}, 'not-a-token'),
+      await gql(url, graphql(`query ErrorsChannelsWithBadToken { channels(first: 1) { edges { node { id } } } }`), {}, 'not-a-token'),
       await gql(url, graphql(`query ErrorsChannel($c: ID!) { channel(id: $c) { id } }`), { c: 'bm90LWFuLWlk' }),
     ];
     for (const result of results) {

@@ -78,7 +78,7 @@ describe('fan-out', () => {
     const channelId = await createChannel(s, org.owner.token, { memberIds: [reader.id, lagger.id] });
     for (let i = 0; i < 3; i++) await send(s, org.owner.token, channelId, `old ${i}`);
     ok(await s.gql(graphql(`mutation FanoutMarkChannelRead($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { id } }`), { c: channelId, seq: await lastSeq(org.owner.token, channelId) }, reader.token));
-    const LIVE = graphql(`subscription FanoutChannelEvents2($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) {
+    const LIVE = graphql(`subscription FanoutUnreadCounts($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) {
       seq ... on MessageAddedEvent { message { body channel { unreadCount } } } } }`);
     const after = await lastSeq(org.owner.token, channelId);
     const users = [reader, lagger, reader];
@@ -99,7 +99,7 @@ describe('fan-out', () => {
     const org = await registerOrg(s);
     const channelId = await createChannel(s, org.owner.token);
     const after = await lastSeq(org.owner.token, channelId);
-    const LIVE = graphql(`subscription FanoutChannelEvents3($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) { seq ... on MessageAddedEvent { message { body } } } }`);
+    const LIVE = graphql(`subscription FanoutBodiesAfter($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) { seq ... on MessageAddedEvent { message { body } } } }`);
 
     // A raw graphql-ws client whose TCP reads stop once it is subscribed.
     const slow = new WebSocket(s.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
@@ -190,7 +190,7 @@ describe('fan-out', () => {
     const channelId = await createChannel(s, org.owner.token);
     const client = wsClient(s.url, org.owner.token, { keepOpen: true });
     try {
-      const stream = collect(client, graphql(`subscription FanoutChannelEvents4($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { body } } } }`), { c: channelId }, (d) => d.channelEvents);
+      const stream = collect(client, graphql(`subscription FanoutBodies($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { body } } } }`), { c: channelId }, (d) => d.channelEvents);
       const probe = (await untilLive(stream, () => send(s, org.owner.token, channelId, 'probe'))).at(-1)!.seq as number;
       // Payloads under 126 bytes are impossible here (the frame's prefix alone
       // is half that), so: under 64 KiB, and over it in bytes though not in characters.

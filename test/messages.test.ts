@@ -97,7 +97,7 @@ describe('sendMessage input', () => {
     const nested = await send(s, org.owner.token, channelId, 'reply to the reply', { parentId: reply.id });
     const data = ok(
       await s.gql(
-        graphql(`query MessagesMessage2($root: ID!, $nested: ID!) {
+        graphql(`query MessagesRootAndNested($root: ID!, $nested: ID!) {
           root: message(id: $root) { replyCount replies(first: 10) { edges { node { id body parent { id } } } } }
           nested: message(id: $nested) { parent { id } replyCount }
         }`),
@@ -122,7 +122,7 @@ describe('sendMessage input', () => {
       ),
     );
     expect(sent.sendMessage.customFields).toEqual(customFields);
-    const read = ok(await s.gql(graphql(`query MessagesMessage3($id: ID!) { message(id: $id) { customFields } }`), { id: sent.sendMessage.id }, member.token));
+    const read = ok(await s.gql(graphql(`query MessagesCustomFields($id: ID!) { message(id: $id) { customFields } }`), { id: sent.sendMessage.id }, member.token));
     expect(read.message.customFields).toEqual(customFields);
     // Not an object: rejected as input, not a server error.
     const bad = await trySend(org.owner.token, { channelId, body: 'x', customFields: [1, 2] });
@@ -240,7 +240,7 @@ describe('Channel.messages', () => {
     const garbage = await s.gql(PAGE, { id: channelId, first: 5, after: 'not-a-cursor' }, org.owner.token);
     expect(errorCode(garbage)).toBe('BAD_USER_INPUT');
     const nested = await s.gql(
-      graphql(`query MessagesChannel2($id: ID!) { channel(id: $id) { messages(first: 1) { edges { node { replies(first: 101) { edges { cursor } } } } } } }`),
+      graphql(`query MessagesTooManyReplies($id: ID!) { channel(id: $id) { messages(first: 1) { edges { node { replies(first: 101) { edges { cursor } } } } } } }`),
       { id: channelId },
       org.owner.token,
     );
@@ -253,7 +253,7 @@ describe('Channel.messages', () => {
       const o = await registerOrg(small);
       const id = await createChannel(small, o.owner.token);
       await send(small, o.owner.token, id, 'one');
-      const q = graphql(`query MessagesChannel3($id: ID!, $n: Int) { channel(id: $id) { messages(first: $n) { edges { node { seq } } } } }`);
+      const q = graphql(`query MessagesFirstN($id: ID!, $n: Int) { channel(id: $id) { messages(first: $n) { edges { node { seq } } } } }`);
       expect(ok(await small.gql(q, { id, n: 20 }, o.owner.token)).channel.messages.edges).toHaveLength(1);
       expect(errorCode(await small.gql(q, { id, n: 21 }, o.owner.token))).toBe('BAD_USER_INPUT');
     } finally {
@@ -270,7 +270,7 @@ describe('Channel.messages', () => {
       const m = await send(s, i % 2 ? member.token : o.owner.token, id, `n${i}`, parentId ? { parentId } : {});
       if (!parentId) roots.push(m.id);
     }
-    const q = graphql(`query MessagesChannel4($id: ID!, $n: Int) { channel(id: $id) { messages(first: $n) { edges { node {
+    const q = graphql(`query MessagesFirstNWithRelations($id: ID!, $n: Int) { channel(id: $id) { messages(first: $n) { edges { node {
       body sender { username } replyCount parent { id }
     } } } } }`);
     const cost = async (n: number) => {
@@ -423,7 +423,7 @@ describe('deleteMessage', () => {
     expect(errorCode(await readMessage(org.owner.token, m.id))).toBe('NOT_FOUND');
     const history = await channelSnapshot(s, org.owner.token, channelId);
     expect(history.messages.map((x) => x.id)).toEqual([root.id, after.id]);
-    const thread = ok(await s.gql(graphql(`query MessagesMessage4($id: ID!) { message(id: $id) { replyCount } }`), { id: root.id }, org.owner.token));
+    const thread = ok(await s.gql(graphql(`query MessagesReplyCount($id: ID!) { message(id: $id) { replyCount } }`), { id: root.id }, org.owner.token));
     expect(thread.message.replyCount).toBe(0);
 
     const events = await eventRows(db, channelId);
@@ -476,7 +476,7 @@ describe('channel event log', () => {
 });
 
 describe('markChannelRead', () => {
-  const UNREAD = graphql(`query MessagesChannel5($id: ID!) { channel(id: $id) { lastSeq unreadCount membership { lastReadSeq } } }`);
+  const UNREAD = graphql(`query MessagesUnread($id: ID!) { channel(id: $id) { lastSeq unreadCount membership { lastReadSeq } } }`);
   const MARK = graphql(`mutation MessagesMarkChannelRead($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { lastReadSeq } }`);
 
   it('clears the other member\u2019s unread count and never moves backwards', async () => {

@@ -38,9 +38,9 @@ describe('two server processes', () => {
   it('a role change through one process applies in the other', async () => {
     const org = await registerOrg(a);
     const member = await createUser(a, org, 'MEMBER');
-    expect(ok(await b.gql(graphql(`query MultiprocessViewer2 { viewer { role } }`), {}, member.token)).viewer.role).toBe('MEMBER');
+    expect(ok(await b.gql(graphql(`query MultiprocessViewerRole { viewer { role } }`), {}, member.token)).viewer.role).toBe('MEMBER');
     ok(await a.gql(graphql(`mutation MultiprocessChangeUserRole($id: ID!) { changeUserRole(userId: $id, role: ADMIN) { id } }`), { id: member.id }, org.owner.token));
-    expect(await within(async () => (await b.gql(graphql(`query MultiprocessViewer2 { viewer { role } }`), {}, member.token)).data?.viewer?.role === 'ADMIN')).toBe(true);
+    expect(await within(async () => (await b.gql(graphql(`query MultiprocessViewerRole { viewer { role } }`), {}, member.token)).data?.viewer?.role === 'ADMIN')).toBe(true);
   });
 
   it('serves one channel from both processes', async () => {
@@ -59,7 +59,7 @@ describe('two server processes', () => {
 
   it('a subscriber on one process receives, in order, what is sent through the other', async () => {
     const org = await registerOrg(a);
-    const created = ok(await a.gql(graphql(`mutation MultiprocessCreateChannel2 { createChannel(input: { kind: GROUP, name: "live" }) { id } }`), {}, org.owner.token));
+    const created = ok(await a.gql(graphql(`mutation MultiprocessCreateLiveChannel { createChannel(input: { kind: GROUP, name: "live" }) { id } }`), {}, org.owner.token));
     const channelId = created.createChannel.id;
     const client = wsClient(b.url, org.owner.token, { keepOpen: true });
     try {
@@ -92,7 +92,7 @@ describe('two server processes', () => {
       return socket;
     };
     const statusOn = async (server: ServerProcessEndpoint) =>
-      ok(await server.gql(graphql(`query MultiprocessPresence2($u: [ID!]!) { presence(userIds: $u) { status } }`), { u: [member.id] }, org.owner.token)).presence[0]!.status;
+      ok(await server.gql(graphql(`query MultiprocessPresenceStatus($u: [ID!]!) { presence(userIds: $u) { status } }`), { u: [member.id] }, org.owner.token)).presence[0]!.status;
     try {
       const stream = collect(watcher, WATCH, { u: [member.id] }, (d) => d.presence.status);
       expect(await stream.waitFor(1)).toEqual(['OFFLINE']);
@@ -114,7 +114,7 @@ describe('two server processes', () => {
   it('typing set through one process reaches a subscriber on the other, throttled across both', async () => {
     const org = await registerOrg(a);
     const member = await createUser(a, org, 'MEMBER');
-    const created = ok(await a.gql(graphql(`mutation MultiprocessCreateChannel3($m: [ID!]) { createChannel(input: { kind: GROUP, name: "typing", memberIds: $m }) { id } }`), { m: [member.id] }, org.owner.token));
+    const created = ok(await a.gql(graphql(`mutation MultiprocessCreateTypingChannel($m: [ID!]) { createChannel(input: { kind: GROUP, name: "typing", memberIds: $m }) { id } }`), { m: [member.id] }, org.owner.token));
     const channelId = created.createChannel.id;
     const client = wsClient(b.url, org.owner.token, { keepOpen: true });
     try {

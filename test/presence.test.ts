@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 const PRESENCE = graphql(`query PresencePresence($u: [ID!]!) { presence(userIds: $u) { userId status lastSeenAt } }`);
-const WATCH = graphql(`subscription PresencePresence2($u: [ID!]!) { presence(userIds: $u) { userId status lastSeenAt } }`);
+const WATCH = graphql(`subscription PresenceWatch($u: [ID!]!) { presence(userIds: $u) { userId status lastSeenAt } }`);
 async function statusOf(token: string, userId: string) {
   return ok(await s.gql(PRESENCE, { u: [userId] }, token)).presence[0]!;
 }
@@ -57,7 +57,7 @@ describe('presence', () => {
       const socket = wsClient(s.url, member.token, { keepOpen: true });
       await new Promise((resolve) => socket.subscribe({ query: '{ viewer { id } }' }, { next: resolve, error: resolve, complete: () => {} }));
       expect((await stream.waitFor(2))[1]).toMatchObject({ status: 'ONLINE' });
-      ok(await s.gql(graphql(`mutation PresenceSetPresence2 { setPresence(status: BUSY) { status } }`), {}, member.token));
+      ok(await s.gql(graphql(`mutation PresenceSetBusy { setPresence(status: BUSY) { status } }`), {}, member.token));
       expect((await stream.waitFor(3))[2]).toMatchObject({ status: 'BUSY' });
       await socket.dispose();
       expect((await stream.waitFor(4))[3]).toMatchObject({ status: 'OFFLINE' });

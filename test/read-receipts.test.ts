@@ -110,7 +110,7 @@ describe('read receipts', () => {
     const member = await createUser(s, org, 'MEMBER');
     const channelId = await createChannel(s, org.owner.token, { memberIds: [member.id] });
     const message = await send(s, org.owner.token, channelId, 'please read');
-    const after = ok(await s.gql(graphql(`query ReadReceiptsChannel2($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, org.owner.token)).channel.lastSeq;
+    const after = ok(await s.gql(graphql(`query ReadReceiptsLastSeq($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, org.owner.token)).channel.lastSeq;
     const client = wsClient(s.url, org.owner.token, { keepOpen: true });
     try {
       const stream = collect(

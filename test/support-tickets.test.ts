@@ -106,9 +106,9 @@ describe('support tickets: who may do what', () => {
     expect(await ids(people.client.token)).toEqual([mine.id]);
     expect(await ids(people.agent.token)).toEqual(expect.arrayContaining([mine.id, theirs.id]));
     expect(await ids(people.bystander.token)).toEqual([]);
-    expect(errorCode(await s.gql(graphql(`query SupportTicketsSupportTicket2($id: ID!) { supportTicket(id: $id) { id } }`), { id: theirs.id }, people.client.token))).toBe('NOT_FOUND');
-    expect(errorCode(await s.gql(graphql(`query SupportTicketsSupportTicket2($id: ID!) { supportTicket(id: $id) { id } }`), { id: mine.id }, people.bystander.token))).toBe('NOT_FOUND');
-    expect(errorCode(await s.gql(graphql(`query SupportTicketsSupportTicket2($id: ID!) { supportTicket(id: $id) { id } }`), { id: mine.id }, other.owner.token))).toBe('NOT_FOUND');
+    expect(errorCode(await s.gql(graphql(`query SupportTicketsTicketId($id: ID!) { supportTicket(id: $id) { id } }`), { id: theirs.id }, people.client.token))).toBe('NOT_FOUND');
+    expect(errorCode(await s.gql(graphql(`query SupportTicketsTicketId($id: ID!) { supportTicket(id: $id) { id } }`), { id: mine.id }, people.bystander.token))).toBe('NOT_FOUND');
+    expect(errorCode(await s.gql(graphql(`query SupportTicketsTicketId($id: ID!) { supportTicket(id: $id) { id } }`), { id: mine.id }, other.owner.token))).toBe('NOT_FOUND');
 
     // The requester only acts on their own, and only as requesters may.
     for (const action of ['inProgress', 'pendingUser', 'assign', 'escalate', 'resolve', 'priority', 'category'] as const) {
@@ -144,7 +144,7 @@ describe('support tickets: who may do what', () => {
   it('only admins set SLA targets', async () => {
     const set = graphql(`mutation SupportTicketsSetSlaTarget { setSlaTarget(input: { priority: LOW, firstResponseMinutes: 600, resolutionMinutes: 6000 }) { firstResponseMinutes } }`);
     expect(errorCode(await s.gql(set, {}, people.agent.token))).toBe('FORBIDDEN');
-    expect(errorCode(await s.gql(graphql(`mutation SupportTicketsSetSlaTarget2 { setSlaTarget(input: { priority: LOW, firstResponseMinutes: 600, resolutionMinutes: 60 }) { priority } }`), {}, people.admin.token))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await s.gql(graphql(`mutation SupportTicketsSetLowSlaTarget { setSlaTarget(input: { priority: LOW, firstResponseMinutes: 600, resolutionMinutes: 60 }) { priority } }`), {}, people.admin.token))).toBe('BAD_USER_INPUT');
     expect(ok(await s.gql(set, {}, people.admin.token)).setSlaTarget.firstResponseMinutes).toBe(600);
     const targets = ok(await s.gql(graphql(`query SupportTicketsSlaTargets { slaTargets { priority firstResponseMinutes resolutionMinutes } }`), {}, people.member.token)).slaTargets;
     expect(targets).toEqual([
@@ -156,7 +156,7 @@ describe('support tickets: who may do what', () => {
     const low = await openTicket(s, people.member.token, { priority: 'LOW' });
     expect(Date.parse(low.firstResponseDueAt) - Date.parse(low.createdAt)).toBe(600 * 60_000);
     // Other organizations keep the defaults.
-    expect(ok(await s.gql(graphql(`query SupportTicketsSlaTargets2 { slaTargets { firstResponseMinutes } }`), {}, other.owner.token)).slaTargets[0]!.firstResponseMinutes).toBe(24 * 60);
+    expect(ok(await s.gql(graphql(`query SupportTicketsFirstResponseTarget { slaTargets { firstResponseMinutes } }`), {}, other.owner.token)).slaTargets[0]!.firstResponseMinutes).toBe(24 * 60);
   });
 });
 
@@ -187,7 +187,7 @@ describe('support tickets: SLA clocks', () => {
     clock.advance(2 * HOUR); // 5 h of running clock: the first response (4 h) is late
     expect(await ticketOf(people.agent.token, ticket.id)).toMatchObject({ firstResponseBreached: true, resolutionBreached: false });
     const breached = async (value: boolean) =>
-      ok(await s.gql(graphql(`query SupportTicketsSupportTickets2($b: Boolean) { supportTickets(first: 100, filter: { breached: $b }) { edges { node { id } } } }`), { b: value }, people.agent.token)).supportTickets.edges.map((e) => e.node.id);
+      ok(await s.gql(graphql(`query SupportTicketsBreached($b: Boolean) { supportTickets(first: 100, filter: { breached: $b }) { edges { node { id } } } }`), { b: value }, people.agent.token)).supportTickets.edges.map((e) => e.node.id);
     expect(await breached(true)).toContain(ticket.id);
     expect(await breached(false)).not.toContain(ticket.id);
 

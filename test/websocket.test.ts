@@ -41,7 +41,7 @@ describe('graphql-ws authentication', () => {
     const org = await registerOrg(s);
     const client = wsClient(s.url, org.owner.token);
     try {
-      const result = await wsRequest(client, graphql(`query WebsocketViewer2 { viewer { username role } }`));
+      const result = await wsRequest(client, graphql(`query WebsocketViewerUsername { viewer { username role } }`));
       expect(ok(result).viewer).toEqual({ username: 'owner', role: 'OWNER' });
     } finally {
       await client.dispose();
