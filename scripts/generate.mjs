@@ -1,7 +1,7 @@
 // Generates what is not committed: the Prisma client and the Pothos Prisma
-// types (src/generated/), then the types of the tests' and the example
-// client's GraphQL operations (test/generated/, examples/generated/, from
-// codegen.ts). Prisma's CLI tries to download its schema engine even for
+// types (src/generated/), then, with --operations, the types of the tests'
+// and the example client's GraphQL operations (test/generated/,
+// examples/generated/, from codegen.ts). Prisma's CLI tries to download its schema engine even for
 // `generate`, which does not use it; pointing PRISMA_SCHEMA_ENGINE_BINARY at
 // any executable skips that download so this works offline (see shared BUILD-FACTS).
 import { spawnSync } from 'node:child_process';
@@ -38,9 +38,11 @@ if (stale(join(root, 'src/generated/pothos-types.ts'), [join(root, 'prisma/schem
   run([join(root, 'node_modules/prisma/build/index.js'), 'generate']);
 }
 // The tests import test/generated/; a changed operation in a test, a changed schema or config regenerates it.
-const operationInputs = [join(root, 'schema.graphql'), join(root, 'codegen.ts'), ...tsFiles('test')];
+// Only when asked (install, `npm test`, `npm run generate`: not `npm start`, which needs none of it) and in a
+// checkout that has the tests (the Docker build copies no test/).
 const operations = join(root, 'test/generated/gql.ts');
-if (stale(operations, operationInputs)) {
+const wanted = process.argv.includes('--operations') && existsSync(join(root, 'test')) && existsSync(join(root, 'codegen.ts'));
+if (wanted && stale(operations, [join(root, 'schema.graphql'), join(root, 'codegen.ts'), ...tsFiles('test')])) {
   run([join(root, 'node_modules/@graphql-codegen/cli/esm/bin.js'), '--config', 'codegen.ts', '--silent']);
   // Codegen leaves an unchanged file alone; mark it current so the next run skips.
   const now = new Date();
