@@ -24,7 +24,11 @@ const LAYERS = [
 /** Each layer may import only layers listed before it (and itself). */
 const layerRules = LAYERS.map((layer, index) => ({
   name: `layer-${layer.name}`,
-  comment: `${layer.name} sits below ${LAYERS.slice(index + 1).map((l) => l.name).join(', ') || 'nothing'} and the composition files: it must not import them`,
+  comment: `${layer.name} sits below ${
+    LAYERS.slice(index + 1)
+      .map((l) => l.name)
+      .join(', ') || 'nothing'
+  } and the composition files: it must not import them`,
   severity: 'error',
   from: { path: layer.path },
   to: { path: '^src/', pathNot: LAYERS.slice(0, index + 1).map((l) => l.path) },

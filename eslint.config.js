@@ -4,6 +4,7 @@
 import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
+import prettier from 'eslint-config-prettier';
 
 export default defineConfig(
   {
@@ -51,8 +52,13 @@ export default defineConfig(
       ],
       'no-restricted-syntax': [
         'error',
-        { selector: 'ImportExpression[source.value=/^(\\.\\.\\/)+test\\//]', message: 'bench/ does not import from test/: put what it needs in bench/lib/.' },
+        {
+          selector: 'ImportExpression[source.value=/^(\\.\\.\\/)+test\\//]',
+          message: 'bench/ does not import from test/: put what it needs in bench/lib/.',
+        },
       ],
     },
   },
+  // Formatting is Prettier's (npm run format); turn off the rules that would argue with it.
+  prettier,
 );

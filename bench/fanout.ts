@@ -103,13 +103,14 @@ if (
   serverCounts.some((n) => n !== 1 && n !== 2) ||
   peers.some((p) => !PEERS.includes(p))
 ) {
-  throw new Error(`--step and --latency must be positive, --subscribers ascending integers ≥ 2, --servers 1 and/or 2, --peers from ${PEERS.join(',')}`);
+  throw new Error(
+    `--step and --latency must be positive, --subscribers ascending integers ≥ 2, --servers 1 and/or 2, --peers from ${PEERS.join(',')}`,
+  );
 }
 const redisUrl = defaultRedisUrl;
 const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const redisPrefix = `parley-fanout:${runId}:`;
 const profileDir = fileURLToPath(new URL(`./results/profiles/${runId}/`, import.meta.url));
-
 
 /** The processes of one benchmark run; the servers of a peer are [first, second]. */
 interface Processes {
@@ -306,7 +307,11 @@ async function openLane(procs: Processes, setup: Setup, peer: Peer, servers: num
   const used = procs.servers[kind].slice(0, servers);
   const group = `${peer}-${servers}`;
   const channel =
-    kind === 'parley' ? setup.channels[peer as 'parley' | 'parley-lean'] : kind === 'durable' ? setup.durable.channelId : `room-${runId}-${peer}`;
+    kind === 'parley'
+      ? setup.channels[peer as 'parley' | 'parley-lean']
+      : kind === 'durable'
+        ? setup.durable.channelId
+        : `room-${runId}-${peer}`;
   const senderSpec: SenderSpec = {
     name: group,
     kind,
@@ -403,7 +408,7 @@ async function runLadder(procs: Processes, lane: Lane, subscribers: number, befo
 async function settle(databaseUrl: string): Promise<void> {
   await rows(databaseUrl, 'VACUUM (ANALYZE)');
   await rows(databaseUrl, 'CHECKPOINT');
-  for (const started = Date.now(); Date.now() - started < 10_000; ) {
+  for (const started = Date.now(); Date.now() - started < 10_000;) {
     if ((await idleShare(500)) >= 0.8) return;
   }
 }
@@ -421,7 +426,9 @@ async function closeLane(procs: Processes, lane: Lane): Promise<PhaseResult> {
   const behind = reached.reduce((n, r) => n + r.behind, 0);
   if (behind > 0) {
     result.violations.count += behind;
-    result.violations.first.push(`${behind} subscriber(s) never received the final seq ${finalSeq} (last seqs seen: ${summarizeSeqs(lastSeqs)})`);
+    result.violations.first.push(
+      `${behind} subscriber(s) never received the final seq ${finalSeq} (last seqs seen: ${summarizeSeqs(lastSeqs)})`,
+    );
   }
   await Promise.all(procs.subscribers.map((c) => c.call('closeGroup', lane.group)));
   return result;
@@ -460,12 +467,16 @@ async function step(procs: Processes, lane: Lane, subscribers: number, rate: num
   const clientChildren = [procs.sender, ...procs.subscribers];
   const everyone = [...serverChildren, ...clientChildren, ...idleChildren];
   const sample = () => Promise.all(everyone.map((c) => c.call<Usage>('usage')));
-  const queries = () => (serverKind(peer) === 'parley' ? Promise.all(serverChildren.map((c) => c.call<number>('queries'))) : Promise.resolve([0]));
+  const queries = () =>
+    serverKind(peer) === 'parley' ? Promise.all(serverChildren.map((c) => c.call<number>('queries'))) : Promise.resolve([0]);
   await Promise.all(procs.subscribers.map((c) => c.call('begin')));
   const queriesBefore = await queries();
   const machineBefore = cpuTimes();
   const before = await sample();
-  const profiled = [...serverChildren.map((c, i) => ({ c, name: `server${i + 1}` })), ...procs.subscribers.map((c, i) => ({ c, name: `subscribers${i + 1}` }))];
+  const profiled = [
+    ...serverChildren.map((c, i) => ({ c, name: `server${i + 1}` })),
+    ...procs.subscribers.map((c, i) => ({ c, name: `subscribers${i + 1}` })),
+  ];
   if (args.profile) await Promise.all(profiled.map(({ c }) => c.call('profileStart')));
   const wallBefore = wallNow();
   const run = await procs.sender.call<RunResult>('run', { target: group, rate, durationMs: ms });
@@ -477,7 +488,9 @@ async function step(procs: Processes, lane: Lane, subscribers: number, rate: num
   const wall = wallNow() - wallBefore;
   if (args.profile) {
     mkdirSync(profileDir, { recursive: true });
-    await Promise.all(profiled.map(({ c, name }) => c.call('profileStop', join(profileDir, `${group}-${subscribers}subs-${rate}mps-${name}.cpuprofile`))));
+    await Promise.all(
+      profiled.map(({ c, name }) => c.call('profileStop', join(profileDir, `${group}-${subscribers}subs-${rate}mps-${name}.cpuprofile`))),
+    );
   }
   const machineAfter = cpuTimes();
   const queriesAfter = await queries();
@@ -528,7 +541,10 @@ async function step(procs: Processes, lane: Lane, subscribers: number, rate: num
     saturated: achieved < SATURATED_BELOW * offered,
     bound: sendRate < SATURATED_BELOW * rate ? 'send' : 'fan-out',
     latency: latencyStats(mergeHistograms(ends.map((e) => e.histogram))),
-    firstReceipts: firstReceipts(ends.map((e) => e.firstBySeq), P99_TARGET_MS),
+    firstReceipts: firstReceipts(
+      ends.map((e) => e.firstBySeq),
+      P99_TARGET_MS,
+    ),
     answerP50: run.answerP50,
     answerP99: run.answerP99,
     cpu,
@@ -565,7 +581,9 @@ function openFilesLimit(): string {
 function checkOpenFiles(maxSubscribers: number): void {
   const limit = Number(openFilesLimit());
   if (Number.isFinite(limit) && limit < maxSubscribers + 200) {
-    throw new Error(`The open-files limit (ulimit -n = ${limit}) is too low for ${maxSubscribers} sockets per process; raise it for this shell (ulimit -n 4096)`);
+    throw new Error(
+      `The open-files limit (ulimit -n = ${limit}) is too low for ${maxSubscribers} sockets per process; raise it for this shell (ulimit -n 4096)`,
+    );
   }
 }
 

@@ -44,8 +44,12 @@ const select = { name: 'bench_select', text: 'SELECT id, key FROM refused WHERE 
 
 async function retry(pool: pg.Pool): Promise<void> {
   await pool.query(insert).then(
-    () => { throw new Error('the insert was expected to be refused'); },
-    (error: { code?: string }) => { if (error.code !== '23505') throw error; },
+    () => {
+      throw new Error('the insert was expected to be refused');
+    },
+    (error: { code?: string }) => {
+      if (error.code !== '23505') throw error;
+    },
   );
   const { rows } = await pool.query(select);
   if (rows.length !== 1) throw new Error('the original row is missing');
@@ -55,13 +59,15 @@ async function retry(pool: pg.Pool): Promise<void> {
 async function measure(pool: pg.Pool, workers: number, ms: number): Promise<number[]> {
   const samples: number[] = [];
   const end = performance.now() + ms;
-  await Promise.all(Array.from({ length: workers }, async () => {
-    while (performance.now() < end) {
-      const start = performance.now();
-      await retry(pool);
-      samples.push(performance.now() - start);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      while (performance.now() < end) {
+        const start = performance.now();
+        await retry(pool);
+        samples.push(performance.now() - start);
+      }
+    }),
+  );
   return samples;
 }
 
@@ -82,17 +88,23 @@ await runBenchmark(async () => {
     cleanups.push(() => pool.end());
   }
 
-  console.log(`B5: a refused statement, then a read (an idempotent retry), pool of ${poolSize}, ${args.duration} s per row in ${slices} alternating slices\n`);
+  console.log(
+    `B5: a refused statement, then a read (an idempotent retry), pool of ${poolSize}, ${args.duration} s per row in ${slices} alternating slices\n`,
+  );
   console.log('| workers | pool | retries/s | p50 ms | p99 ms | ratio to pg Pool |');
   console.log('|---|---|---|---|---|---|');
   for (const workers of levels) {
     for (const pool of Object.values(pools)) await measure(pool, workers, 300); // warm: connections and plans
     const names = Object.keys(pools) as (keyof typeof pools)[];
-    const samples = (await inSlices(names, slices, (name) => measure(pools[name], workers, durationMs / slices))).map((parts) => parts.flat());
+    const samples = (await inSlices(names, slices, (name) => measure(pools[name], workers, durationMs / slices))).map((parts) =>
+      parts.flat(),
+    );
     const rates = samples.map((lane) => perSecond(lane.length, durationMs));
     names.forEach((name, i) => {
       const latency = summarize(samples[i]!);
-      console.log(`| ${workers} | ${name} | ${rates[i]!.toFixed(0)} | ${latency.p50.toFixed(2)} | ${latency.p99.toFixed(2)} | ${(rates[i]! / rates[0]!).toFixed(2)} |`);
+      console.log(
+        `| ${workers} | ${name} | ${rates[i]!.toFixed(0)} | ${latency.p50.toFixed(2)} | ${latency.p99.toFixed(2)} | ${(rates[i]! / rates[0]!).toFixed(2)} |`,
+      );
     });
   }
   console.log('\nWhat this cannot show: a pooler (PgBouncer) in front, where a new client connection is cheap but its');

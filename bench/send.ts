@@ -63,7 +63,13 @@ const durationMs = Number(args.duration) * 1000;
 const warmupRequests = Number(args.warmup);
 const slices = Number(args.slices);
 const levels = args.concurrency.split(',').map(Number);
-if (!(durationMs > 0) || !(warmupRequests >= 0) || !Number.isInteger(slices) || slices < 1 || levels.some((c) => !Number.isInteger(c) || c < 1)) {
+if (
+  !(durationMs > 0) ||
+  !(warmupRequests >= 0) ||
+  !Number.isInteger(slices) ||
+  slices < 1 ||
+  levels.some((c) => !Number.isInteger(c) || c < 1)
+) {
   throw new Error('--duration must be positive, --warmup non-negative, --slices and --concurrency positive integers');
 }
 const redisUrl = args['no-redis'] ? null : defaultRedisUrl;
@@ -88,7 +94,6 @@ interface Target {
   shared: string;
   own: string[];
 }
-
 
 async function main(): Promise<void> {
   if (redisUrl) await assertRedis(redisUrl, 'start it or pass --no-redis');
@@ -162,11 +167,18 @@ async function main(): Promise<void> {
   }
 
   const cases: Case[] = levels.flatMap((concurrency): Case[] =>
-    concurrency === 1 ? [{ concurrency, channels: 'shared' }] : [{ concurrency, channels: 'shared' }, { concurrency, channels: 'own' }],
+    concurrency === 1
+      ? [{ concurrency, channels: 'shared' }]
+      : [
+          { concurrency, channels: 'shared' },
+          { concurrency, channels: 'own' },
+        ],
   );
   const rows: Row[] = [];
   for (const c of cases) {
-    process.stdout.write(`  running concurrency ${c.concurrency}, ${c.channels === 'shared' ? 'one channel' : 'one channel per worker'} ...`);
+    process.stdout.write(
+      `  running concurrency ${c.concurrency}, ${c.channels === 'shared' ? 'one channel' : 'one channel per worker'} ...`,
+    );
     // Short alternating slices (floor, Parley, Parley, floor, ...) so that load
     // from other processes on the machine hits both servers alike.
     const [floorParts, parleyParts] = await inSlices([floorTarget, parleyTarget], slices, (target, i) =>
@@ -318,10 +330,7 @@ async function profileOneRequest(ctx: {
   const typename = JSON.stringify({ query: '{ __typename }' });
   const viewerTimes: number[] = [];
   const sendTimes: number[] = [];
-  const restore = [
-    timeMethod(app.services.auth, 'viewerFromToken', viewerTimes),
-    timeMethod(app.services.messages, 'send', sendTimes),
-  ];
+  const restore = [timeMethod(app.services.auth, 'viewerFromToken', viewerTimes), timeMethod(app.services.messages, 'send', sendTimes)];
   const sendMessage = await ladder(parleyTarget, () => {
     viewerTimes.length = 0;
     sendTimes.length = 0;
@@ -345,7 +354,9 @@ async function profileOneRequest(ctx: {
     jwtVerify: await timed(() => tokens.verify(setup.token)),
     accessCheck: await timed(() => writableChannel(services.prisma, viewer, channelId)),
     serviceSend: await timed((i) => services.messages.send(viewer, { channelId, body: BODY, clientMessageId: `profile-${runId}-${i}` })),
-    floorTransaction: await timed((i) => floor.sendDirect({ channelId: floorChannel, body: BODY, clientMessageId: `profile-floor-${runId}-${i}` })),
+    floorTransaction: await timed((i) =>
+      floor.sendDirect({ channelId: floorChannel, body: BODY, clientMessageId: `profile-floor-${runId}-${i}` }),
+    ),
   };
 
   return { statements, statementsPerSend, http, inProcess };

@@ -25,6 +25,8 @@ const { registerOrganization } = await request(RegisterOrganizationDocument, {
 });
 token = registerOrganization.token;
 const { createChannel } = await request(CreateChannelDocument, { input: { kind: 'GROUP', name: 'general' } });
-await request(SendMessageDocument, { input: { channelId: createChannel.id, body: 'Hello from the typed client', clientMessageId: 'hello-1' } });
+await request(SendMessageDocument, {
+  input: { channelId: createChannel.id, body: 'Hello from the typed client', clientMessageId: 'hello-1' },
+});
 const { channels } = await request(InboxDocument, { first: 10 });
 for (const { node } of channels.edges) console.log(`#${node.name}: ${node.lastMessage?.body} (${node.unreadCount} unread)`);

@@ -50,7 +50,8 @@ async function render(options: GraphiQLOptions): Promise<Uint8Array<ArrayBuffer>
   const { renderGraphiQL: renderPackaged } = await import('@graphql-yoga/render-graphiql');
   const html = renderPackaged(options);
   const start = html.lastIndexOf(START);
-  if (start < 0) throw new Error(`@graphql-yoga/render-graphiql no longer starts GraphiQL with ${START}: the header bridge has nowhere to go`);
+  if (start < 0)
+    throw new Error(`@graphql-yoga/render-graphiql no longer starts GraphiQL with ${START}: the header bridge has nowhere to go`);
   // The bundle and the start share one script element; the bridge goes in a
   // script of its own between them (top-level bindings such as the workers
   // map stay global across script elements).

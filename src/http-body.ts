@@ -23,7 +23,11 @@ export function refuseBody(req: IncomingMessage, res: ServerResponse, maxBytes: 
 function refuse(res: ServerResponse, status: number, message: string): true {
   const body = JSON.stringify({ errors: [{ message, extensions: { code: 'BAD_USER_INPUT', http: { status } } }] });
   // The unread body stays on the connection: close it rather than read it.
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
   res.end(body);
   return true;
 }

@@ -59,7 +59,14 @@ const GRANTS = [
 type Grant = (typeof GRANTS)[number];
 /** Kinds that may belong to a project: PROJECT and REQUEST always, GROUP and SUPPORT optionally, DIRECT never. */
 const SHAPES = KINDS.flatMap((kind): { kind: ChannelKind; project: boolean }[] =>
-  kind === 'DIRECT' ? [{ kind, project: false }] : kind === 'PROJECT' || kind === 'REQUEST' ? [{ kind, project: true }] : [{ kind, project: false }, { kind, project: true }],
+  kind === 'DIRECT'
+    ? [{ kind, project: false }]
+    : kind === 'PROJECT' || kind === 'REQUEST'
+      ? [{ kind, project: true }]
+      : [
+          { kind, project: false },
+          { kind, project: true },
+        ],
 );
 
 interface Combo {
@@ -93,7 +100,8 @@ beforeAll(async () => {
   s = await startServer();
   db = s.app.services.prisma;
   const tag = uid();
-  const organization = async (name: string) => (await db.organization.create({ data: { name: `${name} ${tag}`, slug: `${name}-${tag}` } })).id;
+  const organization = async (name: string) =>
+    (await db.organization.create({ data: { name: `${name} ${tag}`, slug: `${name}-${tag}` } })).id;
   [home, away] = await Promise.all([organization('home'), organization('away')]);
   const users: Prisma.UserCreateManyInput[] = [];
   const user = (organizationId: string, role: Role) => {
@@ -101,7 +109,10 @@ beforeAll(async () => {
     users.push({ id, organizationId, role, username: `u-${id}`, displayName: 'u', passwordHash: 'x' });
     return id;
   };
-  for (const [org, isHome] of [[home, true], [away, false]] as const) {
+  for (const [org, isHome] of [
+    [home, true],
+    [away, false],
+  ] as const) {
     for (const role of ROLES) {
       const id = user(org, role);
       viewers.push({ viewer: { id, organizationId: org, role, username: `u-${id}`, displayName: 'u' }, home: isHome });
@@ -135,7 +146,15 @@ beforeAll(async () => {
             const peerId = user(home, 'MEMBER');
             const peerMemberId = randomUUID();
             const projectId = shape.project ? projectsOf.get(viewer.id)![g]! : null;
-            channels.push({ id: channelId, organizationId: home, kind: shape.kind, projectId, name: `c-${channelId}`, archivedAt: archived ? archivedAt : null, lastSeq: 1 });
+            channels.push({
+              id: channelId,
+              organizationId: home,
+              kind: shape.kind,
+              projectId,
+              name: `c-${channelId}`,
+              archivedAt: archived ? archivedAt : null,
+              lastSeq: 1,
+            });
             members.push({ id: peerMemberId, channelId, userId: peerId, role: 'MEMBER' });
             if (membership) members.push({ channelId, userId: viewer.id, role: membership });
             messages.push({ id: messageId, organizationId: home, channelId, seq: 1, senderId: peerId, body: 'probe' });
@@ -174,7 +193,10 @@ afterAll(async () => {
 });
 
 /** The ids among `ids` a where form selects, per viewer: one query per viewer. */
-async function selected(per: (viewer: Viewer, ids: string[]) => Promise<{ id: string }[]>, idOf: (c: Combo) => string): Promise<Set<string>> {
+async function selected(
+  per: (viewer: Viewer, ids: string[]) => Promise<{ id: string }[]>,
+  idOf: (c: Combo) => string,
+): Promise<Set<string>> {
   const byViewer = new Map<Viewer, Combo[]>();
   for (const c of combos) byViewer.set(c.viewer, [...(byViewer.get(c.viewer) ?? []), c]);
   const rows = await Promise.all([...byViewer].map(([viewer, mine]) => per(viewer, mine.map(idOf))));
@@ -186,7 +208,9 @@ function disagreements(js: (c: Combo) => boolean, sql: Set<string>, idOf: (c: Co
   return combos.filter((c) => js(c) !== sql.has(idOf(c))).map((c) => `${label(c)}: JS ${js(c)}, SQL ${sql.has(idOf(c))}`);
 }
 
-const find = (want: Partial<Pick<Combo, 'home' | 'kind' | 'project' | 'membership' | 'archived'>> & { role: Role; grant?: ProjectRole | null }) => {
+const find = (
+  want: Partial<Pick<Combo, 'home' | 'kind' | 'project' | 'membership' | 'archived'>> & { role: Role; grant?: ProjectRole | null },
+) => {
   const match = combos.find(
     (c) =>
       c.viewer.role === want.role &&
@@ -209,23 +233,48 @@ describe('access rules: JS and SQL forms agree', () => {
   });
 
   it('read a channel: mayReadChannel and readableChannelWhere', async () => {
-    const sql = await selected((viewer, ids) => db.channel.findMany({ where: { id: { in: ids }, ...readableChannelWhere(viewer) }, select: { id: true } }), (c) => c.channelId);
-    expect(disagreements((c) => mayReadChannel(c.viewer, c.standing), sql, (c) => c.channelId)).toEqual([]);
+    const sql = await selected(
+      (viewer, ids) => db.channel.findMany({ where: { id: { in: ids }, ...readableChannelWhere(viewer) }, select: { id: true } }),
+      (c) => c.channelId,
+    );
+    expect(
+      disagreements(
+        (c) => mayReadChannel(c.viewer, c.standing),
+        sql,
+        (c) => c.channelId,
+      ),
+    ).toEqual([]);
     expect(sql.size).toBeGreaterThan(0);
   });
 
   it('post in a channel: mayWriteChannel and mayWriteSql', async () => {
     const sql = await selected(
-      (viewer, ids) => db.$queryRaw<{ id: string }[]>`SELECT c.id FROM "Channel" c WHERE c.id = ANY(${ids}::uuid[]) AND ${mayWriteSql(viewer)}`,
+      (viewer, ids) =>
+        db.$queryRaw<{ id: string }[]>`SELECT c.id FROM "Channel" c WHERE c.id = ANY(${ids}::uuid[]) AND ${mayWriteSql(viewer)}`,
       (c) => c.channelId,
     );
-    expect(disagreements((c) => mayWriteChannel(c.viewer, c.standing), sql, (c) => c.channelId)).toEqual([]);
+    expect(
+      disagreements(
+        (c) => mayWriteChannel(c.viewer, c.standing),
+        sql,
+        (c) => c.channelId,
+      ),
+    ).toEqual([]);
     expect(sql.size).toBeGreaterThan(0);
   });
 
   it('read a message: mayReadMessage and readableMessageWhere', async () => {
-    const sql = await selected((viewer, ids) => db.message.findMany({ where: { id: { in: ids }, ...readableMessageWhere(viewer) }, select: { id: true } }), (c) => c.messageId);
-    expect(disagreements((c) => mayReadMessage(c.viewer, { organizationId: home }, c.standing), sql, (c) => c.messageId)).toEqual([]);
+    const sql = await selected(
+      (viewer, ids) => db.message.findMany({ where: { id: { in: ids }, ...readableMessageWhere(viewer) }, select: { id: true } }),
+      (c) => c.messageId,
+    );
+    expect(
+      disagreements(
+        (c) => mayReadMessage(c.viewer, { organizationId: home }, c.standing),
+        sql,
+        (c) => c.messageId,
+      ),
+    ).toEqual([]);
   });
 
   it('read a message’s earlier versions: mayReadMessageEdit and readableMessageEditWhere, deleted messages included', async () => {
@@ -238,7 +287,15 @@ describe('access rules: JS and SQL forms agree', () => {
       for (const deletedAt of [null, new Date()]) {
         const messageId = randomUUID();
         const editId = randomUUID();
-        messages.push({ id: messageId, organizationId: home, channelId: combo.channelId, seq: deletedAt ? 3 : 2, senderId: combo.peerId, body: 'b', deletedAt });
+        messages.push({
+          id: messageId,
+          organizationId: home,
+          channelId: combo.channelId,
+          seq: deletedAt ? 3 : 2,
+          senderId: combo.peerId,
+          body: 'b',
+          deletedAt,
+        });
         edits.push({ id: editId, organizationId: home, messageId, editorId: combo.peerId, previousBody: 'a' });
         cases.push({ combo, editId, deletedAt });
       }
@@ -247,27 +304,52 @@ describe('access rules: JS and SQL forms agree', () => {
     await db.messageEdit.createMany({ data: edits });
     const byViewer = new Map<Viewer, string[]>();
     for (const c of cases) byViewer.set(c.combo.viewer, [...(byViewer.get(c.combo.viewer) ?? []), c.editId]);
-    const rows = await Promise.all([...byViewer].map(([viewer, ids]) => db.messageEdit.findMany({ where: { id: { in: ids }, ...readableMessageEditWhere(viewer) }, select: { id: true } })));
+    const rows = await Promise.all(
+      [...byViewer].map(([viewer, ids]) =>
+        db.messageEdit.findMany({ where: { id: { in: ids }, ...readableMessageEditWhere(viewer) }, select: { id: true } }),
+      ),
+    );
     const sql = new Set(rows.flat().map((r) => r.id));
-    const js = (c: (typeof cases)[number]) => mayReadMessageEdit(c.combo.viewer, { organizationId: home, deletedAt: c.deletedAt }, c.combo.standing);
+    const js = (c: (typeof cases)[number]) =>
+      mayReadMessageEdit(c.combo.viewer, { organizationId: home, deletedAt: c.deletedAt }, c.combo.standing);
     expect(cases.filter((c) => js(c) !== sql.has(c.editId)).map((c) => `${label(c.combo)}${c.deletedAt ? ', deleted' : ''}`)).toEqual([]);
     // Outright: a member reads a deleted message's history only as an admin.
-    const group = (role: Role) => cases.filter((c) => c.combo.home && c.combo.viewer.role === role && c.combo.kind === 'GROUP' && !c.combo.project && c.combo.membership === 'MEMBER');
+    const group = (role: Role) =>
+      cases.filter(
+        (c) =>
+          c.combo.home && c.combo.viewer.role === role && c.combo.kind === 'GROUP' && !c.combo.project && c.combo.membership === 'MEMBER',
+      );
     expect(group('MEMBER').map((c) => sql.has(c.editId))).toEqual([true, false, true, false]);
     expect(group('ADMIN').map((c) => sql.has(c.editId))).toEqual([true, true, true, true]);
   });
 
   it('read a membership: mayReadChannelMember and readableChannelMemberWhere', async () => {
     const sql = await selected(
-      (viewer, ids) => db.channelMember.findMany({ where: { id: { in: ids }, ...readableChannelMemberWhere(viewer) }, select: { id: true } }),
+      (viewer, ids) =>
+        db.channelMember.findMany({ where: { id: { in: ids }, ...readableChannelMemberWhere(viewer) }, select: { id: true } }),
       (c) => c.peerMemberId,
     );
-    expect(disagreements((c) => mayReadChannelMember(c.viewer, c.standing), sql, (c) => c.peerMemberId)).toEqual([]);
+    expect(
+      disagreements(
+        (c) => mayReadChannelMember(c.viewer, c.standing),
+        sql,
+        (c) => c.peerMemberId,
+      ),
+    ).toEqual([]);
   });
 
   it('look a user up: mayReadUser and readableUserWhere (each peer is in one channel of the table)', async () => {
-    const sql = await selected((viewer, ids) => db.user.findMany({ where: { id: { in: ids }, ...readableUserWhere(viewer) }, select: { id: true } }), (c) => c.peerId);
-    expect(disagreements((c) => mayReadUser(c.viewer, { id: c.peerId, organizationId: home }, [c.standing]), sql, (c) => c.peerId)).toEqual([]);
+    const sql = await selected(
+      (viewer, ids) => db.user.findMany({ where: { id: { in: ids }, ...readableUserWhere(viewer) }, select: { id: true } }),
+      (c) => c.peerId,
+    );
+    expect(
+      disagreements(
+        (c) => mayReadUser(c.viewer, { id: c.peerId, organizationId: home }, [c.standing]),
+        sql,
+        (c) => c.peerId,
+      ),
+    ).toEqual([]);
     // And oneself, with no channel at all.
     for (const { viewer } of viewers) {
       const found = await db.user.count({ where: { id: viewer.id, ...readableUserWhere(viewer) } });
@@ -277,12 +359,19 @@ describe('access rules: JS and SQL forms agree', () => {
   });
 
   it('list users: mayListUser and listedUserWhere (the viewers and the peers)', async () => {
-    const everyone = [...viewers.map(({ viewer }) => ({ id: viewer.id, organizationId: viewer.organizationId })), ...combos.map((c) => ({ id: c.peerId, organizationId: home }))];
+    const everyone = [
+      ...viewers.map(({ viewer }) => ({ id: viewer.id, organizationId: viewer.organizationId })),
+      ...combos.map((c) => ({ id: c.peerId, organizationId: home })),
+    ];
     const wrong: string[] = [];
     for (const { viewer, home: isHome } of viewers) {
-      const rows = await db.user.findMany({ where: { id: { in: everyone.map((u) => u.id) }, ...listedUserWhere(viewer) }, select: { id: true } });
+      const rows = await db.user.findMany({
+        where: { id: { in: everyone.map((u) => u.id) }, ...listedUserWhere(viewer) },
+        select: { id: true },
+      });
       const js = everyone.filter((u) => mayListUser(viewer, u)).map((u) => u.id);
-      if (JSON.stringify(js.sort()) !== JSON.stringify(rows.map((r) => r.id).sort())) wrong.push(`${isHome ? 'home' : 'foreign'} ${viewer.role}`);
+      if (JSON.stringify(js.sort()) !== JSON.stringify(rows.map((r) => r.id).sort()))
+        wrong.push(`${isHome ? 'home' : 'foreign'} ${viewer.role}`);
       // Outright: clients list themselves only; the others their whole organization (5 viewers, and the 1900 peers at home).
       const expected = viewer.role === 'CLIENT' ? 1 : isHome ? 5 + combos.length : 5;
       if (rows.length !== expected) wrong.push(`${isHome ? 'home' : 'foreign'} ${viewer.role} lists ${rows.length}, not ${expected}`);
@@ -297,13 +386,18 @@ describe('access rules: JS and SQL forms agree', () => {
     for (let i = 0; i < loaded.length; i += 50) {
       await Promise.all(
         loaded.slice(i, i + 50).map(async (c) => {
-          const expected = { canRead: mayReadChannel(c.viewer, c.standing), canWrite: mayWriteChannel(c.viewer, c.standing), canManage: mayManageChannel(c.viewer, c.standing) };
+          const expected = {
+            canRead: mayReadChannel(c.viewer, c.standing),
+            canWrite: mayWriteChannel(c.viewer, c.standing),
+            canManage: mayManageChannel(c.viewer, c.standing),
+          };
           const loaded = await channelAccess(db, c.viewer, c.channelId).then(
             ({ canRead, canWrite, canManage }) => ({ canRead, canWrite, canManage }),
             // Another organization's channel is NOT_FOUND: no right at all.
             () => ({ canRead: false, canWrite: false, canManage: false }),
           );
-          if (JSON.stringify(loaded) !== JSON.stringify(expected)) wrong.push(`${label(c)}: ${JSON.stringify(loaded)} vs ${JSON.stringify(expected)}`);
+          if (JSON.stringify(loaded) !== JSON.stringify(expected))
+            wrong.push(`${label(c)}: ${JSON.stringify(loaded)} vs ${JSON.stringify(expected)}`);
         }),
       );
     }
@@ -312,13 +406,33 @@ describe('access rules: JS and SQL forms agree', () => {
 });
 
 describe('access rules: outcomes stated outright', () => {
-  const rights = (c: Combo) => ({ read: mayReadChannel(c.viewer, c.standing), write: mayWriteChannel(c.viewer, c.standing), manage: mayManageChannel(c.viewer, c.standing) });
+  const rights = (c: Combo) => ({
+    read: mayReadChannel(c.viewer, c.standing),
+    write: mayWriteChannel(c.viewer, c.standing),
+    manage: mayManageChannel(c.viewer, c.standing),
+  });
 
   it('members read and post; observers and archived channels only read', () => {
-    expect(rights(find({ role: 'MEMBER', kind: 'GROUP', project: false, membership: 'MEMBER' }))).toEqual({ read: true, write: true, manage: false });
-    expect(rights(find({ role: 'MEMBER', kind: 'GROUP', project: false, membership: 'OBSERVER' }))).toEqual({ read: true, write: false, manage: false });
-    expect(rights(find({ role: 'MEMBER', kind: 'GROUP', project: false, membership: 'MEMBER', archived: true }))).toEqual({ read: true, write: false, manage: false });
-    expect(rights(find({ role: 'MEMBER', kind: 'GROUP', project: false, membership: 'ADMIN' }))).toEqual({ read: true, write: true, manage: true });
+    expect(rights(find({ role: 'MEMBER', kind: 'GROUP', project: false, membership: 'MEMBER' }))).toEqual({
+      read: true,
+      write: true,
+      manage: false,
+    });
+    expect(rights(find({ role: 'MEMBER', kind: 'GROUP', project: false, membership: 'OBSERVER' }))).toEqual({
+      read: true,
+      write: false,
+      manage: false,
+    });
+    expect(rights(find({ role: 'MEMBER', kind: 'GROUP', project: false, membership: 'MEMBER', archived: true }))).toEqual({
+      read: true,
+      write: false,
+      manage: false,
+    });
+    expect(rights(find({ role: 'MEMBER', kind: 'GROUP', project: false, membership: 'ADMIN' }))).toEqual({
+      read: true,
+      write: true,
+      manage: true,
+    });
   });
 
   it('nobody reads a channel they are not in; staff still manage it, except a DM', () => {
@@ -330,21 +444,55 @@ describe('access rules: outcomes stated outright', () => {
   });
 
   it('clients need a grant on the channel\u2019s project, one that allows comments to post; support channels need none', () => {
-    expect(rights(find({ role: 'CLIENT', kind: 'PROJECT', membership: 'MEMBER', grant: null }))).toEqual({ read: false, write: false, manage: false });
-    expect(rights(find({ role: 'CLIENT', kind: 'PROJECT', membership: 'MEMBER', grant: 'CLIENT' }))).toEqual({ read: true, write: true, manage: false });
-    expect(rights(find({ role: 'CLIENT', kind: 'PROJECT', membership: 'MEMBER', grant: 'VIEWER' }))).toEqual({ read: true, write: false, manage: false });
-    expect(rights(find({ role: 'CLIENT', kind: 'REQUEST', membership: 'MEMBER', grant: 'EXTERNAL_PM' }))).toEqual({ read: true, write: false, manage: false });
-    expect(rights(find({ role: 'CLIENT', kind: 'SUPPORT', project: false, membership: 'MEMBER' }))).toEqual({ read: true, write: true, manage: false });
-    expect(rights(find({ role: 'CLIENT', kind: 'GROUP', project: false, membership: 'OWNER' }))).toEqual({ read: false, write: false, manage: false });
+    expect(rights(find({ role: 'CLIENT', kind: 'PROJECT', membership: 'MEMBER', grant: null }))).toEqual({
+      read: false,
+      write: false,
+      manage: false,
+    });
+    expect(rights(find({ role: 'CLIENT', kind: 'PROJECT', membership: 'MEMBER', grant: 'CLIENT' }))).toEqual({
+      read: true,
+      write: true,
+      manage: false,
+    });
+    expect(rights(find({ role: 'CLIENT', kind: 'PROJECT', membership: 'MEMBER', grant: 'VIEWER' }))).toEqual({
+      read: true,
+      write: false,
+      manage: false,
+    });
+    expect(rights(find({ role: 'CLIENT', kind: 'REQUEST', membership: 'MEMBER', grant: 'EXTERNAL_PM' }))).toEqual({
+      read: true,
+      write: false,
+      manage: false,
+    });
+    expect(rights(find({ role: 'CLIENT', kind: 'SUPPORT', project: false, membership: 'MEMBER' }))).toEqual({
+      read: true,
+      write: true,
+      manage: false,
+    });
+    expect(rights(find({ role: 'CLIENT', kind: 'GROUP', project: false, membership: 'OWNER' }))).toEqual({
+      read: false,
+      write: false,
+      manage: false,
+    });
     // Staff and members need no grant.
-    expect(rights(find({ role: 'MEMBER', kind: 'PROJECT', membership: 'MEMBER', grant: null }))).toEqual({ read: true, write: true, manage: false });
+    expect(rights(find({ role: 'MEMBER', kind: 'PROJECT', membership: 'MEMBER', grant: null }))).toEqual({
+      read: true,
+      write: true,
+      manage: false,
+    });
   });
 
   it('a viewer of another organization has no right anywhere, membership and grant notwithstanding', () => {
     const foreign = combos.filter((c) => !c.home);
     expect(foreign.length).toBe(950);
     expect(foreign.filter((c) => Object.values(rights(c)).some(Boolean)).map(label)).toEqual([]);
-    expect(foreign.filter((c) => mayReadMessage(c.viewer, { organizationId: home }, c.standing) || mayReadUser(c.viewer, { id: c.peerId, organizationId: home }, [c.standing]))).toEqual([]);
+    expect(
+      foreign.filter(
+        (c) =>
+          mayReadMessage(c.viewer, { organizationId: home }, c.standing) ||
+          mayReadUser(c.viewer, { id: c.peerId, organizationId: home }, [c.standing]),
+      ),
+    ).toEqual([]);
   });
 
   it('counts: who reads how many channels of the table', () => {
@@ -370,7 +518,17 @@ describe('access rules: projects, requests, tickets, grants, notifications, audi
         const requestId = randomUUID();
         const orderId = randomUUID();
         channels.push({ id: channelId, organizationId: home, kind: 'REQUEST', projectId, name: `r-${channelId}` });
-        requests.push({ id: requestId, organizationId: home, projectId, number: 1, title: 't', description: 'd', type: 'MATERIAL', requesterId: requester, channelId });
+        requests.push({
+          id: requestId,
+          organizationId: home,
+          projectId,
+          number: 1,
+          title: 't',
+          description: 'd',
+          type: 'MATERIAL',
+          requesterId: requester,
+          channelId,
+        });
         orders.push({ id: orderId, organizationId: home, projectId, number: 1, title: 't', description: 'd', sourceRequestId: requestId });
         cases.push({ viewer, grant: GRANTS[g]!, projectId, requestId, orderId });
       }
@@ -433,15 +591,31 @@ describe('access rules: projects, requests, tickets, grants, notifications, audi
     for (const c of cases) {
       const sql = (await db.supportTicket.count({ where: { id: c.ticketId, ...readableSupportTicketWhere(c.viewer) } })) === 1;
       const js = mayReadSupportTicket(c.viewer, { organizationId: home, requesterId: c.requesterId });
-      const expected = c.viewer.organizationId === home && (c.requesterId === c.viewer.id || ['OWNER', 'ADMIN', 'STAFF'].includes(c.viewer.role));
-      if (sql !== js || js !== expected) wrong.push(`${c.viewer.organizationId === home ? 'home' : 'foreign'} ${c.viewer.role}, own ${c.requesterId === c.viewer.id}: SQL ${sql}, JS ${js}, expected ${expected}`);
+      const expected =
+        c.viewer.organizationId === home && (c.requesterId === c.viewer.id || ['OWNER', 'ADMIN', 'STAFF'].includes(c.viewer.role));
+      if (sql !== js || js !== expected)
+        wrong.push(
+          `${c.viewer.organizationId === home ? 'home' : 'foreign'} ${c.viewer.role}, own ${c.requesterId === c.viewer.id}: SQL ${sql}, JS ${js}, expected ${expected}`,
+        );
     }
     expect(wrong).toEqual([]);
   });
 
   it('project grants (staff), notifications (one\u2019s own) and the audit trail (admins)', async () => {
-    const notifications = viewers.map(({ viewer }) => ({ id: randomUUID(), organizationId: viewer.organizationId, userId: viewer.id, type: 'CLIENT_REQUEST_STATUS' as const, data: {} }));
-    const entries = [home, away].map((organizationId) => ({ id: randomUUID(), organizationId, action: 'probe', targetType: 'User', targetId: randomUUID() }));
+    const notifications = viewers.map(({ viewer }) => ({
+      id: randomUUID(),
+      organizationId: viewer.organizationId,
+      userId: viewer.id,
+      type: 'CLIENT_REQUEST_STATUS' as const,
+      data: {},
+    }));
+    const entries = [home, away].map((organizationId) => ({
+      id: randomUUID(),
+      organizationId,
+      action: 'probe',
+      targetType: 'User',
+      targetId: randomUUID(),
+    }));
     await db.notification.createMany({ data: notifications });
     await db.auditLog.createMany({ data: entries });
     const grants = await db.projectAccess.findMany({ where: { organizationId: home } });
@@ -450,20 +624,38 @@ describe('access rules: projects, requests, tickets, grants, notifications, audi
     for (const { viewer, home: isHome } of viewers) {
       const what = `${isHome ? 'home' : 'foreign'} ${viewer.role}`;
       const [grantRows, notificationRows, entryRows] = await Promise.all([
-        db.projectAccess.findMany({ where: { id: { in: grants.map((g) => g.id) }, ...readableProjectAccessWhere(viewer) }, select: { id: true } }),
-        db.notification.findMany({ where: { id: { in: notifications.map((n) => n.id) }, ...readableNotificationWhere(viewer) }, select: { id: true } }),
+        db.projectAccess.findMany({
+          where: { id: { in: grants.map((g) => g.id) }, ...readableProjectAccessWhere(viewer) },
+          select: { id: true },
+        }),
+        db.notification.findMany({
+          where: { id: { in: notifications.map((n) => n.id) }, ...readableNotificationWhere(viewer) },
+          select: { id: true },
+        }),
         db.auditLog.findMany({ where: { id: { in: entries.map((e) => e.id) }, ...readableAuditWhere(viewer) }, select: { id: true } }),
       ]);
       const same = (kind: string, js: string[], sql: { id: string }[]) => {
         if (JSON.stringify(js.sort()) !== JSON.stringify(sql.map((r) => r.id).sort())) wrong.push(`${kind}: ${what}`);
       };
-      same('grants', grants.filter((g) => mayReadProjectAccess(viewer, g)).map((g) => g.id), grantRows);
-      same('notifications', notifications.filter((n) => mayReadNotification(viewer, n)).map((n) => n.id), notificationRows);
-      same('audit', entries.filter((e) => mayReadAuditEntry(viewer, e)).map((e) => e.id), entryRows);
+      same(
+        'grants',
+        grants.filter((g) => mayReadProjectAccess(viewer, g)).map((g) => g.id),
+        grantRows,
+      );
+      same(
+        'notifications',
+        notifications.filter((n) => mayReadNotification(viewer, n)).map((n) => n.id),
+        notificationRows,
+      );
+      same(
+        'audit',
+        entries.filter((e) => mayReadAuditEntry(viewer, e)).map((e) => e.id),
+        entryRows,
+      );
       // Outright.
       if (notificationRows.length !== 1) wrong.push(`own notification: ${what}`);
       if (entryRows.length !== (['OWNER', 'ADMIN'].includes(viewer.role) ? 1 : 0)) wrong.push(`audit: ${what}`);
-      if ((grantRows.length > 0) !== (isHome && ['OWNER', 'ADMIN', 'STAFF'].includes(viewer.role))) wrong.push(`grants: ${what}`);
+      if (grantRows.length > 0 !== (isHome && ['OWNER', 'ADMIN', 'STAFF'].includes(viewer.role))) wrong.push(`grants: ${what}`);
     }
     expect(wrong).toEqual([]);
   });

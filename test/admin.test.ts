@@ -5,18 +5,123 @@ import { createChannel, createProject, createUser, errorCode, grantAccess, ok, r
 import { graphql } from './generated/index.ts';
 import type { CreateUserInput, Role } from './generated/graphql.ts';
 
-const CREATE_USER = graphql(`mutation AdminCreateUser($input: CreateUserInput!) { createUser(input: $input) { id username displayName email role deactivated } }`);
-const CHANGE_ROLE = graphql(`mutation AdminChangeUserRole($userId: ID!, $role: Role!) { changeUserRole(userId: $userId, role: $role) { id role } }`);
-const DEACTIVATE = graphql(`mutation AdminDeactivateUser($userId: ID!) { deactivateUser(userId: $userId) { id deactivated } }`);
-const REACTIVATE = graphql(`mutation AdminReactivateUser($userId: ID!) { reactivateUser(userId: $userId) { id deactivated } }`);
-const LOGIN = graphql(`mutation AdminLogin($o: String!, $u: String!, $p: String!) { login(organization: $o, username: $u, password: $p) { token } }`);
-const VIEWER = graphql(`query AdminViewer { viewer { id role organization { id } } }`);
-const CREATE_PROJECT = graphql(`mutation AdminCreateProject($input: CreateProjectInput!) { createProject(input: $input) { id name description } }`);
-const GRANT = graphql(`mutation AdminGrantProjectAccess($input: GrantProjectAccessInput!) { grantProjectAccess(input: $input) { id role canComment user { id } project { id } } }`);
-const REVOKE = graphql(`mutation AdminRevokeProjectAccess($projectId: ID!, $userId: ID!) { revokeProjectAccess(projectId: $projectId, userId: $userId) }`);
-const PROJECTS = graphql(`query AdminProjects { projects(first: 50) { edges { node { id name } } } }`);
-const PROJECT = graphql(`query AdminProject($id: ID!) { project(id: $id) { id name } }`);
-const USERS = graphql(`query AdminUsers { users(first: 100) { edges { node { id username email role } } } }`);
+const CREATE_USER = graphql(`
+  mutation AdminCreateUser($input: CreateUserInput!) {
+    createUser(input: $input) {
+      id
+      username
+      displayName
+      email
+      role
+      deactivated
+    }
+  }
+`);
+const CHANGE_ROLE = graphql(`
+  mutation AdminChangeUserRole($userId: ID!, $role: Role!) {
+    changeUserRole(userId: $userId, role: $role) {
+      id
+      role
+    }
+  }
+`);
+const DEACTIVATE = graphql(`
+  mutation AdminDeactivateUser($userId: ID!) {
+    deactivateUser(userId: $userId) {
+      id
+      deactivated
+    }
+  }
+`);
+const REACTIVATE = graphql(`
+  mutation AdminReactivateUser($userId: ID!) {
+    reactivateUser(userId: $userId) {
+      id
+      deactivated
+    }
+  }
+`);
+const LOGIN = graphql(`
+  mutation AdminLogin($o: String!, $u: String!, $p: String!) {
+    login(organization: $o, username: $u, password: $p) {
+      token
+    }
+  }
+`);
+const VIEWER = graphql(`
+  query AdminViewer {
+    viewer {
+      id
+      role
+      organization {
+        id
+      }
+    }
+  }
+`);
+const CREATE_PROJECT = graphql(`
+  mutation AdminCreateProject($input: CreateProjectInput!) {
+    createProject(input: $input) {
+      id
+      name
+      description
+    }
+  }
+`);
+const GRANT = graphql(`
+  mutation AdminGrantProjectAccess($input: GrantProjectAccessInput!) {
+    grantProjectAccess(input: $input) {
+      id
+      role
+      canComment
+      user {
+        id
+      }
+      project {
+        id
+      }
+    }
+  }
+`);
+const REVOKE = graphql(`
+  mutation AdminRevokeProjectAccess($projectId: ID!, $userId: ID!) {
+    revokeProjectAccess(projectId: $projectId, userId: $userId)
+  }
+`);
+const PROJECTS = graphql(`
+  query AdminProjects {
+    projects(first: 50) {
+      edges {
+        node {
+          id
+          name
+        }
+      }
+    }
+  }
+`);
+const PROJECT = graphql(`
+  query AdminProject($id: ID!) {
+    project(id: $id) {
+      id
+      name
+    }
+  }
+`);
+const USERS = graphql(`
+  query AdminUsers {
+    users(first: 100) {
+      edges {
+        node {
+          id
+          username
+          email
+          role
+        }
+      }
+    }
+  }
+`);
 
 const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString('utf8').split(':')[1]!;
 
@@ -37,7 +142,13 @@ function newUserInput(role: Role, overrides: Partial<CreateUserInput> = {}): Cre
   return { username, displayName: `User ${username}`, email: `${username}@example.com`, role, password: 'password123', ...overrides };
 }
 
-async function orgWithStaff(): Promise<{ org: TestOrg; admin: Awaited<ReturnType<typeof createUser>>; staff: Awaited<ReturnType<typeof createUser>>; member: Awaited<ReturnType<typeof createUser>>; client: Awaited<ReturnType<typeof createUser>> }> {
+async function orgWithStaff(): Promise<{
+  org: TestOrg;
+  admin: Awaited<ReturnType<typeof createUser>>;
+  staff: Awaited<ReturnType<typeof createUser>>;
+  member: Awaited<ReturnType<typeof createUser>>;
+  client: Awaited<ReturnType<typeof createUser>>;
+}> {
   const org = await registerOrg(s);
   const [admin, staff, member, client] = await Promise.all([
     createUser(s, org, 'ADMIN'),
@@ -165,7 +276,9 @@ describe('deactivateUser and reactivateUser', () => {
 
   it('treats reactivating an active user, oneself included, as done, with nothing audited', async () => {
     const { admin, member } = await orgWithStaff();
-    const audited = async () => (await db.query('SELECT count(*)::int AS n FROM "AuditLog" WHERE "targetId" = ANY($1)', [[rawId(admin.id), rawId(member.id)]])).rows[0].n as number;
+    const audited = async () =>
+      (await db.query('SELECT count(*)::int AS n FROM "AuditLog" WHERE "targetId" = ANY($1)', [[rawId(admin.id), rawId(member.id)]]))
+        .rows[0].n as number;
     const before = await audited();
     expect(ok(await s.gql(REACTIVATE, { userId: admin.id }, admin.token)).reactivateUser).toEqual({ id: admin.id, deactivated: false });
     expect(ok(await s.gql(REACTIVATE, { userId: member.id }, admin.token)).reactivateUser).toEqual({ id: member.id, deactivated: false });
@@ -178,7 +291,9 @@ describe('deactivateUser and reactivateUser', () => {
     const { member } = await orgWithStaff();
     const other = await registerOrg(s);
     expect(errorCode(await s.gql(DEACTIVATE, { userId: member.id }, other.owner.token))).toBe('NOT_FOUND');
-    expect(errorCode(await s.gql(DEACTIVATE, { userId: Buffer.from('User:not-a-uuid').toString('base64') }, other.owner.token))).toBe('NOT_FOUND');
+    expect(errorCode(await s.gql(DEACTIVATE, { userId: Buffer.from('User:not-a-uuid').toString('base64') }, other.owner.token))).toBe(
+      'NOT_FOUND',
+    );
     ok(await s.gql(VIEWER, {}, member.token));
   });
 });
@@ -215,7 +330,9 @@ describe('projects', () => {
     const hiddenId = await createProject(s, staff.token, hidden);
 
     expect(projectNames(ok(await s.gql(PROJECTS, {}, client.token)))).toEqual([]);
-    const { grantProjectAccess } = ok(await s.gql(GRANT, { input: { projectId: grantedId, userId: client.id, role: 'CLIENT' } }, staff.token));
+    const { grantProjectAccess } = ok(
+      await s.gql(GRANT, { input: { projectId: grantedId, userId: client.id, role: 'CLIENT' } }, staff.token),
+    );
     expect(grantProjectAccess).toMatchObject({ role: 'CLIENT', canComment: true, user: { id: client.id }, project: { id: grantedId } });
 
     expect(projectNames(ok(await s.gql(PROJECTS, {}, client.token)))).toEqual([granted]);
@@ -229,7 +346,13 @@ describe('projects', () => {
     const projectId = await createProject(s, staff.token);
     await grantAccess(s, staff.token, projectId, client.id);
     const channelId = await createChannel(s, staff.token, { kind: 'PROJECT', projectId, memberIds: [client.id] });
-    const CHANNEL = graphql(`query AdminChannel($id: ID!) { channel(id: $id) { id } }`);
+    const CHANNEL = graphql(`
+      query AdminChannel($id: ID!) {
+        channel(id: $id) {
+          id
+        }
+      }
+    `);
     ok(await s.gql(CHANNEL, { id: channelId }, client.token));
 
     expect(ok(await s.gql(REVOKE, { projectId, userId: client.id }, staff.token)).revokeProjectAccess).toBe(true);
@@ -302,7 +425,15 @@ describe('users', () => {
     const { users } = ok(await s.gql(USERS, {}, client.token));
     expect(users.edges.map((e) => e.node)).toEqual([expect.objectContaining({ id: client.id, email: client.email })]);
 
-    const USER = graphql(`query AdminUser($id: ID!) { user(id: $id) { id username email } }`);
+    const USER = graphql(`
+      query AdminUser($id: ID!) {
+        user(id: $id) {
+          id
+          username
+          email
+        }
+      }
+    `);
     expect(errorCode(await s.gql(USER, { id: other.id }, client.token))).toBe('NOT_FOUND');
     const projectId = await createProject(s, staff.token);
     await grantAccess(s, staff.token, projectId, client.id);
@@ -317,12 +448,43 @@ describe('users', () => {
     const b = await registerOrg(s);
     const { users } = ok(await s.gql(USERS, {}, a.owner.token));
     expect(users.edges.map((e) => e.node.id)).toEqual([a.owner.id]);
-    expect(errorCode(await s.gql(graphql(`query AdminUserId($id: ID!) { user(id: $id) { id } }`), { id: b.owner.id }, a.owner.token))).toBe('NOT_FOUND');
+    expect(
+      errorCode(
+        await s.gql(
+          graphql(`
+            query AdminUserId($id: ID!) {
+              user(id: $id) {
+                id
+              }
+            }
+          `),
+          { id: b.owner.id },
+          a.owner.token,
+        ),
+      ),
+    ).toBe('NOT_FOUND');
   });
 
   it('costs the same number of queries for 2 users as for 8', async () => {
     const org = await registerOrg(s);
-    const QUERY = graphql(`query AdminUsersWithOrganization { users(first: 100) { edges { node { id username email role deactivated organization { slug } } } } }`);
+    const QUERY = graphql(`
+      query AdminUsersWithOrganization {
+        users(first: 100) {
+          edges {
+            node {
+              id
+              username
+              email
+              role
+              deactivated
+              organization {
+                slug
+              }
+            }
+          }
+        }
+      }
+    `);
     const count = async () => {
       const before = s.app.queryCount();
       ok(await s.gql(QUERY, {}, org.owner.token));

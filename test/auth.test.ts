@@ -8,19 +8,62 @@ import { startServer, uid, type TestServer } from './helpers/app.ts';
 import { errorCode, ok, registerOrg } from './helpers/fixtures.ts';
 import { graphql } from './generated/index.ts';
 
-const REGISTER = graphql(`mutation AuthRegisterOrganization($input: RegisterOrganizationInput!) {
-  registerOrganization(input: $input) { token user { id username displayName email role organization { slug name } } }
-}`);
-const LOGIN = graphql(`mutation AuthLogin($o: String!, $u: String!, $p: String!) {
-  login(organization: $o, username: $u, password: $p) { token user { id username role } }
-}`);
-const VIEWER = graphql(`query AuthViewer { viewer { id username role organization { slug } } }`);
+const REGISTER = graphql(`
+  mutation AuthRegisterOrganization($input: RegisterOrganizationInput!) {
+    registerOrganization(input: $input) {
+      token
+      user {
+        id
+        username
+        displayName
+        email
+        role
+        organization {
+          slug
+          name
+        }
+      }
+    }
+  }
+`);
+const LOGIN = graphql(`
+  mutation AuthLogin($o: String!, $u: String!, $p: String!) {
+    login(organization: $o, username: $u, password: $p) {
+      token
+      user {
+        id
+        username
+        role
+      }
+    }
+  }
+`);
+const VIEWER = graphql(`
+  query AuthViewer {
+    viewer {
+      id
+      username
+      role
+      organization {
+        slug
+      }
+    }
+  }
+`);
 
 const rawId = (globalId: string) => Buffer.from(globalId, 'base64').toString('utf8').split(':')[1]!;
 
 function registerInput(overrides: Record<string, unknown> = {}) {
   const slug = `auth-${uid()}`;
-  return { name: `Org ${slug}`, slug, username: 'founder', displayName: 'Founder', email: 'founder@example.com', password: 'correct horse', ...overrides };
+  return {
+    name: `Org ${slug}`,
+    slug,
+    username: 'founder',
+    displayName: 'Founder',
+    email: 'founder@example.com',
+    password: 'correct horse',
+    ...overrides,
+  };
 }
 
 let s: TestServer;
@@ -49,7 +92,20 @@ describe('registerOrganization', () => {
   it('shows the signed-in user their own email in the login payload', async () => {
     const input = registerInput();
     ok(await s.gql(REGISTER, { input }));
-    const { login } = ok(await s.gql(graphql(`mutation AuthLoginEmail($o: String!, $u: String!, $p: String!) { login(organization: $o, username: $u, password: $p) { user { email } } }`), { o: input.slug, u: input.username, p: input.password }));
+    const { login } = ok(
+      await s.gql(
+        graphql(`
+          mutation AuthLoginEmail($o: String!, $u: String!, $p: String!) {
+            login(organization: $o, username: $u, password: $p) {
+              user {
+                email
+              }
+            }
+          }
+        `),
+        { o: input.slug, u: input.username, p: input.password },
+      ),
+    );
     expect(login.user.email).toBe(input.email);
   });
 
@@ -154,7 +210,8 @@ describe('viewer and tokens', () => {
   it('rejects a correctly signed token whose organization does not match the user', async () => {
     const a = await registerOrg(s);
     const b = await registerOrg(s);
-    const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { sub: string; org: string };
+    const claimsOf = (token: string) =>
+      JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { sub: string; org: string };
     const tokens = new TokenService('test-secret-0123456789abcdef', 3600);
     const mixed = await tokens.issue({ userId: claimsOf(a.owner.token).sub, organizationId: claimsOf(b.owner.token).org });
     expect(errorCode(await s.gql(VIEWER, {}, mixed))).toBe('UNAUTHENTICATED');
@@ -163,7 +220,10 @@ describe('viewer and tokens', () => {
   it.each([
     ['garbage', 'not-a-token'],
     ['three garbage parts', 'aaa.bbb.ccc'],
-    ['unsigned', `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"x","org":"y","iss":"parley"}').toString('base64url')}.`],
+    [
+      'unsigned',
+      `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"x","org":"y","iss":"parley"}').toString('base64url')}.`,
+    ],
   ])('rejects a malformed token (%s)', async (_name, token) => {
     const result = await s.gql(VIEWER, {}, token);
     expect(errorCode(result)).toBe('UNAUTHENTICATED');

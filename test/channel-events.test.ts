@@ -19,21 +19,59 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const EVENTS = graphql(`subscription ChannelEventsChannelEvents($c: ID!, $after: Int) {
-  channelEvents(channelId: $c, after: $after) {
-    __typename seq cursor channelId
-    ... on MessageAddedEvent { message { id seq body } }
-    ... on MessageEditedEvent { message { id body edited } }
-    ... on MessageDeletedEvent { messageId hard }
-    ... on MemberRemovedEvent { userId reason }
-    ... on ReadReceiptEvent { userId lastReadSeq }
+const EVENTS = graphql(`
+  subscription ChannelEventsChannelEvents($c: ID!, $after: Int) {
+    channelEvents(channelId: $c, after: $after) {
+      __typename
+      seq
+      cursor
+      channelId
+      ... on MessageAddedEvent {
+        message {
+          id
+          seq
+          body
+        }
+      }
+      ... on MessageEditedEvent {
+        message {
+          id
+          body
+          edited
+        }
+      }
+      ... on MessageDeletedEvent {
+        messageId
+        hard
+      }
+      ... on MemberRemovedEvent {
+        userId
+        reason
+      }
+      ... on ReadReceiptEvent {
+        userId
+        lastReadSeq
+      }
+    }
   }
-}`);
+`);
 
 type Event = AnyOf<ChannelEventsChannelEventsSubscription['channelEvents']>;
 const pick = (data: ChannelEventsChannelEventsSubscription): Event => data.channelEvents;
 const lastSeq = async (token: string, channelId: string) =>
-  ok(await s.gql(graphql(`query ChannelEventsChannel($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, token)).channel.lastSeq;
+  ok(
+    await s.gql(
+      graphql(`
+        query ChannelEventsChannel($c: ID!) {
+          channel(id: $c) {
+            lastSeq
+          }
+        }
+      `),
+      { c: channelId },
+      token,
+    ),
+  ).channel.lastSeq;
 
 describe('channelEvents', () => {
   it('streams every change from now on, each with its seq and cursor', async () => {
@@ -46,13 +84,46 @@ describe('channelEvents', () => {
       const start = probe!.seq;
       const first = await send(s, org.owner.token, channelId, 'one');
       await send(s, org.owner.token, channelId, 'two');
-      ok(await s.gql(graphql(`mutation ChannelEventsEditMessage($id: ID!) { editMessage(input: { id: $id, body: "one, edited" }) { id } }`), { id: first.id }, org.owner.token));
-      ok(await s.gql(graphql(`mutation ChannelEventsDeleteMessage($id: ID!) { deleteMessage(input: { id: $id }) { hard } }`), { id: first.id }, org.owner.token));
+      ok(
+        await s.gql(
+          graphql(`
+            mutation ChannelEventsEditMessage($id: ID!) {
+              editMessage(input: { id: $id, body: "one, edited" }) {
+                id
+              }
+            }
+          `),
+          { id: first.id },
+          org.owner.token,
+        ),
+      );
+      ok(
+        await s.gql(
+          graphql(`
+            mutation ChannelEventsDeleteMessage($id: ID!) {
+              deleteMessage(input: { id: $id }) {
+                hard
+              }
+            }
+          `),
+          { id: first.id },
+          org.owner.token,
+        ),
+      );
       const events = await stream.waitFor(5);
       const end = await lastSeq(org.owner.token, channelId);
-      expectExactly(events.map((e) => e.seq), start, end); // probes included: nothing lost once live
+      expectExactly(
+        events.map((e) => e.seq),
+        start,
+        end,
+      ); // probes included: nothing lost once live
       const tail = events.slice(-4);
-      expect(tail.map((e) => e.__typename)).toEqual(['MessageAddedEvent', 'MessageAddedEvent', 'MessageEditedEvent', 'MessageDeletedEvent']);
+      expect(tail.map((e) => e.__typename)).toEqual([
+        'MessageAddedEvent',
+        'MessageAddedEvent',
+        'MessageEditedEvent',
+        'MessageDeletedEvent',
+      ]);
       expect(tail.map((e) => e.message?.body ?? null)).toEqual(['one', 'two', 'one, edited', null]);
       expect(tail.map((e) => e.cursor)).toEqual(tail.map((e) => String(e.seq)));
       expect(tail[0]!.message).toMatchObject({ seq: first.seq });
@@ -76,7 +147,11 @@ describe('channelEvents', () => {
       expect(end).toBe(51);
       await stream.waitFor(end - 3);
       await new Promise((r) => setTimeout(r, 200)); // nothing extra may follow
-      expectExactly(stream.items.map((e) => e.seq), 4, end);
+      expectExactly(
+        stream.items.map((e) => e.seq),
+        4,
+        end,
+      );
     } finally {
       await client.dispose();
     }
@@ -123,7 +198,11 @@ describe('channelEvents', () => {
       expect(stale.errors[0]?.extensions?.code).toBe('RESYNC_REQUIRED');
       // From the oldest retained entry on, it replays.
       const fresh = collect(client, EVENTS, { c: channelId, after: 3 }, pick);
-      expectExactly((await fresh.waitFor(3)).map((e) => e.seq), 4, 6);
+      expectExactly(
+        (await fresh.waitFor(3)).map((e) => e.seq),
+        4,
+        6,
+      );
       fresh.unsubscribe();
     } finally {
       await client.dispose();
@@ -138,7 +217,19 @@ describe('channelEvents', () => {
     try {
       const stream = collect(client, EVENTS, { c: channelId, after: await lastSeq(org.owner.token, channelId) }, pick);
       await send(s, org.owner.token, channelId, 'still here');
-      ok(await s.gql(graphql(`mutation ChannelEventsRemoveChannelMember($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`), { c: channelId, u: member.id }, org.owner.token));
+      ok(
+        await s.gql(
+          graphql(`
+            mutation ChannelEventsRemoveChannelMember($c: ID!, $u: ID!) {
+              removeChannelMember(channelId: $c, userId: $u) {
+                id
+              }
+            }
+          `),
+          { c: channelId, u: member.id },
+          org.owner.token,
+        ),
+      );
       await send(s, org.owner.token, channelId, 'not for you');
       await stream.done;
       expect(stream.items.map((e) => e.__typename)).toEqual(['MessageAddedEvent', 'MemberRemovedEvent']);
@@ -175,7 +266,23 @@ describe('channelEvents', () => {
     const org = await registerOrg(s);
     const members = await Promise.all(Array.from({ length: 6 }, () => createUser(s, org, 'MEMBER')));
     const channelId = await createChannel(s, org.owner.token, { memberIds: members.map((m) => m.id) });
-    const LIVE = graphql(`subscription ChannelEventsMessages($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { id seq body edited deleted createdAt } } } }`);
+    const LIVE = graphql(`
+      subscription ChannelEventsMessages($c: ID!) {
+        channelEvents(channelId: $c) {
+          seq
+          ... on MessageAddedEvent {
+            message {
+              id
+              seq
+              body
+              edited
+              deleted
+              createdAt
+            }
+          }
+        }
+      }
+    `);
     const clients = members.map((m) => wsClient(s.url, m.token, { keepOpen: true }));
     /** Statements run while `count` sends, one after another, reach every open stream. */
     const cost = async (streams: Collected<unknown>[], count: number) => {
@@ -203,5 +310,4 @@ describe('channelEvents', () => {
       await Promise.all(clients.map((c) => c.dispose()));
     }
   });
-
 });

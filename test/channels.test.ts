@@ -25,34 +25,159 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const LIST = graphql(`query ChannelsChannels($first: Int, $after: String, $last: Int, $filter: ChannelFilter) {
-  channels(first: $first, after: $after, last: $last, filter: $filter) {
-    edges { cursor node { id name kind archived unreadCount lastMessage { body sender { username } } membership { lastReadSeq hidden } } }
-    pageInfo { hasNextPage endCursor }
+const LIST = graphql(`
+  query ChannelsChannels($first: Int, $after: String, $last: Int, $filter: ChannelFilter) {
+    channels(first: $first, after: $after, last: $last, filter: $filter) {
+      edges {
+        cursor
+        node {
+          id
+          name
+          kind
+          archived
+          unreadCount
+          lastMessage {
+            body
+            sender {
+              username
+            }
+          }
+          membership {
+            lastReadSeq
+            hidden
+          }
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
   }
-}`);
+`);
 
-const CHANNEL = graphql(`query ChannelsChannel($id: ID!) {
-  channel(id: $id) {
-    id name archived lastSeq unreadCount
-    lastMessage { body }
-    membership { role lastReadSeq muted mutedUntil hidden }
-    members(first: 20) { edges { node { role user { id } } } }
-    messages(first: 20) { edges { node { body } } }
+const CHANNEL = graphql(`
+  query ChannelsChannel($id: ID!) {
+    channel(id: $id) {
+      id
+      name
+      archived
+      lastSeq
+      unreadCount
+      lastMessage {
+        body
+      }
+      membership {
+        role
+        lastReadSeq
+        muted
+        mutedUntil
+        hidden
+      }
+      members(first: 20) {
+        edges {
+          node {
+            role
+            user {
+              id
+            }
+          }
+        }
+      }
+      messages(first: 20) {
+        edges {
+          node {
+            body
+          }
+        }
+      }
+    }
   }
-}`);
-const MESSAGE = graphql(`query ChannelsMessage($id: ID!) { message(id: $id) { id body } }`);
-const ADD = graphql(`mutation ChannelsAddChannelMembers($c: ID!, $u: [ID!]!, $role: ChannelMemberRole) { addChannelMembers(channelId: $c, userIds: $u, role: $role) { id } }`);
-const REMOVE = graphql(`mutation ChannelsRemoveChannelMember($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`);
-const LEAVE = graphql(`mutation ChannelsLeaveChannel($c: ID!) { leaveChannel(channelId: $c) }`);
-const ARCHIVE = graphql(`mutation ChannelsArchiveChannel($c: ID!, $a: Boolean) { archiveChannel(channelId: $c, archived: $a) { id archived } }`);
-const MUTE = graphql(`mutation ChannelsMuteChannel($c: ID!, $m: Boolean, $until: DateTime) { muteChannel(channelId: $c, muted: $m, until: $until) { muted mutedUntil } }`);
-const HIDE = graphql(`mutation ChannelsHideChannel($c: ID!, $h: Boolean) { hideChannel(channelId: $c, hidden: $h) { hidden } }`);
-const MARK = graphql(`mutation ChannelsMarkChannelRead($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { lastReadSeq } }`);
-const DM = graphql(`mutation ChannelsOpenDirectChannel($u: [ID!]!) { openDirectChannel(userIds: $u) { id kind } }`);
-const CREATE = graphql(`mutation ChannelsCreateChannel($input: CreateChannelInput!) { createChannel(input: $input) { id } }`);
-const DELETE = graphql(`mutation ChannelsDeleteMessage($id: ID!) { deleteMessage(input: { id: $id }) { hard } }`);
-const REVOKE = graphql(`mutation ChannelsRevokeProjectAccess($p: ID!, $u: ID!) { revokeProjectAccess(projectId: $p, userId: $u) }`);
+`);
+const MESSAGE = graphql(`
+  query ChannelsMessage($id: ID!) {
+    message(id: $id) {
+      id
+      body
+    }
+  }
+`);
+const ADD = graphql(`
+  mutation ChannelsAddChannelMembers($c: ID!, $u: [ID!]!, $role: ChannelMemberRole) {
+    addChannelMembers(channelId: $c, userIds: $u, role: $role) {
+      id
+    }
+  }
+`);
+const REMOVE = graphql(`
+  mutation ChannelsRemoveChannelMember($c: ID!, $u: ID!) {
+    removeChannelMember(channelId: $c, userId: $u) {
+      id
+    }
+  }
+`);
+const LEAVE = graphql(`
+  mutation ChannelsLeaveChannel($c: ID!) {
+    leaveChannel(channelId: $c)
+  }
+`);
+const ARCHIVE = graphql(`
+  mutation ChannelsArchiveChannel($c: ID!, $a: Boolean) {
+    archiveChannel(channelId: $c, archived: $a) {
+      id
+      archived
+    }
+  }
+`);
+const MUTE = graphql(`
+  mutation ChannelsMuteChannel($c: ID!, $m: Boolean, $until: DateTime) {
+    muteChannel(channelId: $c, muted: $m, until: $until) {
+      muted
+      mutedUntil
+    }
+  }
+`);
+const HIDE = graphql(`
+  mutation ChannelsHideChannel($c: ID!, $h: Boolean) {
+    hideChannel(channelId: $c, hidden: $h) {
+      hidden
+    }
+  }
+`);
+const MARK = graphql(`
+  mutation ChannelsMarkChannelRead($c: ID!, $seq: Int!) {
+    markChannelRead(channelId: $c, seq: $seq) {
+      lastReadSeq
+    }
+  }
+`);
+const DM = graphql(`
+  mutation ChannelsOpenDirectChannel($u: [ID!]!) {
+    openDirectChannel(userIds: $u) {
+      id
+      kind
+    }
+  }
+`);
+const CREATE = graphql(`
+  mutation ChannelsCreateChannel($input: CreateChannelInput!) {
+    createChannel(input: $input) {
+      id
+    }
+  }
+`);
+const DELETE = graphql(`
+  mutation ChannelsDeleteMessage($id: ID!) {
+    deleteMessage(input: { id: $id }) {
+      hard
+    }
+  }
+`);
+const REVOKE = graphql(`
+  mutation ChannelsRevokeProjectAccess($p: ID!, $u: ID!) {
+    revokeProjectAccess(projectId: $p, userId: $u)
+  }
+`);
 
 type ChannelView = ChannelsChannelQuery['channel'];
 
@@ -65,8 +190,7 @@ async function listChannels(token: string, variables: ChannelsChannelsQueryVaria
   return data.channels;
 }
 
-const listIds = async (token: string, filter?: ChannelFilter) =>
-  (await listChannels(token, { filter })).edges.map((e) => e.node.id);
+const listIds = async (token: string, filter?: ChannelFilter) => (await listChannels(token, { filter })).edges.map((e) => e.node.id);
 
 const memberIds = (channel: ChannelView) => channel.members.edges.map((e) => e.node.user.id);
 
@@ -195,9 +319,41 @@ describe.concurrent('channels: listing', () => {
 describe('channels: query count', () => {
   it('lists 2 and 12 channels with unread counts, last messages and memberships in the same number of queries', async () => {
     const { org, alice } = await groupSetup();
-    const DOC = graphql(`query ChannelsListWithLastMessage { channels(first: 50) { edges { node { name unreadCount lastMessage { body sender { username } } membership { lastReadSeq } } } } }`);
+    const DOC = graphql(`
+      query ChannelsListWithLastMessage {
+        channels(first: 50) {
+          edges {
+            node {
+              name
+              unreadCount
+              lastMessage {
+                body
+                sender {
+                  username
+                }
+              }
+              membership {
+                lastReadSeq
+              }
+            }
+          }
+        }
+      }
+    `);
     const countFor = async () => {
-      ok(await s.gql(graphql(`query ChannelsViewer { viewer { id } }`), {}, alice.token)); // settle anything still in flight
+      ok(
+        await s.gql(
+          graphql(`
+            query ChannelsViewer {
+              viewer {
+                id
+              }
+            }
+          `),
+          {},
+          alice.token,
+        ),
+      ); // settle anything still in flight
       const before = s.app.queryCount();
       const data = ok(await s.gql(DOC, {}, alice.token));
       return { queries: s.app.queryCount() - before, rows: data.channels.edges.length as number };
@@ -254,7 +410,19 @@ describe.concurrent('openDirectChannel', () => {
     expect(memberIds(await readChannel(org.owner.token, nine.id))).toHaveLength(9);
     expect(await code(DM, { u: users.map((u) => u.id) }, org.owner.token)).toBe('BAD_USER_INPUT');
     expect(await code(DM, { u: [] }, org.owner.token)).toBe('BAD_USER_INPUT');
-    ok(await s.gql(graphql(`mutation ChannelsDeactivateUser($u: ID!) { deactivateUser(userId: $u) { id } }`), { u: users[0]!.id }, org.owner.token));
+    ok(
+      await s.gql(
+        graphql(`
+          mutation ChannelsDeactivateUser($u: ID!) {
+            deactivateUser(userId: $u) {
+              id
+            }
+          }
+        `),
+        { u: users[0]!.id },
+        org.owner.token,
+      ),
+    );
     expect(await code(DM, { u: [users[0]!.id, users[1]!.id] }, org.owner.token)).toBe('BAD_USER_INPUT');
   });
 
@@ -297,7 +465,12 @@ describe.concurrent('channel membership: who manages members', () => {
 
   it('channel owners and channel admins manage members; plain members get FORBIDDEN', async () => {
     const org = await registerOrg(s);
-    const [creator, chanAdmin, plain, carol] = await Promise.all([createUser(s, org), createUser(s, org), createUser(s, org), createUser(s, org)]);
+    const [creator, chanAdmin, plain, carol] = await Promise.all([
+      createUser(s, org),
+      createUser(s, org),
+      createUser(s, org),
+      createUser(s, org),
+    ]);
     const channelId = await createChannel(s, creator.token, { memberIds: [plain.id] });
     ok(await s.gql(ADD, { c: channelId, u: [chanAdmin.id], role: 'ADMIN' }, creator.token));
     ok(await s.gql(ADD, { c: channelId, u: [carol.id] }, chanAdmin.token));
@@ -384,8 +557,20 @@ describe.concurrent('channel membership: read-only members and channels', () => 
 
     expect((await readChannel(alice.token, channelId)).messages.edges).toHaveLength(1);
     expect(await code(SEND, { input: { channelId, body: 'after' } }, alice.token)).toBe('FORBIDDEN');
-    const EDIT = graphql(`mutation ChannelsEditMessage($id: ID!) { editMessage(input: { id: $id, body: "changed" }) { id } }`);
-    const DELETE = graphql(`mutation ChannelsDeleteMessageHard($id: ID!, $hard: Boolean) { deleteMessage(input: { id: $id, hard: $hard }) { hard } }`);
+    const EDIT = graphql(`
+      mutation ChannelsEditMessage($id: ID!) {
+        editMessage(input: { id: $id, body: "changed" }) {
+          id
+        }
+      }
+    `);
+    const DELETE = graphql(`
+      mutation ChannelsDeleteMessageHard($id: ID!, $hard: Boolean) {
+        deleteMessage(input: { id: $id, hard: $hard }) {
+          hard
+        }
+      }
+    `);
     expect(await code(EDIT, { id: before.id }, alice.token)).toBe('FORBIDDEN');
     expect(await code(DELETE, { id: before.id }, alice.token)).toBe('FORBIDDEN');
     expect(await code(DELETE, { id: before.id }, org.owner.token)).toBe('FORBIDDEN');
@@ -479,7 +664,9 @@ describe.concurrent('clients and external project members', () => {
     expect(await code(SEND, { input: { channelId, body: 'hello?' } }, client.token)).toBe('NOT_FOUND');
     const group = await createChannel(s, org.owner.token);
     expect(await code(ADD, { c: group, u: [client.id] }, org.owner.token)).toBe('FORBIDDEN');
-    expect(await code(CREATE, { input: { kind: 'GROUP', name: 'with client', memberIds: [client.id] } }, org.owner.token)).toBe('FORBIDDEN');
+    expect(await code(CREATE, { input: { kind: 'GROUP', name: 'with client', memberIds: [client.id] } }, org.owner.token)).toBe(
+      'FORBIDDEN',
+    );
   });
 
   it('a client with access reads and posts; revoking access removes them and keeps them out', async () => {

@@ -1,6 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers/app.ts';
-import { createChannel, createProject, createUser, errorCode, grantAccess, ok, registerOrg, send, type TestOrg, type TestUser } from './helpers/fixtures.ts';
+import {
+  createChannel,
+  createProject,
+  createUser,
+  errorCode,
+  grantAccess,
+  ok,
+  registerOrg,
+  send,
+  type TestOrg,
+  type TestUser,
+} from './helpers/fixtures.ts';
 import {
   actOnRequest,
   auditOf,
@@ -39,7 +50,17 @@ beforeAll(async () => {
   await grantAccess(s, org.owner.token, project, client.id, 'CLIENT');
   await grantAccess(s, org.owner.token, project, pm.id, 'EXTERNAL_PM');
   await grantAccess(s, org.owner.token, project, viewer.id, 'VIEWER');
-  people = { owner: { ...org.owner, role: 'OWNER' }, admin, staff, member, client, pm, viewer, outsider, stranger: { ...other.owner, role: 'OWNER' } };
+  people = {
+    owner: { ...org.owner, role: 'OWNER' },
+    admin,
+    staff,
+    member,
+    client,
+    pm,
+    viewer,
+    outsider,
+    stranger: { ...other.owner, role: 'OWNER' },
+  };
 });
 afterAll(async () => {
   await s?.stop();
@@ -67,7 +88,13 @@ describe('client requests: status machine', () => {
     withdraw: ['PENDING'],
     edit: ['PENDING'],
   };
-  const after: Record<RequestAction | 'edit', string> = { approve: 'APPROVED', reject: 'REJECTED', convert: 'CONVERTED', withdraw: 'WITHDRAWN', edit: 'PENDING' };
+  const after: Record<RequestAction | 'edit', string> = {
+    approve: 'APPROVED',
+    reject: 'REJECTED',
+    convert: 'CONVERTED',
+    withdraw: 'WITHDRAWN',
+    edit: 'PENDING',
+  };
   const statuses = ['PENDING', 'APPROVED', 'REJECTED', 'CONVERTED', 'WITHDRAWN'] as const;
   const cases = (Object.keys(allowed) as (RequestAction | 'edit')[]).flatMap((action) => statuses.map((from) => [action, from] as const));
 
@@ -76,9 +103,33 @@ describe('client requests: status machine', () => {
     const actor = action === 'withdraw' || action === 'edit' ? people.client : people.staff;
     const answer =
       action === 'edit'
-        ? await s.gql(graphql(`mutation ClientRequestsUpdateClientRequest($id: ID!) { updateClientRequest(input: { id: $id, title: "Red bricks" }) { status title } }`), { id: request.id }, actor.token)
+        ? await s.gql(
+            graphql(`
+              mutation ClientRequestsUpdateClientRequest($id: ID!) {
+                updateClientRequest(input: { id: $id, title: "Red bricks" }) {
+                  status
+                  title
+                }
+              }
+            `),
+            { id: request.id },
+            actor.token,
+          )
         : await actOnRequest(s, actor.token, action, request.id);
-    const now = ok(await s.gql(graphql(`query ClientRequestsClientRequest($id: ID!) { clientRequest(id: $id) { status title } }`), { id: request.id }, people.owner.token)).clientRequest;
+    const now = ok(
+      await s.gql(
+        graphql(`
+          query ClientRequestsClientRequest($id: ID!) {
+            clientRequest(id: $id) {
+              status
+              title
+            }
+          }
+        `),
+        { id: request.id },
+        people.owner.token,
+      ),
+    ).clientRequest;
     if (allowed[action].includes(from)) {
       expect(result(ok(answer)).status).toBe(after[action]);
       expect(now.status).toBe(after[action]);
@@ -95,16 +146,23 @@ describe('client requests: status machine', () => {
     await grantAccess(s, org.owner.token, otherProject, people.client.id, 'CLIENT');
     const first = result(ok(await actOnRequest(s, people.staff.token, 'convert', (await requestIn('APPROVED')).id)));
     const second = result(ok(await actOnRequest(s, people.staff.token, 'convert', (await requestIn('PENDING')).id)));
-    const elsewhere = result(ok(await actOnRequest(s, people.staff.token, 'convert', (await newRequest(s, people.client.token, otherProject, 'Paint')).id)));
+    const elsewhere = result(
+      ok(await actOnRequest(s, people.staff.token, 'convert', (await newRequest(s, people.client.token, otherProject, 'Paint')).id)),
+    );
     expect(second.changeOrder!.number).toBe(first.changeOrder!.number + 1);
     expect(elsewhere.changeOrder).toMatchObject({ number: 1, title: 'Paint', status: 'DRAFT', sourceRequest: { id: elsewhere.id } });
     expect(first.changeOrder!.sourceRequest.id).toBe(first.id);
   });
 
   it('of two concurrent approvals one wins, the other gets CONFLICT; approve racing reject likewise', async () => {
-    for (const pair of [['approve', 'approve'], ['approve', 'reject']] as const) {
+    for (const pair of [
+      ['approve', 'approve'],
+      ['approve', 'reject'],
+    ] as const) {
       const request = await requestIn('PENDING');
-      const answers = await Promise.all(pair.map((action, i) => actOnRequest(s, [people.staff, people.admin][i]!.token, action, request.id)));
+      const answers = await Promise.all(
+        pair.map((action, i) => actOnRequest(s, [people.staff, people.admin][i]!.token, action, request.id)),
+      );
       const won = answers.filter((a) => !a.errors);
       expect(won).toHaveLength(1);
       expect(answers.filter((a) => errorCode(a) === 'CONFLICT')).toHaveLength(1);
@@ -132,11 +190,53 @@ describe('client requests: who may do what', () => {
   it.each(table)('$who: read $read, create $create, approve/reject/convert $decide', async ({ who, read, create, decide }) => {
     const user = people[who];
     const request = await newRequest(s, people.client.token, project);
-    expect(outcome(await s.gql(graphql(`query ClientRequestsRequestId($id: ID!) { clientRequest(id: $id) { id } }`), { id: request.id }, user.token))).toBe(read);
-    const list = await s.gql(graphql(`query ClientRequestsClientRequests($p: ID!) { clientRequests(filter: { projectId: $p }, first: 100) { edges { node { id } } } }`), { p: project }, user.token);
+    expect(
+      outcome(
+        await s.gql(
+          graphql(`
+            query ClientRequestsRequestId($id: ID!) {
+              clientRequest(id: $id) {
+                id
+              }
+            }
+          `),
+          { id: request.id },
+          user.token,
+        ),
+      ),
+    ).toBe(read);
+    const list = await s.gql(
+      graphql(`
+        query ClientRequestsClientRequests($p: ID!) {
+          clientRequests(filter: { projectId: $p }, first: 100) {
+            edges {
+              node {
+                id
+              }
+            }
+          }
+        }
+      `),
+      { p: project },
+      user.token,
+    );
     expect(outcome(list)).toBe(read);
     if (read === 'yes') expect(list.data!.clientRequests.edges.map((e) => e.node.id)).toContain(request.id);
-    expect(outcome(await s.gql(graphql(`query ClientRequestsClientRequestCounts($p: ID!) { clientRequestCounts(projectId: $p) { count } }`), { p: project }, user.token))).toBe(read);
+    expect(
+      outcome(
+        await s.gql(
+          graphql(`
+            query ClientRequestsClientRequestCounts($p: ID!) {
+              clientRequestCounts(projectId: $p) {
+                count
+              }
+            }
+          `),
+          { p: project },
+          user.token,
+        ),
+      ),
+    ).toBe(read);
     expect(outcome(await fileRequest(s, user.token, { projectId: project }))).toBe(create);
     for (const action of ['approve', 'reject', 'convert'] as const) {
       const target = await newRequest(s, people.client.token, project);
@@ -148,10 +248,33 @@ describe('client requests: who may do what', () => {
     const mine = await newRequest(s, people.pm.token, project);
     for (const who of ['client', 'staff', 'owner'] as const) {
       expect(errorCode(await actOnRequest(s, people[who].token, 'withdraw', mine.id)), who).toBe('FORBIDDEN');
-      const edit = await s.gql(graphql(`mutation ClientRequestsRetitle($id: ID!) { updateClientRequest(input: { id: $id, title: "X" }) { id } }`), { id: mine.id }, people[who].token);
+      const edit = await s.gql(
+        graphql(`
+          mutation ClientRequestsRetitle($id: ID!) {
+            updateClientRequest(input: { id: $id, title: "X" }) {
+              id
+            }
+          }
+        `),
+        { id: mine.id },
+        people[who].token,
+      );
       expect(errorCode(edit), who).toBe('FORBIDDEN');
     }
-    const edited = ok(await s.gql(graphql(`mutation ClientRequestsRedescribe($id: ID!) { updateClientRequest(input: { id: $id, description: "600 bricks", type: CHANGE_ORDER }) { description type } }`), { id: mine.id }, people.pm.token));
+    const edited = ok(
+      await s.gql(
+        graphql(`
+          mutation ClientRequestsRedescribe($id: ID!) {
+            updateClientRequest(input: { id: $id, description: "600 bricks", type: CHANGE_ORDER }) {
+              description
+              type
+            }
+          }
+        `),
+        { id: mine.id },
+        people.pm.token,
+      ),
+    );
     expect(edited.updateClientRequest).toEqual({ description: '600 bricks', type: 'CHANGE_ORDER' });
     expect(result(ok(await actOnRequest(s, people.pm.token, 'withdraw', mine.id, { text: 'Found some' }))).status).toBe('WITHDRAWN');
     // Staff file requests too, and withdraw their own.
@@ -163,8 +286,32 @@ describe('client requests: who may do what', () => {
     const leaving = await createUser(s, org, 'CLIENT');
     await grantAccess(s, org.owner.token, project, leaving.id, 'CLIENT');
     const request = await newRequest(s, leaving.token, project);
-    ok(await s.gql(graphql(`mutation ClientRequestsRevokeProjectAccess($p: ID!, $u: ID!) { revokeProjectAccess(projectId: $p, userId: $u) }`), { p: project, u: leaving.id }, org.owner.token));
-    expect(errorCode(await s.gql(graphql(`query ClientRequestsRequestId($id: ID!) { clientRequest(id: $id) { id } }`), { id: request.id }, leaving.token))).toBe('NOT_FOUND');
+    ok(
+      await s.gql(
+        graphql(`
+          mutation ClientRequestsRevokeProjectAccess($p: ID!, $u: ID!) {
+            revokeProjectAccess(projectId: $p, userId: $u)
+          }
+        `),
+        { p: project, u: leaving.id },
+        org.owner.token,
+      ),
+    );
+    expect(
+      errorCode(
+        await s.gql(
+          graphql(`
+            query ClientRequestsRequestId($id: ID!) {
+              clientRequest(id: $id) {
+                id
+              }
+            }
+          `),
+          { id: request.id },
+          leaving.token,
+        ),
+      ),
+    ).toBe('NOT_FOUND');
     expect(errorCode(await actOnRequest(s, leaving.token, 'withdraw', request.id))).toBe('NOT_FOUND');
   });
 });
@@ -181,13 +328,41 @@ describe('client requests: data and lists', () => {
   });
 
   it('refuses bad input with BAD_USER_INPUT and stores nothing', async () => {
-    const before = ok(await s.gql(graphql(`query ClientRequestsCountsByStatus($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`), { p: project }, people.owner.token));
+    const before = ok(
+      await s.gql(
+        graphql(`
+          query ClientRequestsCountsByStatus($p: ID!) {
+            clientRequestCounts(projectId: $p) {
+              status
+              count
+            }
+          }
+        `),
+        { p: project },
+        people.owner.token,
+      ),
+    );
     expect(errorCode(await fileRequest(s, people.client.token, { projectId: project, title: 'x'.repeat(201) }))).toBe('BAD_USER_INPUT');
     expect(errorCode(await fileRequest(s, people.client.token, { projectId: project, title: '   ' }))).toBe('BAD_USER_INPUT');
-    expect(errorCode(await fileRequest(s, people.client.token, { projectId: project, type: 'BRIBE' as ClientRequestType }))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await fileRequest(s, people.client.token, { projectId: project, type: 'BRIBE' as ClientRequestType }))).toBe(
+      'BAD_USER_INPUT',
+    );
     const request = await newRequest(s, people.client.token, project);
     expect(errorCode(await actOnRequest(s, people.staff.token, 'reject', request.id, { text: '' }))).toBe('BAD_USER_INPUT');
-    const after = ok(await s.gql(graphql(`query ClientRequestsCountsByStatus($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`), { p: project }, people.owner.token));
+    const after = ok(
+      await s.gql(
+        graphql(`
+          query ClientRequestsCountsByStatus($p: ID!) {
+            clientRequestCounts(projectId: $p) {
+              status
+              count
+            }
+          }
+        `),
+        { p: project },
+        people.owner.token,
+      ),
+    );
     const pending = (c: typeof after) => c.clientRequestCounts.find((x) => x.status === 'PENDING')!.count;
     expect(pending(after)).toBe(pending(before) + 1);
   });
@@ -197,22 +372,75 @@ describe('client requests: data and lists', () => {
     await grantAccess(s, org.owner.token, listed, people.client.id, 'CLIENT');
     await grantAccess(s, org.owner.token, listed, people.pm.id, 'CLIENT');
     const made: { id: string; title: string }[] = [];
-    for (const title of ['one', 'two', 'three', 'four']) made.push(await newRequest(s, title === 'four' ? people.pm.token : people.client.token, listed, title));
+    for (const title of ['one', 'two', 'three', 'four'])
+      made.push(await newRequest(s, title === 'four' ? people.pm.token : people.client.token, listed, title));
     await actOnRequest(s, people.staff.token, 'approve', made[0]!.id);
     await actOnRequest(s, people.staff.token, 'reject', made[1]!.id);
     const titles = async (variables: ClientRequestsTitlesQueryVariables) =>
-      ok(await s.gql(graphql(`query ClientRequestsTitles($filter: ClientRequestFilter, $orderBy: ClientRequestOrder, $first: Int) {
-        clientRequests(filter: $filter, orderBy: $orderBy, first: $first) { edges { node { title status } } pageInfo { hasNextPage } } }`), variables, people.owner.token))
-        .clientRequests;
+      ok(
+        await s.gql(
+          graphql(`
+            query ClientRequestsTitles($filter: ClientRequestFilter, $orderBy: ClientRequestOrder, $first: Int) {
+              clientRequests(filter: $filter, orderBy: $orderBy, first: $first) {
+                edges {
+                  node {
+                    title
+                    status
+                  }
+                }
+                pageInfo {
+                  hasNextPage
+                }
+              }
+            }
+          `),
+          variables,
+          people.owner.token,
+        ),
+      ).clientRequests;
     expect((await titles({ filter: { projectId: listed } })).edges.map((e) => e.node.title)).toEqual(['four', 'three', 'two', 'one']);
-    expect((await titles({ filter: { projectId: listed }, orderBy: 'STATUS' })).edges.map((e) => e.node.status)).toEqual(['PENDING', 'PENDING', 'APPROVED', 'REJECTED']);
+    expect((await titles({ filter: { projectId: listed }, orderBy: 'STATUS' })).edges.map((e) => e.node.status)).toEqual([
+      'PENDING',
+      'PENDING',
+      'APPROVED',
+      'REJECTED',
+    ]);
     expect((await titles({ filter: { projectId: listed, status: 'APPROVED' } })).edges.map((e) => e.node.title)).toEqual(['one']);
-    const byRequester = ok(await s.gql(graphql(`query ClientRequestsByRequester($p: ID!, $r: ID!) { clientRequests(filter: { projectId: $p, requesterId: $r }) { edges { node { title } } } }`), { p: listed, r: people.pm.id }, people.owner.token));
+    const byRequester = ok(
+      await s.gql(
+        graphql(`
+          query ClientRequestsByRequester($p: ID!, $r: ID!) {
+            clientRequests(filter: { projectId: $p, requesterId: $r }) {
+              edges {
+                node {
+                  title
+                }
+              }
+            }
+          }
+        `),
+        { p: listed, r: people.pm.id },
+        people.owner.token,
+      ),
+    );
     expect(byRequester.clientRequests.edges.map((e) => e.node.title)).toEqual(['four']);
     const page = await titles({ filter: { projectId: listed }, first: 3 });
     expect(page.edges).toHaveLength(3);
     expect(page.pageInfo.hasNextPage).toBe(true);
-    const counts = ok(await s.gql(graphql(`query ClientRequestsCountsByStatus($p: ID!) { clientRequestCounts(projectId: $p) { status count } }`), { p: listed }, people.client.token));
+    const counts = ok(
+      await s.gql(
+        graphql(`
+          query ClientRequestsCountsByStatus($p: ID!) {
+            clientRequestCounts(projectId: $p) {
+              status
+              count
+            }
+          }
+        `),
+        { p: listed },
+        people.client.token,
+      ),
+    );
     expect(counts.clientRequestCounts).toEqual([
       { status: 'PENDING', count: 2 },
       { status: 'APPROVED', count: 1 },
@@ -235,7 +463,25 @@ describe('client requests: audit, conversation, notifications, idempotency', () 
       ['ClientRequest.CONVERTED', people.staff.id, 'APPROVED', 'CONVERTED', null],
     ]);
     // Only admins read the audit trail.
-    expect(errorCode(await s.gql(graphql(`query ClientRequestsAuditEvents { auditEvents { edges { node { id } } } }`), {}, people.staff.token))).toBe('FORBIDDEN');
+    expect(
+      errorCode(
+        await s.gql(
+          graphql(`
+            query ClientRequestsAuditEvents {
+              auditEvents {
+                edges {
+                  node {
+                    id
+                  }
+                }
+              }
+            }
+          `),
+          {},
+          people.staff.token,
+        ),
+      ),
+    ).toBe('FORBIDDEN');
 
     // The conversation shows each change, on replay: the deciders joined it.
     const client = wsClient(s.url, people.client.token, { keepOpen: true });
@@ -267,25 +513,81 @@ describe('client requests: audit, conversation, notifications, idempotency', () 
     expect((await notificationsOf(s, people.client.token)).filter((n) => n.clientRequestId === withdrawn.id)).toEqual([]);
 
     // Marking read: the given ones, then all.
-    const unread = async () => ok(await s.gql(graphql(`query ClientRequestsUnreadNotificationCount { unreadNotificationCount }`), {}, people.client.token)).unreadNotificationCount as number;
+    const unread = async () =>
+      ok(
+        await s.gql(
+          graphql(`
+            query ClientRequestsUnreadNotificationCount {
+              unreadNotificationCount
+            }
+          `),
+          {},
+          people.client.token,
+        ),
+      ).unreadNotificationCount as number;
     const before = await unread();
-    expect(ok(await s.gql(graphql(`mutation ClientRequestsMarkNotificationsRead($ids: [ID!]) { markNotificationsRead(ids: $ids) }`), { ids: [told[0]!.id] }, people.client.token)).markNotificationsRead).toBe(1);
+    expect(
+      ok(
+        await s.gql(
+          graphql(`
+            mutation ClientRequestsMarkNotificationsRead($ids: [ID!]) {
+              markNotificationsRead(ids: $ids)
+            }
+          `),
+          { ids: [told[0]!.id] },
+          people.client.token,
+        ),
+      ).markNotificationsRead,
+    ).toBe(1);
     expect(await unread()).toBe(before - 1);
-    ok(await s.gql(graphql(`mutation ClientRequestsMarkAllRead { markNotificationsRead }`), {}, people.client.token));
+    ok(
+      await s.gql(
+        graphql(`
+          mutation ClientRequestsMarkAllRead {
+            markNotificationsRead
+          }
+        `),
+        {},
+        people.client.token,
+      ),
+    );
     expect(await unread()).toBe(0);
-    const unreadOnly = ok(await s.gql(graphql(`query ClientRequestsNotifications { notifications(unreadOnly: true) { edges { node { id } } } }`), {}, people.client.token));
+    const unreadOnly = ok(
+      await s.gql(
+        graphql(`
+          query ClientRequestsNotifications {
+            notifications(unreadOnly: true) {
+              edges {
+                node {
+                  id
+                }
+              }
+            }
+          }
+        `),
+        {},
+        people.client.token,
+      ),
+    );
     expect(unreadOnly.notifications.edges).toEqual([]);
   });
 
   it('does a retried mutation with the same idempotency key once, and refuses the key for another mutation', async () => {
     const first = ok(await fileRequest(s, people.client.token, { projectId: project, idempotencyKey: 'file-once' })).createClientRequest;
-    const retried = await Promise.all([1, 2].map(() => fileRequest(s, people.client.token, { projectId: project, idempotencyKey: 'file-once' })));
+    const retried = await Promise.all(
+      [1, 2].map(() => fileRequest(s, people.client.token, { projectId: project, idempotencyKey: 'file-once' })),
+    );
     for (const r of retried) expect(ok(r).createClientRequest).toEqual(first);
 
     const request = await newRequest(s, people.client.token, project);
-    const approvals = await Promise.all([1, 2, 3].map(() => actOnRequest(s, people.staff.token, 'approve', request.id, { idempotencyKey: 'approve-1' })));
+    const approvals = await Promise.all(
+      [1, 2, 3].map(() => actOnRequest(s, people.staff.token, 'approve', request.id, { idempotencyKey: 'approve-1' })),
+    );
     for (const a of approvals) expect(result(ok(a)).status).toBe('APPROVED');
-    expect((await auditOf(s, people.owner.token, request.id)).map((e) => e.action)).toEqual(['ClientRequest.CREATED', 'ClientRequest.APPROVED']);
+    expect((await auditOf(s, people.owner.token, request.id)).map((e) => e.action)).toEqual([
+      'ClientRequest.CREATED',
+      'ClientRequest.APPROVED',
+    ]);
     expect((await notificationsOf(s, people.client.token)).filter((n) => n.clientRequestId === request.id)).toHaveLength(1);
 
     const reused = await actOnRequest(s, people.staff.token, 'convert', request.id, { idempotencyKey: 'approve-1' });
@@ -300,10 +602,31 @@ describe('client requests: audit, conversation, notifications, idempotency', () 
     try {
       const mine = collect(
         client,
-        graphql(`subscription ClientRequestsViewerEvents { viewerEvents { __typename
-          ... on ChannelAddedEvent { channelId }
-          ... on NotificationEvent { notification { type clientRequestId data } }
-          ... on ClientRequestUpdatedEvent { clientRequestId status clientRequest { status decisionNote } } } }`),
+        graphql(`
+          subscription ClientRequestsViewerEvents {
+            viewerEvents {
+              __typename
+              ... on ChannelAddedEvent {
+                channelId
+              }
+              ... on NotificationEvent {
+                notification {
+                  type
+                  clientRequestId
+                  data
+                }
+              }
+              ... on ClientRequestUpdatedEvent {
+                clientRequestId
+                status
+                clientRequest {
+                  status
+                  decisionNote
+                }
+              }
+            }
+          }
+        `),
         {},
         (d) => d.viewerEvents,
       );
@@ -313,7 +636,22 @@ describe('client requests: audit, conversation, notifications, idempotency', () 
         await createChannel(s, org.owner.token, { kind: 'PROJECT', projectId: project, memberIds: [people.client.id] });
         await new Promise((r) => setTimeout(r, 100));
       }
-      const conversation = collect(client, graphql(`subscription ClientRequestsChannelEvents($c: ID!) { channelEvents(channelId: $c, after: 0) { __typename ... on SystemEvent { text toStatus } } }`), { c: request.channelId }, (d) => d.channelEvents);
+      const conversation = collect(
+        client,
+        graphql(`
+          subscription ClientRequestsChannelEvents($c: ID!) {
+            channelEvents(channelId: $c, after: 0) {
+              __typename
+              ... on SystemEvent {
+                text
+                toStatus
+              }
+            }
+          }
+        `),
+        { c: request.channelId },
+        (d) => d.channelEvents,
+      );
       ok(await actOnRequest(s, people.staff.token, 'approve', request.id, { text: 'Go ahead' }));
       for (let waited = 0; !conversation.items.some((e) => e.__typename === 'SystemEvent' && e.toStatus === 'APPROVED'); waited += 50) {
         if (waited > 5000) throw new Error(`no system event: ${JSON.stringify(conversation.items)}`);
@@ -332,7 +670,11 @@ describe('client requests: audit, conversation, notifications, idempotency', () 
       const all = mine.items.filter(live);
       expect(all).toContainEqual({
         __typename: 'NotificationEvent',
-        notification: { type: 'CLIENT_REQUEST_STATUS', clientRequestId: request.id, data: expect.objectContaining({ from: 'PENDING', to: 'APPROVED', reason: 'Go ahead' }) },
+        notification: {
+          type: 'CLIENT_REQUEST_STATUS',
+          clientRequestId: request.id,
+          data: expect.objectContaining({ from: 'PENDING', to: 'APPROVED', reason: 'Go ahead' }),
+        },
       });
       expect(all).toContainEqual({
         __typename: 'ClientRequestUpdatedEvent',

@@ -40,7 +40,9 @@ describe('idempotent sendMessage', () => {
     const channelId = await createChannel(s, org.owner.token);
     const start = (await channelSnapshot(s, org.owner.token, channelId)).lastSeq;
     const key = randomUUID();
-    const results = await Promise.all(Array.from({ length: 20 }, () => sendRaw(org.owner.token, { channelId, body: 'once', clientMessageId: key })));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => sendRaw(org.owner.token, { channelId, body: 'once', clientMessageId: key })),
+    );
     const sent = results.map((r) => ok(r).sendMessage);
     expect(new Set(sent.map((m) => m.id)).size).toBe(1);
     expect(new Set(sent.map((m) => m.seq))).toEqual(new Set([start + 1]));
@@ -125,8 +127,20 @@ describe('concurrent sends', () => {
     const member = await createUser(s, org, 'MEMBER');
     const channelId = await createChannel(s, org.owner.token, { memberIds: [member.id] });
     const seed = await Promise.all(Array.from({ length: 6 }, (_, i) => send(s, member.token, channelId, `seed ${i}`)));
-    const edit = graphql(`mutation ConcurrencyEditMessage($input: EditMessageInput!) { editMessage(input: $input) { id } }`);
-    const del = graphql(`mutation ConcurrencyDeleteMessage($input: DeleteMessageInput!) { deleteMessage(input: $input) { hard } }`);
+    const edit = graphql(`
+      mutation ConcurrencyEditMessage($input: EditMessageInput!) {
+        editMessage(input: $input) {
+          id
+        }
+      }
+    `);
+    const del = graphql(`
+      mutation ConcurrencyDeleteMessage($input: DeleteMessageInput!) {
+        deleteMessage(input: $input) {
+          hard
+        }
+      }
+    `);
     const ops = [
       ...Array.from({ length: 20 }, (_, i) => sendRaw(org.owner.token, { channelId, body: `race ${i}` })),
       ...seed.slice(0, 3).map((m) => s.gql(edit, { input: { id: m.id, body: `${m.body} edited` } }, member.token)),
@@ -146,7 +160,16 @@ describe('concurrent sends', () => {
     const org = await registerOrg(s);
     const channelId = await createChannel(s, org.owner.token);
     const m = await send(s, org.owner.token, channelId, 'bye');
-    const del = graphql(`mutation ConcurrencyDeleteMessageState($input: DeleteMessageInput!) { deleteMessage(input: $input) { message { id deleted } } }`);
+    const del = graphql(`
+      mutation ConcurrencyDeleteMessageState($input: DeleteMessageInput!) {
+        deleteMessage(input: $input) {
+          message {
+            id
+            deleted
+          }
+        }
+      }
+    `);
     const results = await Promise.all(Array.from({ length: 5 }, () => s.gql(del, { input: { id: m.id } }, org.owner.token)));
     for (const r of results) expect(ok(r).deleteMessage.message).toEqual({ id: m.id, deleted: true });
 
@@ -161,11 +184,34 @@ describe('concurrent sends', () => {
     const channelId = await createChannel(s, org.owner.token);
     const m = await send(s, org.owner.token, channelId, 'v0');
     const bodies = ['v1', 'v2', 'v3', 'v4', 'v5'];
-    const edit = graphql(`mutation ConcurrencyEditMessage($input: EditMessageInput!) { editMessage(input: $input) { id } }`);
+    const edit = graphql(`
+      mutation ConcurrencyEditMessage($input: EditMessageInput!) {
+        editMessage(input: $input) {
+          id
+        }
+      }
+    `);
     for (const r of await Promise.all(bodies.map((body) => s.gql(edit, { input: { id: m.id, body } }, org.owner.token)))) ok(r);
 
     const data = ok(
-      await s.gql(graphql(`query ConcurrencyMessage($id: ID!) { message(id: $id) { body edits(first: 10) { edges { node { previousBody } } } } }`), { id: m.id }, org.owner.token),
+      await s.gql(
+        graphql(`
+          query ConcurrencyMessage($id: ID!) {
+            message(id: $id) {
+              body
+              edits(first: 10) {
+                edges {
+                  node {
+                    previousBody
+                  }
+                }
+              }
+            }
+          }
+        `),
+        { id: m.id },
+        org.owner.token,
+      ),
     ).message;
     const previous = data.edits.edges.map((e) => e.node.previousBody);
     // Each edit saw the body the one before it wrote: v0 first, every body exactly once.

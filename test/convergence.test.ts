@@ -2,7 +2,17 @@ import type { GraphQLSchema } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers/app.ts';
 import { introspect, possibleTypeNames, selectAll } from './helpers/event-selection.ts';
-import { createChannel, createProject, createUser, grantAccess, ok, registerOrg, send, type TestOrg, type TestUser } from './helpers/fixtures.ts';
+import {
+  createChannel,
+  createProject,
+  createUser,
+  grantAccess,
+  ok,
+  registerOrg,
+  send,
+  type TestOrg,
+  type TestUser,
+} from './helpers/fixtures.ts';
 import { actOnRequest, actOnTicket, openTicket } from './helpers/items.ts';
 import { collect, type Collected } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
@@ -186,15 +196,56 @@ function viewOf(state: ChannelState): ChannelView {
   };
 }
 
-const FRESH = graphql(`query ConvergenceChannel($c: ID!) { channel(id: $c) {
-  lastSeq archived
-  members { edges { node { user { id } } } }
-  messages { edges { node {
-    id seq body edited editedAt deleted createdAt clientMessageId customFields replyCount readCount
-    parent { id } sender { id }
-    edits { edges { node { previousBody editor { id } } } }
-  } } }
-} }`);
+const FRESH = graphql(`
+  query ConvergenceChannel($c: ID!) {
+    channel(id: $c) {
+      lastSeq
+      archived
+      members {
+        edges {
+          node {
+            user {
+              id
+            }
+          }
+        }
+      }
+      messages {
+        edges {
+          node {
+            id
+            seq
+            body
+            edited
+            editedAt
+            deleted
+            createdAt
+            clientMessageId
+            customFields
+            replyCount
+            readCount
+            parent {
+              id
+            }
+            sender {
+              id
+            }
+            edits {
+              edges {
+                node {
+                  previousBody
+                  editor {
+                    id
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+`);
 
 /** The channel as a fresh query shows it to `token`'s user. */
 async function freshView(token: string, channelId: string, itemIds: string[]): Promise<ChannelView> {
@@ -204,8 +255,32 @@ async function freshView(token: string, channelId: string, itemIds: string[]): P
     const kind = Buffer.from(id, 'base64').toString('utf8').split(':')[0];
     items[id] =
       kind === 'SupportTicket'
-        ? ok(await s.gql(graphql(`query ConvergenceTicketStatus($id: ID!) { item: supportTicket(id: $id) { status } }`), { id }, token)).item.status
-        : ok(await s.gql(graphql(`query ConvergenceRequestStatus($id: ID!) { item: clientRequest(id: $id) { status } }`), { id }, token)).item.status;
+        ? ok(
+            await s.gql(
+              graphql(`
+                query ConvergenceTicketStatus($id: ID!) {
+                  item: supportTicket(id: $id) {
+                    status
+                  }
+                }
+              `),
+              { id },
+              token,
+            ),
+          ).item.status
+        : ok(
+            await s.gql(
+              graphql(`
+                query ConvergenceRequestStatus($id: ID!) {
+                  item: clientRequest(id: $id) {
+                    status
+                  }
+                }
+              `),
+              { id },
+              token,
+            ),
+          ).item.status;
   }
   return {
     lastSeq: channel.lastSeq,
@@ -226,7 +301,19 @@ async function freshView(token: string, channelId: string, itemIds: string[]): P
 }
 
 const lastSeqOf = async (token: string, channelId: string) =>
-  ok(await s.gql(graphql(`query ConvergenceLastSeq($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, token)).channel.lastSeq;
+  ok(
+    await s.gql(
+      graphql(`
+        query ConvergenceLastSeq($c: ID!) {
+          channel(id: $c) {
+            lastSeq
+          }
+        }
+      `),
+      { c: channelId },
+      token,
+    ),
+  ).channel.lastSeq;
 
 /** Waits until the stream has delivered `seq` (or fails with what it has). */
 async function until(stream: Collected<Json>, seq: number): Promise<Json[]> {
@@ -260,9 +347,15 @@ async function verify(observer: TestUser, channelId: string, act: () => Promise<
 
     const everySeq = Array.from({ length: lastSeq }, (_, i) => i + 1);
     const itemIds = new Set<string>();
-    for (const [name, stream] of [['live', live], ['replay', replay]] as const) {
+    for (const [name, stream] of [
+      ['live', live],
+      ['replay', replay],
+    ] as const) {
       expect(stream.errors, `${name}: errors`).toEqual([]);
-      expect(stream.items.map((e) => e.seq), `${name}: every seq exactly once`).toEqual(everySeq);
+      expect(
+        stream.items.map((e) => e.seq),
+        `${name}: every seq exactly once`,
+      ).toEqual(everySeq);
       for (const e of stream.items) if (e.__typename === 'SystemEvent') itemIds.add(e.itemId);
     }
     const fresh = await freshView(observer.token, channelId, [...itemIds]);
@@ -276,13 +369,53 @@ async function verify(observer: TestUser, channelId: string, act: () => Promise<
 
 const gqlOk = async <R, V>(token: string, query: TypedDocumentNode<R, V>, variables: V) => ok(await s.gql(query, variables, token));
 const edit = (token: string, id: string, body: string) =>
-  gqlOk(token, graphql(`mutation ConvergenceEditMessage($id: ID!, $b: String!) { editMessage(input: { id: $id, body: $b }) { id } }`), { id, b: body });
+  gqlOk(
+    token,
+    graphql(`
+      mutation ConvergenceEditMessage($id: ID!, $b: String!) {
+        editMessage(input: { id: $id, body: $b }) {
+          id
+        }
+      }
+    `),
+    { id, b: body },
+  );
 const remove = (token: string, id: string, hard = false) =>
-  gqlOk(token, graphql(`mutation ConvergenceDeleteMessage($id: ID!, $h: Boolean) { deleteMessage(input: { id: $id, hard: $h }) { hard } }`), { id, h: hard });
+  gqlOk(
+    token,
+    graphql(`
+      mutation ConvergenceDeleteMessage($id: ID!, $h: Boolean) {
+        deleteMessage(input: { id: $id, hard: $h }) {
+          hard
+        }
+      }
+    `),
+    { id, h: hard },
+  );
 const markRead = async (token: string, channelId: string) =>
-  gqlOk(token, graphql(`mutation ConvergenceMarkChannelRead($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { id } }`), { c: channelId, seq: await lastSeqOf(token, channelId) });
+  gqlOk(
+    token,
+    graphql(`
+      mutation ConvergenceMarkChannelRead($c: ID!, $seq: Int!) {
+        markChannelRead(channelId: $c, seq: $seq) {
+          id
+        }
+      }
+    `),
+    { c: channelId, seq: await lastSeqOf(token, channelId) },
+  );
 const archive = (token: string, channelId: string, archived: boolean) =>
-  gqlOk(token, graphql(`mutation ConvergenceArchiveChannel($c: ID!, $a: Boolean) { archiveChannel(channelId: $c, archived: $a) { id } }`), { c: channelId, a: archived });
+  gqlOk(
+    token,
+    graphql(`
+      mutation ConvergenceArchiveChannel($c: ID!, $a: Boolean) {
+        archiveChannel(channelId: $c, archived: $a) {
+          id
+        }
+      }
+    `),
+    { c: channelId, a: archived },
+  );
 
 describe('convergence: live events, a replay from the start and a fresh query agree', () => {
   it('in a group channel: sends, threads, edits, soft and hard deletes, members coming and going, receipts, archiving', async () => {
@@ -319,20 +452,93 @@ describe('convergence: live events, a replay from the start and a fresh query ag
       await remove(owner.token, plain.id, true);
 
       // Members: added, reading, removed, leaving, re-added; a sender deactivated.
-      await gqlOk(owner.token, graphql(`mutation ConvergenceAddChannelMembers($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u, role: OBSERVER) { id } }`), { c: channelId, u: [carol.id, dave.id] });
+      await gqlOk(
+        owner.token,
+        graphql(`
+          mutation ConvergenceAddChannelMembers($c: ID!, $u: [ID!]!) {
+            addChannelMembers(channelId: $c, userIds: $u, role: OBSERVER) {
+              id
+            }
+          }
+        `),
+        { c: channelId, u: [carol.id, dave.id] },
+      );
       await markRead(carol.token, channelId);
-      await gqlOk(owner.token, graphql(`mutation ConvergenceRemoveChannelMember($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`), { c: channelId, u: carol.id });
+      await gqlOk(
+        owner.token,
+        graphql(`
+          mutation ConvergenceRemoveChannelMember($c: ID!, $u: ID!) {
+            removeChannelMember(channelId: $c, userId: $u) {
+              id
+            }
+          }
+        `),
+        { c: channelId, u: carol.id },
+      );
       await send(s, owner.token, channelId, 'after carol');
-      await gqlOk(dave.token, graphql(`mutation ConvergenceLeaveChannel($c: ID!) { leaveChannel(channelId: $c) }`), { c: channelId });
-      await gqlOk(owner.token, graphql(`mutation ConvergenceReAddMembers($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`), { c: channelId, u: [carol.id] });
+      await gqlOk(
+        dave.token,
+        graphql(`
+          mutation ConvergenceLeaveChannel($c: ID!) {
+            leaveChannel(channelId: $c)
+          }
+        `),
+        { c: channelId },
+      );
+      await gqlOk(
+        owner.token,
+        graphql(`
+          mutation ConvergenceReAddMembers($c: ID!, $u: [ID!]!) {
+            addChannelMembers(channelId: $c, userIds: $u) {
+              id
+            }
+          }
+        `),
+        { c: channelId, u: [carol.id] },
+      );
       await send(s, bob.token, channelId, 'bob, last words');
-      await gqlOk(bob.token, graphql(`mutation ConvergenceLeaveChannel($c: ID!) { leaveChannel(channelId: $c) }`), { c: channelId });
-      await gqlOk(owner.token, graphql(`mutation ConvergenceDeactivateUser($u: ID!) { deactivateUser(userId: $u) { id } }`), { u: bob.id });
+      await gqlOk(
+        bob.token,
+        graphql(`
+          mutation ConvergenceLeaveChannel($c: ID!) {
+            leaveChannel(channelId: $c)
+          }
+        `),
+        { c: channelId },
+      );
+      await gqlOk(
+        owner.token,
+        graphql(`
+          mutation ConvergenceDeactivateUser($u: ID!) {
+            deactivateUser(userId: $u) {
+              id
+            }
+          }
+        `),
+        { u: bob.id },
+      );
 
       // Archived (read-only, purging still allowed), reopened, then more traffic.
       await archive(owner.token, channelId, true);
-      const lastBob = (await gqlOk(owner.token, graphql(`query ConvergenceLastMessage($c: ID!) { channel(id: $c) { messages(last: 1) { edges { node { id } } } } }`), { c: channelId }))
-        .channel.messages.edges[0]!.node.id;
+      const lastBob = (
+        await gqlOk(
+          owner.token,
+          graphql(`
+            query ConvergenceLastMessage($c: ID!) {
+              channel(id: $c) {
+                messages(last: 1) {
+                  edges {
+                    node {
+                      id
+                    }
+                  }
+                }
+              }
+            }
+          `),
+          { c: channelId },
+        )
+      ).channel.messages.edges[0]!.node.id;
       await remove(owner.token, lastBob, true);
       await archive(owner.token, channelId, false);
       await send(s, carol.token, channelId, 'carol is back', { parentId: root.id });
@@ -354,7 +560,15 @@ describe('convergence: live events, a replay from the start and a fresh query ag
       ok(await actOnRequest(s, owner.token, 'approve', await requestFrom(client, projectId, ask.id)));
       await remove(agent.token, ask.id);
       await markRead(client.token, channelId);
-      await gqlOk(owner.token, graphql(`mutation ConvergenceRevokeProjectAccess($p: ID!, $u: ID!) { revokeProjectAccess(projectId: $p, userId: $u) }`), { p: projectId, u: client.id });
+      await gqlOk(
+        owner.token,
+        graphql(`
+          mutation ConvergenceRevokeProjectAccess($p: ID!, $u: ID!) {
+            revokeProjectAccess(projectId: $p, userId: $u)
+          }
+        `),
+        { p: projectId, u: client.id },
+      );
       await remove(owner.token, ask.id, true);
       await send(s, alice.token, channelId, 'the client is gone');
     });
@@ -366,10 +580,32 @@ describe('convergence: live events, a replay from the start and a fresh query ag
     await grantAccess(s, owner.token, projectId, client.id, 'CLIENT');
     const first = await requestFrom(client, projectId);
     const withdrawn = await requestFrom(client, projectId);
-    const { channelId } = ok(await s.gql(graphql(`query ConvergenceClientRequest($id: ID!) { clientRequest(id: $id) { channelId } }`), { id: first }, client.token)).clientRequest;
+    const { channelId } = ok(
+      await s.gql(
+        graphql(`
+          query ConvergenceClientRequest($id: ID!) {
+            clientRequest(id: $id) {
+              channelId
+            }
+          }
+        `),
+        { id: first },
+        client.token,
+      ),
+    ).clientRequest;
     await verify(client, channelId, async () => {
       const m = await send(s, client.token, channelId, 'details: red bricks');
-      await gqlOk(client.token, graphql(`mutation ConvergenceUpdateClientRequest($input: UpdateClientRequestInput!) { updateClientRequest(input: $input) { id } }`), { input: { id: first, title: 'Red bricks' } });
+      await gqlOk(
+        client.token,
+        graphql(`
+          mutation ConvergenceUpdateClientRequest($input: UpdateClientRequestInput!) {
+            updateClientRequest(input: $input) {
+              id
+            }
+          }
+        `),
+        { input: { id: first, title: 'Red bricks' } },
+      );
       await edit(client.token, m.id, 'details: 500 red bricks');
       // The owner decides, so is in the conversation and may purge from it.
       ok(await actOnRequest(s, owner.token, 'convert', first, { text: 'as change order' }));
@@ -415,7 +651,13 @@ describe('convergence: live events, a replay from the start and a fresh query ag
 async function requestFrom(client: TestUser, projectId: string, fromMessageId?: string): Promise<string> {
   const data = await gqlOk(
     client.token,
-    graphql(`mutation ConvergenceCreateClientRequest($input: CreateClientRequestInput!) { createClientRequest(input: $input) { id } }`),
+    graphql(`
+      mutation ConvergenceCreateClientRequest($input: CreateClientRequestInput!) {
+        createClientRequest(input: $input) {
+          id
+        }
+      }
+    `),
     { input: { projectId, title: 'Bricks', description: '500 bricks', type: 'MATERIAL', ...(fromMessageId ? { fromMessageId } : {}) } },
   );
   return data.createClientRequest.id;
@@ -424,8 +666,38 @@ async function requestFrom(client: TestUser, projectId: string, fromMessageId?: 
 /** Mute and hide are the viewer's own settings, not channel history: they must log nothing. */
 async function mute(user: TestUser, channelId: string) {
   const before = await lastSeqOf(user.token, channelId);
-  await gqlOk(user.token, graphql(`mutation ConvergenceMuteChannel($c: ID!) { muteChannel(channelId: $c) { id } }`), { c: channelId });
-  await gqlOk(user.token, graphql(`mutation ConvergenceHideChannel($c: ID!) { hideChannel(channelId: $c) { id } }`), { c: channelId });
-  await gqlOk(user.token, graphql(`mutation ConvergenceUnhideChannel($c: ID!) { hideChannel(channelId: $c, hidden: false) { id } }`), { c: channelId });
+  await gqlOk(
+    user.token,
+    graphql(`
+      mutation ConvergenceMuteChannel($c: ID!) {
+        muteChannel(channelId: $c) {
+          id
+        }
+      }
+    `),
+    { c: channelId },
+  );
+  await gqlOk(
+    user.token,
+    graphql(`
+      mutation ConvergenceHideChannel($c: ID!) {
+        hideChannel(channelId: $c) {
+          id
+        }
+      }
+    `),
+    { c: channelId },
+  );
+  await gqlOk(
+    user.token,
+    graphql(`
+      mutation ConvergenceUnhideChannel($c: ID!) {
+        hideChannel(channelId: $c, hidden: false) {
+          id
+        }
+      }
+    `),
+    { c: channelId },
+  );
   expect(await lastSeqOf(user.token, channelId)).toBe(before);
 }

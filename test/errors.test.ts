@@ -28,7 +28,10 @@ beforeAll(async () => {
       done();
     },
   });
-  const config = loadConfig({ PASSWORD_HASH_COST: '10' }, { databaseUrl, redisUrl: null, host: '127.0.0.1', jwtSecret: 'test-secret-0123456789abcdef', graphiql: false });
+  const config = loadConfig(
+    { PASSWORD_HASH_COST: '10' },
+    { databaseUrl, redisUrl: null, host: '127.0.0.1', jwtSecret: 'test-secret-0123456789abcdef', graphiql: false },
+  );
   app = await buildApp(config, { log: pino({ level: 'error' }, sink) });
   url = `http://127.0.0.1:${await app.start(0)}/graphql`;
 });
@@ -46,7 +49,13 @@ describe('unexpected errors', () => {
       await db.query(`DROP TABLE "AuditLog"`); // registerOrganization writes its audit row last
       const result = await gql(
         url,
-        graphql(`mutation ErrorsRegisterOrganization { registerOrganization(input: { name: "Broken", slug: "broken", username: "ada", displayName: "Ada", password: "password123" }) { token } }`),
+        graphql(`
+          mutation ErrorsRegisterOrganization {
+            registerOrganization(input: { name: "Broken", slug: "broken", username: "ada", displayName: "Ada", password: "password123" }) {
+              token
+            }
+          }
+        `),
       );
       const error = result.errors?.[0];
       expect(error?.message).toBe('Unexpected error');
@@ -76,11 +85,38 @@ describe('client mistakes', () => {
       await gql(url, `{ channels(`),
       await gql(url, `{ noSuchField }`),
       await gql(url, deep),
-      await gql(url, graphql(`query ErrorsChannelsWithBadToken { channels(first: 1) { edges { node { id } } } }`), {}, 'not-a-token'),
-      await gql(url, graphql(`query ErrorsChannel($c: ID!) { channel(id: $c) { id } }`), { c: 'bm90LWFuLWlk' }),
+      await gql(
+        url,
+        graphql(`
+          query ErrorsChannelsWithBadToken {
+            channels(first: 1) {
+              edges {
+                node {
+                  id
+                }
+              }
+            }
+          }
+        `),
+        {},
+        'not-a-token',
+      ),
+      await gql(
+        url,
+        graphql(`
+          query ErrorsChannel($c: ID!) {
+            channel(id: $c) {
+              id
+            }
+          }
+        `),
+        { c: 'bm90LWFuLWlk' },
+      ),
     ];
     for (const result of results) {
-      expect(result.errors?.[0]?.extensions?.code).toMatch(/^(GRAPHQL_PARSE_FAILED|GRAPHQL_VALIDATION_FAILED|BAD_USER_INPUT|UNAUTHENTICATED|NOT_FOUND)$/);
+      expect(result.errors?.[0]?.extensions?.code).toMatch(
+        /^(GRAPHQL_PARSE_FAILED|GRAPHQL_VALIDATION_FAILED|BAD_USER_INPUT|UNAUTHENTICATED|NOT_FOUND)$/,
+      );
     }
     expect(lines.slice(from)).toEqual([]);
   });

@@ -27,7 +27,19 @@ afterAll(async () => {
 });
 
 const lastSeq = async (token: string, channelId: string) =>
-  ok(await s.gql(graphql(`query FanoutChannel($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, token)).channel.lastSeq;
+  ok(
+    await s.gql(
+      graphql(`
+        query FanoutChannel($c: ID!) {
+          channel(id: $c) {
+            lastSeq
+          }
+        }
+      `),
+      { c: channelId },
+      token,
+    ),
+  ).channel.lastSeq;
 
 /** Sends `count` messages one after another and returns the statements run until every stream has them all. */
 async function cost(token: string, channelId: string, streams: Collected<unknown>[], count: number): Promise<number> {
@@ -44,8 +56,21 @@ describe('fan-out', () => {
     const members = await Promise.all(Array.from({ length: 5 }, () => createUser(s, org, 'MEMBER')));
     const channelId = await createChannel(s, org.owner.token, { memberIds: members.map((m) => m.id) });
     // `sender` is a relation: each execution of the event loads it.
-    const LIVE = graphql(`subscription FanoutChannelEvents($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) {
-      seq ... on MessageAddedEvent { message { body sender { displayName } } } } }`);
+    const LIVE = graphql(`
+      subscription FanoutChannelEvents($c: ID!, $after: Int) {
+        channelEvents(channelId: $c, after: $after) {
+          seq
+          ... on MessageAddedEvent {
+            message {
+              body
+              sender {
+                displayName
+              }
+            }
+          }
+        }
+      }
+    `);
     const clients = members.map((m) => wsClient(s.url, m.token, { keepOpen: true }));
     try {
       const first = (await send(s, org.owner.token, channelId, 'first')).seq;
@@ -77,9 +102,34 @@ describe('fan-out', () => {
     const [reader, lagger] = await Promise.all([createUser(s, org, 'MEMBER'), createUser(s, org, 'MEMBER')]);
     const channelId = await createChannel(s, org.owner.token, { memberIds: [reader.id, lagger.id] });
     for (let i = 0; i < 3; i++) await send(s, org.owner.token, channelId, `old ${i}`);
-    ok(await s.gql(graphql(`mutation FanoutMarkChannelRead($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { id } }`), { c: channelId, seq: await lastSeq(org.owner.token, channelId) }, reader.token));
-    const LIVE = graphql(`subscription FanoutUnreadCounts($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) {
-      seq ... on MessageAddedEvent { message { body channel { unreadCount } } } } }`);
+    ok(
+      await s.gql(
+        graphql(`
+          mutation FanoutMarkChannelRead($c: ID!, $seq: Int!) {
+            markChannelRead(channelId: $c, seq: $seq) {
+              id
+            }
+          }
+        `),
+        { c: channelId, seq: await lastSeq(org.owner.token, channelId) },
+        reader.token,
+      ),
+    );
+    const LIVE = graphql(`
+      subscription FanoutUnreadCounts($c: ID!, $after: Int) {
+        channelEvents(channelId: $c, after: $after) {
+          seq
+          ... on MessageAddedEvent {
+            message {
+              body
+              channel {
+                unreadCount
+              }
+            }
+          }
+        }
+      }
+    `);
     const after = await lastSeq(org.owner.token, channelId);
     const users = [reader, lagger, reader];
     const clients = users.map((u) => wsClient(s.url, u.token, { keepOpen: true }));
@@ -99,7 +149,18 @@ describe('fan-out', () => {
     const org = await registerOrg(s);
     const channelId = await createChannel(s, org.owner.token);
     const after = await lastSeq(org.owner.token, channelId);
-    const LIVE = graphql(`subscription FanoutBodiesAfter($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) { seq ... on MessageAddedEvent { message { body } } } }`);
+    const LIVE = graphql(`
+      subscription FanoutBodiesAfter($c: ID!, $after: Int) {
+        channelEvents(channelId: $c, after: $after) {
+          seq
+          ... on MessageAddedEvent {
+            message {
+              body
+            }
+          }
+        }
+      }
+    `);
 
     // A raw graphql-ws client whose TCP reads stop once it is subscribed.
     const slow = new WebSocket(s.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
@@ -108,7 +169,9 @@ describe('fan-out', () => {
     slow.on('message', (data) => {
       const message = JSON.parse(String(data));
       if (message.type === 'connection_ack') {
-        slow.send(JSON.stringify({ id: 'slow', type: 'subscribe', payload: { query: queryText(LIVE), variables: { c: channelId, after } } }));
+        slow.send(
+          JSON.stringify({ id: 'slow', type: 'subscribe', payload: { query: queryText(LIVE), variables: { c: channelId, after } } }),
+        );
       } else if (message.type === 'next') {
         received.push(message.payload.data.channelEvents.seq);
       }
@@ -133,7 +196,11 @@ describe('fan-out', () => {
       expect(await closed).toBe(1013);
       // The reader with a healthy socket got everything, in order.
       const end = await lastSeq(org.owner.token, channelId);
-      expectExactly((await stream.waitFor(end - after, 20_000)).map((e) => e.seq), after + 1, end);
+      expectExactly(
+        (await stream.waitFor(end - after, 20_000)).map((e) => e.seq),
+        after + 1,
+        end,
+      );
 
       // The slow one resumes after the last seq it received and misses nothing.
       // Its replay (megabytes more than the cap) goes at the socket's pace,
@@ -141,7 +208,11 @@ describe('fan-out', () => {
       const last = received.at(-1)!;
       expect(last).toBeLessThan(end);
       const resumed = collect(healthy, LIVE, { c: channelId, after: last }, (d) => d.channelEvents);
-      expectExactly((await resumed.waitFor(end - last, 20_000)).map((e) => e.seq), last + 1, end);
+      expectExactly(
+        (await resumed.waitFor(end - last, 20_000)).map((e) => e.seq),
+        last + 1,
+        end,
+      );
       expect(healthyClosed).toBeNull();
     } finally {
       slow.terminate();
@@ -190,13 +261,31 @@ describe('fan-out', () => {
     const channelId = await createChannel(s, org.owner.token);
     const client = wsClient(s.url, org.owner.token, { keepOpen: true });
     try {
-      const stream = collect(client, graphql(`subscription FanoutBodies($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { body } } } }`), { c: channelId }, (d) => d.channelEvents);
+      const stream = collect(
+        client,
+        graphql(`
+          subscription FanoutBodies($c: ID!) {
+            channelEvents(channelId: $c) {
+              seq
+              ... on MessageAddedEvent {
+                message {
+                  body
+                }
+              }
+            }
+          }
+        `),
+        { c: channelId },
+        (d) => d.channelEvents,
+      );
       const probe = (await untilLive(stream, () => send(s, org.owner.token, channelId, 'probe'))).at(-1)!.seq as number;
       // Payloads under 126 bytes are impossible here (the frame's prefix alone
       // is half that), so: under 64 KiB, and over it in bytes though not in characters.
       const bodies = ['é', 'x'.repeat(1000), 'ü€😀'.repeat(9000)];
       for (const body of bodies) await send(s, org.owner.token, channelId, body);
-      const events = (await stream.waitFor(stream.items.findIndex((e) => e.seq === probe) + 1 + bodies.length)).filter((e) => e.seq > probe);
+      const events = (await stream.waitFor(stream.items.findIndex((e) => e.seq === probe) + 1 + bodies.length)).filter(
+        (e) => e.seq > probe,
+      );
       expect(events.map((e) => messageOf(e)!.body)).toEqual(bodies);
       expect(Buffer.byteLength(bodies[2]!)).toBeGreaterThan(65_536);
     } finally {

@@ -23,10 +23,28 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const EVENTS = graphql(`subscription FaultsChannelEvents($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) { seq } }`);
+const EVENTS = graphql(`
+  subscription FaultsChannelEvents($c: ID!, $after: Int) {
+    channelEvents(channelId: $c, after: $after) {
+      seq
+    }
+  }
+`);
 const seqOf = (data: FaultsChannelEventsSubscription) => data.channelEvents.seq;
 const lastSeq = async (channelId: string) =>
-  ok(await s.gql(graphql(`query FaultsChannel($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, org.owner.token)).channel.lastSeq;
+  ok(
+    await s.gql(
+      graphql(`
+        query FaultsChannel($c: ID!) {
+          channel(id: $c) {
+            lastSeq
+          }
+        }
+      `),
+      { c: channelId },
+      org.owner.token,
+    ),
+  ).channel.lastSeq;
 
 describe('faults', () => {
   it('Redis restarted while 200 messages are sent: every subscriber ends with all 200, in order, once', async () => {

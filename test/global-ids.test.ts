@@ -9,7 +9,11 @@ import { describe, expect, it } from 'vitest';
 import '../src/schema/global-ids.ts';
 import { schema } from '../src/schema/index.ts';
 
-const ids = { channel: '0193a2b4-0000-7000-8000-000000000001', user: '0193a2b4-0000-7000-8000-000000000002', message: '0193a2b4-0000-7000-8000-000000000003' };
+const ids = {
+  channel: '0193a2b4-0000-7000-8000-000000000001',
+  user: '0193a2b4-0000-7000-8000-000000000002',
+  message: '0193a2b4-0000-7000-8000-000000000003',
+};
 const createdAt = '2026-11-30T00:00:00.000Z';
 
 const isPromise = (value: unknown): value is Promise<unknown> => typeof (value as Promise<unknown> | null)?.then === 'function';
@@ -23,9 +27,28 @@ describe('global IDs', () => {
       type: 'MESSAGE_ADDED',
       actorId: ids.user,
       createdAt,
-      payload: { id: ids.message, channelId: ids.channel, seq: 5, senderId: ids.user, body: 'hi', parentId: null, clientMessageId: 'k', customFields: null, editedAt: null, deletedAt: null, createdAt },
+      payload: {
+        id: ids.message,
+        channelId: ids.channel,
+        seq: 5,
+        senderId: ids.user,
+        body: 'hi',
+        parentId: null,
+        clientMessageId: 'k',
+        customFields: null,
+        editedAt: null,
+        deletedAt: null,
+        createdAt,
+      },
     };
-    const membersAdded = { channelId: ids.channel, seq: 6, type: 'MEMBER_ADDED', actorId: ids.user, createdAt, payload: { userIds: [ids.user] } };
+    const membersAdded = {
+      channelId: ids.channel,
+      seq: 6,
+      type: 'MEMBER_ADDED',
+      actorId: ids.user,
+      createdAt,
+      payload: { userIds: [ids.user] },
+    };
     const document = parse(`subscription($c: ID!) {
       channelEvents(channelId: $c) {
         seq channelId actorId
@@ -51,7 +74,12 @@ describe('global IDs', () => {
     const second = run(membersAdded);
     expect(isPromise(second)).toBe(false);
     expect((second as ExecutionResult).data).toEqual({
-      channelEvents: { seq: 6, channelId: encodeGlobalID('Channel', ids.channel), actorId: encodeGlobalID('User', ids.user), userIds: [encodeGlobalID('User', ids.user)] },
+      channelEvents: {
+        seq: 6,
+        channelId: encodeGlobalID('Channel', ids.channel),
+        actorId: encodeGlobalID('User', ids.user),
+        userIds: [encodeGlobalID('User', ids.user)],
+      },
     });
   });
 
@@ -75,6 +103,8 @@ describe('global IDs', () => {
 
     const async = execute({ schema: small, document: parse('{ thing { later mixed } }'), contextValue: {} });
     expect(isPromise(async)).toBe(true);
-    expect((await async).data).toEqual({ thing: { later: encodeGlobalID('Thing', 'a'), mixed: [encodeGlobalID('Thing', 'a'), encodeGlobalID('Thing', 'b')] } });
+    expect((await async).data).toEqual({
+      thing: { later: encodeGlobalID('Thing', 'a'), mixed: [encodeGlobalID('Thing', 'a'), encodeGlobalID('Thing', 'b')] },
+    });
   });
 });

@@ -38,16 +38,24 @@ describe('GraphiQL in Chromium', () => {
 
     // Over the WebSocket: the server closes a socket without a token in connection_init (4401).
     // Pasted, as from the README: typing it key by key adds seconds and nothing the query did not show.
-    await pasteInto(page, queryEditor, `subscription { channelEvents(channelId: "${channelId}") { seq ... on MessageAddedEvent { message { body } } } }`);
+    await pasteInto(
+      page,
+      queryEditor,
+      `subscription { channelEvents(channelId: "${channelId}") { seq ... on MessageAddedEvent { message { body } } } }`,
+    );
     await page.locator('.graphiql-execute-button').click();
-    const shownBody = async () => (await shownJson<{ data?: { channelEvents?: { message?: { body?: string } } } }>(result))?.data?.channelEvents?.message?.body;
+    const shownBody = async () =>
+      (await shownJson<{ data?: { channelEvents?: { message?: { body?: string } } } }>(result))?.data?.channelEvents?.message?.body;
     // The subscription is live once a message sent after it shows up; until then, sent ones are missed.
     await expect
-      .poll(async () => {
-        if ((await shownBody()) === 'probe') return true;
-        await send(s, org.owner.token, channelId, 'probe');
-        return false;
-      }, { timeout: 10_000, interval: 250 })
+      .poll(
+        async () => {
+          if ((await shownBody()) === 'probe') return true;
+          await send(s, org.owner.token, channelId, 'probe');
+          return false;
+        },
+        { timeout: 10_000, interval: 250 },
+      )
       .toBe(true);
     await send(s, org.owner.token, channelId, 'from the test');
     await expect.poll(shownBody, { timeout: 5_000 }).toBe('from the test');

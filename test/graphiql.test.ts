@@ -47,7 +47,13 @@ function startPage(html: string, persistedHeaders: string | null): PageOptions {
 
 /** A graphql-ws client as GraphiQL builds one: lazy, with the page's connectionParams. */
 function graphiqlClient(page: PageOptions) {
-  return createClient({ url: s.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, lazy: true, retryAttempts: 0, connectionParams: page.connectionParams });
+  return createClient({
+    url: s.url.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    lazy: true,
+    retryAttempts: 0,
+    connectionParams: page.connectionParams,
+  });
 }
 
 describe('GraphiQL', () => {
@@ -66,7 +72,23 @@ describe('GraphiQL', () => {
 
     const client = graphiqlClient(page);
     try {
-      const stream = collect(client, graphql(`subscription GraphiqlChannelEvents($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { body } } } }`), { c: channelId }, (d) => d.channelEvents);
+      const stream = collect(
+        client,
+        graphql(`
+          subscription GraphiqlChannelEvents($c: ID!) {
+            channelEvents(channelId: $c) {
+              seq
+              ... on MessageAddedEvent {
+                message {
+                  body
+                }
+              }
+            }
+          }
+        `),
+        { c: channelId },
+        (d) => d.channelEvents,
+      );
       await untilLive(stream, () => send(s, org.owner.token, channelId, 'probe'));
       // Counted before sending: the event may arrive before sendMessage's answer does.
       const seen = stream.items.length;

@@ -11,7 +11,17 @@ import {
 } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, uid, type TestServer } from './helpers/app.ts';
-import { createChannel, createProject, createUser, errorCode, grantAccess, ok, registerOrg, send, type TestOrg } from './helpers/fixtures.ts';
+import {
+  createChannel,
+  createProject,
+  createUser,
+  errorCode,
+  grantAccess,
+  ok,
+  registerOrg,
+  send,
+  type TestOrg,
+} from './helpers/fixtures.ts';
 
 /**
  * Tenant isolation (DESIGN §1.6): organization B's owner, an admin who may do
@@ -81,14 +91,12 @@ const body = 'isolation probe';
 const SLOTS = Object.keys(SLOT_TYPES) as Slot[];
 const CASES: IdCase[] = [
   // Relay: node(id) for every kind of id, and nodes(ids) for all of them after one of B's own.
-  ...SLOTS.map(
-    (slot): IdCase => ({
-      name: `fetch a ${SLOT_TYPES[slot]} (${slot}) with node(id)`,
-      document: `query($id: ID!) { node(id: $id) { id } }`,
-      variables: (a) => ({ id: a[slot] }),
-      data: () => ({ node: null }),
-    }),
-  ),
+  ...SLOTS.map((slot): IdCase => ({
+    name: `fetch a ${SLOT_TYPES[slot]} (${slot}) with node(id)`,
+    document: `query($id: ID!) { node(id: $id) { id } }`,
+    variables: (a) => ({ id: a[slot] }),
+    data: () => ({ node: null }),
+  })),
   {
     name: 'fetch every kind of id with nodes(ids)',
     document: `query($ids: [ID!]!) { nodes(ids: $ids) { id } }`,
@@ -181,7 +189,11 @@ const CASES: IdCase[] = [
     document: `subscription($userIds: [ID!]!) { presence(userIds: $userIds) { status } }`,
     variables: (a) => ({ userIds: [a.user] }),
   },
-  { name: 'leave a channel', document: `mutation($channelId: ID!) { leaveChannel(channelId: $channelId) }`, variables: (a) => ({ channelId: a.channel }) },
+  {
+    name: 'leave a channel',
+    document: `mutation($channelId: ID!) { leaveChannel(channelId: $channelId) }`,
+    variables: (a) => ({ channelId: a.channel }),
+  },
   {
     name: 'archive a channel',
     document: `mutation($channelId: ID!, $archived: Boolean) { archiveChannel(channelId: $channelId, archived: $archived) { id } }`,
@@ -420,7 +432,11 @@ const NO_ID: NoIdOperation[] = [
     document: `mutation($input: CreateUserInput!) { createUser(input: $input) { id } }`,
     variables: () => ({ input: { username: `iso-${uid()}`, displayName: 'Iso', role: 'MEMBER', password: 'password123' } }),
   },
-  { field: 'viewerEvents', reason: 'the viewer\u2019s own stream: channels come from their memberships', document: `subscription { viewerEvents { __typename } }` },
+  {
+    field: 'viewerEvents',
+    reason: 'the viewer\u2019s own stream: channels come from their memberships',
+    document: `subscription { viewerEvents { __typename } }`,
+  },
   {
     field: 'setPresence',
     reason: 'sets the caller\u2019s own presence',
@@ -428,7 +444,11 @@ const NO_ID: NoIdOperation[] = [
   },
   { field: 'notifications', reason: 'the viewer\u2019s own notifications', document: `{ notifications { edges { node { id } } } }` },
   { field: 'unreadNotificationCount', reason: 'the viewer\u2019s own notifications', document: `{ unreadNotificationCount }` },
-  { field: 'supportTicketCounts', reason: 'counts the caller\u2019s organization\u2019s (or own) tickets', document: `{ supportTicketCounts { count } }` },
+  {
+    field: 'supportTicketCounts',
+    reason: 'counts the caller\u2019s organization\u2019s (or own) tickets',
+    document: `{ supportTicketCounts { count } }`,
+  },
   { field: 'slaTargets', reason: 'the caller\u2019s organization\u2019s targets', document: `{ slaTargets { priority } }` },
   {
     field: 'setSlaTarget',
@@ -479,15 +499,30 @@ beforeAll(async () => {
     ok(await s.gql(`mutation($c: ID!) { archiveChannel(channelId: $c) { id } }`, { c: archivedChannel }, org.owner.token));
     ok(await s.gql(`mutation($u: ID!) { deactivateUser(userId: $u) { id } }`, { u: deactivated.id }, org.owner.token));
     const request = ok(
-      await s.gql(`mutation($input: CreateClientRequestInput!) { createClientRequest(input: $input) { id } }`, {
-        input: { projectId: project, title: 'Bricks', description: '500 bricks', type: 'MATERIAL' },
-      }, client.token),
+      await s.gql(
+        `mutation($input: CreateClientRequestInput!) { createClientRequest(input: $input) { id } }`,
+        {
+          input: { projectId: project, title: 'Bricks', description: '500 bricks', type: 'MATERIAL' },
+        },
+        client.token,
+      ),
     ).createClientRequest.id;
     const ticket = ok(
-      await s.gql(`mutation { openSupportTicket(input: { subject: "Help", category: TECHNICAL, priority: HIGH, message: "It broke" }) { id } }`, {}, user.token),
+      await s.gql(
+        `mutation { openSupportTicket(input: { subject: "Help", category: TECHNICAL, priority: HIGH, message: "It broke" }) { id } }`,
+        {},
+        user.token,
+      ),
     ).openSupportTicket.id;
-    ok(await s.gql(`mutation($id: ID!) { setSupportTicketStatus(input: { id: $id, status: IN_PROGRESS }) { id } }`, { id: ticket }, org.owner.token));
-    const notification = ok(await s.gql(`{ notifications(first: 1) { edges { node { id } } } }`, {}, user.token)).notifications.edges[0].node.id;
+    ok(
+      await s.gql(
+        `mutation($id: ID!) { setSupportTicketStatus(input: { id: $id, status: IN_PROGRESS }) { id } }`,
+        { id: ticket },
+        org.owner.token,
+      ),
+    );
+    const notification = ok(await s.gql(`{ notifications(first: 1) { edges { node { id } } } }`, {}, user.token)).notifications.edges[0]
+      .node.id;
     const ids: Ids = {
       channel,
       archivedChannel,
@@ -532,10 +567,23 @@ const SNAPSHOT = `query($channel: ID!, $archived: ID!, $message: ID!, $project: 
 
 /** Everything a stray cross-organization call could change, as the organization's owner (and a member) see it. */
 async function snapshot(org: TestOrg, ids: Ids, memberToken?: string) {
-  const vars = { channel: ids.channel, archived: ids.archivedChannel, message: ids.message, project: ids.project, request: ids.request, ticket: ids.ticket };
+  const vars = {
+    channel: ids.channel,
+    archived: ids.archivedChannel,
+    message: ids.message,
+    project: ids.project,
+    request: ids.request,
+    ticket: ids.ticket,
+  };
   const data = ok(await s.gql(SNAPSHOT, vars, org.owner.token));
   const member = memberToken
-    ? ok(await s.gql(`{ channels(first: 50) { edges { node { id } } } notifications(first: 50) { edges { node { id read } } } }`, {}, memberToken))
+    ? ok(
+        await s.gql(
+          `{ channels(first: 50) { edges { node { id } } } notifications(first: 50) { edges { node { id read } } } }`,
+          {},
+          memberToken,
+        ),
+      )
     : null;
   return { ...data, member };
 }
@@ -573,8 +621,14 @@ describe('isolation: coverage of schema.graphql', () => {
   it('every root operation with an id argument has a case for each of its id arguments', () => {
     const covered = new Set(CASES.flatMap((c) => foreignPaths(c.variables(a, b)).map((p) => `${rootField(c.document)}.${p}`)));
     const required = roots.flatMap((field) => idPaths(field.args).map((p) => `${field.name}.${p}`));
-    expect(required.filter((p) => !covered.has(p)), 'id arguments with no isolation case').toEqual([]);
-    expect([...covered].filter((p) => !required.includes(p)), 'cases that point at no id argument of the schema').toEqual([]);
+    expect(
+      required.filter((p) => !covered.has(p)),
+      'id arguments with no isolation case',
+    ).toEqual([]);
+    expect(
+      [...covered].filter((p) => !required.includes(p)),
+      'cases that point at no id argument of the schema',
+    ).toEqual([]);
   });
 
   it('every root operation without an id argument is listed as no-id, with a reason', () => {
@@ -585,24 +639,27 @@ describe('isolation: coverage of schema.graphql', () => {
 });
 
 describe('isolation: another organization\u2019s ids', () => {
-  it.each(CASES.map((c) => [c.name, c] as const))('%s: NOT_FOUND (or null), exactly like a missing id, and nothing changes', async (_name, c) => {
-    const foreign = await s.gql(c.document, c.variables(a, b), B.owner.token);
-    const ghost = mapIds((slot) => encode(SLOT_TYPES[slot], randomUUID()));
-    const missing = await s.gql(c.document, c.variables(ghost, b), B.owner.token);
-    if (c.data) {
-      expect(foreign, 'null for a foreign id').toEqual({ data: c.data(b) });
-      expect(missing, 'null for a missing id').toEqual({ data: c.data(b) });
+  it.each(CASES.map((c) => [c.name, c] as const))(
+    '%s: NOT_FOUND (or null), exactly like a missing id, and nothing changes',
+    async (_name, c) => {
+      const foreign = await s.gql(c.document, c.variables(a, b), B.owner.token);
+      const ghost = mapIds((slot) => encode(SLOT_TYPES[slot], randomUUID()));
+      const missing = await s.gql(c.document, c.variables(ghost, b), B.owner.token);
+      if (c.data) {
+        expect(foreign, 'null for a foreign id').toEqual({ data: c.data(b) });
+        expect(missing, 'null for a missing id').toEqual({ data: c.data(b) });
+        expect(await bothSnapshots()).toEqual(initial);
+        return;
+      }
+      expect(errorCode(foreign), JSON.stringify(foreign)).toBe(c.code ?? 'NOT_FOUND');
+      expect(foreign.data ?? null, 'no data for a foreign id').toBeNull();
+      expect({ code: errorCode(foreign), message: foreign.errors?.[0]?.message }).toEqual({
+        code: errorCode(missing),
+        message: missing.errors?.[0]?.message,
+      });
       expect(await bothSnapshots()).toEqual(initial);
-      return;
-    }
-    expect(errorCode(foreign), JSON.stringify(foreign)).toBe(c.code ?? 'NOT_FOUND');
-    expect(foreign.data ?? null, 'no data for a foreign id').toBeNull();
-    expect({ code: errorCode(foreign), message: foreign.errors?.[0]?.message }).toEqual({
-      code: errorCode(missing),
-      message: missing.errors?.[0]?.message,
-    });
-    expect(await bothSnapshots()).toEqual(initial);
-  });
+    },
+  );
 
   it('A\u2019s data is still what A made', async () => {
     const { a: view } = await bothSnapshots();

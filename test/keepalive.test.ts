@@ -65,7 +65,7 @@ describe('HTTP keep-alive', () => {
     agent.destroy();
   });
 
-  it('an idle connection is closed by the server after the configured timeout, not Node\'s 5 s', async () => {
+  it("an idle connection is closed by the server after the configured timeout, not Node's 5 s", async () => {
     const server = await startServer({ httpKeepAliveTimeoutMs: 3000 });
     servers.push(server);
     const socket = connect(server.port, '127.0.0.1');

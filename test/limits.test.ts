@@ -29,7 +29,20 @@ describe('query limits', () => {
     const result = await s.gql(`{ ${aliases} }`, {}, token);
     expect(errorCode(result)).toBe('BAD_USER_INPUT');
     expect(result.errors?.[0]?.message).toMatch(/Aliases limit/);
-    expect((await s.gql(graphql(`query LimitsTwoAliases { a: __typename b: __typename }`), {}, token)).data).toEqual({ a: 'Query', b: 'Query' });
+    expect(
+      (
+        await s.gql(
+          graphql(`
+            query LimitsTwoAliases {
+              a: __typename
+              b: __typename
+            }
+          `),
+          {},
+          token,
+        )
+      ).data,
+    ).toEqual({ a: 'Query', b: 'Query' });
   });
 
   it('rejects documents nested deeper than the limit', async () => {
@@ -57,7 +70,33 @@ describe('query limits', () => {
 describe('query limits allow real screens', () => {
   it('accepts a history screen: 50 messages with senders and five readers each', async () => {
     const result = await s.gql(
-      graphql(`query LimitsChannel($c: ID!) { channel(id: $c) { messages(first: 50) { edges { node { id body sender { displayName } readCount readBy(first: 5) { edges { node { user { displayName } } } } } } } } }`),
+      graphql(`
+        query LimitsChannel($c: ID!) {
+          channel(id: $c) {
+            messages(first: 50) {
+              edges {
+                node {
+                  id
+                  body
+                  sender {
+                    displayName
+                  }
+                  readCount
+                  readBy(first: 5) {
+                    edges {
+                      node {
+                        user {
+                          displayName
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      `),
       { c: 'Q2hhbm5lbDowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA=' },
       token,
     );

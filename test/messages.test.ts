@@ -34,11 +34,51 @@ function expectBadInput(result: GqlResult<unknown>, field: string) {
   expect(error.extensions?.field === field || error.message.includes(field), error.message).toBe(true);
 }
 
-const MESSAGE = graphql(`query MessagesMessage($id: ID!) {
-  message(id: $id) { id body deleted edited editedAt edits(first: 10) { edges { node { previousBody editor { username } } } } }
-}`);
-const EDIT = graphql(`mutation MessagesEditMessage($input: EditMessageInput!) { editMessage(input: $input) { id seq body edited editedAt } }`);
-const DELETE = graphql(`mutation MessagesDeleteMessage($input: DeleteMessageInput!) { deleteMessage(input: $input) { messageId hard message { id deleted body } } }`);
+const MESSAGE = graphql(`
+  query MessagesMessage($id: ID!) {
+    message(id: $id) {
+      id
+      body
+      deleted
+      edited
+      editedAt
+      edits(first: 10) {
+        edges {
+          node {
+            previousBody
+            editor {
+              username
+            }
+          }
+        }
+      }
+    }
+  }
+`);
+const EDIT = graphql(`
+  mutation MessagesEditMessage($input: EditMessageInput!) {
+    editMessage(input: $input) {
+      id
+      seq
+      body
+      edited
+      editedAt
+    }
+  }
+`);
+const DELETE = graphql(`
+  mutation MessagesDeleteMessage($input: DeleteMessageInput!) {
+    deleteMessage(input: $input) {
+      messageId
+      hard
+      message {
+        id
+        deleted
+        body
+      }
+    }
+  }
+`);
 
 async function readMessage(token: string, id: string) {
   return s.gql(MESSAGE, { id }, token);
@@ -90,17 +130,39 @@ describe('sendMessage input', () => {
     // Another organization's message is no valid parent either.
     const stranger = await registerOrg(s);
     const foreign = await send(s, stranger.owner.token, await createChannel(s, stranger.owner.token), 'foreign');
-    expect(['BAD_USER_INPUT', 'NOT_FOUND']).toContain(errorCode(await trySend(org.owner.token, { channelId, body: 'x', parentId: foreign.id })));
+    expect(['BAD_USER_INPUT', 'NOT_FOUND']).toContain(
+      errorCode(await trySend(org.owner.token, { channelId, body: 'x', parentId: foreign.id })),
+    );
 
     const root = await send(s, org.owner.token, channelId, 'root');
     const reply = await send(s, member.token, channelId, 'first reply', { parentId: root.id });
     const nested = await send(s, org.owner.token, channelId, 'reply to the reply', { parentId: reply.id });
     const data = ok(
       await s.gql(
-        graphql(`query MessagesRootAndNested($root: ID!, $nested: ID!) {
-          root: message(id: $root) { replyCount replies(first: 10) { edges { node { id body parent { id } } } } }
-          nested: message(id: $nested) { parent { id } replyCount }
-        }`),
+        graphql(`
+          query MessagesRootAndNested($root: ID!, $nested: ID!) {
+            root: message(id: $root) {
+              replyCount
+              replies(first: 10) {
+                edges {
+                  node {
+                    id
+                    body
+                    parent {
+                      id
+                    }
+                  }
+                }
+              }
+            }
+            nested: message(id: $nested) {
+              parent {
+                id
+              }
+              replyCount
+            }
+          }
+        `),
         { root: root.id, nested: nested.id },
         member.token,
       ),
@@ -116,13 +178,32 @@ describe('sendMessage input', () => {
     const customFields = { priority: 2, tags: ['a', 'b'], nested: { ok: true, note: null }, text: 'ünïcode ✓' };
     const sent = ok(
       await s.gql(
-        graphql(`mutation MessagesSendMessage($input: SendMessageInput!) { sendMessage(input: $input) { id customFields } }`),
+        graphql(`
+          mutation MessagesSendMessage($input: SendMessageInput!) {
+            sendMessage(input: $input) {
+              id
+              customFields
+            }
+          }
+        `),
         { input: { channelId, body: 'with fields', customFields } },
         org.owner.token,
       ),
     );
     expect(sent.sendMessage.customFields).toEqual(customFields);
-    const read = ok(await s.gql(graphql(`query MessagesCustomFields($id: ID!) { message(id: $id) { customFields } }`), { id: sent.sendMessage.id }, member.token));
+    const read = ok(
+      await s.gql(
+        graphql(`
+          query MessagesCustomFields($id: ID!) {
+            message(id: $id) {
+              customFields
+            }
+          }
+        `),
+        { id: sent.sendMessage.id },
+        member.token,
+      ),
+    );
     expect(read.message.customFields).toEqual(customFields);
     // Not an object: rejected as input, not a server error.
     const bad = await trySend(org.owner.token, { channelId, body: 'x', customFields: [1, 2] });
@@ -132,19 +213,68 @@ describe('sendMessage input', () => {
   it('answers sendMessage and editMessage with relations and counts the client selects', async () => {
     const { org, member, channelId } = await room();
     const root = await send(s, member.token, channelId, 'root');
-    graphql(`fragment MessagesRich on Message { id seq body replyCount sender { username } parent { id } channel { id } edits(first: 5) { edges { node { previousBody } } } }`);
+    graphql(`
+      fragment MessagesRich on Message {
+        id
+        seq
+        body
+        replyCount
+        sender {
+          username
+        }
+        parent {
+          id
+        }
+        channel {
+          id
+        }
+        edits(first: 5) {
+          edges {
+            node {
+              previousBody
+            }
+          }
+        }
+      }
+    `);
     const reply = ok(
-      await s.gql(graphql(`mutation MessagesSendRich($input: SendMessageInput!) { sendMessage(input: $input) { ...MessagesRich } }`), { input: { channelId, body: 'reply', parentId: root.id } }, org.owner.token),
+      await s.gql(
+        graphql(`
+          mutation MessagesSendRich($input: SendMessageInput!) {
+            sendMessage(input: $input) {
+              ...MessagesRich
+            }
+          }
+        `),
+        { input: { channelId, body: 'reply', parentId: root.id } },
+        org.owner.token,
+      ),
     ).sendMessage;
-    expect(reply).toMatchObject({ body: 'reply', replyCount: 0, sender: { username: 'owner' }, parent: { id: root.id }, channel: { id: channelId } });
+    expect(reply).toMatchObject({
+      body: 'reply',
+      replyCount: 0,
+      sender: { username: 'owner' },
+      parent: { id: root.id },
+      channel: { id: channelId },
+    });
     const edited = ok(
-      await s.gql(graphql(`mutation MessagesEditRich($input: EditMessageInput!) { editMessage(input: $input) { ...MessagesRich } }`), { input: { id: root.id, body: 'root v2' } }, member.token),
+      await s.gql(
+        graphql(`
+          mutation MessagesEditRich($input: EditMessageInput!) {
+            editMessage(input: $input) {
+              ...MessagesRich
+            }
+          }
+        `),
+        { input: { id: root.id, body: 'root v2' } },
+        member.token,
+      ),
     ).editMessage;
     expect(edited).toMatchObject({ body: 'root v2', replyCount: 1, parent: null, edits: { edges: [{ node: { previousBody: 'root' } }] } });
   });
 
   it('takes the body limit from configuration', async () => {
-    const small = await startServer({ limits: { messageBodyMax: 10, pageSizeMax: 100} });
+    const small = await startServer({ limits: { messageBodyMax: 10, pageSizeMax: 100 } });
     try {
       const org = await registerOrg(small);
       const channelId = await createChannel(small, org.owner.token);
@@ -161,14 +291,27 @@ describe('sendMessage input', () => {
 });
 
 describe('Channel.messages', () => {
-  const PAGE = graphql(`query MessagesChannel($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {
-    channel(id: $id) {
-      messages(first: $first, after: $after, last: $last, before: $before) {
-        edges { cursor node { seq body } }
-        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  const PAGE = graphql(`
+    query MessagesChannel($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {
+      channel(id: $id) {
+        messages(first: $first, after: $after, last: $last, before: $before) {
+          edges {
+            cursor
+            node {
+              seq
+              body
+            }
+          }
+          pageInfo {
+            hasNextPage
+            hasPreviousPage
+            startCursor
+            endCursor
+          }
+        }
       }
     }
-  }`);
+  `);
   type Page = MessagesChannelQuery['channel']['messages'];
   const page = async (token: string, id: string, args: Omit<MessagesChannelQueryVariables, 'id'>) =>
     ok(await s.gql(PAGE, { id, ...args }, token)).channel.messages;
@@ -240,7 +383,23 @@ describe('Channel.messages', () => {
     const garbage = await s.gql(PAGE, { id: channelId, first: 5, after: 'not-a-cursor' }, org.owner.token);
     expect(errorCode(garbage)).toBe('BAD_USER_INPUT');
     const nested = await s.gql(
-      graphql(`query MessagesTooManyReplies($id: ID!) { channel(id: $id) { messages(first: 1) { edges { node { replies(first: 101) { edges { cursor } } } } } } }`),
+      graphql(`
+        query MessagesTooManyReplies($id: ID!) {
+          channel(id: $id) {
+            messages(first: 1) {
+              edges {
+                node {
+                  replies(first: 101) {
+                    edges {
+                      cursor
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      `),
       { id: channelId },
       org.owner.token,
     );
@@ -248,12 +407,24 @@ describe('Channel.messages', () => {
   });
 
   it('takes the page cap from configuration', async () => {
-    const small = await startServer({ limits: { messageBodyMax: 5000, pageSizeMax: 20} });
+    const small = await startServer({ limits: { messageBodyMax: 5000, pageSizeMax: 20 } });
     try {
       const o = await registerOrg(small);
       const id = await createChannel(small, o.owner.token);
       await send(small, o.owner.token, id, 'one');
-      const q = graphql(`query MessagesFirstN($id: ID!, $n: Int) { channel(id: $id) { messages(first: $n) { edges { node { seq } } } } }`);
+      const q = graphql(`
+        query MessagesFirstN($id: ID!, $n: Int) {
+          channel(id: $id) {
+            messages(first: $n) {
+              edges {
+                node {
+                  seq
+                }
+              }
+            }
+          }
+        }
+      `);
       expect(ok(await small.gql(q, { id, n: 20 }, o.owner.token)).channel.messages.edges).toHaveLength(1);
       expect(errorCode(await small.gql(q, { id, n: 21 }, o.owner.token))).toBe('BAD_USER_INPUT');
     } finally {
@@ -270,9 +441,26 @@ describe('Channel.messages', () => {
       const m = await send(s, i % 2 ? member.token : o.owner.token, id, `n${i}`, parentId ? { parentId } : {});
       if (!parentId) roots.push(m.id);
     }
-    const q = graphql(`query MessagesFirstNWithRelations($id: ID!, $n: Int) { channel(id: $id) { messages(first: $n) { edges { node {
-      body sender { username } replyCount parent { id }
-    } } } } }`);
+    const q = graphql(`
+      query MessagesFirstNWithRelations($id: ID!, $n: Int) {
+        channel(id: $id) {
+          messages(first: $n) {
+            edges {
+              node {
+                body
+                sender {
+                  username
+                }
+                replyCount
+                parent {
+                  id
+                }
+              }
+            }
+          }
+        }
+      }
+    `);
     const cost = async (n: number) => {
       const before = s.app.queryCount();
       const data = ok(await s.gql(q, { id, n }, o.owner.token));
@@ -314,7 +502,19 @@ describe('editMessage', () => {
     const { org, member, channelId } = await room();
     const m = await send(s, member.token, channelId, 'mine');
     const other = await createUser(s, org, 'MEMBER');
-    ok(await s.gql(graphql(`mutation MessagesAddChannelMembers($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`), { c: channelId, u: [other.id] }, org.owner.token));
+    ok(
+      await s.gql(
+        graphql(`
+          mutation MessagesAddChannelMembers($c: ID!, $u: [ID!]!) {
+            addChannelMembers(channelId: $c, userIds: $u) {
+              id
+            }
+          }
+        `),
+        { c: channelId, u: [other.id] },
+        org.owner.token,
+      ),
+    );
     expect(errorCode(await s.gql(EDIT, { input: { id: m.id, body: 'theirs' } }, other.token))).toBe('FORBIDDEN');
     // Not even the organization owner rewrites someone else's words.
     expect(errorCode(await s.gql(EDIT, { input: { id: m.id, body: 'owner' } }, org.owner.token))).toBe('FORBIDDEN');
@@ -346,7 +546,19 @@ describe('deleteMessage', () => {
   it('soft delete by the author hides body and history from non-admins only', async () => {
     const { org, member, channelId } = await room();
     const admin = await createUser(s, org, 'ADMIN');
-    ok(await s.gql(graphql(`mutation MessagesAddChannelMembers($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`), { c: channelId, u: [admin.id] }, org.owner.token));
+    ok(
+      await s.gql(
+        graphql(`
+          mutation MessagesAddChannelMembers($c: ID!, $u: [ID!]!) {
+            addChannelMembers(channelId: $c, userIds: $u) {
+              id
+            }
+          }
+        `),
+        { c: channelId, u: [admin.id] },
+        org.owner.token,
+      ),
+    );
     const m = await send(s, member.token, channelId, 'draft');
     ok(await s.gql(EDIT, { input: { id: m.id, body: 'secret' } }, member.token));
 
@@ -376,7 +588,10 @@ describe('deleteMessage', () => {
     const channelId = await createChannel(s, moderator.token, { memberIds: [poster.id] });
     const m = await send(s, poster.token, channelId, 'off topic');
     expect(errorCode(await s.gql(DELETE, { input: { id: m.id, hard: true } }, moderator.token))).toBe('FORBIDDEN');
-    expect(ok(await s.gql(DELETE, { input: { id: m.id } }, moderator.token)).deleteMessage.message).toMatchObject({ deleted: true, body: null });
+    expect(ok(await s.gql(DELETE, { input: { id: m.id } }, moderator.token)).deleteMessage.message).toMatchObject({
+      deleted: true,
+      body: null,
+    });
   });
 
   it('lets staff and admins soft-delete others\u2019 messages, but not plain members', async () => {
@@ -386,7 +601,13 @@ describe('deleteMessage', () => {
     const admin = await createUser(s, org, 'ADMIN');
     ok(
       await s.gql(
-        graphql(`mutation MessagesAddChannelMembers($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`),
+        graphql(`
+          mutation MessagesAddChannelMembers($c: ID!, $u: [ID!]!) {
+            addChannelMembers(channelId: $c, userIds: $u) {
+              id
+            }
+          }
+        `),
         { c: channelId, u: [other.id, staff.id, admin.id] },
         org.owner.token,
       ),
@@ -402,7 +623,19 @@ describe('deleteMessage', () => {
   it('allows hard delete only to organization owners and admins', async () => {
     const { org, member, channelId } = await room();
     const staff = await createUser(s, org, 'STAFF');
-    ok(await s.gql(graphql(`mutation MessagesAddChannelMembers($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`), { c: channelId, u: [staff.id] }, org.owner.token));
+    ok(
+      await s.gql(
+        graphql(`
+          mutation MessagesAddChannelMembers($c: ID!, $u: [ID!]!) {
+            addChannelMembers(channelId: $c, userIds: $u) {
+              id
+            }
+          }
+        `),
+        { c: channelId, u: [staff.id] },
+        org.owner.token,
+      ),
+    );
     const m = await send(s, member.token, channelId, 'keep me');
     for (const viewer of [member, staff]) {
       expect(errorCode(await s.gql(DELETE, { input: { id: m.id, hard: true } }, viewer.token))).toBe('FORBIDDEN');
@@ -423,7 +656,19 @@ describe('deleteMessage', () => {
     expect(errorCode(await readMessage(org.owner.token, m.id))).toBe('NOT_FOUND');
     const history = await channelSnapshot(s, org.owner.token, channelId);
     expect(history.messages.map((x) => x.id)).toEqual([root.id, after.id]);
-    const thread = ok(await s.gql(graphql(`query MessagesReplyCount($id: ID!) { message(id: $id) { replyCount } }`), { id: root.id }, org.owner.token));
+    const thread = ok(
+      await s.gql(
+        graphql(`
+          query MessagesReplyCount($id: ID!) {
+            message(id: $id) {
+              replyCount
+            }
+          }
+        `),
+        { id: root.id },
+        org.owner.token,
+      ),
+    );
     expect(thread.message.replyCount).toBe(0);
 
     const events = await eventRows(db, channelId);
@@ -476,8 +721,24 @@ describe('channel event log', () => {
 });
 
 describe('markChannelRead', () => {
-  const UNREAD = graphql(`query MessagesUnread($id: ID!) { channel(id: $id) { lastSeq unreadCount membership { lastReadSeq } } }`);
-  const MARK = graphql(`mutation MessagesMarkChannelRead($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { lastReadSeq } }`);
+  const UNREAD = graphql(`
+    query MessagesUnread($id: ID!) {
+      channel(id: $id) {
+        lastSeq
+        unreadCount
+        membership {
+          lastReadSeq
+        }
+      }
+    }
+  `);
+  const MARK = graphql(`
+    mutation MessagesMarkChannelRead($c: ID!, $seq: Int!) {
+      markChannelRead(channelId: $c, seq: $seq) {
+        lastReadSeq
+      }
+    }
+  `);
 
   it('clears the other member\u2019s unread count and never moves backwards', async () => {
     const { org, member, channelId } = await room();

@@ -50,11 +50,12 @@ function migrationDirs(): string[] {
 
 /** SQL creating the current schema.prisma from nothing, from the wasm engine in a flagged child process. */
 async function schemaSql(): Promise<string> {
-  const { stdout } = await run(
-    process.execPath,
-    ['--experimental-wasm-modules', '--import', 'tsx', 'src/scripts/print-schema-sql.ts'],
-    { cwd: ROOT, env: { ...process.env, SHADOW_DATABASE_URL: ADMIN_URL }, timeout: 60_000, maxBuffer: 16 << 20 },
-  );
+  const { stdout } = await run(process.execPath, ['--experimental-wasm-modules', '--import', 'tsx', 'src/scripts/print-schema-sql.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, SHADOW_DATABASE_URL: ADMIN_URL },
+    timeout: 60_000,
+    maxBuffer: 16 << 20,
+  });
   return stdout;
 }
 
@@ -66,8 +67,7 @@ async function schemaSql(): Promise<string> {
  */
 async function catalogDump(url: string): Promise<string[]> {
   return withClient(url, async (client) => {
-    const lines = async (sql: string): Promise<string[]> =>
-      (await client.query<{ line: string }>(sql)).rows.map((row) => row.line);
+    const lines = async (sql: string): Promise<string[]> => (await client.query<{ line: string }>(sql)).rows.map((row) => row.line);
     const dump = [
       ...(await lines(`
         SELECT 'table ' || c.relname || ' (' || c.relkind::text || ')' AS line
@@ -127,14 +127,16 @@ describe('migrations', () => {
     expect((await migrate(url)).applied).toEqual(dirs);
     expect((await migrate(url)).applied).toEqual([]);
 
-    const rows = await withClient(url, async (client) =>
-      (
-        await client.query<{ migration_name: string; checksum: string; finished: boolean; steps: number }>(
-          `SELECT migration_name, checksum, finished_at IS NOT NULL AND rolled_back_at IS NULL AS finished,
+    const rows = await withClient(
+      url,
+      async (client) =>
+        (
+          await client.query<{ migration_name: string; checksum: string; finished: boolean; steps: number }>(
+            `SELECT migration_name, checksum, finished_at IS NOT NULL AND rolled_back_at IS NULL AS finished,
                   applied_steps_count AS steps
            FROM "_prisma_migrations" ORDER BY migration_name`,
-        )
-      ).rows,
+          )
+        ).rows,
     );
     expect(rows).toEqual(
       dirs.map((name) => ({

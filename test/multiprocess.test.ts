@@ -28,44 +28,223 @@ describe('two server processes', () => {
   it('a user deactivated through one process is refused by the other', async () => {
     const org = await registerOrg(a);
     const member = await createUser(a, org, 'MEMBER');
-    expect(ok(await b.gql(graphql(`query MultiprocessViewer { viewer { id } }`), {}, member.token)).viewer.id).toBe(member.id);
-    ok(await a.gql(graphql(`mutation MultiprocessDeactivateUser($id: ID!) { deactivateUser(userId: $id) { id } }`), { id: member.id }, org.owner.token));
-    expect(await within(async () => errorCode(await b.gql(graphql(`query MultiprocessViewer { viewer { id } }`), {}, member.token)) === 'UNAUTHENTICATED')).toBe(true);
-    ok(await a.gql(graphql(`mutation MultiprocessReactivateUser($id: ID!) { reactivateUser(userId: $id) { id } }`), { id: member.id }, org.owner.token));
-    expect(await within(async () => (await b.gql(graphql(`query MultiprocessViewer { viewer { id } }`), {}, member.token)).data?.viewer?.id === member.id)).toBe(true);
+    expect(
+      ok(
+        await b.gql(
+          graphql(`
+            query MultiprocessViewer {
+              viewer {
+                id
+              }
+            }
+          `),
+          {},
+          member.token,
+        ),
+      ).viewer.id,
+    ).toBe(member.id);
+    ok(
+      await a.gql(
+        graphql(`
+          mutation MultiprocessDeactivateUser($id: ID!) {
+            deactivateUser(userId: $id) {
+              id
+            }
+          }
+        `),
+        { id: member.id },
+        org.owner.token,
+      ),
+    );
+    expect(
+      await within(
+        async () =>
+          errorCode(
+            await b.gql(
+              graphql(`
+                query MultiprocessViewer {
+                  viewer {
+                    id
+                  }
+                }
+              `),
+              {},
+              member.token,
+            ),
+          ) === 'UNAUTHENTICATED',
+      ),
+    ).toBe(true);
+    ok(
+      await a.gql(
+        graphql(`
+          mutation MultiprocessReactivateUser($id: ID!) {
+            reactivateUser(userId: $id) {
+              id
+            }
+          }
+        `),
+        { id: member.id },
+        org.owner.token,
+      ),
+    );
+    expect(
+      await within(
+        async () =>
+          (
+            await b.gql(
+              graphql(`
+                query MultiprocessViewer {
+                  viewer {
+                    id
+                  }
+                }
+              `),
+              {},
+              member.token,
+            )
+          ).data?.viewer?.id === member.id,
+      ),
+    ).toBe(true);
   });
 
   it('a role change through one process applies in the other', async () => {
     const org = await registerOrg(a);
     const member = await createUser(a, org, 'MEMBER');
-    expect(ok(await b.gql(graphql(`query MultiprocessViewerRole { viewer { role } }`), {}, member.token)).viewer.role).toBe('MEMBER');
-    ok(await a.gql(graphql(`mutation MultiprocessChangeUserRole($id: ID!) { changeUserRole(userId: $id, role: ADMIN) { id } }`), { id: member.id }, org.owner.token));
-    expect(await within(async () => (await b.gql(graphql(`query MultiprocessViewerRole { viewer { role } }`), {}, member.token)).data?.viewer?.role === 'ADMIN')).toBe(true);
+    expect(
+      ok(
+        await b.gql(
+          graphql(`
+            query MultiprocessViewerRole {
+              viewer {
+                role
+              }
+            }
+          `),
+          {},
+          member.token,
+        ),
+      ).viewer.role,
+    ).toBe('MEMBER');
+    ok(
+      await a.gql(
+        graphql(`
+          mutation MultiprocessChangeUserRole($id: ID!) {
+            changeUserRole(userId: $id, role: ADMIN) {
+              id
+            }
+          }
+        `),
+        { id: member.id },
+        org.owner.token,
+      ),
+    );
+    expect(
+      await within(
+        async () =>
+          (
+            await b.gql(
+              graphql(`
+                query MultiprocessViewerRole {
+                  viewer {
+                    role
+                  }
+                }
+              `),
+              {},
+              member.token,
+            )
+          ).data?.viewer?.role === 'ADMIN',
+      ),
+    ).toBe(true);
   });
 
   it('serves one channel from both processes', async () => {
     const org = await registerOrg(a);
-    const created = ok(await a.gql(graphql(`mutation MultiprocessCreateChannel { createChannel(input: { kind: GROUP, name: "shared" }) { id } }`), {}, org.owner.token));
+    const created = ok(
+      await a.gql(
+        graphql(`
+          mutation MultiprocessCreateChannel {
+            createChannel(input: { kind: GROUP, name: "shared" }) {
+              id
+            }
+          }
+        `),
+        {},
+        org.owner.token,
+      ),
+    );
     const channelId = created.createChannel.id;
     await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        (i % 2 ? a : b).gql(graphql(`mutation MultiprocessSendMessage($c: ID!, $b: String!) { sendMessage(input: { channelId: $c, body: $b }) { seq } }`), { c: channelId, b: `m${i}` }, org.owner.token),
+        (i % 2 ? a : b).gql(
+          graphql(`
+            mutation MultiprocessSendMessage($c: ID!, $b: String!) {
+              sendMessage(input: { channelId: $c, body: $b }) {
+                seq
+              }
+            }
+          `),
+          { c: channelId, b: `m${i}` },
+          org.owner.token,
+        ),
       ),
     );
-    const history = ok(await b.gql(graphql(`query MultiprocessChannel($c: ID!) { channel(id: $c) { lastSeq messages(first: 20) { edges { node { seq } } } } }`), { c: channelId }, org.owner.token));
+    const history = ok(
+      await b.gql(
+        graphql(`
+          query MultiprocessChannel($c: ID!) {
+            channel(id: $c) {
+              lastSeq
+              messages(first: 20) {
+                edges {
+                  node {
+                    seq
+                  }
+                }
+              }
+            }
+          }
+        `),
+        { c: channelId },
+        org.owner.token,
+      ),
+    );
     expect(history.channel.messages.edges.map((e: { node: { seq: number } }) => e.node.seq)).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
     expect(history.channel.lastSeq).toBe(11);
   });
 
   it('a subscriber on one process receives, in order, what is sent through the other', async () => {
     const org = await registerOrg(a);
-    const created = ok(await a.gql(graphql(`mutation MultiprocessCreateLiveChannel { createChannel(input: { kind: GROUP, name: "live" }) { id } }`), {}, org.owner.token));
+    const created = ok(
+      await a.gql(
+        graphql(`
+          mutation MultiprocessCreateLiveChannel {
+            createChannel(input: { kind: GROUP, name: "live" }) {
+              id
+            }
+          }
+        `),
+        {},
+        org.owner.token,
+      ),
+    );
     const channelId = created.createChannel.id;
     const client = wsClient(b.url, org.owner.token, { keepOpen: true });
     try {
       const stream = collect(
         client,
-        graphql(`subscription MultiprocessChannelEvents($c: ID!) { channelEvents(channelId: $c) { seq ... on MessageAddedEvent { message { body } } } }`),
+        graphql(`
+          subscription MultiprocessChannelEvents($c: ID!) {
+            channelEvents(channelId: $c) {
+              seq
+              ... on MessageAddedEvent {
+                message {
+                  body
+                }
+              }
+            }
+          }
+        `),
         { c: channelId },
         (data) => data.channelEvents as { seq: number; message: { body: string } },
       );
@@ -73,7 +252,11 @@ describe('two server processes', () => {
       const seen = stream.items.length;
       await Promise.all(Array.from({ length: 30 }, (_, i) => send(a, org.owner.token, channelId, `m${i}`)));
       const events = await stream.waitFor(seen + 30);
-      expectExactly(events.map((e) => e.seq), probe!.seq, probe!.seq + seen + 29);
+      expectExactly(
+        events.map((e) => e.seq),
+        probe!.seq,
+        probe!.seq + seen + 29,
+      );
       expect(new Set(events.slice(seen).map((e) => e.message.body)).size).toBe(30);
     } finally {
       await client.dispose();
@@ -83,16 +266,37 @@ describe('two server processes', () => {
   it('presence follows a user’s sockets on both processes: online while either is open', async () => {
     const org = await registerOrg(a);
     const member = await createUser(a, org, 'MEMBER');
-    const WATCH = graphql(`subscription MultiprocessPresence($u: [ID!]!) { presence(userIds: $u) { userId status } }`);
+    const WATCH = graphql(`
+      subscription MultiprocessPresence($u: [ID!]!) {
+        presence(userIds: $u) {
+          userId
+          status
+        }
+      }
+    `);
     const watcher = wsClient(b.url, org.owner.token, { keepOpen: true });
     /** A socket of the member's, counted once its connection is acknowledged (a query proves it). */
     const connect = async (server: ServerProcessEndpoint) => {
       const socket = wsClient(server.url, member.token, { keepOpen: true });
-      await new Promise((resolve) => socket.subscribe({ query: '{ viewer { id } }' }, { next: resolve, error: resolve, complete: () => {} }));
+      await new Promise((resolve) =>
+        socket.subscribe({ query: '{ viewer { id } }' }, { next: resolve, error: resolve, complete: () => {} }),
+      );
       return socket;
     };
     const statusOn = async (server: ServerProcessEndpoint) =>
-      ok(await server.gql(graphql(`query MultiprocessPresenceStatus($u: [ID!]!) { presence(userIds: $u) { status } }`), { u: [member.id] }, org.owner.token)).presence[0]!.status;
+      ok(
+        await server.gql(
+          graphql(`
+            query MultiprocessPresenceStatus($u: [ID!]!) {
+              presence(userIds: $u) {
+                status
+              }
+            }
+          `),
+          { u: [member.id] },
+          org.owner.token,
+        ),
+      ).presence[0]!.status;
     try {
       const stream = collect(watcher, WATCH, { u: [member.id] }, (d) => d.presence.status);
       expect(await stream.waitFor(1)).toEqual(['OFFLINE']);
@@ -114,7 +318,19 @@ describe('two server processes', () => {
   it('typing set through one process reaches a subscriber on the other, throttled across both', async () => {
     const org = await registerOrg(a);
     const member = await createUser(a, org, 'MEMBER');
-    const created = ok(await a.gql(graphql(`mutation MultiprocessCreateTypingChannel($m: [ID!]) { createChannel(input: { kind: GROUP, name: "typing", memberIds: $m }) { id } }`), { m: [member.id] }, org.owner.token));
+    const created = ok(
+      await a.gql(
+        graphql(`
+          mutation MultiprocessCreateTypingChannel($m: [ID!]) {
+            createChannel(input: { kind: GROUP, name: "typing", memberIds: $m }) {
+              id
+            }
+          }
+        `),
+        { m: [member.id] },
+        org.owner.token,
+      ),
+    );
     const channelId = created.createChannel.id;
     const client = wsClient(b.url, org.owner.token, { keepOpen: true });
     try {

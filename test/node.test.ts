@@ -4,7 +4,18 @@ import { buildSchema, isObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NODE_LOADERS, NODES_MAX } from '../src/schema/node.ts';
 import { startServer, type TestServer } from './helpers/app.ts';
-import { createChannel, createProject, createUser, errorCode, grantAccess, ok, registerOrg, send, type TestOrg, type TestUser } from './helpers/fixtures.ts';
+import {
+  createChannel,
+  createProject,
+  createUser,
+  errorCode,
+  grantAccess,
+  ok,
+  registerOrg,
+  send,
+  type TestOrg,
+  type TestUser,
+} from './helpers/fixtures.ts';
 
 // Relay's node(id) and nodes(ids): each id resolves through its type's read
 // rule in access.ts, and everything the viewer may not read is null, exactly
@@ -32,7 +43,10 @@ let org: TestOrg;
 let member: TestUser;
 let client: TestUser;
 /** Global ids in organization A. */
-const ids = {} as Record<'project' | 'channel' | 'message' | 'privateChannel' | 'privateMessage' | 'request' | 'ticket' | 'notification', string>;
+const ids = {} as Record<
+  'project' | 'channel' | 'message' | 'privateChannel' | 'privateMessage' | 'request' | 'ticket' | 'notification',
+  string
+>;
 let other: { channel: string; message: string };
 
 beforeAll(async () => {
@@ -47,15 +61,27 @@ beforeAll(async () => {
   ids.privateChannel = await createChannel(s, owner, { name: 'staff room', memberIds: [member.id] });
   ids.privateMessage = (await send(s, member.token, ids.privateChannel, 'staff only')).id;
   ids.request = ok(
-    await s.gql(`mutation($input: CreateClientRequestInput!) { createClientRequest(input: $input) { id } }`, {
-      input: { projectId: ids.project, title: 'More bricks', description: '500', type: 'MATERIAL' },
-    }, client.token),
+    await s.gql(
+      `mutation($input: CreateClientRequestInput!) { createClientRequest(input: $input) { id } }`,
+      {
+        input: { projectId: ids.project, title: 'More bricks', description: '500', type: 'MATERIAL' },
+      },
+      client.token,
+    ),
   ).createClientRequest.id;
   ids.ticket = ok(
-    await s.gql(`mutation { openSupportTicket(input: { subject: "Login broken", category: TECHNICAL, priority: HIGH, message: "help" }) { id } }`, {}, member.token),
+    await s.gql(
+      `mutation { openSupportTicket(input: { subject: "Login broken", category: TECHNICAL, priority: HIGH, message: "help" }) { id } }`,
+      {},
+      member.token,
+    ),
   ).openSupportTicket.id;
-  ok(await s.gql(`mutation($id: ID!) { setSupportTicketStatus(input: { id: $id, status: IN_PROGRESS }) { id } }`, { id: ids.ticket }, owner));
-  ids.notification = ok(await s.gql(`{ notifications(first: 1) { edges { node { id } } } }`, {}, member.token)).notifications.edges[0].node.id;
+  ok(
+    await s.gql(`mutation($id: ID!) { setSupportTicketStatus(input: { id: $id, status: IN_PROGRESS }) { id } }`, { id: ids.ticket }, owner),
+  );
+  ids.notification = ok(
+    await s.gql(`{ notifications(first: 1) { edges { node { id } } } }`, {}, member.token),
+  ).notifications.edges[0].node.id;
 
   const orgB = await registerOrg(s);
   const channelB = await createChannel(s, orgB.owner.token, { name: 'b' });
@@ -77,7 +103,14 @@ describe('node and nodes', () => {
   it('answer each id with its own type, in order, with type-specific fields', async () => {
     const order = [ids.message, ids.channel, ids.project, member.id, ids.request, ids.ticket];
     const { nodes } = ok(await s.gql(NODES, { ids: order }, org.owner.token));
-    expect(nodes.map((n: { __typename: string }) => n.__typename)).toEqual(['Message', 'Channel', 'Project', 'User', 'ClientRequest', 'SupportTicket']);
+    expect(nodes.map((n: { __typename: string }) => n.__typename)).toEqual([
+      'Message',
+      'Channel',
+      'Project',
+      'User',
+      'ClientRequest',
+      'SupportTicket',
+    ]);
     expect(nodes.map((n: { id: string }) => n.id)).toEqual(order);
     expect(nodes[0]).toMatchObject({ body: 'hello from the site', sender: { username: member.username }, channel: { name: 'site' } });
     expect(nodes[1]).toMatchObject({ channelName: 'site', kind: 'PROJECT' });
@@ -97,9 +130,27 @@ describe('node and nodes', () => {
     // The client: their project's channel and message, project and request; not the staff room, the member's ticket or notification.
     expect(await seen(client.token)).toEqual(['Channel', 'Message', null, null, 'Project', 'ClientRequest', null, null]);
     // The member: both channels they are in, the request (members read every project's), their own ticket and notification.
-    expect(await seen(member.token)).toEqual(['Channel', 'Message', 'Channel', 'Message', 'Project', 'ClientRequest', 'SupportTicket', 'Notification']);
+    expect(await seen(member.token)).toEqual([
+      'Channel',
+      'Message',
+      'Channel',
+      'Message',
+      'Project',
+      'ClientRequest',
+      'SupportTicket',
+      'Notification',
+    ]);
     // The owner is in both channels and reads every ticket; the notification is the member's.
-    expect(await seen(org.owner.token)).toEqual(['Channel', 'Message', 'Channel', 'Message', 'Project', 'ClientRequest', 'SupportTicket', null]);
+    expect(await seen(org.owner.token)).toEqual([
+      'Channel',
+      'Message',
+      'Channel',
+      'Message',
+      'Project',
+      'ClientRequest',
+      'SupportTicket',
+      null,
+    ]);
   });
 
   it('answer null, not an error, for missing, malformed, mistyped and foreign ids', async () => {
@@ -139,7 +190,9 @@ describe('node and nodes', () => {
 
   it(`take at most ${NODES_MAX} ids`, async () => {
     const atLimit = Array.from({ length: NODES_MAX }, (_, i) => (i % 2 ? ids.channel : ids.message));
-    expect(ok(await s.gql(`query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, { ids: atLimit }, member.token)).nodes).toHaveLength(NODES_MAX);
+    expect(ok(await s.gql(`query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, { ids: atLimit }, member.token)).nodes).toHaveLength(
+      NODES_MAX,
+    );
     const over = await s.gql(`query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, { ids: [...atLimit, ids.channel] }, member.token);
     expect(errorCode(over), JSON.stringify(over.errors)).toBe('BAD_USER_INPUT');
     expect(over.data ?? null).toBeNull();
@@ -149,7 +202,13 @@ describe('node and nodes', () => {
     const messages = await Promise.all(['a', 'b', 'c', 'd'].map((body) => send(s, member.token, ids.channel, body)));
     const cost = async (list: string[]) => {
       const before = s.app.queryCount();
-      ok(await s.gql(`query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Message { body sender { username } channel { kind } } ... on Channel { kind project { name } } } }`, { ids: list }, member.token));
+      ok(
+        await s.gql(
+          `query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Message { body sender { username } channel { kind } } ... on Channel { kind project { name } } } }`,
+          { ids: list },
+          member.token,
+        ),
+      );
       return s.app.queryCount() - before;
     };
     const one = await cost([messages[0]!.id, ids.channel]);

@@ -75,7 +75,17 @@ describe('a healthy app', () => {
   });
 
   it('counts operations by name, type and outcome, with their duration', async () => {
-    const query = graphql(`query OpsChannels { channels(first: 1) { edges { node { id } } } }`);
+    const query = graphql(`
+      query OpsChannels {
+        channels(first: 1) {
+          edges {
+            node {
+              id
+            }
+          }
+        }
+      }
+    `);
     for (let i = 0; i < 3; i++) expect((await s.gql(query, {}, org.owner.token)).errors).toBeUndefined();
     const failed = await s.gql(query);
     expect(errorCode(failed)).toBe('UNAUTHENTICATED');
@@ -114,11 +124,22 @@ describe('a healthy app', () => {
     try {
       // A query first: the socket is open and acknowledged once it answers.
       expect((await wsRequest(client, `{ channels(first: 1) { edges { node { id } } } }`)).errors).toBeUndefined();
-      const stream = collect(client, `subscription($c: ID!) { channelEvents(channelId: $c) { seq } }`, { c: channelId }, (d) => d.channelEvents.seq);
+      const stream = collect(
+        client,
+        `subscription($c: ID!) { channelEvents(channelId: $c) { seq } }`,
+        { c: channelId },
+        (d) => d.channelEvents.seq,
+      );
       expect(await eventually(async () => sample(await metricsText(), 'parley_graphql_active_subscriptions') === 1, 5000)).toBe(true);
       const open = await metricsText();
       expect(sample(open, 'parley_websocket_open_sockets')).toBe(1);
-      expect(sample(open, 'parley_graphql_operations_total', { operation_name: 'anonymous', operation_type: 'subscription', outcome: 'success' })).toBe(1);
+      expect(
+        sample(open, 'parley_graphql_operations_total', {
+          operation_name: 'anonymous',
+          operation_type: 'subscription',
+          outcome: 'success',
+        }),
+      ).toBe(1);
 
       await send(s, org.owner.token, channelId, 'counted');
       await stream.waitFor(1);
@@ -176,7 +197,13 @@ describe('metrics configuration', () => {
     const s = await startServer({ metrics: { enabled: true, port } });
     try {
       expect((await fetch(`${base(s)}/metrics`)).status).toBe(404);
-      await s.gql(graphql(`query OnTheSide { __typename }`));
+      await s.gql(
+        graphql(`
+          query OnTheSide {
+            __typename
+          }
+        `),
+      );
       const text = await scrape(`http://127.0.0.1:${port}/metrics`);
       expect(sample(text, 'parley_graphql_operations_total', { operation_name: 'OnTheSide', outcome: 'success' })).toBe(1);
       expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(404);
@@ -213,7 +240,10 @@ describe('readiness', () => {
       const readiness = createReadiness({ pool, pubsub, migrations: ['99990101000000_not_applied'] });
       expect(await readiness.check(false)).toEqual({
         ready: false,
-        body: { status: 'unavailable', checks: { database: 'up', migrations: 'down: 1 pending (99990101000000_not_applied)', redis: 'not configured' } },
+        body: {
+          status: 'unavailable',
+          checks: { database: 'up', migrations: 'down: 1 pending (99990101000000_not_applied)', redis: 'not configured' },
+        },
       });
       expect((await readiness.check(true)).body).toEqual({ status: 'unavailable', checks: { server: 'down: shutting down' } });
     } finally {
@@ -243,7 +273,8 @@ describe('readiness', () => {
     await stopped;
     agent.destroy();
     // stop() closes idle connections at once; when it won the race there was no request to answer.
-    if (during) expect(during).toEqual({ status: 503, body: JSON.stringify({ status: 'unavailable', checks: { server: 'down: shutting down' } }) });
+    if (during)
+      expect(during).toEqual({ status: 503, body: JSON.stringify({ status: 'unavailable', checks: { server: 'down: shutting down' } }) });
   });
 });
 
@@ -297,7 +328,14 @@ describe.skipIf(onEmbedded)('outages', () => {
       });
       const config = loadConfig(
         { PASSWORD_HASH_COST: '10' },
-        { databaseUrl: postgres.url, redisUrl: null, host: '127.0.0.1', jwtSecret: 'test-secret-0123456789abcdef', graphiql: false, viewerCacheMs: 0 },
+        {
+          databaseUrl: postgres.url,
+          redisUrl: null,
+          host: '127.0.0.1',
+          jwtSecret: 'test-secret-0123456789abcdef',
+          graphiql: false,
+          viewerCacheMs: 0,
+        },
       );
       app = await buildApp(config, { log: pino({ level: 'debug' }, sink) });
       port = await app.start(0);
@@ -311,7 +349,13 @@ describe.skipIf(onEmbedded)('outages', () => {
       const url = `http://127.0.0.1:${port}/graphql`;
       const registered = await gql(
         url,
-        graphql(`mutation OpsRegisterOrganization { registerOrganization(input: { name: "Down", slug: "down", username: "ada", displayName: "Ada", password: "password123" }) { token } }`),
+        graphql(`
+          mutation OpsRegisterOrganization {
+            registerOrganization(input: { name: "Down", slug: "down", username: "ada", displayName: "Ada", password: "password123" }) {
+              token
+            }
+          }
+        `),
       );
       const token = registered.data!.registerOrganization.token;
       expect((await ready({ port })).status).toBe(200);
@@ -349,7 +393,10 @@ describe.skipIf(onEmbedded)('outages', () => {
       // socket stays; a new socket is closed with 1013, which clients retry
       // (graphql-ws' own 4500 they would not).
       // Refused before execution, so as graphql-ws' `error` message (like RATE_LIMITED).
-      const refusal = await wsRequest(open.client, `{ viewer { id } }`).then(() => null, (errors: unknown) => errors);
+      const refusal = await wsRequest(open.client, `{ viewer { id } }`).then(
+        () => null,
+        (errors: unknown) => errors,
+      );
       expect(refusal).toEqual([expect.objectContaining({ extensions: { code: 'SERVICE_UNAVAILABLE', service: 'database' } })]);
       const refused = liveSocket(url, { authToken: token });
       expect(await refused.acked).toBe(false);

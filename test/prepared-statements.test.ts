@@ -54,7 +54,24 @@ describe('prepared statements', () => {
     const { database, server } = await serverWithOwnDatabase(true);
     const org = await registerOrg(server);
     const channelId = await createChannel(server, org.owner.token);
-    const read = graphql(`query PreparedStatementsChannel($c: ID!) { channel(id: $c) { name lastMessage { body } messages(first: 5) { edges { node { body readCount } } } } }`);
+    const read = graphql(`
+      query PreparedStatementsChannel($c: ID!) {
+        channel(id: $c) {
+          name
+          lastMessage {
+            body
+          }
+          messages(first: 5) {
+            edges {
+              node {
+                body
+                readCount
+              }
+            }
+          }
+        }
+      }
+    `);
     await send(server, org.owner.token, channelId, 'before');
     ok(await server.gql(read, { c: channelId }, org.owner.token));
 

@@ -17,8 +17,24 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const PRESENCE = graphql(`query PresencePresence($u: [ID!]!) { presence(userIds: $u) { userId status lastSeenAt } }`);
-const WATCH = graphql(`subscription PresenceWatch($u: [ID!]!) { presence(userIds: $u) { userId status lastSeenAt } }`);
+const PRESENCE = graphql(`
+  query PresencePresence($u: [ID!]!) {
+    presence(userIds: $u) {
+      userId
+      status
+      lastSeenAt
+    }
+  }
+`);
+const WATCH = graphql(`
+  subscription PresenceWatch($u: [ID!]!) {
+    presence(userIds: $u) {
+      userId
+      status
+      lastSeenAt
+    }
+  }
+`);
 async function statusOf(token: string, userId: string) {
   return ok(await s.gql(PRESENCE, { u: [userId] }, token)).presence[0]!;
 }
@@ -33,9 +49,25 @@ describe('presence', () => {
     const first = wsClient(s.url, member.token, { keepOpen: true });
     const second = wsClient(s.url, member.token, { keepOpen: true });
     // A socket counts once its connection is acknowledged; a query proves it.
-    await Promise.all([first, second].map((c) => new Promise((resolve) => c.subscribe({ query: '{ viewer { id } }' }, { next: resolve, error: resolve, complete: () => {} }))));
+    await Promise.all(
+      [first, second].map(
+        (c) => new Promise((resolve) => c.subscribe({ query: '{ viewer { id } }' }, { next: resolve, error: resolve, complete: () => {} })),
+      ),
+    );
     expect(await within(async () => (await statusOf(org.owner.token, member.id)).status === 'ONLINE')).toBe(true);
-    ok(await s.gql(graphql(`mutation PresenceSetPresence { setPresence(status: AWAY) { status } }`), {}, member.token));
+    ok(
+      await s.gql(
+        graphql(`
+          mutation PresenceSetPresence {
+            setPresence(status: AWAY) {
+              status
+            }
+          }
+        `),
+        {},
+        member.token,
+      ),
+    );
     expect((await statusOf(org.owner.token, member.id)).status).toBe('AWAY');
     await first.dispose();
     await new Promise((r) => setTimeout(r, 200));
@@ -55,9 +87,23 @@ describe('presence', () => {
       const stream = collect(watcher, WATCH, { u: [member.id] }, (d) => d.presence);
       expect((await stream.waitFor(1))[0]).toMatchObject({ userId: member.id, status: 'OFFLINE' });
       const socket = wsClient(s.url, member.token, { keepOpen: true });
-      await new Promise((resolve) => socket.subscribe({ query: '{ viewer { id } }' }, { next: resolve, error: resolve, complete: () => {} }));
+      await new Promise((resolve) =>
+        socket.subscribe({ query: '{ viewer { id } }' }, { next: resolve, error: resolve, complete: () => {} }),
+      );
       expect((await stream.waitFor(2))[1]).toMatchObject({ status: 'ONLINE' });
-      ok(await s.gql(graphql(`mutation PresenceSetBusy { setPresence(status: BUSY) { status } }`), {}, member.token));
+      ok(
+        await s.gql(
+          graphql(`
+            mutation PresenceSetBusy {
+              setPresence(status: BUSY) {
+                status
+              }
+            }
+          `),
+          {},
+          member.token,
+        ),
+      );
       expect((await stream.waitFor(3))[2]).toMatchObject({ status: 'BUSY' });
       await socket.dispose();
       expect((await stream.waitFor(4))[3]).toMatchObject({ status: 'OFFLINE' });

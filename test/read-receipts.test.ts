@@ -14,17 +14,46 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const MARK = graphql(`mutation ReadReceiptsMarkChannelRead($c: ID!, $seq: Int!) { markChannelRead(channelId: $c, seq: $seq) { lastReadSeq } }`);
-const RECEIPTS = graphql(`query ReadReceiptsChannel($c: ID!, $first: Int, $after: String, $messages: Int = 50) {
-  channel(id: $c) {
-    messages(first: $messages) {
-      edges { node { id seq body readCount readBy(first: $first, after: $after) {
-        edges { cursor node { id lastReadSeq user { id displayName } } }
-        pageInfo { hasNextPage endCursor }
-      } } }
+const MARK = graphql(`
+  mutation ReadReceiptsMarkChannelRead($c: ID!, $seq: Int!) {
+    markChannelRead(channelId: $c, seq: $seq) {
+      lastReadSeq
     }
   }
-}`);
+`);
+const RECEIPTS = graphql(`
+  query ReadReceiptsChannel($c: ID!, $first: Int, $after: String, $messages: Int = 50) {
+    channel(id: $c) {
+      messages(first: $messages) {
+        edges {
+          node {
+            id
+            seq
+            body
+            readCount
+            readBy(first: $first, after: $after) {
+              edges {
+                cursor
+                node {
+                  id
+                  lastReadSeq
+                  user {
+                    id
+                    displayName
+                  }
+                }
+              }
+              pageInfo {
+                hasNextPage
+                endCursor
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+`);
 
 type Receipts = ReadReceiptsChannelQuery['channel']['messages']['edges'][number]['node'];
 
@@ -110,13 +139,40 @@ describe('read receipts', () => {
     const member = await createUser(s, org, 'MEMBER');
     const channelId = await createChannel(s, org.owner.token, { memberIds: [member.id] });
     const message = await send(s, org.owner.token, channelId, 'please read');
-    const after = ok(await s.gql(graphql(`query ReadReceiptsLastSeq($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, org.owner.token)).channel.lastSeq;
+    const after = ok(
+      await s.gql(
+        graphql(`
+          query ReadReceiptsLastSeq($c: ID!) {
+            channel(id: $c) {
+              lastSeq
+            }
+          }
+        `),
+        { c: channelId },
+        org.owner.token,
+      ),
+    ).channel.lastSeq;
     const client = wsClient(s.url, org.owner.token, { keepOpen: true });
     try {
       const stream = collect(
         client,
-        graphql(`subscription ReadReceiptsChannelEvents($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) {
-          __typename seq ... on ReadReceiptEvent { userId lastReadSeq } ... on MessageAddedEvent { message { body } } } }`),
+        graphql(`
+          subscription ReadReceiptsChannelEvents($c: ID!, $after: Int) {
+            channelEvents(channelId: $c, after: $after) {
+              __typename
+              seq
+              ... on ReadReceiptEvent {
+                userId
+                lastReadSeq
+              }
+              ... on MessageAddedEvent {
+                message {
+                  body
+                }
+              }
+            }
+          }
+        `),
         { c: channelId, after },
         (data) => data.channelEvents,
       );

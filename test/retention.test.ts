@@ -18,15 +18,27 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const EVENTS = graphql(`subscription RetentionChannelEvents($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) { seq } }`);
+const EVENTS = graphql(`
+  subscription RetentionChannelEvents($c: ID!, $after: Int) {
+    channelEvents(channelId: $c, after: $after) {
+      seq
+    }
+  }
+`);
 
 /** Moves a channel's log entries up to `seq` back in time by `days`. */
 async function age(channelId: string, seq: number, days: number): Promise<void> {
-  await db.query(`UPDATE "ChannelEvent" SET "createdAt" = now() - make_interval(days => $3) WHERE "channelId" = $1 AND seq <= $2`, [rawId(channelId), seq, days]);
+  await db.query(`UPDATE "ChannelEvent" SET "createdAt" = now() - make_interval(days => $3) WHERE "channelId" = $1 AND seq <= $2`, [
+    rawId(channelId),
+    seq,
+    days,
+  ]);
 }
 
 async function retainedSeqs(channelId: string): Promise<number[]> {
-  const { rows } = await db.query<{ seq: number }>(`SELECT seq FROM "ChannelEvent" WHERE "channelId" = $1 ORDER BY seq`, [rawId(channelId)]);
+  const { rows } = await db.query<{ seq: number }>(`SELECT seq FROM "ChannelEvent" WHERE "channelId" = $1 ORDER BY seq`, [
+    rawId(channelId),
+  ]);
   return rows.map((r) => r.seq);
 }
 
@@ -106,7 +118,19 @@ describe('channel log retention', () => {
     const pruner = await startServer({ channelLogRetentionDays: 30, channelLogPruneIntervalMs: 1000 });
     try {
       expect(await eventually(async () => (await retainedSeqs(channelId)).length === 0, 5000)).toBe(true);
-      ok(await s.gql(graphql(`query RetentionChannel($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, org.owner.token));
+      ok(
+        await s.gql(
+          graphql(`
+            query RetentionChannel($c: ID!) {
+              channel(id: $c) {
+                lastSeq
+              }
+            }
+          `),
+          { c: channelId },
+          org.owner.token,
+        ),
+      );
     } finally {
       await pruner.stop();
     }

@@ -20,9 +20,12 @@ describe('root fields', () => {
     const { schema } = await import('../src/schema/index.ts');
     const open: string[] = [];
     for (const type of [schema.getQueryType()!, schema.getMutationType()!, schema.getSubscriptionType()!]) {
-      expect((type.extensions as { pothosOptions?: { authScopes?: unknown } }).pothosOptions?.authScopes, type.name).toEqual({ authenticated: true });
+      expect((type.extensions as { pothosOptions?: { authScopes?: unknown } }).pothosOptions?.authScopes, type.name).toEqual({
+        authenticated: true,
+      });
       for (const [name, field] of Object.entries(type.getFields())) {
-        if ((field.extensions as { pothosOptions?: { skipTypeScopes?: boolean } }).pothosOptions?.skipTypeScopes) open.push(`${type.name}.${name}`);
+        if ((field.extensions as { pothosOptions?: { skipTypeScopes?: boolean } }).pothosOptions?.skipTypeScopes)
+          open.push(`${type.name}.${name}`);
       }
     }
     expect(open.sort()).toEqual(['Mutation.login', 'Mutation.registerOrganization']);

@@ -5,10 +5,44 @@ import { ok } from './helpers/fixtures.ts';
 import { graphql } from './generated/index.ts';
 import type { SeedChannelQuery, SeedChannelsQuery } from './generated/graphql.ts';
 
-const CHANNELS = graphql(`query SeedChannels { channels(first: 10) { edges { node { id kind name project { name } } } } }`);
-const MESSAGES = graphql(`query SeedChannel($id: ID!) { channel(id: $id) { messages(first: 20) { edges { node {
-  id body edited replyCount sender { username } parent { id }
-} } } } }`);
+const CHANNELS = graphql(`
+  query SeedChannels {
+    channels(first: 10) {
+      edges {
+        node {
+          id
+          kind
+          name
+          project {
+            name
+          }
+        }
+      }
+    }
+  }
+`);
+const MESSAGES = graphql(`
+  query SeedChannel($id: ID!) {
+    channel(id: $id) {
+      messages(first: 20) {
+        edges {
+          node {
+            id
+            body
+            edited
+            replyCount
+            sender {
+              username
+            }
+            parent {
+              id
+            }
+          }
+        }
+      }
+    }
+  }
+`);
 
 let s: TestServer;
 beforeAll(async () => {
@@ -66,11 +100,22 @@ describe('seed', () => {
     }
 
     // The printed password signs the users in.
-    const login = await s.gql(graphql(`mutation SeedLogin($o: String!, $u: String!, $p: String!) { login(organization: $o, username: $u, password: $p) { user { role } } }`), {
-      o: slug,
-      u: 'chris',
-      p: DEMO_PASSWORD,
-    });
+    const login = await s.gql(
+      graphql(`
+        mutation SeedLogin($o: String!, $u: String!, $p: String!) {
+          login(organization: $o, username: $u, password: $p) {
+            user {
+              role
+            }
+          }
+        }
+      `),
+      {
+        o: slug,
+        u: 'chris',
+        p: DEMO_PASSWORD,
+      },
+    );
     expect(ok(login).login.user.role).toBe('CLIENT');
   });
 
@@ -85,7 +130,23 @@ describe('seed', () => {
     const staff = await channelsOf(again.users.find((u) => u.role === 'STAFF')!.token);
     expect([...staff.keys()].sort()).toEqual([...before.keys()].sort());
     expect(staff.get('hotel-renovation')!.messages).toHaveLength(before.get('hotel-renovation')!.messages.length);
-    const projects = ok(await s.gql(graphql(`query SeedProjects { projects(first: 10) { edges { node { name } } } }`), {}, again.users[0]!.token));
+    const projects = ok(
+      await s.gql(
+        graphql(`
+          query SeedProjects {
+            projects(first: 10) {
+              edges {
+                node {
+                  name
+                }
+              }
+            }
+          }
+        `),
+        {},
+        again.users[0]!.token,
+      ),
+    );
     expect(projects.projects.edges).toEqual([{ node: { name: 'Hotel Renovation' } }]);
   });
 });

@@ -26,7 +26,9 @@ function reap(server: ServerProcess, group = false) {
     if (!group && (server.child.exitCode !== null || server.child.signalCode !== null)) return;
     try {
       process.kill(group ? -server.child.pid! : server.child.pid!, 'SIGKILL');
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
   });
 }
 
@@ -38,7 +40,14 @@ function tempDir(): string {
 
 /** What `npm start` runs on a fresh machine: embedded database, in-process pub/sub. */
 function embeddedEnv(port: number, dataDir: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, PASSWORD_HASH_COST: '10', LOG_LEVEL: 'info' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PARLEY_DATA_DIR: dataDir,
+    PASSWORD_HASH_COST: '10',
+    LOG_LEVEL: 'info',
+  };
   delete env.DATABASE_URL;
   delete env.REDIS_URL;
   return env;
@@ -80,9 +89,19 @@ describe('SIGTERM', () => {
 
     const slug = `sigterm-${uid()}`;
     const register = (username: string) =>
-      gql(url, graphql(`mutation ShutdownRegisterOrganization($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { token } }`), {
-        input: { name: 'Shutdown', slug: `${slug}-${username}`, username, displayName: username, password: 'password123' },
-      });
+      gql(
+        url,
+        graphql(`
+          mutation ShutdownRegisterOrganization($input: RegisterOrganizationInput!) {
+            registerOrganization(input: $input) {
+              token
+            }
+          }
+        `),
+        {
+          input: { name: 'Shutdown', slug: `${slug}-${username}`, username, displayName: username, password: 'password123' },
+        },
+      );
     const { data } = await register('first');
     const socket = liveSocket(url, { authToken: data!.registerOrganization.token });
     expect(await socket.acked).toBe(true);
@@ -106,33 +125,44 @@ describe('npm start', () => {
     ['SIGTERM to npm', 'SIGTERM', false],
     ['SIGINT to npm', 'SIGINT', false],
     ['SIGINT to the process group (Ctrl-C)', 'SIGINT', true],
-  ] as const)('%s: the server stops gracefully, once, and npm exits 0', async (_name, signal, group) => {
-    const port = await freePort();
-    const server = await startNpmStart(embeddedEnv(port, tempDir()));
-    reap(server, true);
-    const answer = await gql(`http://127.0.0.1:${port}/graphql`, graphql(`query ShutdownTypename { __typename }`));
-    expect(answer.data).toEqual({ __typename: 'Query' });
-    const [listening] = logLines(server.output(), 'Parley listening on http://localhost:' + port + '/graphql');
-    const serverPid = listening!.pid;
-    expect(serverPid).not.toBe(server.child.pid);
+  ] as const)(
+    '%s: the server stops gracefully, once, and npm exits 0',
+    async (_name, signal, group) => {
+      const port = await freePort();
+      const server = await startNpmStart(embeddedEnv(port, tempDir()));
+      reap(server, true);
+      const answer = await gql(
+        `http://127.0.0.1:${port}/graphql`,
+        graphql(`
+          query ShutdownTypename {
+            __typename
+          }
+        `),
+      );
+      expect(answer.data).toEqual({ __typename: 'Query' });
+      const [listening] = logLines(server.output(), 'Parley listening on http://localhost:' + port + '/graphql');
+      const serverPid = listening!.pid;
+      expect(serverPid).not.toBe(server.child.pid);
 
-    const started = Date.now();
-    process.kill(group ? -server.child.pid! : server.child.pid!, signal);
-    const code = await server.exited;
-    const elapsed = Date.now() - started;
+      const started = Date.now();
+      process.kill(group ? -server.child.pid! : server.child.pid!, signal);
+      const code = await server.exited;
+      const elapsed = Date.now() - started;
 
-    const output = server.output();
-    expect(code, output).toBe(0);
-    const shuttingDown = logLines(output, 'shutting down');
-    expect(shuttingDown).toHaveLength(1);
-    expect(shuttingDown[0]).toMatchObject({ pid: serverPid, signal });
-    expect(logLines(output, 'stopped')).toHaveLength(1);
-    expect(output).not.toMatch(/shutdown forced|did not finish/);
-    // npm waits for its script: once it has exited, so has the server.
-    expect(alive(serverPid)).toBe(false);
-    expect(await portAnswers(port)).toBe(false);
-    expect(elapsed).toBeLessThan(5000);
-  }, 60_000);
+      const output = server.output();
+      expect(code, output).toBe(0);
+      const shuttingDown = logLines(output, 'shutting down');
+      expect(shuttingDown).toHaveLength(1);
+      expect(shuttingDown[0]).toMatchObject({ pid: serverPid, signal });
+      expect(logLines(output, 'stopped')).toHaveLength(1);
+      expect(output).not.toMatch(/shutdown forced|did not finish/);
+      // npm waits for its script: once it has exited, so has the server.
+      expect(alive(serverPid)).toBe(false);
+      expect(await portAnswers(port)).toBe(false);
+      expect(elapsed).toBeLessThan(5000);
+    },
+    60_000,
+  );
 });
 
 describe('start-up failures', () => {
@@ -143,7 +173,11 @@ describe('start-up failures', () => {
     const port = (blocker.address() as { port: number }).port;
     const dataDir = tempDir();
 
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env: embeddedEnv(port, dataDir), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      cwd: root,
+      env: embeddedEnv(port, dataDir),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
     child.stdout.resume();
@@ -167,9 +201,18 @@ describe('shutdown with a dependency gone', () => {
     const server = await startTestServerProcess({ REDIS_URL: redis.url, SHUTDOWN_GRACE_MS: String(GRACE_MS) });
     reap(server);
     // A signed-in socket: its presence lives in Redis and its registry follows Redis signals.
-    const { data } = await server.gql(graphql(`mutation ShutdownRegisterOrganization($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { token } }`), {
-      input: { name: 'Redis down', slug: `redis-down-${uid()}`, username: 'ada', displayName: 'Ada', password: 'password123' },
-    });
+    const { data } = await server.gql(
+      graphql(`
+        mutation ShutdownRegisterOrganization($input: RegisterOrganizationInput!) {
+          registerOrganization(input: $input) {
+            token
+          }
+        }
+      `),
+      {
+        input: { name: 'Redis down', slug: `redis-down-${uid()}`, username: 'ada', displayName: 'Ada', password: 'password123' },
+      },
+    );
     const socket = liveSocket(server.url, { authToken: data!.registerOrganization.token });
     expect(await socket.acked).toBe(true);
 
@@ -189,31 +232,60 @@ describe('shutdown with a dependency gone', () => {
   it.each([
     ['crashed (connections refused)', 'crash'],
     ['hung (connections open, nothing answers)', 'hang'],
-  ] as const)('PostgreSQL %s: SIGTERM still exits within the grace period plus a few seconds', async (_name, fault) => {
-    const postgres = await throwawayPostgres();
-    cleanups.push(() => postgres.destroy());
-    const server = await startTestServerProcess({ DATABASE_URL: postgres.url, SHUTDOWN_GRACE_MS: String(GRACE_MS) });
-    reap(server);
-    const { data } = await server.gql(graphql(`mutation ShutdownRegisterOrganization($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { token } }`), {
-      input: { name: 'PG down', slug: `pg-down-${uid()}`, username: 'ada', displayName: 'Ada', password: 'password123' },
-    });
-    const socket = liveSocket(server.url, { authToken: data!.registerOrganization.token });
-    expect(await socket.acked).toBe(true);
+  ] as const)(
+    'PostgreSQL %s: SIGTERM still exits within the grace period plus a few seconds',
+    async (_name, fault) => {
+      const postgres = await throwawayPostgres();
+      cleanups.push(() => postgres.destroy());
+      const server = await startTestServerProcess({ DATABASE_URL: postgres.url, SHUTDOWN_GRACE_MS: String(GRACE_MS) });
+      reap(server);
+      const { data } = await server.gql(
+        graphql(`
+          mutation ShutdownRegisterOrganization($input: RegisterOrganizationInput!) {
+            registerOrganization(input: $input) {
+              token
+            }
+          }
+        `),
+        {
+          input: { name: 'PG down', slug: `pg-down-${uid()}`, username: 'ada', displayName: 'Ada', password: 'password123' },
+        },
+      );
+      const socket = liveSocket(server.url, { authToken: data!.registerOrganization.token });
+      expect(await socket.acked).toBe(true);
 
-    if (fault === 'crash') await postgres.stop('immediate');
-    else await postgres.pause();
-    // A request waiting on the database when the signal comes.
-    const pending = server.gql(graphql(`query ShutdownChannels { channels(first: 5) { edges { node { id } } } }`), {}, data!.registerOrganization.token).catch(() => null);
-    await new Promise((r) => setTimeout(r, 200));
-    const started = Date.now();
-    const code = await server.stop();
-    const elapsed = Date.now() - started;
-    console.log(`shutdown with PostgreSQL ${fault}: ${elapsed} ms (grace ${GRACE_MS} ms), exit ${code}`);
-    await pending;
+      if (fault === 'crash') await postgres.stop('immediate');
+      else await postgres.pause();
+      // A request waiting on the database when the signal comes.
+      const pending = server
+        .gql(
+          graphql(`
+            query ShutdownChannels {
+              channels(first: 5) {
+                edges {
+                  node {
+                    id
+                  }
+                }
+              }
+            }
+          `),
+          {},
+          data!.registerOrganization.token,
+        )
+        .catch(() => null);
+      await new Promise((r) => setTimeout(r, 200));
+      const started = Date.now();
+      const code = await server.stop();
+      const elapsed = Date.now() - started;
+      console.log(`shutdown with PostgreSQL ${fault}: ${elapsed} ms (grace ${GRACE_MS} ms), exit ${code}`);
+      await pending;
 
-    expect(elapsed).toBeLessThan(BOUND_MS);
-    if (code !== 0) expect(server.output()).toContain('shutdown forced');
-    expect(crashed(server.output())).toBe(false);
-    expect(await portAnswers(server.port)).toBe(false);
-  }, 90_000);
+      expect(elapsed).toBeLessThan(BOUND_MS);
+      if (code !== 0) expect(server.output()).toContain('shutdown forced');
+      expect(crashed(server.output())).toBe(false);
+      expect(await portAnswers(server.port)).toBe(false);
+    },
+    90_000,
+  );
 });

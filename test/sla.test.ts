@@ -29,7 +29,10 @@ describe('SLA targets and due times', () => {
     ['MEDIUM', 8, 72],
     ['LOW', 24, 120],
   ] as const)('%s: first response %i h, resolution %i h after the start', (priority, firstHours, resolutionHours) => {
-    expect(dueTimes(T0, DEFAULT_SLA[priority])).toEqual({ firstResponseDueAt: at(firstHours * HOUR), resolutionDueAt: at(resolutionHours * HOUR) });
+    expect(dueTimes(T0, DEFAULT_SLA[priority])).toEqual({
+      firstResponseDueAt: at(firstHours * HOUR),
+      resolutionDueAt: at(resolutionHours * HOUR),
+    });
   });
 
   it('moves both due times on by the time already waited', () => {
@@ -59,11 +62,26 @@ const cases: [string, Partial<SlaTimes>, number, { first: boolean; resolution: b
   ['answered in time, long after', { firstResponseAt: at(1 * HOUR) }, 20 * HOUR, { first: false, resolution: false }],
   ['answered late, stays breached', { firstResponseAt: at(5 * HOUR) }, 6 * HOUR, { first: true, resolution: false }],
   ['answered exactly at the due time', { firstResponseAt: at(4 * HOUR) }, 6 * HOUR, { first: false, resolution: false }],
-  ['resolved in time, days later', { firstResponseAt: at(HOUR), resolvedAt: at(10 * HOUR) }, 100 * HOUR, { first: false, resolution: false }],
+  [
+    'resolved in time, days later',
+    { firstResponseAt: at(HOUR), resolvedAt: at(10 * HOUR) },
+    100 * HOUR,
+    { first: false, resolution: false },
+  ],
   ['resolved late', { firstResponseAt: at(HOUR), resolvedAt: at(30 * HOUR) }, 31 * HOUR, { first: false, resolution: true }],
   // Waiting since 3 h: the clocks stopped there, and the due times move on while the wait lasts.
-  ['waiting since before the due time, long after', { pendingSince: at(3 * HOUR) }, 50 * HOUR, { first: false, resolution: false, shift: 47 * HOUR }],
-  ['waiting since after the first due time', { pendingSince: at(5 * HOUR) }, 50 * HOUR, { first: true, resolution: false, shift: 45 * HOUR }],
+  [
+    'waiting since before the due time, long after',
+    { pendingSince: at(3 * HOUR) },
+    50 * HOUR,
+    { first: false, resolution: false, shift: 47 * HOUR },
+  ],
+  [
+    'waiting since after the first due time',
+    { pendingSince: at(5 * HOUR) },
+    50 * HOUR,
+    { first: true, resolution: false, shift: 45 * HOUR },
+  ],
 ];
 
 describe('SLA clocks', () => {
@@ -92,7 +110,12 @@ describe('SLA clocks', () => {
     // Staying in PENDING_USER (a priority change, say) keeps the pause as it is.
     expect(pauseOnMove(waiting, 'PENDING_USER', at(5 * HOUR))).toEqual({});
     const back = { ...waiting, ...pauseOnMove(waiting, 'IN_PROGRESS', at(13 * HOUR)) };
-    expect(back).toMatchObject({ pendingSince: null, pausedMs: 10 * HOUR, firstResponseDueAt: at(14 * HOUR), resolutionDueAt: at(34 * HOUR) });
+    expect(back).toMatchObject({
+      pendingSince: null,
+      pausedMs: 10 * HOUR,
+      firstResponseDueAt: at(14 * HOUR),
+      resolutionDueAt: at(34 * HOUR),
+    });
     expect(slaState(back, at(13 * HOUR + 30 * MINUTE))).toMatchObject({ firstResponseBreached: false });
     expect(slaState(back, at(15 * HOUR))).toMatchObject({ firstResponseBreached: true, resolutionBreached: false });
     // A second wait adds to the first.

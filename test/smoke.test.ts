@@ -20,7 +20,28 @@ describe('smoke', () => {
     expect(m.seq).toBe(2);
     const data = ok(
       await s.gql(
-        graphql(`query SmokeChannel($id: ID!) { channel(id: $id) { name unreadCount lastMessage { body } messages(first: 10) { edges { node { seq body sender { username } } } } } }`),
+        graphql(`
+          query SmokeChannel($id: ID!) {
+            channel(id: $id) {
+              name
+              unreadCount
+              lastMessage {
+                body
+              }
+              messages(first: 10) {
+                edges {
+                  node {
+                    seq
+                    body
+                    sender {
+                      username
+                    }
+                  }
+                }
+              }
+            }
+          }
+        `),
         { id: channelId },
         org.owner.token,
       ),

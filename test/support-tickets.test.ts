@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers/app.ts';
 import { createUser, errorCode, ok, registerOrg, send, type TestOrg, type TestUser } from './helpers/fixtures.ts';
-import { actOnTicket, auditOf, notificationsOf, openTicket, result, SYSTEM_EVENTS, type TicketAction, type TicketView } from './helpers/items.ts';
+import {
+  actOnTicket,
+  auditOf,
+  notificationsOf,
+  openTicket,
+  result,
+  SYSTEM_EVENTS,
+  type TicketAction,
+  type TicketView,
+} from './helpers/items.ts';
 import { collect } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
 import { graphql } from './generated/index.ts';
@@ -38,7 +47,31 @@ afterAll(async () => {
 });
 
 const ticketOf = async (token: string, id: string) =>
-  ok(await s.gql(graphql(`query SupportTicketsSupportTicket($id: ID!) { supportTicket(id: $id) { id status priority firstResponseAt firstResponseDueAt resolutionDueAt firstResponseBreached resolutionBreached waitingSince assignee { id } rating } }`), { id }, token)).supportTicket;
+  ok(
+    await s.gql(
+      graphql(`
+        query SupportTicketsSupportTicket($id: ID!) {
+          supportTicket(id: $id) {
+            id
+            status
+            priority
+            firstResponseAt
+            firstResponseDueAt
+            resolutionDueAt
+            firstResponseBreached
+            resolutionBreached
+            waitingSince
+            assignee {
+              id
+            }
+            rating
+          }
+        }
+      `),
+      { id },
+      token,
+    ),
+  ).supportTicket;
 
 /** A ticket of the member's in the given status. */
 async function ticketIn(status: TicketStatus): Promise<TicketView> {
@@ -83,8 +116,13 @@ describe('support tickets: status machine', () => {
   });
 
   it('assigning takes an OPEN ticket to IN_PROGRESS, keeps other open statuses, and is refused once resolved or closed', async () => {
-    expect(result(ok(await actOnTicket(s, people.agent.token, 'assign', (await ticketIn('OPEN')).id)))).toMatchObject({ status: 'IN_PROGRESS', assignee: { id: people.agent.id } });
-    expect(result(ok(await actOnTicket(s, people.agent.token, 'assign', (await ticketIn('ESCALATED')).id)))).toMatchObject({ status: 'ESCALATED' });
+    expect(result(ok(await actOnTicket(s, people.agent.token, 'assign', (await ticketIn('OPEN')).id)))).toMatchObject({
+      status: 'IN_PROGRESS',
+      assignee: { id: people.agent.id },
+    });
+    expect(result(ok(await actOnTicket(s, people.agent.token, 'assign', (await ticketIn('ESCALATED')).id)))).toMatchObject({
+      status: 'ESCALATED',
+    });
     for (const status of ['RESOLVED', 'CLOSED'] as const) {
       expect(errorCode(await actOnTicket(s, people.agent.token, 'assign', (await ticketIn(status)).id))).toBe('CONFLICT');
     }
@@ -102,13 +140,72 @@ describe('support tickets: who may do what', () => {
   it('requesters see and act on their own tickets; agents see the queue; others see nothing', async () => {
     const mine = await openTicket(s, people.client.token, { subject: 'Invoice wrong', category: 'BILLING' });
     const theirs = await openTicket(s, people.member.token);
-    const ids = async (token: string) => ok(await s.gql(graphql(`query SupportTicketsSupportTickets { supportTickets(first: 100) { edges { node { id } } } }`), {}, token)).supportTickets.edges.map((e) => e.node.id);
+    const ids = async (token: string) =>
+      ok(
+        await s.gql(
+          graphql(`
+            query SupportTicketsSupportTickets {
+              supportTickets(first: 100) {
+                edges {
+                  node {
+                    id
+                  }
+                }
+              }
+            }
+          `),
+          {},
+          token,
+        ),
+      ).supportTickets.edges.map((e) => e.node.id);
     expect(await ids(people.client.token)).toEqual([mine.id]);
     expect(await ids(people.agent.token)).toEqual(expect.arrayContaining([mine.id, theirs.id]));
     expect(await ids(people.bystander.token)).toEqual([]);
-    expect(errorCode(await s.gql(graphql(`query SupportTicketsTicketId($id: ID!) { supportTicket(id: $id) { id } }`), { id: theirs.id }, people.client.token))).toBe('NOT_FOUND');
-    expect(errorCode(await s.gql(graphql(`query SupportTicketsTicketId($id: ID!) { supportTicket(id: $id) { id } }`), { id: mine.id }, people.bystander.token))).toBe('NOT_FOUND');
-    expect(errorCode(await s.gql(graphql(`query SupportTicketsTicketId($id: ID!) { supportTicket(id: $id) { id } }`), { id: mine.id }, other.owner.token))).toBe('NOT_FOUND');
+    expect(
+      errorCode(
+        await s.gql(
+          graphql(`
+            query SupportTicketsTicketId($id: ID!) {
+              supportTicket(id: $id) {
+                id
+              }
+            }
+          `),
+          { id: theirs.id },
+          people.client.token,
+        ),
+      ),
+    ).toBe('NOT_FOUND');
+    expect(
+      errorCode(
+        await s.gql(
+          graphql(`
+            query SupportTicketsTicketId($id: ID!) {
+              supportTicket(id: $id) {
+                id
+              }
+            }
+          `),
+          { id: mine.id },
+          people.bystander.token,
+        ),
+      ),
+    ).toBe('NOT_FOUND');
+    expect(
+      errorCode(
+        await s.gql(
+          graphql(`
+            query SupportTicketsTicketId($id: ID!) {
+              supportTicket(id: $id) {
+                id
+              }
+            }
+          `),
+          { id: mine.id },
+          other.owner.token,
+        ),
+      ),
+    ).toBe('NOT_FOUND');
 
     // The requester only acts on their own, and only as requesters may.
     for (const action of ['inProgress', 'pendingUser', 'assign', 'escalate', 'resolve', 'priority', 'category'] as const) {
@@ -117,7 +214,21 @@ describe('support tickets: who may do what', () => {
     }
     // The requester talks in the ticket's conversation (a client too: it belongs to no project).
     expect((await send(s, people.client.token, mine.channelId, 'Here is the invoice number')).seq).toBeGreaterThan(0);
-    expect(errorCode(await s.gql(graphql(`mutation SupportTicketsSendMessage($c: ID!) { sendMessage(input: { channelId: $c, body: "hi" }) { id } }`), { c: theirs.channelId }, people.client.token))).toBe('NOT_FOUND');
+    expect(
+      errorCode(
+        await s.gql(
+          graphql(`
+            mutation SupportTicketsSendMessage($c: ID!) {
+              sendMessage(input: { channelId: $c, body: "hi" }) {
+                id
+              }
+            }
+          `),
+          { c: theirs.channelId },
+          people.client.token,
+        ),
+      ),
+    ).toBe('NOT_FOUND');
 
     // Rating: the requester's, after resolution, 1 to 5.
     expect(errorCode(await actOnTicket(s, people.client.token, 'rate', mine.id))).toBe('CONFLICT');
@@ -125,7 +236,9 @@ describe('support tickets: who may do what', () => {
     ok(await actOnTicket(s, people.agent.token, 'resolve', mine.id));
     expect(errorCode(await actOnTicket(s, people.agent.token, 'rate', mine.id))).toBe('FORBIDDEN');
     expect(errorCode(await actOnTicket(s, people.client.token, 'rate', mine.id, { rating: 6 }))).toBe('BAD_USER_INPUT');
-    expect(result(ok(await actOnTicket(s, people.client.token, 'rate', mine.id, { rating: 5, comment: 'Fast' })))).toMatchObject({ rating: 5 });
+    expect(result(ok(await actOnTicket(s, people.client.token, 'rate', mine.id, { rating: 5, comment: 'Fast' })))).toMatchObject({
+      rating: 5,
+    });
     // The requester reopens and closes their own.
     expect(result(ok(await actOnTicket(s, people.client.token, 'reopen', mine.id, { reason: 'Still wrong' }))).status).toBe('IN_PROGRESS');
     ok(await actOnTicket(s, people.agent.token, 'resolve', mine.id));
@@ -135,18 +248,56 @@ describe('support tickets: who may do what', () => {
 
   it('assigns to agents only; the assignee joins the conversation', async () => {
     const ticket = await openTicket(s, people.member.token);
-    expect(errorCode(await actOnTicket(s, people.agent.token, 'assign', ticket.id, { assigneeId: people.bystander.id }))).toBe('BAD_USER_INPUT');
+    expect(errorCode(await actOnTicket(s, people.agent.token, 'assign', ticket.id, { assigneeId: people.bystander.id }))).toBe(
+      'BAD_USER_INPUT',
+    );
     expect(errorCode(await actOnTicket(s, people.agent.token, 'assign', ticket.id, { assigneeId: other.owner.id }))).toBe('NOT_FOUND');
-    expect(result(ok(await actOnTicket(s, people.agent.token, 'assign', ticket.id, { assigneeId: people.agent2.id }))).assignee).toEqual({ id: people.agent2.id });
+    expect(result(ok(await actOnTicket(s, people.agent.token, 'assign', ticket.id, { assigneeId: people.agent2.id }))).assignee).toEqual({
+      id: people.agent2.id,
+    });
     expect((await send(s, people.agent2.token, ticket.channelId, 'On it')).seq).toBeGreaterThan(0);
   });
 
   it('only admins set SLA targets', async () => {
-    const set = graphql(`mutation SupportTicketsSetSlaTarget { setSlaTarget(input: { priority: LOW, firstResponseMinutes: 600, resolutionMinutes: 6000 }) { firstResponseMinutes } }`);
+    const set = graphql(`
+      mutation SupportTicketsSetSlaTarget {
+        setSlaTarget(input: { priority: LOW, firstResponseMinutes: 600, resolutionMinutes: 6000 }) {
+          firstResponseMinutes
+        }
+      }
+    `);
     expect(errorCode(await s.gql(set, {}, people.agent.token))).toBe('FORBIDDEN');
-    expect(errorCode(await s.gql(graphql(`mutation SupportTicketsSetLowSlaTarget { setSlaTarget(input: { priority: LOW, firstResponseMinutes: 600, resolutionMinutes: 60 }) { priority } }`), {}, people.admin.token))).toBe('BAD_USER_INPUT');
+    expect(
+      errorCode(
+        await s.gql(
+          graphql(`
+            mutation SupportTicketsSetLowSlaTarget {
+              setSlaTarget(input: { priority: LOW, firstResponseMinutes: 600, resolutionMinutes: 60 }) {
+                priority
+              }
+            }
+          `),
+          {},
+          people.admin.token,
+        ),
+      ),
+    ).toBe('BAD_USER_INPUT');
     expect(ok(await s.gql(set, {}, people.admin.token)).setSlaTarget.firstResponseMinutes).toBe(600);
-    const targets = ok(await s.gql(graphql(`query SupportTicketsSlaTargets { slaTargets { priority firstResponseMinutes resolutionMinutes } }`), {}, people.member.token)).slaTargets;
+    const targets = ok(
+      await s.gql(
+        graphql(`
+          query SupportTicketsSlaTargets {
+            slaTargets {
+              priority
+              firstResponseMinutes
+              resolutionMinutes
+            }
+          }
+        `),
+        {},
+        people.member.token,
+      ),
+    ).slaTargets;
     expect(targets).toEqual([
       { priority: 'LOW', firstResponseMinutes: 600, resolutionMinutes: 6000 },
       { priority: 'MEDIUM', firstResponseMinutes: 480, resolutionMinutes: 4320 },
@@ -156,7 +307,21 @@ describe('support tickets: who may do what', () => {
     const low = await openTicket(s, people.member.token, { priority: 'LOW' });
     expect(Date.parse(low.firstResponseDueAt) - Date.parse(low.createdAt)).toBe(600 * 60_000);
     // Other organizations keep the defaults.
-    expect(ok(await s.gql(graphql(`query SupportTicketsFirstResponseTarget { slaTargets { firstResponseMinutes } }`), {}, other.owner.token)).slaTargets[0]!.firstResponseMinutes).toBe(24 * 60);
+    expect(
+      ok(
+        await s.gql(
+          graphql(`
+            query SupportTicketsFirstResponseTarget {
+              slaTargets {
+                firstResponseMinutes
+              }
+            }
+          `),
+          {},
+          other.owner.token,
+        ),
+      ).slaTargets[0]!.firstResponseMinutes,
+    ).toBe(24 * 60);
   });
 });
 
@@ -187,7 +352,23 @@ describe('support tickets: SLA clocks', () => {
     clock.advance(2 * HOUR); // 5 h of running clock: the first response (4 h) is late
     expect(await ticketOf(people.agent.token, ticket.id)).toMatchObject({ firstResponseBreached: true, resolutionBreached: false });
     const breached = async (value: boolean) =>
-      ok(await s.gql(graphql(`query SupportTicketsBreached($b: Boolean) { supportTickets(first: 100, filter: { breached: $b }) { edges { node { id } } } }`), { b: value }, people.agent.token)).supportTickets.edges.map((e) => e.node.id);
+      ok(
+        await s.gql(
+          graphql(`
+            query SupportTicketsBreached($b: Boolean) {
+              supportTickets(first: 100, filter: { breached: $b }) {
+                edges {
+                  node {
+                    id
+                  }
+                }
+              }
+            }
+          `),
+          { b: value },
+          people.agent.token,
+        ),
+      ).supportTickets.edges.map((e) => e.node.id);
     expect(await breached(true)).toContain(ticket.id);
     expect(await breached(false)).not.toContain(ticket.id);
 
@@ -228,7 +409,8 @@ describe('support tickets: SLA clocks', () => {
 describe('support tickets: notifications, audit, conversation, idempotency, lists', () => {
   it('tells the requester of status changes, the assignee of the assignment, the organization\u2019s admins of an escalation', async () => {
     const ticket = await openTicket(s, people.client.token);
-    const about = async (user: TestUser) => (await notificationsOf(s, user.token)).filter((n) => n.supportTicketId === ticket.id).map((n) => n.type);
+    const about = async (user: TestUser) =>
+      (await notificationsOf(s, user.token)).filter((n) => n.supportTicketId === ticket.id).map((n) => n.type);
     ok(await actOnTicket(s, people.agent.token, 'assign', ticket.id, { assigneeId: people.agent2.id }));
     ok(await actOnTicket(s, people.admin.token, 'escalate', ticket.id, { reason: 'Key account' }));
     expect(await about(people.agent2)).toEqual(['SUPPORT_TICKET_ASSIGNED']);
@@ -250,7 +432,11 @@ describe('support tickets: notifications, audit, conversation, idempotency, list
 
   it('records every change in the audit trail and the conversation, and does a keyed retry once', async () => {
     const ticket = await openTicket(s, people.member.token, { priority: 'MEDIUM' });
-    const assigns = await Promise.all([1, 2].map(() => actOnTicket(s, people.agent.token, 'assign', ticket.id, { assigneeId: people.agent2.id, idempotencyKey: 'assign-7' })));
+    const assigns = await Promise.all(
+      [1, 2].map(() =>
+        actOnTicket(s, people.agent.token, 'assign', ticket.id, { assigneeId: people.agent2.id, idempotencyKey: 'assign-7' }),
+      ),
+    );
     for (const a of assigns) expect(result(ok(a)).assignee).toEqual({ id: people.agent2.id });
     ok(await actOnTicket(s, people.agent.token, 'priority', ticket.id, { priority: 'HIGH' }));
     ok(await actOnTicket(s, people.agent2.token, 'resolve', ticket.id, { resolution: 'Cache cleared' }));
@@ -285,9 +471,33 @@ describe('support tickets: notifications, audit, conversation, idempotency, list
     try {
       const mine = collect(
         client,
-        graphql(`subscription SupportTicketsViewerEvents { viewerEvents { __typename ... on ChannelActivityEvent { channelId }
-          ... on NotificationEvent { notification { type supportTicketId data } }
-          ... on SupportTicketUpdatedEvent { supportTicketId status supportTicket { status assignee { id } } } } }`),
+        graphql(`
+          subscription SupportTicketsViewerEvents {
+            viewerEvents {
+              __typename
+              ... on ChannelActivityEvent {
+                channelId
+              }
+              ... on NotificationEvent {
+                notification {
+                  type
+                  supportTicketId
+                  data
+                }
+              }
+              ... on SupportTicketUpdatedEvent {
+                supportTicketId
+                status
+                supportTicket {
+                  status
+                  assignee {
+                    id
+                  }
+                }
+              }
+            }
+          }
+        `),
         {},
         (d) => d.viewerEvents,
       );
@@ -298,15 +508,28 @@ describe('support tickets: notifications, audit, conversation, idempotency, list
         await new Promise((r) => setTimeout(r, 100));
       }
       ok(await actOnTicket(s, people.agent.token, 'assign', ticket.id));
-      const wanted = (e: (typeof mine.items)[number]) => e.__typename === 'NotificationEvent' || e.__typename === 'SupportTicketUpdatedEvent';
+      const wanted = (e: (typeof mine.items)[number]) =>
+        e.__typename === 'NotificationEvent' || e.__typename === 'SupportTicketUpdatedEvent';
       for (let waited = 0; mine.items.filter(wanted).length < 2; waited += 50) {
         if (waited > 5000) throw new Error(JSON.stringify(mine.items));
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(mine.items.filter(wanted)).toEqual(
         expect.arrayContaining([
-          { __typename: 'NotificationEvent', notification: { type: 'SUPPORT_TICKET_STATUS', supportTicketId: ticket.id, data: expect.objectContaining({ from: 'OPEN', to: 'IN_PROGRESS' }) } },
-          { __typename: 'SupportTicketUpdatedEvent', supportTicketId: ticket.id, status: 'IN_PROGRESS', supportTicket: { status: 'IN_PROGRESS', assignee: { id: people.agent.id } } },
+          {
+            __typename: 'NotificationEvent',
+            notification: {
+              type: 'SUPPORT_TICKET_STATUS',
+              supportTicketId: ticket.id,
+              data: expect.objectContaining({ from: 'OPEN', to: 'IN_PROGRESS' }),
+            },
+          },
+          {
+            __typename: 'SupportTicketUpdatedEvent',
+            supportTicketId: ticket.id,
+            status: 'IN_PROGRESS',
+            supportTicket: { status: 'IN_PROGRESS', assignee: { id: people.agent.id } },
+          },
         ]),
       );
     } finally {
@@ -321,8 +544,23 @@ describe('support tickets: notifications, audit, conversation, idempotency, list
     const high = await openTicket(s, requester.token, { priority: 'HIGH', category: 'BILLING' });
     ok(await actOnTicket(s, people.agent.token, 'assign', high.id, { assigneeId: people.agent2.id }));
     const queue = async (variables: SupportTicketsQueueQueryVariables) => {
-      const data = ok(await s.gql(graphql(`query SupportTicketsQueue($filter: SupportTicketFilter, $orderBy: SupportTicketOrder) {
-        supportTickets(first: 100, filter: $filter, orderBy: $orderBy) { edges { node { id } } } }`), variables, people.agent.token));
+      const data = ok(
+        await s.gql(
+          graphql(`
+            query SupportTicketsQueue($filter: SupportTicketFilter, $orderBy: SupportTicketOrder) {
+              supportTickets(first: 100, filter: $filter, orderBy: $orderBy) {
+                edges {
+                  node {
+                    id
+                  }
+                }
+              }
+            }
+          `),
+          variables,
+          people.agent.token,
+        ),
+      );
       return data.supportTickets.edges.map((e) => e.node.id);
     };
     const r = requester.id;
@@ -334,7 +572,20 @@ describe('support tickets: notifications, audit, conversation, idempotency, list
     expect(await queue({ filter: { requesterId: r, assigneeId: people.agent2.id } })).toEqual([high.id]);
     expect(await queue({ filter: { requesterId: r, status: 'IN_PROGRESS' } })).toEqual([high.id]);
     expect(await queue({ filter: { requesterId: r, priority: 'URGENT', category: 'TECHNICAL' } })).toEqual([urgent.id]);
-    const counts = ok(await s.gql(graphql(`query SupportTicketsSupportTicketCounts { supportTicketCounts { status count } }`), {}, requester.token)).supportTicketCounts;
+    const counts = ok(
+      await s.gql(
+        graphql(`
+          query SupportTicketsSupportTicketCounts {
+            supportTicketCounts {
+              status
+              count
+            }
+          }
+        `),
+        {},
+        requester.token,
+      ),
+    ).supportTicketCounts;
     expect(counts).toEqual([
       { status: 'OPEN', count: 2 },
       { status: 'IN_PROGRESS', count: 1 },

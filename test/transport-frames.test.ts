@@ -92,7 +92,11 @@ describe('FrameWriter', () => {
     await writer.send(link, JSON.stringify({ type: 'connection_ack' }));
     for (const body of bodies) {
       const result = { data: { body } };
-      writer.next(link, prefix('op'), writer.payload(result, () => JSON.stringify(result)));
+      writer.next(
+        link,
+        prefix('op'),
+        writer.payload(result, () => JSON.stringify(result)),
+      );
     }
     await writer.send(link, JSON.stringify({ id: 'op', type: 'complete' }));
     const messages = (await receivedCount(5)).map((m) => JSON.parse(m) as { type: string; payload?: { data: { body: string } } });
@@ -115,7 +119,9 @@ describe('FrameWriter', () => {
     expect(serialized).toBe(1);
     expect(new Set(payloads).size).toBe(1);
     const received = await Promise.all(pairs.map((pair) => pair.receivedCount(1)));
-    expect(received.map((messages) => JSON.parse(messages[0]!))).toEqual(pairs.map((_, i) => ({ id: `op${i}`, type: 'next', payload: result })));
+    expect(received.map((messages) => JSON.parse(messages[0]!))).toEqual(
+      pairs.map((_, i) => ({ id: `op${i}`, type: 'next', payload: result })),
+    );
   });
 
   it('falls back to ws’ own send when permessage-deflate was negotiated, keeping the order', async () => {
@@ -126,8 +132,16 @@ describe('FrameWriter', () => {
     const sent = writer.send(link, JSON.stringify({ type: 'connection_ack' }));
     // Large enough for ws to compress it (asynchronously): a direct write would overtake it.
     const big = { data: { body: 'y'.repeat(5000) } };
-    writer.next(link, prefix('a'), writer.payload(big, () => JSON.stringify(big)));
-    writer.next(link, prefix('b'), writer.payload({ data: null }, () => '{"data":null}'));
+    writer.next(
+      link,
+      prefix('a'),
+      writer.payload(big, () => JSON.stringify(big)),
+    );
+    writer.next(
+      link,
+      prefix('b'),
+      writer.payload({ data: null }, () => '{"data":null}'),
+    );
     await sent;
     const messages = (await receivedCount(3)).map((m) => JSON.parse(m) as { id?: string; type: string });
     expect(messages.map((m) => `${m.type}:${m.id ?? ''}`)).toEqual(['connection_ack:', 'next:a', 'next:b']);

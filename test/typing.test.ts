@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type TestServer } from './helpers/app.ts';
-import { createChannel, createProject, createUser, errorCode, grantAccess, ok, registerOrg, type TestOrg, type TestUser } from './helpers/fixtures.ts';
+import {
+  createChannel,
+  createProject,
+  createUser,
+  errorCode,
+  grantAccess,
+  ok,
+  registerOrg,
+  type TestOrg,
+  type TestUser,
+} from './helpers/fixtures.ts';
 import { SET_TYPING, setTyping, typingStream, untilTypingLive } from './helpers/typing.ts';
 import { wsClient } from './helpers/ws.ts';
 import { graphql } from './generated/index.ts';
@@ -13,9 +23,27 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const ADD = graphql(`mutation TypingAddChannelMembers($c: ID!, $u: [ID!]!, $role: ChannelMemberRole) { addChannelMembers(channelId: $c, userIds: $u, role: $role) { id } }`);
-const REMOVE = graphql(`mutation TypingRemoveChannelMember($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`);
-const LAST_SEQ = graphql(`query TypingChannel($c: ID!) { channel(id: $c) { lastSeq } }`);
+const ADD = graphql(`
+  mutation TypingAddChannelMembers($c: ID!, $u: [ID!]!, $role: ChannelMemberRole) {
+    addChannelMembers(channelId: $c, userIds: $u, role: $role) {
+      id
+    }
+  }
+`);
+const REMOVE = graphql(`
+  mutation TypingRemoveChannelMember($c: ID!, $u: ID!) {
+    removeChannelMember(channelId: $c, userId: $u) {
+      id
+    }
+  }
+`);
+const LAST_SEQ = graphql(`
+  query TypingChannel($c: ID!) {
+    channel(id: $c) {
+      lastSeq
+    }
+  }
+`);
 
 /** An organization with a channel holding the owner and two members. */
 async function room(): Promise<{ org: TestOrg; a: TestUser; b: TestUser; channelId: string }> {
@@ -169,7 +197,19 @@ describe('typing', () => {
       const streams = clients.map((c) => typingStream(c, channelId));
       for (const stream of streams) await untilTypingLive(stream, s, org.owner, channelId);
       const broadcast = async (expected: number) => {
-        ok(await s.gql(graphql(`query TypingViewer { viewer { id } }`), {}, typist.token)); // the typist's viewer cached: only typing is counted
+        ok(
+          await s.gql(
+            graphql(`
+              query TypingViewer {
+                viewer {
+                  id
+                }
+              }
+            `),
+            {},
+            typist.token,
+          ),
+        ); // the typist's viewer cached: only typing is counted
         const before = s.app.queryCount();
         await setTyping(s, typist.token, channelId, true);
         await Promise.all(streams.slice(0, expected).map((st) => st.waitFor(1)));

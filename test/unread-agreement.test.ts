@@ -17,7 +17,18 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const VIEWER_EVENTS = graphql(`subscription UnreadAgreementViewerEvents { viewerEvents { __typename ... on ChannelActivityEvent { channelId lastSeq unreadCount } } }`);
+const VIEWER_EVENTS = graphql(`
+  subscription UnreadAgreementViewerEvents {
+    viewerEvents {
+      __typename
+      ... on ChannelActivityEvent {
+        channelId
+        lastSeq
+        unreadCount
+      }
+    }
+  }
+`);
 type Activity = { __typename: string; channelId?: string; lastSeq?: number; unreadCount?: number };
 
 describe('unread counts', () => {
@@ -32,7 +43,20 @@ describe('unread counts', () => {
     try {
       await untilLive(stream, () => send(s, owner, channelId, 'probe'));
       const state = async () =>
-        ok(await s.gql(graphql(`query UnreadAgreementChannel($c: ID!) { channel(id: $c) { lastSeq unreadCount } }`), { c: channelId }, viewer.token)).channel as { lastSeq: number; unreadCount: number };
+        ok(
+          await s.gql(
+            graphql(`
+              query UnreadAgreementChannel($c: ID!) {
+                channel(id: $c) {
+                  lastSeq
+                  unreadCount
+                }
+              }
+            `),
+            { c: channelId },
+            viewer.token,
+          ),
+        ).channel as { lastSeq: number; unreadCount: number };
       /** The live count once the stream has seen the channel's last seq, beside the SQL count. */
       const agree = async (step: string) => {
         const sql = await state();
@@ -46,10 +70,48 @@ describe('unread counts', () => {
         expect({ step, live: live?.unreadCount, lastSeq: live?.lastSeq }).toEqual({ step, live: sql.unreadCount, lastSeq: sql.lastSeq });
         return sql.unreadCount;
       };
-      const edit = async (id: string, body: string) => ok(await s.gql(graphql(`mutation UnreadAgreementEditMessage($i: EditMessageInput!) { editMessage(input: $i) { id } }`), { i: { id, body } }, owner));
+      const edit = async (id: string, body: string) =>
+        ok(
+          await s.gql(
+            graphql(`
+              mutation UnreadAgreementEditMessage($i: EditMessageInput!) {
+                editMessage(input: $i) {
+                  id
+                }
+              }
+            `),
+            { i: { id, body } },
+            owner,
+          ),
+        );
       const remove = async (id: string, hard: boolean, token = owner) =>
-        ok(await s.gql(graphql(`mutation UnreadAgreementDeleteMessage($i: DeleteMessageInput!) { deleteMessage(input: $i) { messageId } }`), { i: { id, hard } }, token));
-      const read = async (seq: number) => ok(await s.gql(graphql(`mutation UnreadAgreementMarkChannelRead($c: ID!, $s: Int!) { markChannelRead(channelId: $c, seq: $s) { lastReadSeq } }`), { c: channelId, s: seq }, viewer.token));
+        ok(
+          await s.gql(
+            graphql(`
+              mutation UnreadAgreementDeleteMessage($i: DeleteMessageInput!) {
+                deleteMessage(input: $i) {
+                  messageId
+                }
+              }
+            `),
+            { i: { id, hard } },
+            token,
+          ),
+        );
+      const read = async (seq: number) =>
+        ok(
+          await s.gql(
+            graphql(`
+              mutation UnreadAgreementMarkChannelRead($c: ID!, $s: Int!) {
+                markChannelRead(channelId: $c, seq: $s) {
+                  lastReadSeq
+                }
+              }
+            `),
+            { c: channelId, s: seq },
+            viewer.token,
+          ),
+        );
 
       await read((await state()).lastSeq);
       expect(await agree('read to the end')).toBe(0);
@@ -79,10 +141,34 @@ describe('unread counts', () => {
       await remove(c.id, false);
       expect(await agree('a read message deleted')).toBe(0);
 
-      ok(await s.gql(graphql(`mutation UnreadAgreementAddChannelMembers($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`), { c: channelId, u: [other.id] }, owner));
+      ok(
+        await s.gql(
+          graphql(`
+            mutation UnreadAgreementAddChannelMembers($c: ID!, $u: [ID!]!) {
+              addChannelMembers(channelId: $c, userIds: $u) {
+                id
+              }
+            }
+          `),
+          { c: channelId, u: [other.id] },
+          owner,
+        ),
+      );
       await send(s, other.token, channelId, 'from a newcomer');
       expect(await agree('a member added, who writes')).toBe(1);
-      ok(await s.gql(graphql(`mutation UnreadAgreementRemoveChannelMember($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`), { c: channelId, u: other.id }, owner));
+      ok(
+        await s.gql(
+          graphql(`
+            mutation UnreadAgreementRemoveChannelMember($c: ID!, $u: ID!) {
+              removeChannelMember(channelId: $c, userId: $u) {
+                id
+              }
+            }
+          `),
+          { c: channelId, u: other.id },
+          owner,
+        ),
+      );
       await send(s, owner, channelId, 'after the removal');
       expect(await agree('a member removed')).toBe(2);
       await read(c.seq);

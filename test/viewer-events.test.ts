@@ -14,14 +14,31 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const VIEWER_EVENTS = graphql(`subscription ViewerEventsViewerEvents {
-  viewerEvents {
-    __typename
-    ... on ChannelActivityEvent { channelId lastSeq unreadCount message { body } }
-    ... on ChannelAddedEvent { channelId channel { name } }
-    ... on ChannelRemovedEvent { channelId reason }
+const VIEWER_EVENTS = graphql(`
+  subscription ViewerEventsViewerEvents {
+    viewerEvents {
+      __typename
+      ... on ChannelActivityEvent {
+        channelId
+        lastSeq
+        unreadCount
+        message {
+          body
+        }
+      }
+      ... on ChannelAddedEvent {
+        channelId
+        channel {
+          name
+        }
+      }
+      ... on ChannelRemovedEvent {
+        channelId
+        reason
+      }
+    }
   }
-}`);
+`);
 type Item = AnyOf<ViewerEventsViewerEventsSubscription['viewerEvents']>;
 const pick = (data: ViewerEventsViewerEventsSubscription): Item => data.viewerEvents;
 
@@ -34,10 +51,34 @@ async function setup() {
   const stream = collect(client, VIEWER_EVENTS, {}, pick);
   await untilLive(stream, () => send(s, org.owner.token, channelId, 'probe'));
   // Start each test from a read channel.
-  const seq = ok(await s.gql(graphql(`query ViewerEventsChannel($c: ID!) { channel(id: $c) { lastSeq } }`), { c: channelId }, member.token)).channel.lastSeq;
+  const seq = ok(
+    await s.gql(
+      graphql(`
+        query ViewerEventsChannel($c: ID!) {
+          channel(id: $c) {
+            lastSeq
+          }
+        }
+      `),
+      { c: channelId },
+      member.token,
+    ),
+  ).channel.lastSeq;
   // Counted before the mutation: its event may arrive before its answer does.
   const seen = stream.items.length;
-  ok(await s.gql(graphql(`mutation ViewerEventsMarkChannelRead($c: ID!, $s: Int!) { markChannelRead(channelId: $c, seq: $s) { lastReadSeq } }`), { c: channelId, s: seq }, member.token));
+  ok(
+    await s.gql(
+      graphql(`
+        mutation ViewerEventsMarkChannelRead($c: ID!, $s: Int!) {
+          markChannelRead(channelId: $c, seq: $s) {
+            lastReadSeq
+          }
+        }
+      `),
+      { c: channelId, s: seq },
+      member.token,
+    ),
+  );
   await stream.waitFor(seen + 1); // the read receipt's activity
   stream.items.splice(0);
   return { org, member, channelId, client, stream };
@@ -56,7 +97,19 @@ describe('viewerEvents', () => {
         ['ChannelActivityEvent', channelId, 2, 'two'],
         ['ChannelActivityEvent', channelId, 2, 'mine'],
       ]);
-      ok(await s.gql(graphql(`mutation ViewerEventsMarkChannelRead($c: ID!, $s: Int!) { markChannelRead(channelId: $c, seq: $s) { lastReadSeq } }`), { c: channelId, s: items[2]!.lastSeq! }, member.token));
+      ok(
+        await s.gql(
+          graphql(`
+            mutation ViewerEventsMarkChannelRead($c: ID!, $s: Int!) {
+              markChannelRead(channelId: $c, seq: $s) {
+                lastReadSeq
+              }
+            }
+          `),
+          { c: channelId, s: items[2]!.lastSeq! },
+          member.token,
+        ),
+      );
       const [cleared] = (await stream.waitFor(4)).slice(3);
       expect(cleared).toMatchObject({ __typename: 'ChannelActivityEvent', channelId, unreadCount: 0 });
     } finally {
@@ -69,7 +122,19 @@ describe('viewerEvents', () => {
     try {
       const m = await send(s, org.owner.token, channelId, 'oops');
       await stream.waitFor(1);
-      ok(await s.gql(graphql(`mutation ViewerEventsDeleteMessage($id: ID!) { deleteMessage(input: { id: $id }) { hard } }`), { id: m.id }, org.owner.token));
+      ok(
+        await s.gql(
+          graphql(`
+            mutation ViewerEventsDeleteMessage($id: ID!) {
+              deleteMessage(input: { id: $id }) {
+                hard
+              }
+            }
+          `),
+          { id: m.id },
+          org.owner.token,
+        ),
+      );
       const items = await stream.waitFor(2);
       expect(items.map((i) => i.unreadCount)).toEqual([1, 0]);
     } finally {
@@ -86,7 +151,19 @@ describe('viewerEvents', () => {
       await send(s, org.owner.token, added, 'in the new one');
       const activity = (await stream.waitFor(2))[1];
       expect(activity).toMatchObject({ __typename: 'ChannelActivityEvent', channelId: added, unreadCount: 1 });
-      ok(await s.gql(graphql(`mutation ViewerEventsRemoveChannelMember($c: ID!, $u: ID!) { removeChannelMember(channelId: $c, userId: $u) { id } }`), { c: added, u: member.id }, org.owner.token));
+      ok(
+        await s.gql(
+          graphql(`
+            mutation ViewerEventsRemoveChannelMember($c: ID!, $u: ID!) {
+              removeChannelMember(channelId: $c, userId: $u) {
+                id
+              }
+            }
+          `),
+          { c: added, u: member.id },
+          org.owner.token,
+        ),
+      );
       const removed = (await stream.waitFor(3))[2];
       expect(removed).toMatchObject({ __typename: 'ChannelRemovedEvent', channelId: added, reason: 'REMOVED' });
       await send(s, org.owner.token, added, 'no longer yours');

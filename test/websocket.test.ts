@@ -19,7 +19,13 @@ beforeAll(async () => {
   [s, limited] = await Promise.all([
     startServer({ graphiql: true }),
     startServer({
-      websocket: { ...websocketDefaults, connectionInitTimeoutMs: 300, maxSocketsPerUser: 2, maxSubscriptionsPerSocket: 2, pingIntervalMs: 300 },
+      websocket: {
+        ...websocketDefaults,
+        connectionInitTimeoutMs: 300,
+        maxSocketsPerUser: 2,
+        maxSubscriptionsPerSocket: 2,
+        pingIntervalMs: 300,
+      },
     }),
   ]);
 });
@@ -34,14 +40,31 @@ function closedWithin(closed: Promise<CloseInfo>, ms: number): Promise<CloseInfo
   return Promise.race([closed, timeout]).finally(() => clearTimeout(timer));
 }
 
-const VIEWER = graphql(`query WebsocketViewer { viewer { id role } }`);
+const VIEWER = graphql(`
+  query WebsocketViewer {
+    viewer {
+      id
+      role
+    }
+  }
+`);
 
 describe('graphql-ws authentication', () => {
   it('runs operations with the token from connectionParams', async () => {
     const org = await registerOrg(s);
     const client = wsClient(s.url, org.owner.token);
     try {
-      const result = await wsRequest(client, graphql(`query WebsocketViewerUsername { viewer { username role } }`));
+      const result = await wsRequest(
+        client,
+        graphql(`
+          query WebsocketViewerUsername {
+            viewer {
+              username
+              role
+            }
+          }
+        `),
+      );
       expect(ok(result).viewer).toEqual({ username: 'owner', role: 'OWNER' });
     } finally {
       await client.dispose();
@@ -78,7 +101,19 @@ describe('graphql-ws authentication', () => {
       expect(await ownerSocket.acked).toBe(true);
       expect(ok(await wsRequest(memberSocket.client, VIEWER)).viewer.id).toBe(member.id);
 
-      ok(await s.gql(graphql(`mutation WebsocketDeactivateUser($id: ID!) { deactivateUser(userId: $id) { id } }`), { id: member.id }, org.owner.token));
+      ok(
+        await s.gql(
+          graphql(`
+            mutation WebsocketDeactivateUser($id: ID!) {
+              deactivateUser(userId: $id) {
+                id
+              }
+            }
+          `),
+          { id: member.id },
+          org.owner.token,
+        ),
+      );
       const closed = await closedWithin(memberSocket.closed, 3000);
       expect(closed.code).toBe(4403);
       expect(closed.reason).toMatch(/deactivated/i);
@@ -98,7 +133,19 @@ describe('graphql-ws authentication', () => {
     const before = liveSocket(s.url, { authToken: member.token });
     expect(await before.acked).toBe(true);
 
-    ok(await s.gql(graphql(`mutation WebsocketChangeUserRole($id: ID!) { changeUserRole(userId: $id, role: ADMIN) { id } }`), { id: member.id }, org.owner.token));
+    ok(
+      await s.gql(
+        graphql(`
+          mutation WebsocketChangeUserRole($id: ID!) {
+            changeUserRole(userId: $id, role: ADMIN) {
+              id
+            }
+          }
+        `),
+        { id: member.id },
+        org.owner.token,
+      ),
+    );
     expect((await closedWithin(before.closed, 3000)).code).toBe(4403);
 
     const after = liveSocket(s.url, { authToken: member.token });
@@ -185,7 +232,7 @@ describe('graphql-ws limits', () => {
       await first.closed;
       // The server sees the close a moment after the client does.
       let replacement: ReturnType<typeof liveSocket> | undefined;
-      for (const start = Date.now(); Date.now() - start < 3000; ) {
+      for (const start = Date.now(); Date.now() - start < 3000;) {
         replacement = liveSocket(limited.url, { authToken: org.owner.token });
         if (await replacement.acked) break;
       }
@@ -254,11 +301,22 @@ describe('graphql-ws around the server', () => {
 
       const slug = `org-${uid()}`;
       const before = server.app.queryCount();
-      const mutation = server.gql(graphql(`mutation WebsocketRegisterOrganization($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { user { id } } }`), {
-        input: { name: 'Late', slug, username: 'owner', displayName: 'Owner', password: 'password123' },
-      });
+      const mutation = server.gql(
+        graphql(`
+          mutation WebsocketRegisterOrganization($input: RegisterOrganizationInput!) {
+            registerOrganization(input: $input) {
+              user {
+                id
+              }
+            }
+          }
+        `),
+        {
+          input: { name: 'Late', slug, username: 'owner', displayName: 'Owner', password: 'password123' },
+        },
+      );
       // Stop once the mutation has reached the database.
-      for (const start = Date.now(); server.app.queryCount() === before && Date.now() - start < 5000; ) {
+      for (const start = Date.now(); server.app.queryCount() === before && Date.now() - start < 5000;) {
         await new Promise((r) => setTimeout(r, 5));
       }
       expect(server.app.queryCount()).toBeGreaterThan(before);
@@ -270,7 +328,16 @@ describe('graphql-ws around the server', () => {
       // Committed: a server started afterwards on the same data signs the new owner in.
       const after = await startServer({ dataDir });
       try {
-        const login = await after.gql(graphql(`mutation WebsocketLogin($o: String!) { login(organization: $o, username: "owner", password: "password123") { token } }`), { o: slug });
+        const login = await after.gql(
+          graphql(`
+            mutation WebsocketLogin($o: String!) {
+              login(organization: $o, username: "owner", password: "password123") {
+                token
+              }
+            }
+          `),
+          { o: slug },
+        );
         expect(ok(login).login.token).toBeTruthy();
       } finally {
         await after.stop();

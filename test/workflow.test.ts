@@ -5,12 +5,21 @@ import { checkMoves, into, type Move } from '../src/services/workflow.ts';
 
 type Light = 'RED' | 'GREEN' | 'AMBER';
 const lights: Record<Light, Light[]> = { RED: ['GREEN'], GREEN: ['AMBER'], AMBER: ['RED'] };
-const move = (m: Partial<Move<Light, 'anyone'>>): Move<Light, 'anyone'> => ({ operation: 'op', action: 'ACT', who: 'anyone', to: 'GREEN', ...m });
+const move = (m: Partial<Move<Light, 'anyone'>>): Move<Light, 'anyone'> => ({
+  operation: 'op',
+  action: 'ACT',
+  who: 'anyone',
+  to: 'GREEN',
+  ...m,
+});
 
 describe('move tables', () => {
   it('start a move wherever the machine leads into its status, unless the table says where', () => {
     expect(into(lights, 'GREEN')).toEqual(['RED']);
-    expect(checkMoves(lights, { go: move({}), stay: move({ to: (s) => s, from: ['RED', 'AMBER'] }) })).toEqual({ go: ['RED'], stay: ['RED', 'AMBER'] });
+    expect(checkMoves(lights, { go: move({}), stay: move({ to: (s) => s, from: ['RED', 'AMBER'] }) })).toEqual({
+      go: ['RED'],
+      stay: ['RED', 'AMBER'],
+    });
   });
 
   it('refuse a table whose moves the machine does not allow', () => {

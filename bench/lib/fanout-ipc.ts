@@ -108,7 +108,8 @@ export class Child {
     });
     process.on('exit', (code, signal) => {
       this.exited = true;
-      for (const call of this.waiting.values()) call.reject(new Error(`${this.name} exited (code ${code}, signal ${signal}) during ${call.method}`));
+      for (const call of this.waiting.values())
+        call.reject(new Error(`${this.name} exited (code ${code}, signal ${signal}) during ${call.method}`));
       this.waiting.clear();
     });
   }

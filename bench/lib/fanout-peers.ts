@@ -103,7 +103,14 @@ function commitFirst(options: DurableOptions, broadcast: Broadcast): { send: Sen
       const event = { seq, message: { id, body, createdAt } };
       // Every commit that is next in line goes out now, in seq order.
       await new Promise<void>((sent) => {
-        state.committed.set(seq, { event, broadcast: () => void Promise.resolve(broadcast(room, event)).then(() => sent(), () => sent()) });
+        state.committed.set(seq, {
+          event,
+          broadcast: () =>
+            void Promise.resolve(broadcast(room, event)).then(
+              () => sent(),
+              () => sent(),
+            ),
+        });
         for (let next = state.committed.get(state.next); next; next = state.committed.get(state.next)) {
           state.committed.delete(state.next++);
           next.broadcast();

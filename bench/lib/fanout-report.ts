@@ -128,7 +128,9 @@ const cores = (n: number) => (Number.isFinite(n) ? `${Math.round(n * 100)} %` : 
 
 export function printHeader(info: RunInfo): void {
   const cpu = cpus();
-  console.log(`B3/B4 fan-out: one channel, ${info.subscriberCounts.join('/')} subscribers, ${info.serverCounts.join(' and ')} server process(es)`);
+  console.log(
+    `B3/B4 fan-out: one channel, ${info.subscriberCounts.join('/')} subscribers, ${info.serverCounts.join(' and ')} server process(es)`,
+  );
   console.log(
     `  ${cpu.length} cores (${cpu[0]?.model.trim()}), Node ${process.version}, PostgreSQL ${info.pgVersion}, Redis pub/sub (prefix ${info.redisPrefix})`,
   );
@@ -136,7 +138,9 @@ export function printHeader(info: RunInfo): void {
     `  steps of ${info.stepMs / 1000} s, latency row ${info.latencyMs / 1000} s, ${info.users} users sharing the Parley sockets, ` +
       `sender keeps at most ${info.maxInFlight} sends in flight, open-files limit ${info.openFilesLimit}`,
   );
-  console.log(`  clock skew between the sender and subscriber processes: ${f2(info.clockSkewMs)} ms; machine idle before the run: ${pct(info.idleBefore)}`);
+  console.log(
+    `  clock skew between the sender and subscriber processes: ${f2(info.clockSkewMs)} ms; machine idle before the run: ${pct(info.idleBefore)}`,
+  );
   if (info.idleBefore < 0.8) console.log('  WARNING: the machine was busy before the run; the numbers will be low and noisy.');
 }
 
@@ -237,9 +241,15 @@ export function printLatency(phases: PhaseResult[]): void {
         `${pad(int(r.deliveries), 10)} | ${pad(f2(r.firstReceipts.p50), 7)} ${pad(f2(r.firstReceipts.p99), 7)} ${pad(`${r.firstReceipts.late}/${r.firstReceipts.count}`, 8)} | ${pad(f2(r.answerP50), 15)} | ${pad(cores(r.cpu.servers), 7)} ${pad(cores(r.cpu.clients), 7)} ${pad(pct(r.cpu.clients / r.cpu.machine), 12)}`,
     );
   }
-  console.log('  Latency runs from the moment the sender issues its HTTP request (Parley: sendMessage, which commits first) to the subscriber\'s receipt.');
-  console.log('  1st: per message, its first receipt by any subscriber; late: messages whose first receipt was already over the p99 target.');
-  console.log('  A message late at its first receipt is late for every subscriber: it was held up before fan-out (sender, server, database or');
+  console.log(
+    "  Latency runs from the moment the sender issues its HTTP request (Parley: sendMessage, which commits first) to the subscriber's receipt.",
+  );
+  console.log(
+    '  1st: per message, its first receipt by any subscriber; late: messages whose first receipt was already over the p99 target.',
+  );
+  console.log(
+    '  A message late at its first receipt is late for every subscriber: it was held up before fan-out (sender, server, database or',
+  );
   console.log('  the machine stalling). When more than 1 % of the messages are, they alone set the p99.');
 }
 
@@ -255,7 +265,11 @@ export function printSteps(phases: PhaseResult[]): void {
       (a, b) => a.subscribers - b.subscribers || a.offered - b.offered,
     );
     for (const s of all) {
-      const note = [s === phase.latency ? 'latency row' : '', s.saturated ? `saturated (${s.bound})` : '', s.deliveries < s.expected ? `LOST ${s.expected - s.deliveries}` : '']
+      const note = [
+        s === phase.latency ? 'latency row' : '',
+        s.saturated ? `saturated (${s.bound})` : '',
+        s.deliveries < s.expected ? `LOST ${s.expected - s.deliveries}` : '',
+      ]
         .filter(Boolean)
         .join(', ');
       console.log(
@@ -267,8 +281,12 @@ export function printSteps(phases: PhaseResult[]): void {
       );
     }
   }
-  console.log('  late: sends that fell due but were not issued because every request slot was busy (the sender was held back by the server).');
-  console.log('  idle: CPU of the server processes not in use (should be ~0); other: PostgreSQL, Redis, the kernel and anything else on the machine.');
+  console.log(
+    '  late: sends that fell due but were not issued because every request slot was busy (the sender was held back by the server).',
+  );
+  console.log(
+    '  idle: CPU of the server processes not in use (should be ~0); other: PostgreSQL, Redis, the kernel and anything else on the machine.',
+  );
   console.log('  SQL/msg: statements Parley sent per message during the step, sendMessage included.');
 }
 
@@ -278,7 +296,9 @@ export function printConnect(phases: PhaseResult[], subscriberCounts: number[]):
   console.log(head);
   console.log('-'.repeat(head.length));
   for (const p of phases) {
-    console.log(`${padEnd(PEER_NAMES[p.peer], 9)} ${pad(String(p.servers), 7)} | ${subscriberCounts.map((n) => pad(int(p.connectMs[n] ?? Number.NaN), 7)).join(' ')}`);
+    console.log(
+      `${padEnd(PEER_NAMES[p.peer], 9)} ${pad(String(p.servers), 7)} | ${subscriberCounts.map((n) => pad(int(p.connectMs[n] ?? Number.NaN), 7)).join(' ')}`,
+    );
   }
 }
 
@@ -310,7 +330,13 @@ export function printIntegrity(phases: PhaseResult[]): boolean {
  * p99 no further above its p99 than the issue allows above the bare floor's
  * (15 ms minus the bare floor's p99 in the same run).
  */
-export function judge(summaries: Summary[], phases: PhaseResult[], serverCounts: number[], subscriberCounts: number[], p99Target: number): Verdict {
+export function judge(
+  summaries: Summary[],
+  phases: PhaseResult[],
+  serverCounts: number[],
+  subscriberCounts: number[],
+  p99Target: number,
+): Verdict {
   const lines: Verdict['lines'] = [];
   const info: Verdict['lines'] = [];
   const durableLines: Verdict['lines'] = [];
@@ -378,7 +404,9 @@ export function printVerdict(verdict: Verdict): void {
   if (!verdict.lines.length) {
     console.log('\nVerdict B3/B4: not judged (it needs Parley, Socket.IO and the bare floor in the same run)');
   } else {
-    console.log(`\nVerdict B3/B4: ${verdict.pass ? 'PASS' : 'FAIL'} (Parley ≥ Socket.IO and ≥ 50 % of the bare floor in deliveries/s; p99 ≤ 15 ms at 100 subscribers)`);
+    console.log(
+      `\nVerdict B3/B4: ${verdict.pass ? 'PASS' : 'FAIL'} (Parley ≥ Socket.IO and ≥ 50 % of the bare floor in deliveries/s; p99 ≤ 15 ms at 100 subscribers)`,
+    );
     for (const line of verdict.lines) console.log(`  ${line.pass ? 'PASS' : 'FAIL'}  ${line.text}`);
   }
   if (verdict.info.length) {
@@ -395,7 +423,10 @@ export function printVerdict(verdict: Verdict): void {
 }
 
 /** Writes bench/results/fanout-<timestamp>.json and returns its path. */
-export function writeResults(info: RunInfo, data: { phases: PhaseResult[]; summaries: Summary[]; verdict: Verdict; deliveryCheck: boolean }): string {
+export function writeResults(
+  info: RunInfo,
+  data: { phases: PhaseResult[]; summaries: Summary[]; verdict: Verdict; deliveryCheck: boolean },
+): string {
   const dir = new URL('../results/', import.meta.url);
   mkdirSync(dir, { recursive: true });
   const at = new Date().toISOString();

@@ -103,27 +103,39 @@ function run({ target: name, rate, durationMs }: RunSpec): Promise<RunResult> {
     const finish = () => {
       const sorted = Float64Array.from(answers).sort();
       const due = Math.floor((rate * durationMs) / 1000);
-      resolve({ sent, errors, firstError, lastSeq, startedAt, finishedAt: wallNow(), behind: Math.max(0, due - issued), answerP50: percentile(sorted, 50), answerP99: percentile(sorted, 99) });
+      resolve({
+        sent,
+        errors,
+        firstError,
+        lastSeq,
+        startedAt,
+        finishedAt: wallNow(),
+        behind: Math.max(0, due - issued),
+        answerP50: percentile(sorted, 50),
+        answerP99: percentile(sorted, 99),
+      });
     };
     const issue = () => {
       issued++;
       inFlight++;
       const began = performance.now();
-      sendOne(target).then(
-        (seq) => {
-          sent++;
-          answers.push(performance.now() - began);
-          if (seq > lastSeq) lastSeq = seq;
-        },
-        (error: unknown) => {
-          errors++;
-          firstError ??= (error as Error).message;
-        },
-      ).finally(() => {
-        inFlight--;
-        if (stopped && inFlight === 0) finish();
-        else if (!stopped) tick();
-      });
+      sendOne(target)
+        .then(
+          (seq) => {
+            sent++;
+            answers.push(performance.now() - began);
+            if (seq > lastSeq) lastSeq = seq;
+          },
+          (error: unknown) => {
+            errors++;
+            firstError ??= (error as Error).message;
+          },
+        )
+        .finally(() => {
+          inFlight--;
+          if (stopped && inFlight === 0) finish();
+          else if (!stopped) tick();
+        });
     };
     // Sends fall due evenly (the first at once); a timer tick issues every send
     // that is due, so rates above the timer's resolution are still met.

@@ -294,5 +294,9 @@ serve(
 
     closeGroup: (name: string) => closeAll(groupOf(name).subscribers.splice(0), 5000),
   },
-  () => closeAll([...groups.values()].flatMap((g) => g.subscribers.splice(0)), 1000),
+  () =>
+    closeAll(
+      [...groups.values()].flatMap((g) => g.subscribers.splice(0)),
+      1000,
+    ),
 );

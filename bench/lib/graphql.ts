@@ -18,7 +18,14 @@ export interface Reply {
  * advises (every body posted here is safe to repeat: sends carry their
  * clientMessageId, which makes them idempotent).
  */
-export function postJson(agent: Agent, port: number, path: string, headers: Record<string, string>, body: string, retried = false): Promise<Reply> {
+export function postJson(
+  agent: Agent,
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  body: string,
+  retried = false,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -104,7 +111,12 @@ export function subscriptionClient(
 export const rawId = (globalId: string): string => Buffer.from(globalId, 'base64').toString('utf8').split(':')[1]!;
 
 /** A new organization through the API: its owner's token and raw user id. */
-export async function registerOrganization(gql: Gql, name: string, slug: string, password: string): Promise<{ token: string; userId: string }> {
+export async function registerOrganization(
+  gql: Gql,
+  name: string,
+  slug: string,
+  password: string,
+): Promise<{ token: string; userId: string }> {
   const { registerOrganization: owner } = await gql<{ registerOrganization: { token: string; user: { id: string } } }>(
     `mutation($input: RegisterOrganizationInput!) { registerOrganization(input: $input) { token user { id } } }`,
     { input: { name, slug, username: 'owner', displayName: 'Owner', password } },

@@ -16,9 +16,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
 
   async function sendOne(worker: number): Promise<void> {
     const n = sent++;
-    const body = spec.template
-      .replace(CHANNEL, spec.channels[worker % spec.channels.length]!)
-      .replace(KEY, `${spec.tag}-${worker}-${n}`);
+    const body = spec.template.replace(CHANNEL, spec.channels[worker % spec.channels.length]!).replace(KEY, `${spec.tag}-${worker}-${n}`);
     const started = performance.now();
     let problem: string | null;
     try {

@@ -162,7 +162,9 @@ export function printRows(rows: Row[], poolSize: number): void {
 export function printIntegrity(i: Integrity): void {
   console.log(
     `\nLog check: ${i.channels} channels, ${i.messages} messages, ${i.events} events; ` +
-      (i.gapFree ? 'every channel has seqs 1..lastSeq with none missing, one MESSAGE_ADDED per message' : 'MISMATCH between lastSeq, events and messages'),
+      (i.gapFree
+        ? 'every channel has seqs 1..lastSeq with none missing, one MESSAGE_ADDED per message'
+        : 'MISMATCH between lastSeq, events and messages'),
   );
 }
 
@@ -170,7 +172,10 @@ export function printProfile(p: Profile): void {
   console.log('\nWhere one sendMessage spends its time (concurrency 1, medians in ms)');
   console.log(`  ${f2(p.statementsPerSend)} statements per sendMessage (Prisma query events, which do not show BEGIN); one request's:`);
   for (const s of p.statements) {
-    const sql = s.sql.replace(/\s+/g, ' ').replace(/"public"\./g, '').trim();
+    const sql = s.sql
+      .replace(/\s+/g, ' ')
+      .replace(/"public"\./g, '')
+      .trim();
     console.log(`    ${pad(f2(s.ms), 6)}  ${sql.length > 100 ? `${sql.slice(0, 97)}...` : sql}`);
   }
   const { http, inProcess } = p;
@@ -205,7 +210,9 @@ export function printVerdict(rows: Row[], target: number): Verdict {
   // and so weigh Parley's per-request CPU alone; they are reported beside it.
   const b1 = judge(rows.filter((r) => r.channels === 'shared'));
   const all = judge(rows);
-  console.log(`\nVerdict B1 (one channel): ${b1.pass ? 'PASS' : 'FAIL'}: target Parley >= ${pct(target)} of the floor's throughput; ${where(b1.worst)}.`);
+  console.log(
+    `\nVerdict B1 (one channel): ${b1.pass ? 'PASS' : 'FAIL'}: target Parley >= ${pct(target)} of the floor's throughput; ${where(b1.worst)}.`,
+  );
   console.log(`Every row, one channel per worker included: ${all.pass ? 'PASS' : 'FAIL'}; ${where(all.worst)}.`);
   return { pass: b1.pass, worst: b1.worst, allRows: all };
 }

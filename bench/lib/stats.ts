@@ -84,11 +84,19 @@ export interface LatencyStats {
  * only for some subscribers does not. `late` counts the messages already
  * over `lateMs` at their first receipt.
  */
-export function firstReceipts(perProcess: Map<number, number>[], lateMs: number): { count: number; p50: number; p99: number; late: number } {
+export function firstReceipts(
+  perProcess: Map<number, number>[],
+  lateMs: number,
+): { count: number; p50: number; p99: number; late: number } {
   const first = new Map<number, number>();
   for (const bySeq of perProcess) for (const [seq, ms] of bySeq) first.set(seq, Math.min(ms, first.get(seq) ?? Infinity));
   const sorted = Float64Array.from(first.values()).sort();
-  return { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), late: sorted.filter((ms) => ms > lateMs).length };
+  return {
+    count: sorted.length,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    late: sorted.filter((ms) => ms > lateMs).length,
+  };
 }
 
 export class Histogram {

@@ -187,7 +187,7 @@ export class ChannelHub {
       // In batches until the log has nothing more after `last`: after a long
       // Redis outage a quiet channel may have missed more than one batch, and
       // no later event would come to fetch the rest.
-      for (let contiguous = true; contiguous; ) {
+      for (let contiguous = true; contiguous;) {
         const rows = await this.prisma.channelEvent.findMany({
           where: { channelId, seq: { gt: state.last, ...(upTo !== null ? { lte: upTo } : {}) } },
           orderBy: { seq: 'asc' },

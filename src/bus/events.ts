@@ -119,6 +119,20 @@ export type ChannelEventOf<K extends WrittenType> = Extract<ChannelEvent, { type
  * place a stored payload becomes typed: the log writer is the only writer of
  * `payload`, and it takes `ChannelEventPayloads[type]`.
  */
-export function eventFromRow(row: { channelId: string; seq: number; type: LoggedEventType; actorId: string | null; createdAt: Date; payload: unknown }): ChannelEvent {
-  return { channelId: row.channelId, seq: row.seq, type: row.type, actorId: row.actorId, createdAt: row.createdAt.toISOString(), payload: row.payload } as ChannelEvent;
+export function eventFromRow(row: {
+  channelId: string;
+  seq: number;
+  type: LoggedEventType;
+  actorId: string | null;
+  createdAt: Date;
+  payload: unknown;
+}): ChannelEvent {
+  return {
+    channelId: row.channelId,
+    seq: row.seq,
+    type: row.type,
+    actorId: row.actorId,
+    createdAt: row.createdAt.toISOString(),
+    payload: row.payload,
+  } as ChannelEvent;
 }

@@ -24,7 +24,11 @@ export function columns(model: keyof typeof models, alias?: string): Prisma.Sql 
   let list = lists.get(key);
   if (!list) {
     const prefix = alias ? `${alias}.` : '';
-    list = Prisma.raw(Object.values(models[model]).map((column) => `${prefix}"${column}"`).join(', '));
+    list = Prisma.raw(
+      Object.values(models[model])
+        .map((column) => `${prefix}"${column}"`)
+        .join(', '),
+    );
     lists.set(key, list);
   }
   return list;

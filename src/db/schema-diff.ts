@@ -18,11 +18,7 @@ export function diffDatabaseUrl(env: NodeJS.ProcessEnv = process.env): string {
  * Prisma schema (null = an empty database) into one matching `to`. Nothing is
  * applied; the engine only needs a reachable server for its adapter.
  */
-export async function diffSchemas(
-  from: string | null,
-  to: string,
-  databaseUrl: string = diffDatabaseUrl(),
-): Promise<string> {
+export async function diffSchemas(from: string | null, to: string, databaseUrl: string = diffDatabaseUrl()): Promise<string> {
   // An external pool lets us close the connection ourselves; otherwise the
   // engine's pool keeps the process alive after the diff.
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });

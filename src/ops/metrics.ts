@@ -69,7 +69,11 @@ export function createMetrics({ pool, openSockets }: MetricsSources): Metrics {
     });
   fromCounter('parley_live_deliveries_total', 'Live events written to subscribers’ sockets', () => counters.liveDeliveries);
   fromCounter('parley_channel_hub_gap_fills_total', 'Seq gaps the channel hub filled from the log', () => counters.gapFills);
-  fromCounter('parley_channel_hub_resyncs_total', 'Channels the hub caught up from the log after a pub/sub reconnect', () => counters.resyncs);
+  fromCounter(
+    'parley_channel_hub_resyncs_total',
+    'Channels the hub caught up from the log after a pub/sub reconnect',
+    () => counters.resyncs,
+  );
   fromCounter('parley_pubsub_reconnects_total', 'Reconnection attempts of the Redis pub/sub connections', () => counters.redisReconnects);
 
   const operations = new Counter({

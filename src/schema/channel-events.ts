@@ -91,14 +91,21 @@ function describe(p: SystemEventPayload): string {
   const by = `by ${p.actorName}`;
   const words = p.action.toLowerCase().replaceAll('_', ' ');
   const text =
-    p.action === 'CREATED' ? `Request created ${by}`
-    : p.action === 'OPENED' ? `Ticket opened ${by}`
-    : p.action === 'ASSIGNED' ? `Assigned to ${String(p.assigneeName)} ${by}`
-    : p.action === 'PRIORITY_CHANGED' ? `Priority changed from ${String(p.fromPriority)} to ${String(p.toPriority)} ${by}`
-    : p.action === 'CATEGORY_CHANGED' ? `Category changed from ${String(p.fromCategory)} to ${String(p.toCategory)} ${by}`
-    : p.action === 'RATED' ? `Rated ${String(p.rating)} of 5 ${by}`
-    : p.action === 'IN_PROGRESS' || p.action === 'PENDING_USER' ? `Status set to ${p.to} ${by}`
-    : `${words[0]!.toUpperCase()}${words.slice(1)} ${by}`;
+    p.action === 'CREATED'
+      ? `Request created ${by}`
+      : p.action === 'OPENED'
+        ? `Ticket opened ${by}`
+        : p.action === 'ASSIGNED'
+          ? `Assigned to ${String(p.assigneeName)} ${by}`
+          : p.action === 'PRIORITY_CHANGED'
+            ? `Priority changed from ${String(p.fromPriority)} to ${String(p.toPriority)} ${by}`
+            : p.action === 'CATEGORY_CHANGED'
+              ? `Category changed from ${String(p.fromCategory)} to ${String(p.toCategory)} ${by}`
+              : p.action === 'RATED'
+                ? `Rated ${String(p.rating)} of 5 ${by}`
+                : p.action === 'IN_PROGRESS' || p.action === 'PENDING_USER'
+                  ? `Status set to ${p.to} ${by}`
+                  : `${words[0]!.toUpperCase()}${words.slice(1)} ${by}`;
   return p.reason ? `${text}: ${p.reason}` : text;
 }
 
@@ -107,7 +114,9 @@ builder.objectRef<ChannelEventOf<'SYSTEM_EVENT'>>('SystemEvent').implement({
   description: 'A change to the request or ticket this channel belongs to, as its conversation shows it.',
   fields: (t) => ({
     item: t.field({ type: SystemEventItem, resolve: (e) => e.payload.item }),
-    itemId: t.globalID({ resolve: (e) => ({ type: e.payload.item === 'CLIENT_REQUEST' ? 'ClientRequest' : 'SupportTicket', id: e.payload.itemId }) }),
+    itemId: t.globalID({
+      resolve: (e) => ({ type: e.payload.item === 'CLIENT_REQUEST' ? 'ClientRequest' : 'SupportTicket', id: e.payload.itemId }),
+    }),
     action: t.string({ description: 'CREATED, APPROVED, ASSIGNED, ESCALATED, PRIORITY_CHANGED, ...', resolve: (e) => e.payload.action }),
     fromStatus: t.string({ nullable: true, resolve: (e) => e.payload.from }),
     toStatus: t.string({ resolve: (e) => e.payload.to }),
@@ -128,8 +137,7 @@ builder.subscriptionField('channelEvents', (t) =>
       after: t.arg.int({ required: false, validate: z.number().int().min(0) }),
     },
     extensions: sharedEvents,
-    subscribe: (_root, args, ctx) =>
-      ctx.services.channelEvents.stream(ctx.viewer, args.channelId.id, args.after ?? null),
+    subscribe: (_root, args, ctx) => ctx.services.channelEvents.stream(ctx.viewer, args.channelId.id, args.after ?? null),
     resolve: (item: StreamItem) => {
       if (isStreamError(item)) throw item.error;
       return item;

@@ -126,7 +126,11 @@ builder.mutationFields((t) => ({
     type: 'Channel',
     description: 'Starts, or returns, the one direct conversation between the viewer and these users.',
     args: { userIds: t.arg.globalIDList({ for: User, validate: ids(8) }) },
-    resolve: (_query, _root, args, ctx) => ctx.services.channels.openDirect(ctx.viewer, args.userIds.map((u) => u.id)),
+    resolve: (_query, _root, args, ctx) =>
+      ctx.services.channels.openDirect(
+        ctx.viewer,
+        args.userIds.map((u) => u.id),
+      ),
   }),
   addChannelMembers: t.withAuth({ authenticated: true }).prismaField({
     type: 'Channel',
@@ -136,7 +140,12 @@ builder.mutationFields((t) => ({
       role: t.arg({ type: ChannelMemberRole, required: false, description: 'MEMBER (default), ADMIN or OBSERVER.' }),
     },
     resolve: (_query, _root, args, ctx) =>
-      ctx.services.channels.addMembers(ctx.viewer, args.channelId.id, args.userIds.map((u) => u.id), args.role ?? 'MEMBER'),
+      ctx.services.channels.addMembers(
+        ctx.viewer,
+        args.channelId.id,
+        args.userIds.map((u) => u.id),
+        args.role ?? 'MEMBER',
+      ),
   }),
   removeChannelMember: t.withAuth({ authenticated: true }).prismaField({
     type: 'Channel',
@@ -184,6 +193,8 @@ export const readableChannelField = <T extends { channelId: string }>() => ({
   nullable: true as const,
   description: 'The conversation; null while the viewer is not in it.',
   load: (channelIds: string[], ctx: Context) =>
-    ctx.viewer ? ctx.services.channels.readableByIds(ctx.viewer, channelIds) : Promise.resolve(channelIds.map((): ChannelRow | null => null)),
+    ctx.viewer
+      ? ctx.services.channels.readableByIds(ctx.viewer, channelIds)
+      : Promise.resolve(channelIds.map((): ChannelRow | null => null)),
   resolve: (item: T) => item.channelId,
 });

@@ -1,5 +1,9 @@
 import { z } from 'zod';
-import { ClientRequestType as ClientRequestTypeValues, ClientRequestStatus as ClientRequestStatusValues, ChangeOrderStatus as ChangeOrderStatusValues } from '../generated/prisma/enums.ts';
+import {
+  ClientRequestType as ClientRequestTypeValues,
+  ClientRequestStatus as ClientRequestStatusValues,
+  ChangeOrderStatus as ChangeOrderStatusValues,
+} from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { readableChannelField } from './channel.ts';
 import { Message } from './message.ts';
@@ -29,7 +33,10 @@ export const ClientRequest = builder.prismaNode('ClientRequest', {
     type: t.expose('type', { type: ClientRequestType }),
     status: t.expose('status', { type: ClientRequestStatus }),
     requester: t.relation('requester'),
-    decisionNote: t.exposeString('decisionNote', { nullable: true, description: 'The approval note, rejection reason or conversion note.' }),
+    decisionNote: t.exposeString('decisionNote', {
+      nullable: true,
+      description: 'The approval note, rejection reason or conversion note.',
+    }),
     decidedBy: t.relation('decidedBy', { nullable: true }),
     decidedAt: t.expose('decidedAt', { type: 'DateTime', nullable: true }),
     channelId: t.globalID({ description: 'The request\u2019s conversation.', resolve: (r) => ({ type: 'Channel', id: r.channelId }) }),
@@ -81,7 +88,11 @@ const CreateClientRequestInput = builder.inputType('CreateClientRequestInput', {
     description: t.string({ validate: text }),
     type: t.field({ type: ClientRequestType }),
     fromMessageId: t.globalID({ for: Message, required: false, description: 'Make the request from this message and keep a link to it.' }),
-    idempotencyKey: t.string({ required: false, validate: idempotencyKey, description: 'A retry with the same key returns the first result.' }),
+    idempotencyKey: t.string({
+      required: false,
+      validate: idempotencyKey,
+      description: 'A retry with the same key returns the first result.',
+    }),
   }),
 });
 
@@ -120,7 +131,10 @@ const reasonInput = (name: string, description: string, required: boolean) =>
 const WithdrawClientRequestInput = reasonInput('WithdrawClientRequestInput', 'The requester withdraws their pending request.', false);
 const ApproveClientRequestInput = noteInput('ApproveClientRequestInput', 'Staff approve a pending request.');
 const RejectClientRequestInput = reasonInput('RejectClientRequestInput', 'Staff reject a pending request; the reason is required.', true);
-const ConvertClientRequestInput = noteInput('ConvertClientRequestInput', 'Staff turn a pending or approved request into a draft change order.');
+const ConvertClientRequestInput = noteInput(
+  'ConvertClientRequestInput',
+  'Staff turn a pending or approved request into a draft change order.',
+);
 
 builder.queryFields((t) => ({
   clientRequests: t.withAuth({ authenticated: true }).prismaConnection({
@@ -180,19 +194,28 @@ builder.mutationFields((t) => {
       type: 'ClientRequest',
       description: 'The requester edits their pending request.',
       args: { input: t.arg({ type: UpdateClientRequestInput }) },
-      resolve: async (query, _root, { input }, ctx) => reload(ctx, query, (await ctx.services.clientRequests.update(ctx.viewer, input.id.id, input)).id),
+      resolve: async (query, _root, { input }, ctx) =>
+        reload(ctx, query, (await ctx.services.clientRequests.update(ctx.viewer, input.id.id, input)).id),
     }),
     withdrawClientRequest: t.withAuth({ authenticated: true }).prismaField({
       type: 'ClientRequest',
       args: { input: t.arg({ type: WithdrawClientRequestInput }) },
       resolve: async (query, _root, { input }, ctx) =>
-        reload(ctx, query, (await ctx.services.clientRequests.withdraw(ctx.viewer, input.id.id, input.reason ?? null, input.idempotencyKey)).id),
+        reload(
+          ctx,
+          query,
+          (await ctx.services.clientRequests.withdraw(ctx.viewer, input.id.id, input.reason ?? null, input.idempotencyKey)).id,
+        ),
     }),
     approveClientRequest: t.withAuth({ authenticated: true }).prismaField({
       type: 'ClientRequest',
       args: { input: t.arg({ type: ApproveClientRequestInput }) },
       resolve: async (query, _root, { input }, ctx) =>
-        reload(ctx, query, (await ctx.services.clientRequests.approve(ctx.viewer, input.id.id, input.note ?? null, input.idempotencyKey)).id),
+        reload(
+          ctx,
+          query,
+          (await ctx.services.clientRequests.approve(ctx.viewer, input.id.id, input.note ?? null, input.idempotencyKey)).id,
+        ),
     }),
     rejectClientRequest: t.withAuth({ authenticated: true }).prismaField({
       type: 'ClientRequest',
@@ -205,7 +228,11 @@ builder.mutationFields((t) => {
       description: 'Creates a draft change order from the request (its `changeOrder`).',
       args: { input: t.arg({ type: ConvertClientRequestInput }) },
       resolve: async (query, _root, { input }, ctx) =>
-        reload(ctx, query, (await ctx.services.clientRequests.convert(ctx.viewer, input.id.id, input.note ?? null, input.idempotencyKey)).id),
+        reload(
+          ctx,
+          query,
+          (await ctx.services.clientRequests.convert(ctx.viewer, input.id.id, input.note ?? null, input.idempotencyKey)).id,
+        ),
     }),
   };
 });

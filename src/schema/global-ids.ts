@@ -14,18 +14,25 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 type Ref = { type: string; id: unknown } | string | null | undefined;
 type Resolver = (parent: unknown, args: unknown, context: unknown, info: unknown) => unknown;
 type FieldBuilder = RootFieldBuilder<SchemaTypes, unknown> & {
-  builder: { configStore: { getTypeConfig(ref: unknown): { name: string } }; options: { relay?: { encodeGlobalID?: (typename: string, id: string, ctx: unknown) => string } } };
+  builder: {
+    configStore: { getTypeConfig(ref: unknown): { name: string } };
+    options: { relay?: { encodeGlobalID?: (typename: string, id: string, ctx: unknown) => string } };
+  };
   field(options: Record<string, unknown>): unknown;
 };
 
 function encoder(fields: FieldBuilder, context: unknown) {
   const encode = fields.builder.options.relay?.encodeGlobalID ?? ((typename: string, id: string) => encodeGlobalID(typename, id));
-  return (ref: Ref) => (ref == null || typeof ref !== 'object' ? ref : encode(fields.builder.configStore.getTypeConfig(ref.type).name, String(ref.id), context));
+  return (ref: Ref) =>
+    ref == null || typeof ref !== 'object' ? ref : encode(fields.builder.configStore.getTypeConfig(ref.type).name, String(ref.id), context);
 }
 
 const isThenable = (value: unknown): value is PromiseLike<unknown> => typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 
-const proto = RootFieldBuilder.prototype as unknown as Record<'globalID' | 'globalIDList', (this: FieldBuilder, options: { resolve: Resolver }) => unknown>;
+const proto = RootFieldBuilder.prototype as unknown as Record<
+  'globalID' | 'globalIDList',
+  (this: FieldBuilder, options: { resolve: Resolver }) => unknown
+>;
 
 proto.globalID = function globalID({ resolve, ...options }) {
   return this.field({

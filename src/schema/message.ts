@@ -66,7 +66,9 @@ export const Message = builder.prismaNode('Message', {
       maxSize: pageCap,
       query: { orderBy: { seq: 'asc' } },
       description: 'The thread under this message, oldest first.',
-      resolve: connectionFallback<Prisma.MessageFindManyArgs>((query, m, ctx) => ctx.prisma.message.findMany({ ...query, where: { ...query.where, parentId: m.id } })),
+      resolve: connectionFallback<Prisma.MessageFindManyArgs>((query, m, ctx) =>
+        ctx.prisma.message.findMany({ ...query, where: { ...query.where, parentId: m.id } }),
+      ),
     }),
     clientMessageId: t.exposeString('clientMessageId', { nullable: true }),
     customFields: t.expose('customFields', { type: 'JSON', nullable: true }),
@@ -237,7 +239,11 @@ builder.mutationFields((t) => ({
     type: 'Message',
     args: { input: t.arg({ type: SendMessageInput }) },
     resolve: async (query, _root, { input }, ctx) => {
-      const message = await ctx.services.messages.send(ctx.viewer, { ...input, channelId: input.channelId.id, parentId: input.parentId?.id });
+      const message = await ctx.services.messages.send(ctx.viewer, {
+        ...input,
+        channelId: input.channelId.id,
+        parentId: input.parentId?.id,
+      });
       return withSelection(query, message, (q) => ctx.prisma.message.findUniqueOrThrow({ ...q, where: { id: message.id } }));
     },
   }),

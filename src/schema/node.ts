@@ -35,16 +35,23 @@ type Load = (ctx: AuthenticatedContext, ids: string[], query: Query) => Promise<
  */
 export const NODE_LOADERS: Readonly<Record<string, Load>> = {
   AuditEvent: (ctx, ids, q) => ctx.prisma.auditLog.findMany({ ...q, where: { id: { in: ids }, ...readableAuditWhere(ctx.viewer) } }),
-  ChangeOrder: (ctx, ids, q) => ctx.prisma.changeOrder.findMany({ ...q, where: { id: { in: ids }, ...readableChangeOrderWhere(ctx.viewer) } }),
+  ChangeOrder: (ctx, ids, q) =>
+    ctx.prisma.changeOrder.findMany({ ...q, where: { id: { in: ids }, ...readableChangeOrderWhere(ctx.viewer) } }),
   Channel: (ctx, ids, q) => ctx.prisma.channel.findMany({ ...q, where: { id: { in: ids }, ...readableChannelWhere(ctx.viewer) } }),
-  ChannelMember: (ctx, ids, q) => ctx.prisma.channelMember.findMany({ ...q, where: { id: { in: ids }, ...readableChannelMemberWhere(ctx.viewer) } }),
-  ClientRequest: (ctx, ids, q) => ctx.prisma.clientRequest.findMany({ ...q, where: { id: { in: ids }, ...readableClientRequestWhere(ctx.viewer) } }),
+  ChannelMember: (ctx, ids, q) =>
+    ctx.prisma.channelMember.findMany({ ...q, where: { id: { in: ids }, ...readableChannelMemberWhere(ctx.viewer) } }),
+  ClientRequest: (ctx, ids, q) =>
+    ctx.prisma.clientRequest.findMany({ ...q, where: { id: { in: ids }, ...readableClientRequestWhere(ctx.viewer) } }),
   Message: (ctx, ids, q) => ctx.prisma.message.findMany({ ...q, where: { id: { in: ids }, ...readableMessageWhere(ctx.viewer) } }),
-  MessageEdit: (ctx, ids, q) => ctx.prisma.messageEdit.findMany({ ...q, where: { id: { in: ids }, ...readableMessageEditWhere(ctx.viewer) } }),
-  Notification: (ctx, ids, q) => ctx.prisma.notification.findMany({ ...q, where: { id: { in: ids }, ...readableNotificationWhere(ctx.viewer) } }),
+  MessageEdit: (ctx, ids, q) =>
+    ctx.prisma.messageEdit.findMany({ ...q, where: { id: { in: ids }, ...readableMessageEditWhere(ctx.viewer) } }),
+  Notification: (ctx, ids, q) =>
+    ctx.prisma.notification.findMany({ ...q, where: { id: { in: ids }, ...readableNotificationWhere(ctx.viewer) } }),
   Project: (ctx, ids, q) => ctx.prisma.project.findMany({ ...q, where: { id: { in: ids }, ...readableProjectWhere(ctx.viewer) } }),
-  ProjectAccess: (ctx, ids, q) => ctx.prisma.projectAccess.findMany({ ...q, where: { id: { in: ids }, ...readableProjectAccessWhere(ctx.viewer) } }),
-  SupportTicket: (ctx, ids, q) => ctx.prisma.supportTicket.findMany({ ...q, where: { id: { in: ids }, ...readableSupportTicketWhere(ctx.viewer) } }),
+  ProjectAccess: (ctx, ids, q) =>
+    ctx.prisma.projectAccess.findMany({ ...q, where: { id: { in: ids }, ...readableProjectAccessWhere(ctx.viewer) } }),
+  SupportTicket: (ctx, ids, q) =>
+    ctx.prisma.supportTicket.findMany({ ...q, where: { id: { in: ids }, ...readableSupportTicketWhere(ctx.viewer) } }),
   User: (ctx, ids, q) => ctx.prisma.user.findMany({ ...q, where: { id: { in: ids }, ...readableUserWhere(ctx.viewer) } }),
 };
 
@@ -94,7 +101,8 @@ builder.queryFields((t) => ({
   node: t.withAuth({ authenticated: true }).field({
     type: Node,
     nullable: true,
-    description: 'Any object by its global ID, as its own root field would answer it; null for an ID the viewer cannot read or that names nothing.',
+    description:
+      'Any object by its global ID, as its own root field would answer it; null for an ID the viewer cannot read or that names nothing.',
     args: { id: t.arg.id() },
     resolve: async (_root, args, ctx, info) => (await loadNodes(ctx, info, [String(args.id)]))[0] ?? null,
   }),

@@ -26,7 +26,13 @@ builder.queryField('presence', (t) =>
     type: [Presence],
     description: 'Presence of users of the viewer\u2019s organization, in the order asked.',
     args: { userIds: t.arg.globalIDList({ for: User, validate: userIds() }) },
-    resolve: async (_root, args, ctx) => ctx.services.presence.states(await ctx.services.users.visibleIds(ctx.viewer, args.userIds.map((u) => u.id))),
+    resolve: async (_root, args, ctx) =>
+      ctx.services.presence.states(
+        await ctx.services.users.visibleIds(
+          ctx.viewer,
+          args.userIds.map((u) => u.id),
+        ),
+      ),
   }),
 );
 
@@ -37,7 +43,12 @@ builder.subscriptionField('presence', (t) =>
     args: { userIds: t.arg.globalIDList({ for: User, validate: userIds() }) },
     extensions: sharedEvents,
     subscribe: async (_root, args, ctx) =>
-      ctx.services.presence.stream(await ctx.services.users.visibleIds(ctx.viewer, args.userIds.map((u) => u.id))),
+      ctx.services.presence.stream(
+        await ctx.services.users.visibleIds(
+          ctx.viewer,
+          args.userIds.map((u) => u.id),
+        ),
+      ),
     resolve: (state: PresenceState) => state,
   }),
 );

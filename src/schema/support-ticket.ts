@@ -1,5 +1,9 @@
 import { z } from 'zod';
-import { TicketCategory as TicketCategoryValues, TicketPriority as TicketPriorityValues, TicketStatus as TicketStatusValues } from '../generated/prisma/enums.ts';
+import {
+  TicketCategory as TicketCategoryValues,
+  TicketPriority as TicketPriorityValues,
+  TicketStatus as TicketStatusValues,
+} from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { readableChannelField } from './channel.ts';
 import { pageCap } from './pagination.ts';
@@ -34,23 +38,37 @@ export const SupportTicket = builder.prismaNode('SupportTicket', {
     status: t.expose('status', { type: TicketStatus }),
     requester: t.relation('requester'),
     assignee: t.relation('assignee', { nullable: true }),
-    channelId: t.globalID({ description: 'The ticket\u2019s conversation.', resolve: (ticket) => ({ type: 'Channel', id: ticket.channelId }) }),
+    channelId: t.globalID({
+      description: 'The ticket\u2019s conversation.',
+      resolve: (ticket) => ({ type: 'Channel', id: ticket.channelId }),
+    }),
     channel: t.loadable(readableChannelField()),
     escalatedAt: t.expose('escalatedAt', { type: 'DateTime', nullable: true }),
     escalationReason: t.exposeString('escalationReason', { nullable: true }),
     resolution: t.exposeString('resolution', { nullable: true }),
     resolvedAt: t.expose('resolvedAt', { type: 'DateTime', nullable: true }),
     closedAt: t.expose('closedAt', { type: 'DateTime', nullable: true }),
-    firstResponseAt: t.expose('firstResponseAt', { type: 'DateTime', nullable: true, description: 'The first message of an agent in the ticket\u2019s channel.' }),
+    firstResponseAt: t.expose('firstResponseAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'The first message of an agent in the ticket\u2019s channel.',
+    }),
     firstResponseDueAt: t.field({
       type: 'DateTime',
       description: 'When the first response is due; moves on while the ticket waits for its requester.',
       resolve: (ticket, _args, ctx) => ctx.services.supportTickets.sla(ticket).firstResponseDueAt,
     }),
-    resolutionDueAt: t.field({ type: 'DateTime', resolve: (ticket, _args, ctx) => ctx.services.supportTickets.sla(ticket).resolutionDueAt }),
+    resolutionDueAt: t.field({
+      type: 'DateTime',
+      resolve: (ticket, _args, ctx) => ctx.services.supportTickets.sla(ticket).resolutionDueAt,
+    }),
     firstResponseBreached: t.boolean({ resolve: (ticket, _args, ctx) => ctx.services.supportTickets.sla(ticket).firstResponseBreached }),
     resolutionBreached: t.boolean({ resolve: (ticket, _args, ctx) => ctx.services.supportTickets.sla(ticket).resolutionBreached }),
-    waitingSince: t.expose('pendingSince', { type: 'DateTime', nullable: true, description: 'Since when the ticket waits for its requester (SLA clocks paused).' }),
+    waitingSince: t.expose('pendingSince', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'Since when the ticket waits for its requester (SLA clocks paused).',
+    }),
     rating: t.exposeInt('rating', { nullable: true, description: '1 to 5, from the requester after resolution.' }),
     ratingComment: t.exposeString('ratingComment', { nullable: true }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
@@ -65,13 +83,15 @@ const StatusCount = builder.objectRef<{ status: TicketStatusValues; count: numbe
   }),
 });
 
-const SlaTarget = builder.objectRef<{ priority: TicketPriorityValues; firstResponseMinutes: number; resolutionMinutes: number }>('SlaTarget').implement({
-  fields: (t) => ({
-    priority: t.field({ type: TicketPriority, resolve: (s) => s.priority }),
-    firstResponseMinutes: t.exposeInt('firstResponseMinutes'),
-    resolutionMinutes: t.exposeInt('resolutionMinutes'),
-  }),
-});
+const SlaTarget = builder
+  .objectRef<{ priority: TicketPriorityValues; firstResponseMinutes: number; resolutionMinutes: number }>('SlaTarget')
+  .implement({
+    fields: (t) => ({
+      priority: t.field({ type: TicketPriority, resolve: (s) => s.priority }),
+      firstResponseMinutes: t.exposeInt('firstResponseMinutes'),
+      resolutionMinutes: t.exposeInt('resolutionMinutes'),
+    }),
+  });
 
 const SupportTicketFilter = builder.inputType('SupportTicketFilter', {
   fields: (t) => ({
@@ -206,7 +226,8 @@ builder.queryFields((t) => ({
 
 builder.mutationFields((t) => {
   type Ctx = { prisma: import('../generated/prisma/client.ts').PrismaClient };
-  const reload = (ctx: Ctx, query: object, ticket: { id: string }) => ctx.prisma.supportTicket.findUniqueOrThrow({ ...query, where: { id: ticket.id } });
+  const reload = (ctx: Ctx, query: object, ticket: { id: string }) =>
+    ctx.prisma.supportTicket.findUniqueOrThrow({ ...query, where: { id: ticket.id } });
   const tickets = (ctx: { services: import('../services/index.ts').Services }) => ctx.services.supportTickets;
   return {
     openSupportTicket: t.withAuth({ authenticated: true }).prismaField({
@@ -224,7 +245,8 @@ builder.mutationFields((t) => {
     }),
     assignSupportTicket: t.withAuth({ authenticated: true }).prismaField({
       type: 'SupportTicket',
-      description: 'Agents assign a ticket (to themselves by default); the assignee joins its conversation; an OPEN ticket becomes IN_PROGRESS.',
+      description:
+        'Agents assign a ticket (to themselves by default); the assignee joins its conversation; an OPEN ticket becomes IN_PROGRESS.',
       args: { input: t.arg({ type: AssignInput }) },
       resolve: async (query, _root, { input }, ctx) =>
         reload(ctx, query, await tickets(ctx).assign(ctx.viewer, input.id.id, input.assigneeId?.id ?? null, input.idempotencyKey)),
@@ -253,7 +275,8 @@ builder.mutationFields((t) => {
       type: 'SupportTicket',
       description: 'The requester or an agent closes a RESOLVED ticket.',
       args: { input: t.arg({ type: CloseInput }) },
-      resolve: async (query, _root, { input }, ctx) => reload(ctx, query, await tickets(ctx).close(ctx.viewer, input.id.id, input.idempotencyKey)),
+      resolve: async (query, _root, { input }, ctx) =>
+        reload(ctx, query, await tickets(ctx).close(ctx.viewer, input.id.id, input.idempotencyKey)),
     }),
     changeSupportTicketPriority: t.withAuth({ authenticated: true }).prismaField({
       type: 'SupportTicket',
@@ -279,7 +302,8 @@ builder.mutationFields((t) => {
       type: SlaTarget,
       description: 'Admins set a priority\u2019s SLA targets in minutes; tickets opened from then on use them.',
       args: { input: t.arg({ type: SlaTargetInput }) },
-      resolve: (_root, { input }, ctx) => tickets(ctx).setSlaTarget(ctx.viewer, input.priority, input.firstResponseMinutes, input.resolutionMinutes),
+      resolve: (_root, { input }, ctx) =>
+        tickets(ctx).setSlaTarget(ctx.viewer, input.priority, input.firstResponseMinutes, input.resolutionMinutes),
     }),
   };
 });

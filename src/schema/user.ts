@@ -142,17 +142,20 @@ builder.mutationFields((t) => ({
   changeUserRole: t.withAuth({ admin: true }).prismaField({
     type: 'User',
     args: { userId: t.arg.globalID({ for: User }), role: t.arg({ type: Role }) },
-    resolve: async (query, _root, args, ctx) => reloadUser(ctx, query, await ctx.services.users.changeRole(ctx.viewer, args.userId.id, args.role)),
+    resolve: async (query, _root, args, ctx) =>
+      reloadUser(ctx, query, await ctx.services.users.changeRole(ctx.viewer, args.userId.id, args.role)),
   }),
   deactivateUser: t.withAuth({ admin: true }).prismaField({
     type: 'User',
     description: "Blocks sign-in; the user's tokens stop working at once.",
     args: { userId: t.arg.globalID({ for: User }) },
-    resolve: async (query, _root, args, ctx) => reloadUser(ctx, query, await ctx.services.users.setActive(ctx.viewer, args.userId.id, false)),
+    resolve: async (query, _root, args, ctx) =>
+      reloadUser(ctx, query, await ctx.services.users.setActive(ctx.viewer, args.userId.id, false)),
   }),
   reactivateUser: t.withAuth({ admin: true }).prismaField({
     type: 'User',
     args: { userId: t.arg.globalID({ for: User }) },
-    resolve: async (query, _root, args, ctx) => reloadUser(ctx, query, await ctx.services.users.setActive(ctx.viewer, args.userId.id, true)),
+    resolve: async (query, _root, args, ctx) =>
+      reloadUser(ctx, query, await ctx.services.users.setActive(ctx.viewer, args.userId.id, true)),
   }),
 }));

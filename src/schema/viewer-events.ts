@@ -58,7 +58,8 @@ const ClientRequestUpdatedEvent = builder.objectRef<Of<'CLIENT_REQUEST_UPDATED'>
     clientRequest: t.prismaField({
       type: 'ClientRequest',
       nullable: true,
-      resolve: (query, e, _args, ctx) => (ctx.viewer ? ctx.services.clientRequests.get(ctx.viewer, e.requestId, query).catch(() => null) : null),
+      resolve: (query, e, _args, ctx) =>
+        ctx.viewer ? ctx.services.clientRequests.get(ctx.viewer, e.requestId, query).catch(() => null) : null,
     }),
   }),
 });
@@ -71,7 +72,8 @@ const SupportTicketUpdatedEvent = builder.objectRef<Of<'SUPPORT_TICKET_UPDATED'>
     supportTicket: t.prismaField({
       type: 'SupportTicket',
       nullable: true,
-      resolve: (query, e, _args, ctx) => (ctx.viewer ? ctx.services.supportTickets.get(ctx.viewer, e.ticketId, query).catch(() => null) : null),
+      resolve: (query, e, _args, ctx) =>
+        ctx.viewer ? ctx.services.supportTickets.get(ctx.viewer, e.ticketId, query).catch(() => null) : null,
     }),
   }),
 });

@@ -14,7 +14,11 @@ if (!url) {
 
 try {
   const { applied } = await migrate(url, { log: (msg) => console.log(msg) });
-  console.log(applied.length === 0 ? 'Database is up to date; no migration applied.' : `Applied ${applied.length} migration(s): ${applied.join(', ')}`);
+  console.log(
+    applied.length === 0
+      ? 'Database is up to date; no migration applied.'
+      : `Applied ${applied.length} migration(s): ${applied.join(', ')}`,
+  );
 } catch (err) {
   console.error((err as Error).message);
   process.exit(1);

@@ -163,8 +163,11 @@ export const readableMessageWhere = (viewer: Viewer): Prisma.MessageWhereInput =
 export const maySeeDeletedContent = (viewer: Pick<Viewer, 'role'>): boolean => isAdmin(viewer);
 
 /** Read a message's earlier versions (JS form): the message is readable, and not deleted unless the viewer sees deleted content. */
-export const mayReadMessageEdit = (viewer: Viewer, message: Pick<Message, 'organizationId' | 'deletedAt'>, channel: ChannelStanding): boolean =>
-  mayReadMessage(viewer, message, channel) && (message.deletedAt === null || maySeeDeletedContent(viewer));
+export const mayReadMessageEdit = (
+  viewer: Viewer,
+  message: Pick<Message, 'organizationId' | 'deletedAt'>,
+  channel: ChannelStanding,
+): boolean => mayReadMessage(viewer, message, channel) && (message.deletedAt === null || maySeeDeletedContent(viewer));
 /** Read a message's earlier versions (SQL form of `mayReadMessageEdit`). */
 export const readableMessageEditWhere = (viewer: Viewer): Prisma.MessageEditWhereInput => ({
   message: { ...readableMessageWhere(viewer), ...(maySeeDeletedContent(viewer) ? {} : { deletedAt: null }) },
@@ -174,8 +177,11 @@ export const readableMessageEditWhere = (viewer: Viewer): Prisma.MessageEditWher
 // Projects, client requests and change orders
 
 /** See a project (JS form): the whole organization's for staff and members, granted ones for external users. */
-export const mayReadProject = (viewer: Viewer, project: Pick<Project, 'organizationId'>, grant: Pick<ProjectAccess, 'role'> | null): boolean =>
-  project.organizationId === viewer.organizationId && (!isExternal(viewer.role) || grant !== null);
+export const mayReadProject = (
+  viewer: Viewer,
+  project: Pick<Project, 'organizationId'>,
+  grant: Pick<ProjectAccess, 'role'> | null,
+): boolean => project.organizationId === viewer.organizationId && (!isExternal(viewer.role) || grant !== null);
 /** See a project (SQL form of `mayReadProject`). */
 export const readableProjectWhere = (viewer: Viewer): Prisma.ProjectWhereInput =>
   isExternal(viewer.role)
@@ -189,8 +195,11 @@ export const readableProjectAccessWhere = (viewer: Viewer): Prisma.ProjectAccess
   isStaff(viewer) ? { organizationId: viewer.organizationId } : NOTHING;
 
 /** Read a client request (JS form): `grant` is the viewer's on the request's project. */
-export const mayReadClientRequest = (viewer: Viewer, request: Pick<ClientRequest, 'organizationId'>, grant: Pick<ProjectAccess, 'role'> | null): boolean =>
-  request.organizationId === viewer.organizationId && (!isExternal(viewer.role) || grant !== null);
+export const mayReadClientRequest = (
+  viewer: Viewer,
+  request: Pick<ClientRequest, 'organizationId'>,
+  grant: Pick<ProjectAccess, 'role'> | null,
+): boolean => request.organizationId === viewer.organizationId && (!isExternal(viewer.role) || grant !== null);
 /** Read a client request (SQL form of `mayReadClientRequest`). */
 export const readableClientRequestWhere = (viewer: Viewer): Prisma.ClientRequestWhereInput =>
   isExternal(viewer.role)
@@ -198,7 +207,9 @@ export const readableClientRequestWhere = (viewer: Viewer): Prisma.ClientRequest
     : { organizationId: viewer.organizationId };
 
 /** Read a change order (SQL form): whoever reads the request it came from (`mayReadClientRequest` on that request). */
-export const readableChangeOrderWhere = (viewer: Viewer): Prisma.ChangeOrderWhereInput => ({ sourceRequest: readableClientRequestWhere(viewer) });
+export const readableChangeOrderWhere = (viewer: Viewer): Prisma.ChangeOrderWhereInput => ({
+  sourceRequest: readableClientRequestWhere(viewer),
+});
 
 // ---------------------------------------------------------------------------
 // Support tickets
@@ -224,7 +235,10 @@ export const mayReadUser = (viewer: Viewer, user: Pick<User, 'id' | 'organizatio
 /** Look a user up (SQL form of `mayReadUser`). */
 export function readableUserWhere(viewer: Viewer): Prisma.UserWhereInput {
   if (!isExternal(viewer.role)) return { organizationId: viewer.organizationId };
-  return { organizationId: viewer.organizationId, OR: [{ id: viewer.id }, { memberships: { some: { channel: readableChannelWhere(viewer) } } }] };
+  return {
+    organizationId: viewer.organizationId,
+    OR: [{ id: viewer.id }, { memberships: { some: { channel: readableChannelWhere(viewer) } } }],
+  };
 }
 
 /** The `users` list (JS form): the whole organization, except that external users list only themselves. */
@@ -240,12 +254,16 @@ export const listedUserWhere = (viewer: Viewer): Prisma.UserWhereInput =>
 /** Read a notification (both forms): one's own. */
 export const mayReadNotification = (viewer: Viewer, n: Pick<Notification, 'organizationId' | 'userId'>): boolean =>
   n.organizationId === viewer.organizationId && n.userId === viewer.id;
-export const readableNotificationWhere = (viewer: Viewer): Prisma.NotificationWhereInput => ({ userId: viewer.id, organizationId: viewer.organizationId });
+export const readableNotificationWhere = (viewer: Viewer): Prisma.NotificationWhereInput => ({
+  userId: viewer.id,
+  organizationId: viewer.organizationId,
+});
 
 /** Read the audit trail (both forms): the organization's admins. */
 export const mayReadAuditEntry = (viewer: Viewer, entry: Pick<AuditLog, 'organizationId'>): boolean =>
   entry.organizationId === viewer.organizationId && isAdmin(viewer);
-export const readableAuditWhere = (viewer: Viewer): Prisma.AuditLogWhereInput => (isAdmin(viewer) ? { organizationId: viewer.organizationId } : NOTHING);
+export const readableAuditWhere = (viewer: Viewer): Prisma.AuditLogWhereInput =>
+  isAdmin(viewer) ? { organizationId: viewer.organizationId } : NOTHING;
 
 // ---------------------------------------------------------------------------
 // Loading a channel with the viewer's standing in it

@@ -70,7 +70,13 @@ export class AuthService {
             passwordHash,
           },
         });
-        await audit(tx, { organizationId: org.id, actorId: owner.id, action: 'organization.register', targetType: 'Organization', targetId: org.id });
+        await audit(tx, {
+          organizationId: org.id,
+          actorId: owner.id,
+          action: 'organization.register',
+          targetType: 'Organization',
+          targetId: org.id,
+        });
         return owner;
       });
       return { token: await this.issueToken(user), user };

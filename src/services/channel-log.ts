@@ -47,7 +47,11 @@ export class ChannelLog {
     const signals: { userId: string; signal: UserSignal }[] = [];
     const result = await this.prisma.$transaction(async (tx) => {
       const writer: LogWriter = {
-        append: async <K extends ChannelEventType>(channelId: string, type: K, payload: ChannelEventPayloads[K] | ((seq: number) => Promise<ChannelEventPayloads[K]>)) => {
+        append: async <K extends ChannelEventType>(
+          channelId: string,
+          type: K,
+          payload: ChannelEventPayloads[K] | ((seq: number) => Promise<ChannelEventPayloads[K]>),
+        ) => {
           const seq = await nextSeq(tx, channelId, type === 'MESSAGE_ADDED');
           const body = typeof payload === 'function' ? await payload(seq) : payload;
           const row = await tx.channelEvent.create({
@@ -64,7 +68,9 @@ export class ChannelLog {
     }, TRANSACTION_LIMITS);
     this.publish(pending);
     for (const { userId, signal } of signals) {
-      this.pubsub.publish(`user:${userId}`, signal).catch((error: unknown) => this.log.warn({ err: error, userId }, 'publishing a user signal failed'));
+      this.pubsub
+        .publish(`user:${userId}`, signal)
+        .catch((error: unknown) => this.log.warn({ err: error, userId }, 'publishing a user signal failed'));
     }
     return result;
   }
@@ -104,7 +110,9 @@ function userSignals(event: ChannelEvent): { userId: string; signal: UserSignal 
     return event.payload.userIds.map((userId) => ({ userId, signal: { type: 'CHANNEL_ADDED', channelId: event.channelId } }));
   }
   if (event.type === 'MEMBER_REMOVED') {
-    return [{ userId: event.payload.userId, signal: { type: 'CHANNEL_REMOVED', channelId: event.channelId, reason: event.payload.reason } }];
+    return [
+      { userId: event.payload.userId, signal: { type: 'CHANNEL_REMOVED', channelId: event.channelId, reason: event.payload.reason } },
+    ];
   }
   return [];
 }

@@ -1,6 +1,23 @@
 import type { Viewer } from './viewer.ts';
-import { Prisma, type Channel, type ChannelKind, type ChannelMember, type ChannelMemberRole, type Message, type PrismaClient } from '../generated/prisma/client.ts';
-import { assertId, channelAccess, isExternal, isStaff, manageableChannel, readableChannel, readableChannelWhere, readableProjectWhere } from './access.ts';
+import {
+  Prisma,
+  type Channel,
+  type ChannelKind,
+  type ChannelMember,
+  type ChannelMemberRole,
+  type Message,
+  type PrismaClient,
+} from '../generated/prisma/client.ts';
+import {
+  assertId,
+  channelAccess,
+  isExternal,
+  isStaff,
+  manageableChannel,
+  readableChannel,
+  readableChannelWhere,
+  readableProjectWhere,
+} from './access.ts';
 import type { ChannelLog } from './channel-log.ts';
 import type { Tx } from '../db/tx.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
@@ -39,7 +56,11 @@ export class ChannelService {
    * The viewer's channels, most recent activity first. A `projectId` the viewer
    * cannot see is NOT_FOUND, as `project(id)` says, rather than an empty page.
    */
-  async list(viewer: Viewer, filter: ChannelFilter = {}, query: Query & { take?: number; skip?: number; cursor?: Prisma.ChannelWhereUniqueInput } = {}) {
+  async list(
+    viewer: Viewer,
+    filter: ChannelFilter = {},
+    query: Query & { take?: number; skip?: number; cursor?: Prisma.ChannelWhereUniqueInput } = {},
+  ) {
     if (filter.projectId) await this.assertProjectVisible(viewer, filter.projectId);
     return this.prisma.channel.findMany({
       ...query,

@@ -110,7 +110,11 @@ export class ClientRequestService {
       actorJoins: (_viewer, who) => who === 'staff',
       write: (tx, id, status, data) => tx.clientRequest.update({ where: { id }, data: { status, ...data } }),
       reload: (id) => this.prisma.clientRequest.findUniqueOrThrow({ where: { id } }),
-      notice: (request) => ({ type: 'CLIENT_REQUEST_STATUS', requestId: request.id, data: { number: request.number, title: request.title } }),
+      notice: (request) => ({
+        type: 'CLIENT_REQUEST_STATUS',
+        requestId: request.id,
+        data: { number: request.number, title: request.title },
+      }),
     } satisfies ItemRules<'CLIENT_REQUEST', ClientRequest, 'staff' | 'requester', Data>;
     this.flow = new Workflow({ prisma, channelLog, notifications, clock }, rules, REQUEST_MOVES);
   }
@@ -143,7 +147,11 @@ export class ClientRequestService {
   /** How many of a project's requests are in each status (every status listed, zeros included). */
   async counts(viewer: Viewer, projectId: string): Promise<{ status: ClientRequestStatus; count: number }[]> {
     await this.standing(viewer, projectId);
-    const rows = await this.prisma.clientRequest.groupBy({ by: ['status'], where: { projectId, organizationId: viewer.organizationId }, _count: true });
+    const rows = await this.prisma.clientRequest.groupBy({
+      by: ['status'],
+      where: { projectId, organizationId: viewer.organizationId },
+      _count: true,
+    });
     return REQUEST_STATUSES.map((status) => ({ status, count: rows.find((r) => r.status === status)?._count ?? 0 }));
   }
 

@@ -1,12 +1,5 @@
 /** Codes clients may branch on; they appear as `extensions.code`. */
-export type ErrorCode =
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'BAD_USER_INPUT'
-  | 'CONFLICT'
-  | 'RATE_LIMITED'
-  | 'RESYNC_REQUIRED';
+export type ErrorCode = 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'BAD_USER_INPUT' | 'CONFLICT' | 'RATE_LIMITED' | 'RESYNC_REQUIRED';
 
 /**
  * An expected failure raised by a service. Services throw these instead of
@@ -43,7 +36,5 @@ export class ServiceUnavailableError extends Error {
 
 export const notFound = (what: string) => new DomainError('NOT_FOUND', `${what} not found`);
 export const forbidden = (message: string) => new DomainError('FORBIDDEN', message);
-export const badInput = (field: string, message: string) =>
-  new DomainError('BAD_USER_INPUT', message, { field });
-export const conflict = (message: string, details?: Record<string, unknown>) =>
-  new DomainError('CONFLICT', message, details);
+export const badInput = (field: string, message: string) => new DomainError('BAD_USER_INPUT', message, { field });
+export const conflict = (message: string, details?: Record<string, unknown>) => new DomainError('CONFLICT', message, details);

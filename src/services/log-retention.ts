@@ -31,7 +31,9 @@ export class LogRetention {
   start(): void {
     if (this.retentionDays === 0 || this.timer) return;
     const tick = () => {
-      this.prune().catch((error: unknown) => this.log.warn({ err: error }, 'pruning the channel log failed; retrying at the next interval'));
+      this.prune().catch((error: unknown) =>
+        this.log.warn({ err: error }, 'pruning the channel log failed; retrying at the next interval'),
+      );
     };
     this.timer = setInterval(tick, this.intervalMs);
     this.timer.unref();

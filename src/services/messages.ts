@@ -143,7 +143,8 @@ export class MessageService {
     const rules: Prisma.Sql[] = [];
     for (const rule of this.sendRules) {
       const statement = rule(viewer, channelId);
-      if (statement) rules.push(Prisma.sql`,
+      if (statement)
+        rules.push(Prisma.sql`,
         ${Prisma.raw(`send_rule_${rules.length}`)} AS (${statement})`);
     }
     return this.channelLog.statement(async (db) => {
@@ -175,7 +176,6 @@ export class MessageService {
       return { result: message, event };
     });
   }
-
 
   /** Loads a message for a change inside the transaction, after the channel row is locked by the seq bump. */
   private async lockedMessage(tx: Tx, viewer: Viewer, id: string): Promise<Message> {
@@ -241,7 +241,15 @@ export class MessageService {
             await scrubLoggedContent(tx, message, ['body']);
           }
           // seq, sender and prior state let live unread counts follow the delete without a query.
-          return { id, messageId: id, hard, deletedById: viewer.id, seq: message.seq, senderId: message.senderId, wasDeleted: message.deletedAt !== null };
+          return {
+            id,
+            messageId: id,
+            hard,
+            deletedById: viewer.id,
+            seq: message.seq,
+            senderId: message.senderId,
+            wasDeleted: message.deletedAt !== null,
+          };
         });
         return { message: result, messageId: id, hard };
       });
@@ -253,7 +261,11 @@ export class MessageService {
 
   /** Replies (deleted ones included) under each message, in one query for any number of messages; 0 for a message that is gone. */
   async replyCounts(messageIds: readonly string[]): Promise<number[]> {
-    const rows = await this.prisma.message.groupBy({ by: ['parentId'], where: { parentId: { in: [...messageIds] } }, _count: { _all: true } });
+    const rows = await this.prisma.message.groupBy({
+      by: ['parentId'],
+      where: { parentId: { in: [...messageIds] } },
+      _count: { _all: true },
+    });
     const byId = new Map(rows.map((r) => [r.parentId, r._count._all]));
     return messageIds.map((id) => byId.get(id) ?? 0);
   }

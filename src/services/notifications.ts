@@ -61,7 +61,11 @@ export class NotificationService {
   }
 
   list(viewer: Viewer, unreadOnly: boolean, query: Query & { take?: number; skip?: number; cursor?: Prisma.NotificationWhereUniqueInput }) {
-    return this.prisma.notification.findMany({ ...query, where: this.listWhere(viewer, unreadOnly), orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+    return this.prisma.notification.findMany({
+      ...query,
+      where: this.listWhere(viewer, unreadOnly),
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    });
   }
 
   unreadCount(viewer: Viewer): Promise<number> {
@@ -73,7 +77,9 @@ export class NotificationService {
     if (ids) {
       for (const id of ids) assertId(id, 'Notification');
       // Another user's notification is NOT_FOUND, exactly like a missing one.
-      const own = await this.prisma.notification.count({ where: { id: { in: ids }, userId: viewer.id, organizationId: viewer.organizationId } });
+      const own = await this.prisma.notification.count({
+        where: { id: { in: ids }, userId: viewer.id, organizationId: viewer.organizationId },
+      });
       if (own !== new Set(ids).size) throw notFound('Notification');
     }
     const { count } = await this.prisma.notification.updateMany({

@@ -46,7 +46,13 @@ export class ProjectService {
         const project = await tx.project.create({
           data: { organizationId: viewer.organizationId, name: input.name, description: input.description ?? null },
         });
-        await audit(tx, { organizationId: viewer.organizationId, actorId: viewer.id, action: 'project.create', targetType: 'Project', targetId: project.id });
+        await audit(tx, {
+          organizationId: viewer.organizationId,
+          actorId: viewer.id,
+          action: 'project.create',
+          targetType: 'Project',
+          targetId: project.id,
+        });
         return project;
       });
     } catch (error) {
@@ -73,7 +79,14 @@ export class ProjectService {
         create: { organizationId: viewer.organizationId, projectId: project.id, userId: user.id, ...grant },
         update: grant,
       });
-      await audit(tx, { organizationId: viewer.organizationId, actorId: viewer.id, action: 'project.grant', targetType: 'ProjectAccess', targetId: access.id, data: { userId: user.id, ...grant } });
+      await audit(tx, {
+        organizationId: viewer.organizationId,
+        actorId: viewer.id,
+        action: 'project.grant',
+        targetType: 'ProjectAccess',
+        targetId: access.id,
+        data: { userId: user.id, ...grant },
+      });
       return access;
     });
   }
@@ -104,7 +117,14 @@ export class ProjectService {
           await log.append(m.channelId, 'MEMBER_REMOVED', { userId, reason: 'PROJECT_ACCESS_REVOKED' });
         }
       }
-      await audit(tx, { organizationId: viewer.organizationId, actorId: viewer.id, action: 'project.revoke', targetType: 'ProjectAccess', targetId: access.id, data: { userId } });
+      await audit(tx, {
+        organizationId: viewer.organizationId,
+        actorId: viewer.id,
+        action: 'project.revoke',
+        targetType: 'ProjectAccess',
+        targetId: access.id,
+        data: { userId },
+      });
     });
     return true;
   }

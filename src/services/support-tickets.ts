@@ -43,7 +43,13 @@ const notClosed = TICKET_STATUSES.filter((s) => s !== 'CLOSED');
  */
 export const TICKET_MOVES = {
   // Not from RESOLVED: a resolved ticket comes back through reopen, which also clears its resolution time.
-  IN_PROGRESS: { operation: 'setSupportTicketStatus', action: 'IN_PROGRESS', who: 'agent', to: 'IN_PROGRESS', from: ['OPEN', 'PENDING_USER', 'ESCALATED'] },
+  IN_PROGRESS: {
+    operation: 'setSupportTicketStatus',
+    action: 'IN_PROGRESS',
+    who: 'agent',
+    to: 'IN_PROGRESS',
+    from: ['OPEN', 'PENDING_USER', 'ESCALATED'],
+  },
   PENDING_USER: { operation: 'setSupportTicketStatus', action: 'PENDING_USER', who: 'agent', to: 'PENDING_USER' },
   // Taking an OPEN ticket on starts it.
   assign: {
@@ -177,7 +183,9 @@ export class SupportTicketService {
       const number = counter!.lastTicketNumber;
       const channel = await openItemChannel(tx, log, viewer, { kind: 'SUPPORT', name: `Ticket ${number}`, topic: input.subject });
       const message = { organizationId: viewer.organizationId, channelId: channel.id, senderId: viewer.id, body };
-      await log.append(channel.id, 'MESSAGE_ADDED', async (seq: number) => messageSnapshot(await tx.message.create({ data: { ...message, seq } })));
+      await log.append(channel.id, 'MESSAGE_ADDED', async (seq: number) =>
+        messageSnapshot(await tx.message.create({ data: { ...message, seq } })),
+      );
       return tx.supportTicket.create({
         data: {
           organizationId: viewer.organizationId,

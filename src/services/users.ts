@@ -83,7 +83,14 @@ export class UserService {
             passwordHash,
           },
         });
-        await audit(tx, { organizationId: viewer.organizationId, actorId: viewer.id, action: 'user.create', targetType: 'User', targetId: user.id, data: { role: input.role } });
+        await audit(tx, {
+          organizationId: viewer.organizationId,
+          actorId: viewer.id,
+          action: 'user.create',
+          targetType: 'User',
+          targetId: user.id,
+          data: { role: input.role },
+        });
         return user;
       });
     } catch (error) {
@@ -100,7 +107,14 @@ export class UserService {
     if (target.id === viewer.id) throw forbidden('You cannot change your own role');
     const updated = await this.prisma.$transaction(async (tx) => {
       const user = await tx.user.update({ where: { id: target.id }, data: { role } });
-      await audit(tx, { organizationId: viewer.organizationId, actorId: viewer.id, action: 'user.changeRole', targetType: 'User', targetId: user.id, data: { from: target.role, to: role } });
+      await audit(tx, {
+        organizationId: viewer.organizationId,
+        actorId: viewer.id,
+        action: 'user.changeRole',
+        targetType: 'User',
+        targetId: user.id,
+        data: { from: target.role, to: role },
+      });
       return user;
     });
     this.auth.userChanged(target.id);
@@ -117,7 +131,13 @@ export class UserService {
     if (target.id === viewer.id) throw new DomainError('BAD_USER_INPUT', 'You cannot deactivate yourself', { field: 'userId' });
     const updated = await this.prisma.$transaction(async (tx) => {
       const user = await tx.user.update({ where: { id: target.id }, data: { deactivatedAt: active ? null : new Date() } });
-      await audit(tx, { organizationId: viewer.organizationId, actorId: viewer.id, action: active ? 'user.reactivate' : 'user.deactivate', targetType: 'User', targetId: user.id });
+      await audit(tx, {
+        organizationId: viewer.organizationId,
+        actorId: viewer.id,
+        action: active ? 'user.reactivate' : 'user.deactivate',
+        targetType: 'User',
+        targetId: user.id,
+      });
       return user;
     });
     this.auth.userChanged(target.id);

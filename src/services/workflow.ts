@@ -95,7 +95,8 @@ export function checkMoves<S extends string, Who extends string>(
     for (const status of from[name]) {
       if (!(status in machine)) throw new Error(`Move ${name} starts from ${status}, which the machine does not know`);
       const to = typeof move.to === 'function' ? move.to(status) : move.to;
-      if (to !== status && !machine[status].includes(to)) throw new Error(`Move ${name} goes from ${status} to ${to}, which the machine does not allow`);
+      if (to !== status && !machine[status].includes(to))
+        throw new Error(`Move ${name} goes from ${status} to ${to}, which the machine does not allow`);
     }
   }
   return from;
@@ -144,11 +145,24 @@ export class Workflow<I extends ItemKind, Row extends ItemRow<ItemStatus<I>>, Wh
           for (const userId of joins) await joinItemChannel(tx, log, userId, row.channelId);
           const detail = typeof change.detail === 'function' ? await change.detail(tx, row, updated) : change.detail;
           const reason = change.reason ?? null;
-          await recordItemChange(tx, log, viewer, { item: rules.item, itemId: row.id, channelId: row.channelId, action: move.action, from: row.status, to, reason, detail });
+          await recordItemChange(tx, log, viewer, {
+            item: rules.item,
+            itemId: row.id,
+            channelId: row.channelId,
+            action: move.action,
+            from: row.status,
+            to,
+            reason,
+            detail,
+          });
           const drafts: NotificationDraft[] = [];
           if (to !== row.status) {
             const notice = rules.notice(updated);
-            drafts.push({ ...notice, userId: row.requesterId, data: { ...notice.data, from: row.status, to, reason, actorName: viewer.displayName } });
+            drafts.push({
+              ...notice,
+              userId: row.requesterId,
+              data: { ...notice.data, from: row.status, to, reason, actorName: viewer.displayName },
+            });
           }
           drafts.push(...((await change.notify?.(tx, updated)) ?? []));
           await this.deps.notifications.notify(tx, log, viewer, drafts);
@@ -179,7 +193,14 @@ export class Workflow<I extends ItemKind, Row extends ItemRow<ItemStatus<I>>, Wh
       (remember) =>
         this.deps.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
           const row = await insert(tx, log);
-          await recordItemChange(tx, log, viewer, { item: this.rules.item, itemId: row.id, channelId: row.channelId, action: creation.action, from: null, to: row.status });
+          await recordItemChange(tx, log, viewer, {
+            item: this.rules.item,
+            itemId: row.id,
+            channelId: row.channelId,
+            action: creation.action,
+            from: null,
+            to: row.status,
+          });
           await remember(tx, row.id);
           return row;
         }),

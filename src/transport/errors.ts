@@ -40,7 +40,8 @@ export function outageOf(error: unknown, depth = 0): Service | null {
   };
   if (name === 'PrismaClientInitializationError') return 'database';
   if (name === 'PrismaClientKnownRequestError' && PRISMA_OUTAGE_CODES.has(code as string)) return 'database';
-  if (ADAPTER_OUTAGE_KINDS.has(meta?.driverAdapterError?.cause?.kind as string) || ADAPTER_OUTAGE_KINDS.has(kind as string)) return 'database';
+  if (ADAPTER_OUTAGE_KINDS.has(meta?.driverAdapterError?.cause?.kind as string) || ADAPTER_OUTAGE_KINDS.has(kind as string))
+    return 'database';
   // ioredis, when a command cannot be sent or its connection closed under it.
   if (name === 'MaxRetriesPerRequestError' || message === 'Connection is closed.') return 'redis';
   if (typeof code === 'string') {
@@ -86,7 +87,11 @@ export function maskError(error: unknown, message: string): Error {
     // Parse, validation and query-limit errors are client-safe; Yoga codes the
     // graphql-js ones, the limit plugins leave theirs uncoded.
     if (error.extensions.code) return error;
-    return createGraphQLError(error.message, { nodes: error.nodes, path: error.path, extensions: { ...error.extensions, code: 'BAD_USER_INPUT' } });
+    return createGraphQLError(error.message, {
+      nodes: error.nodes,
+      path: error.path,
+      extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
+    });
   }
   const service = outageOf(original);
   if (service) return unavailable(service, error);
@@ -187,12 +192,14 @@ function useUnexpectedErrorLog(log: Logger): Plugin<Context> {
  * each error is logged once at its own level.
  */
 function yogaLogger(log: Logger): YogaLogger {
-  const pass = (level: 'debug' | 'info' | 'warn') => (...args: unknown[]) => {
-    if (!log.isLevelEnabled(level)) return;
-    const [first, ...rest] = args;
-    if (typeof first === 'string') log[level](rest.length ? { details: rest } : {}, first);
-    else log[level]({ details: args }, 'graphql-yoga');
-  };
+  const pass =
+    (level: 'debug' | 'info' | 'warn') =>
+    (...args: unknown[]) => {
+      if (!log.isLevelEnabled(level)) return;
+      const [first, ...rest] = args;
+      if (typeof first === 'string') log[level](rest.length ? { details: rest } : {}, first);
+      else log[level]({ details: args }, 'graphql-yoga');
+    };
   return {
     debug: pass('debug'),
     info: pass('info'),

@@ -181,7 +181,8 @@ export class FrameWriter {
    */
   drained(link: FrameLink): Promise<void> | undefined {
     const { socket, connection } = link;
-    if (socket.readyState !== socket.OPEN || socket.bufferedAmount < this.maxBufferedBytes / 4 || !connection.writableNeedDrain) return undefined;
+    if (socket.readyState !== socket.OPEN || socket.bufferedAmount < this.maxBufferedBytes / 4 || !connection.writableNeedDrain)
+      return undefined;
     return new Promise<void>((resolve) => {
       const done = () => {
         connection.off('drain', done);

@@ -51,9 +51,13 @@ export class HttpTransport {
       const failed = (error: NodeJS.ErrnoException) => {
         // The operator has nothing to debug here, only a setting to change.
         if (error.code === 'EADDRINUSE') {
-          reject(new StartupError(`port ${port} is in use on ${host}: stop what listens there or set PORT to a free port`, { cause: error }));
+          reject(
+            new StartupError(`port ${port} is in use on ${host}: stop what listens there or set PORT to a free port`, { cause: error }),
+          );
         } else if (error.code === 'EACCES') {
-          reject(new StartupError(`port ${port} on ${host} needs privileges this process lacks: set PORT to 1024 or above`, { cause: error }));
+          reject(
+            new StartupError(`port ${port} on ${host} needs privileges this process lacks: set PORT to 1024 or above`, { cause: error }),
+          );
         } else reject(error);
       };
       server.once('error', failed);

@@ -85,11 +85,7 @@ const executions = new WeakMap<object, Map<string, Map<string, Slot>>>();
  * from the event alone costs the second and later subscribers three map
  * lookups.
  */
-function executeShared(
-  args: ExecutionArgs,
-  event: unknown,
-  selection: string,
-): ExecutionResult | Promise<ExecutionResult> {
+function executeShared(args: ExecutionArgs, event: unknown, selection: string): ExecutionResult | Promise<ExecutionResult> {
   const context = args.contextValue as Context;
   const viewer = context.viewer;
   if (!viewer || typeof event !== 'object' || event === null) {
@@ -189,7 +185,12 @@ function shapeOf(document: DocumentNode, operationName: string | null): Shape | 
 
 function computeShape(document: DocumentNode, operationName: string | null): Shape | null {
   const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
-  const operation = operationName === null ? (operations.length === 1 ? operations[0] : undefined) : operations.find((o) => o.name?.value === operationName);
+  const operation =
+    operationName === null
+      ? operations.length === 1
+        ? operations[0]
+        : undefined
+      : operations.find((o) => o.name?.value === operationName);
   const root = operation?.selectionSet.selections;
   const text = document.loc?.source.body;
   if (operation?.operation !== 'subscription' || root?.length !== 1 || root[0]!.kind !== Kind.FIELD || text === undefined) return null;

@@ -59,7 +59,11 @@ export class SocketDelivery {
 
     const write = (result: ExecutionResult) => {
       if (completion.done || link.socket.readyState !== link.socket.OPEN) return;
-      frames.next(link, prefix, frames.payload(result, () => JSON.stringify(operation.mask(result))));
+      frames.next(
+        link,
+        prefix,
+        frames.payload(result, () => JSON.stringify(operation.mask(result))),
+      );
     };
 
     // Items waiting for an execution that has not finished, and those behind them.
@@ -87,7 +91,10 @@ export class SocketDelivery {
       },
       end: (error) => {
         if (!tail) return completion.end(error);
-        tail.then(() => completion.end(error), () => {});
+        tail.then(
+          () => completion.end(error),
+          () => {},
+        );
       },
       ready: () => frames.drained(link),
     });

@@ -97,7 +97,9 @@ export class SocketRegistry {
     private readonly presence?: SocketPresence,
   ) {
     this.changes = pubsub.subscribe('users:changed');
-    this.followChanges().catch((error: unknown) => log.error({ err: error }, 'stopped following user changes; sockets close only at token expiry'));
+    this.followChanges().catch((error: unknown) =>
+      log.error({ err: error }, 'stopped following user changes; sockets close only at token expiry'),
+    );
   }
 
   /**

@@ -56,7 +56,8 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
   // A data directory passed in belongs to the test (a restart on the same data); one made here goes with the server.
   const ownDataDir = overrides.dataDir === undefined;
   const dataDir = overrides.dataDir ?? mkdtempSync(join(tmpdir(), 'parley-test-'));
-  if (onEmbedded && !existsSync(join(dataDir, 'pgdata'))) cpSync(join(inject('embeddedTemplate'), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
+  if (onEmbedded && !existsSync(join(dataDir, 'pgdata')))
+    cpSync(join(inject('embeddedTemplate'), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
   const config = loadConfig(
     { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', PASSWORD_HASH_COST: '10' },
     {
@@ -97,7 +98,12 @@ export const senderFor = (url: string): GqlSender =>
 export function gql<R, V>(url: string, query: TypedDocumentNode<R, V>, variables?: V, token?: string | null): Promise<GqlResult<R>>;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped, as in GqlSender
 export function gql<T = any>(url: string, query: string, variables?: Record<string, unknown>, token?: string | null): Promise<GqlResult<T>>;
-export async function gql(url: string, query: Operation<unknown, unknown>, variables: unknown = {}, token?: string | null): Promise<GqlResult<unknown>> {
+export async function gql(
+  url: string,
+  query: Operation<unknown, unknown>,
+  variables: unknown = {},
+  token?: string | null,
+): Promise<GqlResult<unknown>> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
@@ -111,7 +117,7 @@ export const uid = () => randomBytes(4).toString('hex');
 
 /** Polls `check` every 50 ms until it passes (true) or `ms` have gone by (false). */
 export async function eventually(check: () => Promise<boolean>, ms: number): Promise<boolean> {
-  for (const start = Date.now(); Date.now() - start < ms; ) {
+  for (const start = Date.now(); Date.now() - start < ms;) {
     if (await check()) return true;
     await new Promise((r) => setTimeout(r, 50));
   }

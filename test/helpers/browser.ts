@@ -14,13 +14,23 @@ export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     // CI installs it (.ci/run, ensure_chromium); a bare machine must too,
     // rather than have the browser tests pass by not running.
-    throw new Error(`Chromium is missing at ${CHROMIUM}: the browser tests need Debian's Chromium. Install it with: apt-get install chromium`);
+    throw new Error(
+      `Chromium is missing at ${CHROMIUM}: the browser tests need Debian's Chromium. Install it with: apt-get install chromium`,
+    );
   }
   return chromium.launch({
     executablePath: CHROMIUM,
     // Playwright adds --headless itself for headless: true.
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 }
 

@@ -87,12 +87,15 @@ export function selectAll(schema: GraphQLSchema, rootType: string): { selection:
     if (isObjectType(type)) return objectFields(type, level, path, leafOnly).join(' ');
     if (isAbstractType(type)) {
       const shared = isInterfaceType(type)
-        ? Object.values(type.getFields()).filter((f) => isLeafType(getNamedType(f.type))).map((f) => f.name)
+        ? Object.values(type.getFields())
+            .filter((f) => isLeafType(getNamedType(f.type)))
+            .map((f) => f.name)
         : [];
       const possibleTypes = schema.getPossibleTypes(type);
       const aliased = conflicting(possibleTypes);
       const fragments = possibleTypes.map(
-        (possible) => `... on ${possible.name} { ${objectFields(possible, level, [...path, possible.name], leafOnly, aliased).join(' ') || '__typename'} }`,
+        (possible) =>
+          `... on ${possible.name} { ${objectFields(possible, level, [...path, possible.name], leafOnly, aliased).join(' ') || '__typename'} }`,
       );
       return ['__typename', ...shared, ...fragments].join(' ');
     }
@@ -108,5 +111,8 @@ export function selectAll(schema: GraphQLSchema, rootType: string): { selection:
 export function possibleTypeNames(schema: GraphQLSchema, name: string): string[] {
   const type = schema.getType(name);
   if (!type || !isAbstractType(type)) throw new Error(`${name} is not an interface or union`);
-  return schema.getPossibleTypes(type).map((t) => t.name).sort();
+  return schema
+    .getPossibleTypes(type)
+    .map((t) => t.name)
+    .sort();
 }

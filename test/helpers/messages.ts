@@ -21,10 +21,9 @@ export interface EventRow {
 }
 
 export async function eventRows(db: pg.Pool, channelGlobalId: string): Promise<EventRow[]> {
-  const { rows } = await db.query<EventRow>(
-    `SELECT seq, type, payload FROM "ChannelEvent" WHERE "channelId" = $1 ORDER BY seq`,
-    [rawId(channelGlobalId)],
-  );
+  const { rows } = await db.query<EventRow>(`SELECT seq, type, payload FROM "ChannelEvent" WHERE "channelId" = $1 ORDER BY seq`, [
+    rawId(channelGlobalId),
+  ]);
   return rows;
 }
 
@@ -37,7 +36,22 @@ export interface ChannelSnapshot {
 export async function channelSnapshot(s: GqlEndpoint, token: string, channelId: string): Promise<ChannelSnapshot> {
   const data = ok(
     await s.gql(
-      graphql(`query ChannelSnapshot($id: ID!) { channel(id: $id) { lastSeq messages(first: 100) { edges { node { id seq body } } } } }`),
+      graphql(`
+        query ChannelSnapshot($id: ID!) {
+          channel(id: $id) {
+            lastSeq
+            messages(first: 100) {
+              edges {
+                node {
+                  id
+                  seq
+                  body
+                }
+              }
+            }
+          }
+        }
+      `),
       { id: channelId },
       token,
     ),

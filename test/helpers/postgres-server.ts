@@ -57,7 +57,9 @@ export async function throwawayPostgres(): Promise<ThrowawayPostgres> {
     for (const pid of await processes()) {
       try {
         process.kill(pid, name);
-      } catch { /* the process has already exited */ }
+      } catch {
+        /* the process has already exited */
+      }
     }
   };
   let paused = false;

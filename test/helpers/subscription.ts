@@ -21,7 +21,12 @@ export interface Collected<T> {
 export function collect<R, V, T>(client: Client, query: TypedDocumentNode<R, V>, variables: V, pick: (data: R) => T): Collected<T>;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped, as GqlSender's string overload
 export function collect<T>(client: Client, query: string, variables: Record<string, unknown>, pick: (data: any) => T): Collected<T>;
-export function collect<T>(client: Client, query: TypedDocumentNode<unknown, unknown> | string, variables: unknown, pick: (data: never) => T): Collected<T> {
+export function collect<T>(
+  client: Client,
+  query: TypedDocumentNode<unknown, unknown> | string,
+  variables: unknown,
+  pick: (data: never) => T,
+): Collected<T> {
   const items: T[] = [];
   const errors: Collected<T>['errors'] = [];
   const waiters: (() => void)[] = [];

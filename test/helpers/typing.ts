@@ -5,10 +5,25 @@ import { collect, type Collected } from './subscription.ts';
 import { graphql } from '../generated/index.ts';
 import type { TypingSubscription } from '../generated/graphql.ts';
 
-export const TYPING = graphql(`subscription Typing($c: ID!) {
-  typing(channelId: $c) { channelId userId typing expiresAt user { id displayName } }
-}`);
-export const SET_TYPING = graphql(`mutation SetTyping($c: ID!, $t: Boolean!) { setTyping(channelId: $c, typing: $t) }`);
+export const TYPING = graphql(`
+  subscription Typing($c: ID!) {
+    typing(channelId: $c) {
+      channelId
+      userId
+      typing
+      expiresAt
+      user {
+        id
+        displayName
+      }
+    }
+  }
+`);
+export const SET_TYPING = graphql(`
+  mutation SetTyping($c: ID!, $t: Boolean!) {
+    setTyping(channelId: $c, typing: $t)
+  }
+`);
 
 export type TypingItem = TypingSubscription['typing'];
 
@@ -22,11 +37,16 @@ export async function setTyping(s: GqlEndpoint, token: string, channelId: string
 }
 
 /** Waits until the stream's items satisfy `check`. */
-export async function waitUntil(stream: Collected<TypingItem>, check: (items: TypingItem[]) => boolean, ms = 10_000): Promise<TypingItem[]> {
+export async function waitUntil(
+  stream: Collected<TypingItem>,
+  check: (items: TypingItem[]) => boolean,
+  ms = 10_000,
+): Promise<TypingItem[]> {
   const deadline = Date.now() + ms;
   while (!check(stream.items)) {
     const left = deadline - Date.now();
-    if (left <= 0) throw new Error(`typing stream: condition not met; items ${JSON.stringify(stream.items)}, errors ${JSON.stringify(stream.errors)}`);
+    if (left <= 0)
+      throw new Error(`typing stream: condition not met; items ${JSON.stringify(stream.items)}, errors ${JSON.stringify(stream.errors)}`);
     await stream.waitFor(stream.items.length + 1, Math.min(left, 200)).catch(() => undefined);
   }
   return stream.items;

@@ -94,7 +94,11 @@ export interface RawSocket {
 export async function rawSocket(httpUrl: string, options: { autoPong?: boolean } = {}): Promise<RawSocket> {
   const ws = new WebSocket(httpUrl.replace(/^http/, 'ws'), 'graphql-transport-ws', { autoPong: options.autoPong ?? true });
   const received: ServerMessage[] = [];
-  const waiters: { test: (message: ServerMessage) => boolean; resolve: (message: ServerMessage) => void; reject: (error: Error) => void }[] = [];
+  const waiters: {
+    test: (message: ServerMessage) => boolean;
+    resolve: (message: ServerMessage) => void;
+    reject: (error: Error) => void;
+  }[] = [];
   ws.on('message', (data) => {
     const message = JSON.parse(String(data)) as ServerMessage;
     const waiter = waiters.find((w) => w.test(message));
@@ -125,7 +129,9 @@ export async function rawSocket(httpUrl: string, options: { autoPong?: boolean }
       const index = received.findIndex(test);
       if (index >= 0) return Promise.resolve(received.splice(index, 1)[0] as ServerMessage<P>);
       if (ws.readyState === WebSocket.CLOSED) return Promise.reject(new Error('socket closed'));
-      return new Promise<ServerMessage<P>>((resolve, reject) => waiters.push({ test, resolve: resolve as (message: ServerMessage) => void, reject }));
+      return new Promise<ServerMessage<P>>((resolve, reject) =>
+        waiters.push({ test, resolve: resolve as (message: ServerMessage) => void, reject }),
+      );
     },
   };
 }

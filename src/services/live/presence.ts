@@ -18,7 +18,10 @@ const REDIS_WAIT_MS = 1000;
 function bounded<T>(work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ServiceUnavailableError('redis', `presence store did not answer within ${REDIS_WAIT_MS} ms`)), REDIS_WAIT_MS);
+    timer = setTimeout(
+      () => reject(new ServiceUnavailableError('redis', `presence store did not answer within ${REDIS_WAIT_MS} ms`)),
+      REDIS_WAIT_MS,
+    );
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
@@ -43,13 +46,25 @@ function redisStore(redis: Redis, prefix: string, processId: string, ttlMs: numb
   const key = (userId: string) => `${prefix}presence:${userId}`;
   return {
     async hold(userId, until) {
-      await bounded(redis.multi().hset(key(userId), `p:${processId}`, String(until)).pexpire(key(userId), ttlMs * 2).exec());
+      await bounded(
+        redis
+          .multi()
+          .hset(key(userId), `p:${processId}`, String(until))
+          .pexpire(key(userId), ttlMs * 2)
+          .exec(),
+      );
     },
     async release(userId) {
       await bounded(redis.hdel(key(userId), `p:${processId}`));
     },
     async setStatus(userId, status) {
-      await bounded(redis.multi().hset(key(userId), 'status', status).pexpire(key(userId), ttlMs * 2).exec());
+      await bounded(
+        redis
+          .multi()
+          .hset(key(userId), 'status', status)
+          .pexpire(key(userId), ttlMs * 2)
+          .exec(),
+      );
     },
     async read(userIds) {
       const pipeline = redis.pipeline();
@@ -57,7 +72,12 @@ function redisStore(redis: Redis, prefix: string, processId: string, ttlMs: numb
       const results = (await bounded(pipeline.exec())) ?? [];
       return results.map(([, fields]) => {
         const hash = (fields ?? {}) as Record<string, string>;
-        const until = Math.max(0, ...Object.entries(hash).filter(([f]) => f.startsWith('p:')).map(([, v]) => Number(v)));
+        const until = Math.max(
+          0,
+          ...Object.entries(hash)
+            .filter(([f]) => f.startsWith('p:'))
+            .map(([, v]) => Number(v)),
+        );
         return { until, status: (hash.status as ChosenStatus | undefined) ?? 'ONLINE' };
       });
     },
@@ -186,7 +206,10 @@ export class Presence {
           // Re-read when the claim could lapse; a live process will have renewed it.
           const [claim] = await this.store.read([state.userId]);
           const wait = Math.max(0, (claim?.until ?? 0) - Date.now()) + 100;
-          timers.set(state.userId, setTimeout(() => void check(state.userId), wait));
+          timers.set(
+            state.userId,
+            setTimeout(() => void check(state.userId), wait),
+          );
         }
         if (current.get(state.userId) === state.status) return;
         current.set(state.userId, state.status);
