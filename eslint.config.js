@@ -37,11 +37,6 @@ export default defineConfig(
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
-    // Tests type their operations with codegen (test/generated/); this file's results are not typed yet.
-    files: ['test/isolation.test.ts'],
-    rules: { '@typescript-eslint/no-explicit-any': 'off' },
-  },
-  {
     files: ['bench/**'],
     // bench/ measures the app: it may import src/, never the test suite (its
     // own helpers live in bench/lib/), so either can change without the other.

@@ -22,6 +22,7 @@ import {
   send,
   type TestOrg,
 } from './helpers/fixtures.ts';
+import { graphql } from './generated/index.ts';
 
 /**
  * Tenant isolation (DESIGN §1.6): organization B's owner, an admin who may do
@@ -547,23 +548,137 @@ afterAll(async () => {
   await s?.stop();
 });
 
-const SNAPSHOT = `query($channel: ID!, $archived: ID!, $message: ID!, $project: ID!, $request: ID!, $ticket: ID!) {
-  channel(id: $channel) {
-    name topic archived lastSeq
-    members(first: 20) { edges { node { role lastReadSeq mutedUntil hidden user { id } } } }
+const SNAPSHOT = graphql(`
+  query IsolationSnapshot($channel: ID!, $archived: ID!, $message: ID!, $project: ID!, $request: ID!, $ticket: ID!) {
+    channel(id: $channel) {
+      name
+      topic
+      archived
+      lastSeq
+      members(first: 20) {
+        edges {
+          node {
+            role
+            lastReadSeq
+            mutedUntil
+            hidden
+            user {
+              id
+            }
+          }
+        }
+      }
+    }
+    archived: channel(id: $archived) {
+      archived
+      lastSeq
+    }
+    message(id: $message) {
+      body
+      deleted
+      editedAt
+    }
+    project(id: $project) {
+      name
+      access(first: 20) {
+        edges {
+          node {
+            role
+            canComment
+            user {
+              id
+            }
+          }
+        }
+      }
+    }
+    users(first: 50) {
+      edges {
+        node {
+          id
+          role
+          deactivated
+        }
+      }
+    }
+    channels(first: 50) {
+      edges {
+        node {
+          id
+        }
+      }
+    }
+    projects(first: 50) {
+      edges {
+        node {
+          id
+        }
+      }
+    }
+    clientRequest(id: $request) {
+      status
+      title
+      description
+      type
+      decisionNote
+      changeOrder {
+        id
+      }
+      updatedAt
+    }
+    supportTicket(id: $ticket) {
+      status
+      priority
+      category
+      assignee {
+        id
+      }
+      rating
+      resolution
+      escalationReason
+      updatedAt
+    }
+    clientRequests(first: 50) {
+      edges {
+        node {
+          id
+        }
+      }
+    }
+    supportTickets(first: 50) {
+      edges {
+        node {
+          id
+        }
+      }
+    }
+    slaTargets {
+      priority
+      firstResponseMinutes
+      resolutionMinutes
+    }
   }
-  archived: channel(id: $archived) { archived lastSeq }
-  message(id: $message) { body deleted editedAt }
-  project(id: $project) { name access(first: 20) { edges { node { role canComment user { id } } } } }
-  users(first: 50) { edges { node { id role deactivated } } }
-  channels(first: 50) { edges { node { id } } }
-  projects(first: 50) { edges { node { id } } }
-  clientRequest(id: $request) { status title description type decisionNote changeOrder { id } updatedAt }
-  supportTicket(id: $ticket) { status priority category assignee { id } rating resolution escalationReason updatedAt }
-  clientRequests(first: 50) { edges { node { id } } }
-  supportTickets(first: 50) { edges { node { id } } }
-  slaTargets { priority firstResponseMinutes resolutionMinutes }
-}`;
+`);
+
+const MEMBER_SNAPSHOT = graphql(`
+  query IsolationMemberSnapshot {
+    channels(first: 50) {
+      edges {
+        node {
+          id
+        }
+      }
+    }
+    notifications(first: 50) {
+      edges {
+        node {
+          id
+          read
+        }
+      }
+    }
+  }
+`);
 
 /** Everything a stray cross-organization call could change, as the organization's owner (and a member) see it. */
 async function snapshot(org: TestOrg, ids: Ids, memberToken?: string) {
@@ -576,15 +691,7 @@ async function snapshot(org: TestOrg, ids: Ids, memberToken?: string) {
     ticket: ids.ticket,
   };
   const data = ok(await s.gql(SNAPSHOT, vars, org.owner.token));
-  const member = memberToken
-    ? ok(
-        await s.gql(
-          `{ channels(first: 50) { edges { node { id } } } notifications(first: 50) { edges { node { id read } } } }`,
-          {},
-          memberToken,
-        ),
-      )
-    : null;
+  const member = memberToken ? ok(await s.gql(MEMBER_SNAPSHOT, {}, memberToken)) : null;
   return { ...data, member };
 }
 
@@ -664,11 +771,11 @@ describe('isolation: another organization\u2019s ids', () => {
   it('A\u2019s data is still what A made', async () => {
     const { a: view } = await bothSnapshots();
     expect(view.message).toEqual({ body: 'the original body', deleted: false, editedAt: null });
-    expect(view.channel.archived).toBe(false);
-    expect(view.archived.archived).toBe(true);
-    expect(view.channel.members.edges.map((e: any) => e.node.user.id)).toEqual(expect.arrayContaining([a.user, a.client]));
-    expect(view.project.access.edges.map((e: any) => e.node.user.id)).toEqual([a.client]);
-    const roles = Object.fromEntries(view.users.edges.map((e: any) => [e.node.id, e.node]));
+    expect(view.channel?.archived).toBe(false);
+    expect(view.archived?.archived).toBe(true);
+    expect(view.channel!.members.edges.map((e) => e.node.user.id)).toEqual(expect.arrayContaining([a.user, a.client]));
+    expect(view.project!.access.edges.map((e) => e.node.user.id)).toEqual([a.client]);
+    const roles = Object.fromEntries(view.users.edges.map((e) => [e.node.id, e.node]));
     expect(roles[a.user]).toMatchObject({ role: 'MEMBER', deactivated: false });
     expect(roles[a.deactivatedUser]).toMatchObject({ deactivated: true });
   });
