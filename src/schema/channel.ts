@@ -60,7 +60,7 @@ export const Channel = builder.prismaNode('Channel', {
       type: 'Int',
       description: 'Messages from others after the viewer\u2019s read marker.',
       load: async (channelIds: string[], ctx) =>
-        ctx.viewer ? ctx.services.channels.unreadCounts(ctx.viewer, channelIds) : channelIds.map(() => 0),
+        ctx.viewer ? ctx.services.readState.unreadCounts(ctx.viewer, channelIds) : channelIds.map(() => 0),
       resolve: (channel) => channel.id,
     }),
   }),
@@ -171,19 +171,19 @@ builder.mutationFields((t) => ({
       until: t.arg({ type: 'DateTime', required: false }),
     },
     resolve: (_query, _root, args, ctx) =>
-      ctx.services.channels.mute(ctx.viewer, args.channelId.id, args.muted ?? true, args.until ?? null),
+      ctx.services.readState.mute(ctx.viewer, args.channelId.id, args.muted ?? true, args.until ?? null),
   }),
   hideChannel: t.withAuth({ authenticated: true }).prismaField({
     type: 'ChannelMember',
     description: 'Hides the channel from the viewer\u2019s list (hidden: false shows it again).',
     args: { channelId: t.arg.globalID({ for: Channel }), hidden: t.arg.boolean({ required: false }) },
-    resolve: (_query, _root, args, ctx) => ctx.services.channels.setHidden(ctx.viewer, args.channelId.id, args.hidden ?? true),
+    resolve: (_query, _root, args, ctx) => ctx.services.readState.setHidden(ctx.viewer, args.channelId.id, args.hidden ?? true),
   }),
   markChannelRead: t.withAuth({ authenticated: true }).prismaField({
     type: 'ChannelMember',
     description: 'Moves the viewer\u2019s read marker forward to seq; it never moves back.',
     args: { channelId: t.arg.globalID({ for: Channel }), seq: t.arg.int({ validate: z.number().int().min(0) }) },
-    resolve: (_query, _root, args, ctx) => ctx.services.channels.markRead(ctx.viewer, args.channelId.id, args.seq),
+    resolve: (_query, _root, args, ctx) => ctx.services.readState.markRead(ctx.viewer, args.channelId.id, args.seq),
   }),
 }));
 

@@ -168,7 +168,7 @@ builder.objectFields(Message, (t) => ({
     load: async (messageIds: string[], ctx, args) => {
       pageCap(args, ctx);
       const first = args.first ?? 20;
-      const pages = await ctx.services.channels.readers(messageIds, first + 1, readByAfter(args.after));
+      const pages = await ctx.services.readState.readers(messageIds, first + 1, readByAfter(args.after));
       return pages.map((members) => readByPage(members, first));
     },
     resolve: (message) => message.id,
@@ -184,7 +184,7 @@ builder.objectFields(Message, (t) => ({
   readCount: t.loadable({
     type: 'Int',
     description: 'How many members have read this message (see readBy).',
-    load: (messageIds: string[], ctx) => ctx.services.channels.readCounts(messageIds),
+    load: (messageIds: string[], ctx) => ctx.services.readState.readCounts(messageIds),
     resolve: (message) => message.id,
   }),
 }));

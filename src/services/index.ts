@@ -12,6 +12,7 @@ import { AuditService } from './audit.ts';
 import { AuthService } from './auth.ts';
 import { ChannelLog } from './channel-log.ts';
 import { ChannelService } from './channels.ts';
+import { ReadStateService } from './read-state.ts';
 import { ClientRequestService } from './client-requests.ts';
 import { Clock } from './clock.ts';
 import { LogRetention } from './log-retention.ts';
@@ -41,6 +42,7 @@ export function createServices(deps: ServiceDeps) {
   const auth = new AuthService(deps.prisma, deps.tokens, deps.pubsub, deps.config.passwordHashCost, deps.config.viewerCacheMs);
   const users = new UserService(deps.prisma, auth);
   const channels = new ChannelService(deps.prisma, channelLog);
+  const readState = new ReadStateService(deps.prisma, channelLog);
   return {
     prisma: deps.prisma,
     pubsub: deps.pubsub,
@@ -50,6 +52,7 @@ export function createServices(deps: ServiceDeps) {
     audit: new AuditService(deps.prisma, users),
     projects: new ProjectService(deps.prisma, channelLog),
     channels,
+    readState,
     messages,
     clock,
     notifications,
@@ -59,7 +62,7 @@ export function createServices(deps: ServiceDeps) {
     hub,
     presence: new Presence(deps.prisma, deps.pubsub, deps.log, deps.config.presenceTtlMs),
     channelEvents: new ChannelStreams(deps.prisma, hub),
-    viewerEvents: new ViewerStreams(deps.prisma, deps.pubsub, hub, channels),
+    viewerEvents: new ViewerStreams(deps.prisma, deps.pubsub, hub, readState),
     typing: new TypingService(deps.prisma, deps.pubsub, { log: deps.log }),
   };
 }

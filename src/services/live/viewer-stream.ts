@@ -1,7 +1,7 @@
 import { Repeater } from 'graphql-yoga';
 import type { Viewer } from '../viewer.ts';
 import type { PrismaClient } from '../../generated/prisma/client.ts';
-import type { ChannelService } from '../channels.ts';
+import type { ReadStateService } from '../read-state.ts';
 import { readableChannelWhere } from '../access.ts';
 import type { ChannelHub } from '../../bus/channel-hub.ts';
 import type { ChannelEvent, MessageSnapshot } from '../../bus/events.ts';
@@ -35,11 +35,11 @@ export class ViewerStreams {
     private readonly prisma: PrismaClient,
     private readonly pubsub: ParleyPubSub,
     private readonly hub: ChannelHub,
-    private readonly channels: ChannelService,
+    private readonly readState: ReadStateService,
   ) {}
 
   stream(viewer: Viewer): Promise<AsyncIterable<ViewerEvent>> {
-    return viewerEventStream(this.prisma, this.pubsub, this.hub, this.channels, viewer);
+    return viewerEventStream(this.prisma, this.pubsub, this.hub, this.readState, viewer);
   }
 }
 
@@ -47,7 +47,7 @@ async function viewerEventStream(
   prisma: PrismaClient,
   pubsub: ParleyPubSub,
   hub: ChannelHub,
-  channels: ChannelService,
+  readState: ReadStateService,
   viewer: Viewer,
 ): Promise<AsyncIterable<ViewerEvent>> {
   return new Repeater<ViewerEvent>(async (push, stop) => {
@@ -96,7 +96,7 @@ async function viewerEventStream(
           where: { userId: viewer.id, channelId: { in: ids } },
           select: { channelId: true, lastReadSeq: true, channel: { select: { lastSeq: true } } },
         }),
-        channels.unreadCounts(viewer, ids),
+        readState.unreadCounts(viewer, ids),
       ]);
       ids.forEach((id, i) => {
         const t = tracked.get(id);
