@@ -2,6 +2,7 @@ import { PubSub, type PubSubEngine } from 'graphql-subscriptions';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Notification } from '../generated/prisma/client.ts';
 import type { ChannelEvent, ItemStatus } from './events.ts';
 
 /**
@@ -49,16 +50,7 @@ export type UserSignal =
   | { type: 'SUPPORT_TICKET_UPDATED'; ticketId: string; status: ItemStatus<'SUPPORT_TICKET'> };
 
 /** A notification as it travels: the row with dates as ISO strings, so no query is needed to show it. */
-export interface NotificationSnapshot {
-  id: string;
-  type: string;
-  actorId: string | null;
-  requestId: string | null;
-  ticketId: string | null;
-  data: Record<string, unknown>;
-  readAt: string | null;
-  createdAt: string;
-}
+export type NotificationSnapshot = Omit<Notification, 'readAt' | 'createdAt'> & { readAt: string | null; createdAt: string };
 
 /** A typed pub/sub facade over Redis or an in-process emitter. */
 export interface ParleyPubSub {

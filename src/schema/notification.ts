@@ -32,7 +32,11 @@ export const Notification = builder.prismaNode('Notification', {
 });
 
 /** A live notification resolved as the row it was made from. */
-export const notificationFromSnapshot = (n: NotificationSnapshot) => n as unknown as NotificationRow;
+export const notificationFromSnapshot = (n: NotificationSnapshot): NotificationRow => ({
+  ...n,
+  readAt: n.readAt === null ? null : new Date(n.readAt),
+  createdAt: new Date(n.createdAt),
+});
 
 builder.queryFields((t) => ({
   notifications: t.withAuth({ authenticated: true }).prismaConnection({

@@ -15,16 +15,7 @@ export interface NotificationDraft {
 }
 
 export function notificationSnapshot(n: Notification): NotificationSnapshot {
-  return {
-    id: n.id,
-    type: n.type,
-    actorId: n.actorId,
-    requestId: n.requestId,
-    ticketId: n.ticketId,
-    data: n.data as Record<string, unknown>,
-    readAt: n.readAt?.toISOString() ?? null,
-    createdAt: n.createdAt.toISOString(),
-  };
+  return { ...n, readAt: n.readAt?.toISOString() ?? null, createdAt: n.createdAt.toISOString() };
 }
 
 type Query = { select?: Prisma.NotificationSelect; include?: Prisma.NotificationInclude };
