@@ -217,6 +217,8 @@ describe('channelEvents', () => {
     try {
       const stream = collect(client, EVENTS, { c: channelId, after: await lastSeq(org.owner.token, channelId) }, pick);
       await send(s, org.owner.token, channelId, 'still here');
+      // The subscription is open once it has this message; removed before that, it would be refused at the start.
+      await stream.waitFor(1);
       ok(
         await s.gql(
           graphql(`
