@@ -102,7 +102,6 @@ export interface FrameWriterOptions {
  * delivered it has run, unless the last turn was busy or the channel large.
  */
 export class FrameWriter {
-  private readonly links = new WeakMap<WebSocket, FrameLink>();
   /** Connections corked in this turn, uncorked when it ends (or earlier, see `delivered`). */
   private readonly held = new Set<Socket>();
   /** Each result's `next` payload, serialized once (as UTF-8) for every socket it goes to. */
@@ -123,15 +122,9 @@ export class FrameWriter {
     this.flushAtOnceMax = options.flushAtOnceMax ?? 128;
   }
 
-  /** Registers a socket the server accepted, with the TCP connection under it. */
+  /** The link of a socket the server accepted, with the TCP connection under it. */
   open(socket: WebSocket, connection: Socket): FrameLink {
-    const link: FrameLink = { socket, connection, direct: socket.extensions === '' };
-    this.links.set(socket, link);
-    return link;
-  }
-
-  linkOf(socket: WebSocket): FrameLink | undefined {
-    return this.links.get(socket);
+    return { socket, connection, direct: socket.extensions === '' };
   }
 
   /**
@@ -213,11 +206,6 @@ export class FrameWriter {
       this.earlyFlush = false;
       if (this.held.size <= this.flushAtOnceMax) this.uncorkHeld();
     });
-  }
-
-  /** Sends everything held at once (shutdown, tests). */
-  flush(): void {
-    this.uncorkHeld();
   }
 
   private hold(connection: Socket): void {
