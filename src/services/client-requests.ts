@@ -1,12 +1,12 @@
 import type { ItemAction } from '../bus/events.ts';
 import type { Viewer } from './viewer.ts';
-import type {
-  ChangeOrder,
-  ClientRequest,
+import {
   ClientRequestStatus,
-  ClientRequestType,
-  Prisma,
-  PrismaClient,
+  type ChangeOrder,
+  type ClientRequest,
+  type ClientRequestType,
+  type Prisma,
+  type PrismaClient,
 } from '../generated/prisma/client.ts';
 import { assertId, isExternal, isStaff, readableClientRequestWhere } from './access.ts';
 import type { ChannelLog } from './channel-log.ts';
@@ -18,7 +18,8 @@ import type { NotificationService } from './notifications.ts';
 import type { UserService } from './users.ts';
 import { Workflow, type Change, type ItemRules, type Move } from './workflow.ts';
 
-export const REQUEST_STATUSES: ClientRequestStatus[] = ['PENDING', 'APPROVED', 'REJECTED', 'CONVERTED', 'WITHDRAWN'];
+/** Every status, in the order the database enum declares them. */
+export const REQUEST_STATUSES = Object.values(ClientRequestStatus);
 
 export interface CreateClientRequestInput {
   projectId: string;

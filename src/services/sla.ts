@@ -1,4 +1,4 @@
-import { Prisma, type SupportTicket, type TicketPriority, type TicketStatus } from '../generated/prisma/client.ts';
+import { Prisma, TicketPriority, type SupportTicket, type TicketStatus } from '../generated/prisma/client.ts';
 import { isStaff } from './access.ts';
 import type { SendRule } from './messages.ts';
 
@@ -9,7 +9,8 @@ import type { SendRule } from './messages.ts';
  * The one write of its own is what stops the first clock (`firstResponseRule`).
  */
 
-export const TICKET_PRIORITIES: TicketPriority[] = ['LOW', 'MEDIUM', 'HIGH', 'URGENT'];
+/** Every priority, in the order the database enum declares them. */
+export const TICKET_PRIORITIES = Object.values(TicketPriority);
 
 /** Minutes from a ticket's start to its first response and to its resolution. */
 export interface SlaTarget {

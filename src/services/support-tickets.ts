@@ -1,6 +1,13 @@
 import type { ItemAction } from '../bus/events.ts';
 import type { Viewer } from './viewer.ts';
-import type { Prisma, PrismaClient, SupportTicket, TicketCategory, TicketPriority, TicketStatus } from '../generated/prisma/client.ts';
+import {
+  TicketStatus,
+  type Prisma,
+  type PrismaClient,
+  type SupportTicket,
+  type TicketCategory,
+  type TicketPriority,
+} from '../generated/prisma/client.ts';
 import { ADMIN_ROLES, assertId, isAdmin, isStaff, readableSupportTicketWhere } from './access.ts';
 import type { ChannelLog } from './channel-log.ts';
 import type { Clock } from './clock.ts';
@@ -14,7 +21,8 @@ import { filterWhere, namedUsers, TICKET_ORDERS, type TicketFilter, type TicketO
 import type { UserService } from './users.ts';
 import { Workflow, type ItemRules, type Move } from './workflow.ts';
 
-export const TICKET_STATUSES: TicketStatus[] = ['OPEN', 'IN_PROGRESS', 'PENDING_USER', 'ESCALATED', 'RESOLVED', 'CLOSED'];
+/** Every status, in the order the database enum declares them. */
+export const TICKET_STATUSES = Object.values(TicketStatus);
 
 /**
  * The status machine: OPEN → IN_PROGRESS → PENDING_USER ↔ IN_PROGRESS →
