@@ -407,6 +407,11 @@ const CASES: IdCase[] = [
     document: `mutation($userId: ID!) { reactivateUser(userId: $userId) { id } }`,
     variables: (a) => ({ userId: a.deactivatedUser }),
   },
+  // Mentions (issue 11 §1)
+  // Entity links and API keys (issue 11 §2)
+  // Reactions and pins (issue 11 §3, §4)
+  // Delivery and read state (issue 11 §5)
+  // Channels people can find (issue 11 §6)
 ];
 
 interface NoIdOperation {
@@ -461,6 +466,9 @@ const NO_ID: NoIdOperation[] = [
     reason: 'opens a ticket in the caller\u2019s organization',
     document: `mutation { openSupportTicket(input: { subject: "s", category: OTHER, priority: LOW, message: "m" }) { id } }`,
   },
+  // Mentions (issue 11 §1)
+  // Entity links and API keys (issue 11 §2)
+  // Channels people can find (issue 11 §6)
   { field: 'login', reason: 'public: names the organization by slug, takes no id' },
   { field: 'registerOrganization', reason: 'public: creates a new organization' },
 ];

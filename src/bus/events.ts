@@ -1,6 +1,7 @@
 import type {
   ChannelEventType as LoggedEventType,
   ChannelMemberRole,
+  ChannelVisibility,
   ClientRequestStatus,
   Message,
   TicketStatus,
@@ -81,13 +82,39 @@ export interface ChannelEventPayloads {
     senderId: string;
     wasDeleted: boolean;
   };
-  /** Written by nothing yet (reactions are planned). */
-  REACTIONS_CHANGED: never;
+  /** One user added or removed one emoji on a message; `count` is that emoji's count after the change. */
+  REACTIONS_CHANGED: ReactionChange;
   MEMBER_ADDED: { userIds: string[]; role?: ChannelMemberRole };
   MEMBER_REMOVED: { userId: string; reason: MemberRemovalReason };
-  CHANNEL_UPDATED: { archived?: boolean };
+  /** What changed about the channel: only the keys present changed. */
+  CHANNEL_UPDATED: ChannelChange;
+  /** A member's read marker moved (forward by markChannelRead, back by markChannelUnread). */
   READ_RECEIPT: { userId: string; lastReadSeq: number };
   SYSTEM_EVENT: SystemEventPayload;
+  MESSAGE_PINNED: { messageId: string; messageSeq: number; pinnedById: string };
+  MESSAGE_UNPINNED: { messageId: string; messageSeq: number };
+  /** A member's clients received the channel up to `lastDeliveredSeq`. */
+  DELIVERY_RECEIPT: { userId: string; lastDeliveredSeq: number };
+}
+
+export interface ReactionChange {
+  messageId: string;
+  /** The message's seq, so a client finds it in its history without a lookup. */
+  messageSeq: number;
+  emoji: string;
+  userId: string;
+  added: boolean;
+  count: number;
+}
+
+export interface ChannelChange {
+  archived?: boolean;
+  name?: string | null;
+  topic?: string | null;
+  description?: string | null;
+  customFields?: unknown;
+  visibility?: ChannelVisibility;
+  membersMayPin?: boolean;
 }
 
 export type ChannelEventType = keyof ChannelEventPayloads;

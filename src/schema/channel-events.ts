@@ -19,6 +19,10 @@ const EVENT_TYPES: Record<LoggedEvent['type'], string> = {
   CHANNEL_UPDATED: 'ChannelUpdatedEvent',
   READ_RECEIPT: 'ReadReceiptEvent',
   SYSTEM_EVENT: 'SystemEvent',
+  REACTIONS_CHANGED: 'ReactionChangedEvent',
+  MESSAGE_PINNED: 'MessagePinnedEvent',
+  MESSAGE_UNPINNED: 'MessageUnpinnedEvent',
+  DELIVERY_RECEIPT: 'DeliveryReceiptEvent',
 };
 
 const ChannelEvent = builder.interfaceRef<LoggedEvent>('ChannelEvent').implement({
@@ -81,6 +85,45 @@ builder.objectRef<ChannelEventOf<'READ_RECEIPT'>>('ReadReceiptEvent').implement(
   fields: (t) => ({
     userId: t.globalID({ resolve: (e) => ({ type: 'User', id: e.payload.userId }) }),
     lastReadSeq: t.int({ resolve: (e) => e.payload.lastReadSeq }),
+  }),
+});
+
+builder.objectRef<ChannelEventOf<'REACTIONS_CHANGED'>>('ReactionChangedEvent').implement({
+  interfaces: [ChannelEvent],
+  description: 'A member added or removed a reaction.',
+  fields: (t) => ({
+    messageId: t.globalID({ resolve: (e) => ({ type: 'Message', id: e.payload.messageId }) }),
+    messageSeq: t.int({ resolve: (e) => e.payload.messageSeq }),
+    emoji: t.string({ resolve: (e) => e.payload.emoji }),
+    userId: t.globalID({ resolve: (e) => ({ type: 'User', id: e.payload.userId }) }),
+    added: t.boolean({ description: 'true: added; false: removed.', resolve: (e) => e.payload.added }),
+    count: t.int({ description: 'How many reacted with this emoji after the change.', resolve: (e) => e.payload.count }),
+  }),
+});
+
+builder.objectRef<ChannelEventOf<'MESSAGE_PINNED'>>('MessagePinnedEvent').implement({
+  interfaces: [ChannelEvent],
+  fields: (t) => ({
+    messageId: t.globalID({ resolve: (e) => ({ type: 'Message', id: e.payload.messageId }) }),
+    messageSeq: t.int({ resolve: (e) => e.payload.messageSeq }),
+    pinnedById: t.globalID({ resolve: (e) => ({ type: 'User', id: e.payload.pinnedById }) }),
+  }),
+});
+
+builder.objectRef<ChannelEventOf<'MESSAGE_UNPINNED'>>('MessageUnpinnedEvent').implement({
+  interfaces: [ChannelEvent],
+  fields: (t) => ({
+    messageId: t.globalID({ resolve: (e) => ({ type: 'Message', id: e.payload.messageId }) }),
+    messageSeq: t.int({ resolve: (e) => e.payload.messageSeq }),
+  }),
+});
+
+builder.objectRef<ChannelEventOf<'DELIVERY_RECEIPT'>>('DeliveryReceiptEvent').implement({
+  interfaces: [ChannelEvent],
+  description: 'A member\u2019s clients received the channel up to lastDeliveredSeq.',
+  fields: (t) => ({
+    userId: t.globalID({ resolve: (e) => ({ type: 'User', id: e.payload.userId }) }),
+    lastDeliveredSeq: t.int({ resolve: (e) => e.payload.lastDeliveredSeq }),
   }),
 });
 

@@ -7,6 +7,8 @@ import { pageCap } from './pagination.ts';
 
 const NotificationType = builder.enumType('NotificationType', {
   values: {
+    MENTION: { description: 'The viewer was mentioned in a message (directly, @channel or @here).' },
+    MESSAGE: { description: 'A new message in a channel whose notification level the viewer set to ALL.' },
     CLIENT_REQUEST_STATUS: { description: 'A request of the viewer\u2019s changed status.' },
     SUPPORT_TICKET_STATUS: { description: 'A ticket of the viewer\u2019s changed status.' },
     SUPPORT_TICKET_ASSIGNED: { description: 'A ticket was assigned to the viewer.' },
@@ -18,12 +20,14 @@ const NotificationType = builder.enumType('NotificationType', {
 // (dates as ISO strings, which DateTime accepts) resolves without a query.
 export const Notification = builder.prismaNode('Notification', {
   id: { field: 'id' },
-  description: 'Something others did to the viewer\u2019s requests or tickets.',
+  description: 'Something others did that concerns the viewer: a mention, a message, a change to their requests or tickets.',
   fields: (t) => ({
     type: t.expose('type', { type: NotificationType }),
     actorId: t.globalID({ nullable: true, resolve: (n) => (n.actorId ? { type: 'User', id: n.actorId } : null) }),
     clientRequestId: t.globalID({ nullable: true, resolve: (n) => (n.requestId ? { type: 'ClientRequest', id: n.requestId } : null) }),
     supportTicketId: t.globalID({ nullable: true, resolve: (n) => (n.ticketId ? { type: 'SupportTicket', id: n.ticketId } : null) }),
+    messageId: t.globalID({ nullable: true, resolve: (n) => (n.messageId ? { type: 'Message', id: n.messageId } : null) }),
+    channelId: t.globalID({ nullable: true, resolve: (n) => (n.channelId ? { type: 'Channel', id: n.channelId } : null) }),
     data: t.expose('data', { type: 'JSON', description: 'What changed: number, title or subject, from, to, reason, actorName.' }),
     read: t.boolean({ resolve: (n) => n.readAt !== null }),
     readAt: t.expose('readAt', { type: 'DateTime', nullable: true }),

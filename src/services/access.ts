@@ -8,6 +8,7 @@ import {
   type ClientRequest,
   type Message,
   type Notification,
+  type NotificationLevel,
   type PrismaClient,
   type Project,
   type ProjectAccess,
@@ -282,6 +283,8 @@ type AccessRow = Channel & {
   m_id: string | null;
   m_role: ChannelMemberRole | null;
   m_lastReadSeq: number | null;
+  m_lastDeliveredSeq: number | null;
+  m_notificationLevel: NotificationLevel | null;
   m_mutedUntil: Date | null;
   m_hiddenAt: Date | null;
   m_archivedAt: Date | null;
@@ -304,6 +307,7 @@ export async function channelAccess(db: PrismaClient | Tx, viewer: Viewer, chann
   const [row] = await db.$queryRaw<AccessRow[]>`
     SELECT ${columns('Channel', 'c')},
       m.id AS "m_id", m.role AS "m_role", m."lastReadSeq" AS "m_lastReadSeq", m."mutedUntil" AS "m_mutedUntil",
+      m."lastDeliveredSeq" AS "m_lastDeliveredSeq", m."notificationLevel" AS "m_notificationLevel",
       m."hiddenAt" AS "m_hiddenAt", m."archivedAt" AS "m_archivedAt", m."joinedAt" AS "m_joinedAt",
       pa.id AS "pa_id", pa.role AS "pa_role", pa."canComment" AS "pa_canComment",
       pa."canCreateTasks" AS "pa_canCreateTasks", pa."createdAt" AS "pa_createdAt"
@@ -319,6 +323,10 @@ export async function channelAccess(db: PrismaClient | Tx, viewer: Viewer, chann
     projectId: row.projectId,
     name: row.name,
     topic: row.topic,
+    description: row.description,
+    customFields: row.customFields,
+    visibility: row.visibility,
+    membersMayPin: row.membersMayPin,
     directKey: row.directKey,
     archivedAt: row.archivedAt,
     lastSeq: row.lastSeq,
@@ -332,6 +340,8 @@ export async function channelAccess(db: PrismaClient | Tx, viewer: Viewer, chann
         userId: viewer.id,
         role: row.m_role!,
         lastReadSeq: row.m_lastReadSeq!,
+        lastDeliveredSeq: row.m_lastDeliveredSeq!,
+        notificationLevel: row.m_notificationLevel!,
         mutedUntil: row.m_mutedUntil,
         hiddenAt: row.m_hiddenAt,
         archivedAt: row.m_archivedAt,
