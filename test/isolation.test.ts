@@ -412,6 +412,16 @@ const CASES: IdCase[] = [
   // Reactions and pins (issue 11 §3, §4)
   // Delivery and read state (issue 11 §5)
   // Channels people can find (issue 11 §6)
+  {
+    name: 'update a channel',
+    document: `mutation($input: UpdateChannelInput!) { updateChannel(input: $input) { id } }`,
+    variables: (a) => ({ input: { channelId: a.channel, topic: 'isolation probe', visibility: 'PRIVATE' } }),
+  },
+  {
+    name: 'unarchive a channel',
+    document: `mutation($channelId: ID!) { unarchiveChannel(channelId: $channelId) { id } }`,
+    variables: (a) => ({ channelId: a.archivedChannel }),
+  },
 ];
 
 interface NoIdOperation {

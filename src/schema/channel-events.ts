@@ -3,7 +3,7 @@ import { isStreamError, type StreamItem } from '../services/live/channel-stream.
 import type { ChannelEvent as LoggedEvent, ChannelEventOf, SystemEventPayload } from '../bus/events.ts';
 import { sharedEvents } from './shared-events.ts';
 import { builder } from './builder.ts';
-import { Channel } from './channel.ts';
+import { Channel, ChannelVisibility } from './channel.ts';
 import { Message, messageFromSnapshot } from './message.ts';
 
 // Live events resolve every field from the published payload, so delivering
@@ -77,7 +77,20 @@ builder.objectRef<ChannelEventOf<'MEMBER_REMOVED'>>('MemberRemovedEvent').implem
 
 builder.objectRef<ChannelEventOf<'CHANNEL_UPDATED'>>('ChannelUpdatedEvent').implement({
   interfaces: [ChannelEvent],
-  fields: (t) => ({ archived: t.boolean({ nullable: true, resolve: (e) => e.payload.archived ?? null }) }),
+  description: 'Channel settings changed. Only the fields named in `changed` changed; the others are null.',
+  fields: (t) => ({
+    changed: t.stringList({
+      description: 'The fields that changed, e.g. ["topic", "description"]: tells a cleared topic (null) from an unchanged one.',
+      resolve: (e) => Object.keys(e.payload).sort(),
+    }),
+    archived: t.boolean({ nullable: true, resolve: (e) => e.payload.archived ?? null }),
+    name: t.string({ nullable: true, resolve: (e) => e.payload.name ?? null }),
+    topic: t.string({ nullable: true, resolve: (e) => e.payload.topic ?? null }),
+    description: t.string({ nullable: true, resolve: (e) => e.payload.description ?? null }),
+    customFields: t.field({ type: 'JSON', nullable: true, resolve: (e) => e.payload.customFields ?? null }),
+    visibility: t.field({ type: ChannelVisibility, nullable: true, resolve: (e) => e.payload.visibility ?? null }),
+    membersMayPin: t.boolean({ nullable: true, resolve: (e) => e.payload.membersMayPin ?? null }),
+  }),
 });
 
 builder.objectRef<ChannelEventOf<'READ_RECEIPT'>>('ReadReceiptEvent').implement({

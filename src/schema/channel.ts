@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import type { Context } from './context.ts';
 import type { Channel as ChannelRow } from '../generated/prisma/client.ts';
-import { ChannelKind as ChannelKindValues, ChannelMemberRole as ChannelMemberRoleValues } from '../generated/prisma/enums.ts';
+import {
+  ChannelKind as ChannelKindValues,
+  ChannelMemberRole as ChannelMemberRoleValues,
+  ChannelVisibility as ChannelVisibilityValues,
+} from '../generated/prisma/enums.ts';
+import type { ChannelUpdate } from '../services/channels.ts';
+import { CUSTOM_FIELDS_MAX } from '../services/message-content.ts';
 import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';
 import { Project } from './project.ts';
@@ -9,6 +15,10 @@ import { User } from './user.ts';
 
 const ChannelKind = builder.enumType(ChannelKindValues, { name: 'ChannelKind' });
 const ChannelMemberRole = builder.enumType(ChannelMemberRoleValues, { name: 'ChannelMemberRole' });
+export const ChannelVisibility = builder.enumType(ChannelVisibilityValues, {
+  name: 'ChannelVisibility',
+  description: 'PUBLIC: a GROUP channel anyone allowed may find with browseChannels and join.',
+});
 
 const ids = (max: number) => z.array(z.unknown()).min(1).max(max);
 
@@ -41,6 +51,16 @@ export const Channel = builder.prismaNode('Channel', {
     kind: t.expose('kind', { type: ChannelKind }),
     name: t.exposeString('name', { nullable: true, description: 'Null for direct conversations.' }),
     topic: t.exposeString('topic', { nullable: true }),
+    description: t.exposeString('description', { nullable: true }),
+    customFields: t.expose('customFields', {
+      type: 'JSON',
+      nullable: true,
+      description: 'The host product\u2019s own fields (a JSON object).',
+    }),
+    visibility: t.expose('visibility', { type: ChannelVisibility }),
+    membersMayPin: t.exposeBoolean('membersMayPin', {
+      description: 'Whether plain members may pin messages; owners, admins and organization staff always may.',
+    }),
     project: t.relation('project', { nullable: true }),
     archived: t.boolean({ select: { archivedAt: true }, resolve: (c) => c.archivedAt !== null }),
     lastSeq: t.exposeInt('lastSeq', { description: 'The newest seq in this channel\u2019s event log.' }),
@@ -80,8 +100,30 @@ const CreateChannelInput = builder.inputType('CreateChannelInput', {
     kind: t.field({ type: ChannelKind, description: 'GROUP, PROJECT or SUPPORT; direct channels come from openDirectChannel.' }),
     name: t.string({ validate: z.string().trim().min(1).max(80) }),
     topic: t.string({ required: false, validate: z.string().max(250) }),
+    description: t.string({ required: false, description: 'At most 2000 characters.' }),
+    visibility: t.field({ type: ChannelVisibility, required: false, description: 'PRIVATE (default); PUBLIC for GROUP channels only.' }),
     projectId: t.globalID({ for: Project, required: false }),
     memberIds: t.globalIDList({ for: User, required: false, validate: z.array(z.unknown()).max(100) }),
+  }),
+});
+
+const UpdateChannelInput = builder.inputType('UpdateChannelInput', {
+  description: 'Only the fields given change; null clears topic, description and customFields.',
+  fields: (t) => ({
+    channelId: t.globalID({ for: Channel }),
+    name: t.string({
+      required: false,
+      description: '1 to 80 characters, trimmed; unique among a project\u2019s channels. Not for DIRECT.',
+    }),
+    topic: t.string({ required: false, description: 'At most 250 characters.' }),
+    description: t.string({ required: false, description: 'At most 2000 characters.' }),
+    customFields: t.field({
+      type: 'JSON',
+      required: false,
+      description: `A JSON object of your own fields, at most ${CUSTOM_FIELDS_MAX} characters serialized; replaces the old one.`,
+    }),
+    visibility: t.field({ type: ChannelVisibility, required: false, description: 'PUBLIC for GROUP channels only.' }),
+    membersMayPin: t.boolean({ required: false }),
   }),
 });
 
@@ -161,6 +203,23 @@ builder.mutationFields((t) => ({
     description: 'Archives (read-only) or, with archived: false, reopens a channel.',
     args: { channelId: t.arg.globalID({ for: Channel }), archived: t.arg.boolean({ required: false }) },
     resolve: (_query, _root, args, ctx) => ctx.services.channels.archive(ctx.viewer, args.channelId.id, args.archived ?? true),
+  }),
+  updateChannel: t.withAuth({ authenticated: true }).prismaField({
+    type: 'Channel',
+    description:
+      'Changes a channel\u2019s settings (organization staff, channel owners and admins; not while archived). Emits one ' +
+      'ChannelUpdatedEvent with the fields that changed; a call that changes nothing emits none.',
+    args: { input: t.arg({ type: UpdateChannelInput }) },
+    resolve: (_query, _root, { input }, ctx) => {
+      const { channelId, ...fields } = input;
+      return ctx.services.channels.update(ctx.viewer, channelId.id, fields as ChannelUpdate);
+    },
+  }),
+  unarchiveChannel: t.withAuth({ authenticated: true }).prismaField({
+    type: 'Channel',
+    description: 'Reopens an archived channel (organization staff); a live channel is returned as it is.',
+    args: { channelId: t.arg.globalID({ for: Channel }) },
+    resolve: (_query, _root, args, ctx) => ctx.services.channels.unarchive(ctx.viewer, args.channelId.id),
   }),
   muteChannel: t.withAuth({ authenticated: true }).prismaField({
     type: 'ChannelMember',

@@ -1,8 +1,10 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Viewer } from './viewer.ts';
 import {
   Prisma,
   type Channel,
   type ChannelKind,
+  type ChannelVisibility,
   type ChannelMemberRole,
   type Message,
   type PrismaClient,
@@ -18,10 +20,12 @@ import {
   readableProjectWhere,
 } from './access.ts';
 import type { ChannelLog } from './channel-log.ts';
+import type { ChannelChange } from '../bus/events.ts';
 import type { Tx } from '../db/tx.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
 import { columns } from '../db/columns.ts';
+import { checkCustomFields } from './message-content.ts';
 
 export interface ChannelFilter {
   kind?: ChannelKind | null;
@@ -36,8 +40,80 @@ export interface CreateChannelInput {
   kind: ChannelKind;
   name: string;
   topic?: string | null;
+  description?: string | null;
+  /** PUBLIC: GROUP channels only. */
+  visibility?: ChannelVisibility | null;
   projectId?: string | null;
   memberIds?: string[] | null;
+}
+
+/** What updateChannel may change: a key that is absent stays as it is; null clears topic, description and customFields. */
+export interface ChannelUpdate {
+  name?: string | null;
+  topic?: string | null;
+  description?: string | null;
+  customFields?: unknown;
+  visibility?: ChannelVisibility | null;
+  membersMayPin?: boolean | null;
+}
+
+export const CHANNEL_NAME_MAX = 80;
+export const CHANNEL_TOPIC_MAX = 250;
+export const CHANNEL_DESCRIPTION_MAX = 2000;
+
+type Settings = Pick<Channel, 'name' | 'topic' | 'description' | 'customFields' | 'visibility' | 'membersMayPin'>;
+
+/** `update` checked: names trimmed, lengths and kinds enforced. Throws BAD_USER_INPUT. */
+function checkedUpdate(kind: ChannelKind, update: ChannelUpdate): Partial<Settings> {
+  const out: Partial<Settings> = {};
+  if (update.name !== undefined) {
+    if (kind === 'DIRECT') throw badInput('name', 'Direct conversations have no name');
+    out.name = checkName(update.name);
+  }
+  if (update.topic !== undefined) out.topic = checkText('topic', update.topic, CHANNEL_TOPIC_MAX);
+  if (update.description !== undefined) out.description = checkText('description', update.description, CHANNEL_DESCRIPTION_MAX);
+  if (update.customFields !== undefined) {
+    const value = update.customFields;
+    if (value !== null && (typeof value !== 'object' || Array.isArray(value)))
+      throw badInput('customFields', 'customFields must be a JSON object');
+    checkCustomFields(value);
+    out.customFields = value as Prisma.JsonValue;
+  }
+  if (update.visibility !== undefined) out.visibility = checkVisibility(kind, update.visibility);
+  if (update.membersMayPin !== undefined) {
+    if (update.membersMayPin === null) throw badInput('membersMayPin', 'membersMayPin is true or false');
+    out.membersMayPin = update.membersMayPin;
+  }
+  return out;
+}
+
+function checkName(name: string | null): string {
+  const trimmed = name?.trim() ?? '';
+  if (!trimmed || trimmed.length > CHANNEL_NAME_MAX) throw badInput('name', `name must be 1 to ${CHANNEL_NAME_MAX} characters`);
+  return trimmed;
+}
+
+function checkText(field: string, value: string | null, max: number): string | null {
+  if (value === null) return null;
+  if (value.length > max) throw badInput(field, `${field} must be at most ${max} characters`);
+  if (value.includes('\u0000')) throw badInput(field, `${field} must not contain NUL (U+0000) characters`);
+  return value;
+}
+
+function checkVisibility(kind: ChannelKind, visibility: ChannelVisibility | null): ChannelVisibility {
+  if (visibility === null) throw badInput('visibility', 'visibility is PRIVATE or PUBLIC');
+  if (visibility === 'PUBLIC' && kind !== 'GROUP') throw badInput('visibility', 'Only GROUP channels can be public');
+  return visibility;
+}
+
+/** The keys of `wanted` that differ from the channel as it is, as CHANNEL_UPDATED carries them. */
+function changesOf(channel: Settings, wanted: Partial<Settings>): ChannelChange {
+  const change: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(wanted) as [keyof Settings, unknown][]) {
+    // jsonb keeps no key order, so custom fields compare by value.
+    if (!isDeepStrictEqual(channel[key], value)) change[key] = value;
+  }
+  return change as ChannelChange;
 }
 
 /** Most users in one direct conversation (the viewer included), as in common chat tools. */
@@ -124,6 +200,10 @@ export class ChannelService {
     if (isExternal(viewer.role)) throw forbidden('Clients cannot create channels');
     if (input.kind !== 'GROUP' && !isStaff(viewer)) throw forbidden('Only organization staff create project and support channels');
     if (input.kind === 'PROJECT' && !input.projectId) throw badInput('projectId', 'A project channel needs a projectId');
+    const name = checkName(input.name);
+    const topic = checkText('topic', input.topic ?? null, CHANNEL_TOPIC_MAX);
+    const description = checkText('description', input.description ?? null, CHANNEL_DESCRIPTION_MAX);
+    const visibility = checkVisibility(input.kind, input.visibility ?? 'PRIVATE');
     let projectId: string | null = null;
     if (input.projectId) {
       assertId(input.projectId, 'Project');
@@ -136,7 +216,7 @@ export class ChannelService {
     try {
       return await this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
         const channel = await tx.channel.create({
-          data: { organizationId: viewer.organizationId, kind: input.kind, name: input.name, topic: input.topic ?? null, projectId },
+          data: { organizationId: viewer.organizationId, kind: input.kind, name, topic, description, visibility, projectId },
         });
         await tx.channelMember.createMany({
           data: [
@@ -148,7 +228,43 @@ export class ChannelService {
         return tx.channel.findUniqueOrThrow({ where: { id: channel.id } });
       });
     } catch (error) {
-      if (isUniqueViolation(error)) throw conflict(`A channel named "${input.name}" exists in this project`, { field: 'name' });
+      if (isUniqueViolation(error)) throw conflict(`A channel named "${name}" exists in this project`, { field: 'name' });
+      throw error;
+    }
+  }
+
+  /**
+   * Changes a channel's settings (managers; not while archived). Only the keys
+   * given change, and only those that differ are written and logged in one
+   * CHANNEL_UPDATED: a call that changes nothing writes nothing.
+   */
+  async update(viewer: Viewer, channelId: string, update: ChannelUpdate): Promise<Channel> {
+    const access = await channelAccess(this.prisma, viewer, channelId);
+    if (!access.canRead && !access.canManage) throw notFound('Channel');
+    // A member of a DM learns why before being told nobody manages one.
+    const wanted = checkedUpdate(access.channel.kind, update);
+    if (!access.canManage) throw forbidden('Only organization staff and channel owners or admins manage this channel');
+    if (access.channel.archivedAt) throw forbidden('This channel is archived and read-only');
+    if (Object.keys(changesOf(access.channel, wanted)).length === 0) return access.channel;
+    try {
+      return await this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
+        // Under the row lock, against the channel as it is now: two racing updates log what each really changed.
+        await tx.$queryRaw`SELECT 1 FROM "Channel" WHERE id = ${channelId}::uuid FOR UPDATE`;
+        const current = await tx.channel.findUniqueOrThrow({ where: { id: channelId } });
+        if (current.archivedAt) throw forbidden('This channel is archived and read-only');
+        const change = changesOf(current, wanted);
+        if (Object.keys(change).length === 0) return current;
+        const { customFields, ...plain } = change;
+        const json =
+          customFields === undefined
+            ? {}
+            : { customFields: customFields === null ? Prisma.DbNull : (customFields as Prisma.InputJsonValue) };
+        // The event first: the row returned then carries its seq as lastSeq.
+        await log.append(channelId, 'CHANNEL_UPDATED', change);
+        return tx.channel.update({ where: { id: channelId }, data: { ...plain, ...json } });
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(`A channel named "${wanted.name}" exists in this project`, { field: 'name' });
       throw error;
     }
   }
@@ -247,10 +363,14 @@ export class ChannelService {
     if (!archived && !isStaff(viewer)) throw forbidden('Only organization staff reopen archived channels');
     if (Boolean(channel.archivedAt) === archived) return channel;
     return this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
-      const updated = await tx.channel.update({ where: { id: channel.id }, data: { archivedAt: archived ? new Date() : null } });
       await log.append(channel.id, 'CHANNEL_UPDATED', { archived });
-      return updated;
+      return tx.channel.update({ where: { id: channel.id }, data: { archivedAt: archived ? new Date() : null } });
     });
+  }
+
+  /** Reopens an archived channel (organization staff), as archive(…, false); reopening a live channel changes nothing. */
+  unarchive(viewer: Viewer, channelId: string): Promise<Channel> {
+    return this.archive(viewer, channelId, false);
   }
 
   /** The newest live message of each channel, in one query for any number of channels. */
