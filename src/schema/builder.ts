@@ -4,7 +4,7 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
-import type { AuthenticatedContext, Context } from './context.ts';
+import type { AuthenticatedContext, Context, IntegrationContext } from './context.ts';
 import type PrismaTypes from '../generated/pothos-types.ts';
 import { getDatamodel } from '../generated/pothos-types.ts';
 import { isAdmin, isStaff } from '../services/access.ts';
@@ -15,8 +15,13 @@ import './global-ids.ts';
 export const builder = new SchemaBuilder<{
   PrismaTypes: PrismaTypes;
   Context: Context;
-  AuthScopes: { authenticated: boolean; staff: boolean; admin: boolean };
-  AuthContexts: { authenticated: AuthenticatedContext; staff: AuthenticatedContext; admin: AuthenticatedContext };
+  AuthScopes: { authenticated: boolean; staff: boolean; admin: boolean; integration: boolean };
+  AuthContexts: {
+    authenticated: AuthenticatedContext;
+    staff: AuthenticatedContext;
+    admin: AuthenticatedContext;
+    integration: IntegrationContext;
+  };
   DefaultFieldNullability: false;
   DefaultInputFieldRequiredness: true;
   Scalars: {
@@ -35,11 +40,17 @@ export const builder = new SchemaBuilder<{
       authenticated: ctx.viewer !== null,
       staff: ctx.viewer !== null && isStaff(ctx.viewer),
       admin: ctx.viewer !== null && isAdmin(ctx.viewer),
+      // An organization API key (schema/api-key.ts): integration operations take nothing else.
+      integration: ctx.integration !== null,
     }),
-    unauthorizedError: (_parent, ctx) =>
-      ctx.viewer
-        ? new DomainError('FORBIDDEN', 'Your role does not allow this operation')
-        : new DomainError('UNAUTHENTICATED', 'Sign in first: send a valid token as "Authorization: Bearer <token>"'),
+    unauthorizedError: (_parent, ctx, _info, result) =>
+      ctx.integration
+        ? new DomainError('FORBIDDEN', 'An API key is for integration operations only; sign in as a user for this one')
+        : ctx.viewer
+          ? JSON.stringify(result.failure).includes('"integration"')
+            ? new DomainError('FORBIDDEN', 'Integration operations take an organization API key: "Authorization: Bearer parley_…"')
+            : new DomainError('FORBIDDEN', 'Your role does not allow this operation')
+          : new DomainError('UNAUTHENTICATED', 'Sign in first: send a valid token as "Authorization: Bearer <token>"'),
   },
   prisma: {
     client: (ctx) => ctx.prisma,

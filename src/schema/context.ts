@@ -1,12 +1,15 @@
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { Services } from '../services/index.ts';
 import type { Viewer } from '../services/viewer.ts';
+import { isApiKey, type Integration } from '../services/api-keys.ts';
 
-export type { Viewer };
+export type { Viewer, Integration };
 
 /** Per-operation context, built the same way for HTTP and WebSocket. */
 export interface Context {
   viewer: Viewer | null;
+  /** Set instead of `viewer` when the bearer is an organization API key (integration operations only). */
+  integration: Integration | null;
   services: Services;
   prisma: PrismaClient;
   requestId: string;
@@ -17,15 +20,26 @@ export interface AuthenticatedContext extends Context {
   viewer: Viewer;
 }
 
+/** Context inside fields guarded by `authScopes: { integration: true }`. */
+export interface IntegrationContext extends Context {
+  integration: Integration;
+}
+
 /**
  * Builds the context from a bearer token (HTTP `Authorization` header or
  * graphql-ws `connectionParams`: `authToken`, or an `Authorization` entry). A missing, invalid or expired
  * token, or a deactivated user, yields an anonymous context; fields that need
- * a viewer then fail with UNAUTHENTICATED.
+ * a viewer then fail with UNAUTHENTICATED. A valid organization API key yields
+ * an integration context, which only integration operations accept.
  */
 export async function createContext(services: Services, token: string | null, requestId: string): Promise<Context> {
+  // An organization API key (`parley_…`) is no user: it authorizes the integration operations alone.
+  if (token && isApiKey(token)) {
+    const integration = await services.apiKeys.authenticate(token);
+    return { viewer: null, integration, services, prisma: services.prisma, requestId };
+  }
   const viewer = token ? await services.auth.viewerFromToken(token) : null;
-  return { viewer, services, prisma: services.prisma, requestId };
+  return { viewer, integration: null, services, prisma: services.prisma, requestId };
 }
 
 export function bearerToken(header: string | null | undefined): string | null {

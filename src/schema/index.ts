@@ -13,6 +13,8 @@ import './client-request.ts';
 import './support-ticket.ts';
 import './notification.ts';
 import './audit.ts';
+import './api-key.ts';
+import './entity-link.ts';
 import './node.ts';
 
 /** The executable schema, fields sorted so the printed schema is stable. */

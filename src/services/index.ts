@@ -8,12 +8,14 @@ import { TypingService } from './live/typing.ts';
 import { ChannelStreams } from './live/channel-stream.ts';
 import { ViewerStreams } from './live/viewer-stream.ts';
 import type { ParleyPubSub } from '../bus/pubsub.ts';
+import { ApiKeyService } from './api-keys.ts';
 import { AuditService } from './audit.ts';
 import { AuthService } from './auth.ts';
 import { ChannelLog } from './channel-log.ts';
 import { ChannelService } from './channels.ts';
 import { ReadStateService } from './read-state.ts';
 import { ClientRequestService } from './client-requests.ts';
+import { EntityLinkService } from './entity-links.ts';
 import { Clock } from './clock.ts';
 import { LogRetention } from './log-retention.ts';
 import { MessageService } from './messages.ts';
@@ -50,6 +52,8 @@ export function createServices(deps: ServiceDeps) {
     auth,
     users,
     audit: new AuditService(deps.prisma, users),
+    apiKeys: new ApiKeyService(deps.prisma),
+    entityLinks: new EntityLinkService(deps.prisma),
     projects: new ProjectService(deps.prisma, channelLog),
     channels,
     readState,
