@@ -5,6 +5,7 @@ import './user.ts';
 import './project.ts';
 import './channel.ts';
 import './message.ts';
+import './mention.ts';
 import './channel-events.ts';
 import './typing.ts';
 import './viewer-events.ts';

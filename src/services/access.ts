@@ -97,6 +97,20 @@ export function readableChannelWhere(viewer: Viewer): Prisma.ChannelWhereInput {
   };
 }
 
+/**
+ * Read a channel, for a user other than the viewer (SQL form of
+ * `mayReadChannel` with that user as the viewer): a condition on the user row
+ * aliased `user` and the channel row aliased `channel`. Mentions and the
+ * notifications of a message reach only the users it holds.
+ */
+export function userMayReadChannelSql(user: string, channel: string): Prisma.Sql {
+  const [u, c] = [Prisma.raw(user), Prisma.raw(channel)];
+  return Prisma.sql`(${u}."organizationId" = ${c}."organizationId"
+    AND EXISTS (SELECT 1 FROM "ChannelMember" rm WHERE rm."channelId" = ${c}.id AND rm."userId" = ${u}.id)
+    AND (${u}.role <> ALL(${EXTERNAL_ROLES}::"Role"[]) OR ${c}.kind = 'SUPPORT' OR EXISTS (
+      SELECT 1 FROM "ProjectAccess" rpa WHERE rpa."projectId" = ${c}."projectId" AND rpa."userId" = ${u}.id)))`;
+}
+
 /** Why the viewer may not post in a channel, or null when they may: the JS form of `mayWriteSql`. */
 function writeBlock(viewer: Viewer, s: ChannelStanding): string | null {
   if (!mayReadChannel(viewer, s)) return 'You are not a member of this channel';

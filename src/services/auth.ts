@@ -7,6 +7,7 @@ import type { TokenService } from '../auth/tokens.ts';
 import { audit } from './audit.ts';
 import { conflict, DomainError } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
+import { assertUsernameAllowed } from './mentions.ts';
 
 export interface RegisterOrganizationInput {
   name: string;
@@ -56,6 +57,7 @@ export class AuthService {
   }
 
   async registerOrganization(input: RegisterOrganizationInput): Promise<AuthPayload> {
+    assertUsernameAllowed(input.username);
     const passwordHash = await this.hash(input.password);
     try {
       const user = await this.prisma.$transaction(async (tx) => {

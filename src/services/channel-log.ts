@@ -67,22 +67,30 @@ export class ChannelLog {
       return work(tx, writer);
     }, TRANSACTION_LIMITS);
     this.publish(pending);
+    this.signal(signals);
+    return result;
+  }
+
+  private signal(signals: { userId: string; signal: UserSignal }[]) {
     for (const { userId, signal } of signals) {
       this.pubsub
         .publish(`user:${userId}`, signal)
         .catch((error: unknown) => this.log.warn({ err: error, userId }, 'publishing a user signal failed'));
     }
-    return result;
   }
 
   /**
    * For a change written together with its event in one statement (see
    * `bumpSeq`): no interactive transaction, one round trip. Publishes after the
-   * statement committed, like `transaction`.
+   * statement committed, like `transaction`, and then `signals` (the
+   * notifications the statement created) on their users' topics.
    */
-  async statement<T>(run: (db: PrismaClient) => Promise<{ result: T; event: ChannelEvent | null }>): Promise<T> {
-    const { result, event } = await run(this.prisma);
+  async statement<T>(
+    run: (db: PrismaClient) => Promise<{ result: T; event: ChannelEvent | null; signals?: { userId: string; signal: UserSignal }[] }>,
+  ): Promise<T> {
+    const { result, event, signals } = await run(this.prisma);
     if (event) this.publish([event]);
+    if (signals?.length) this.signal(signals);
     return result;
   }
 

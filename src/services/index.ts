@@ -20,6 +20,7 @@ import { Clock } from './clock.ts';
 import { LogRetention } from './log-retention.ts';
 import { MessageService } from './messages.ts';
 import { NotificationService } from './notifications.ts';
+import { MentionService } from './mentions.ts';
 import { ProjectService } from './projects.ts';
 import { firstResponseRule } from './sla.ts';
 import { SupportTicketService } from './support-tickets.ts';
@@ -39,7 +40,9 @@ export function createServices(deps: ServiceDeps) {
   const channelLog = new ChannelLog(deps.prisma, deps.pubsub, deps.log, hub);
   const clock = new Clock();
   const notifications = new NotificationService(deps.prisma);
-  const messages = new MessageService(deps.prisma, channelLog, deps.config.limits.messageBodyMax);
+  const presence = new Presence(deps.prisma, deps.pubsub, deps.log, deps.config.presenceTtlMs);
+  const mentions = new MentionService(deps.prisma, presence);
+  const messages = new MessageService(deps.prisma, channelLog, deps.config.limits.messageBodyMax, mentions);
   messages.addSendRule(firstResponseRule(() => clock.now()));
   const auth = new AuthService(deps.prisma, deps.tokens, deps.pubsub, deps.config.passwordHashCost, deps.config.viewerCacheMs);
   const users = new UserService(deps.prisma, auth);
@@ -64,7 +67,8 @@ export function createServices(deps: ServiceDeps) {
     supportTickets: new SupportTicketService(deps.prisma, channelLog, notifications, messages, clock, users),
     logRetention: new LogRetention(deps.prisma, deps.log, deps.config.channelLogRetentionDays, deps.config.channelLogPruneIntervalMs),
     hub,
-    presence: new Presence(deps.prisma, deps.pubsub, deps.log, deps.config.presenceTtlMs),
+    presence,
+    mentions,
     channelEvents: new ChannelStreams(deps.prisma, hub),
     viewerEvents: new ViewerStreams(deps.prisma, deps.pubsub, hub, readState),
     typing: new TypingService(deps.prisma, deps.pubsub, { log: deps.log }),

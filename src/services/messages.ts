@@ -9,6 +9,7 @@ import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { checkClientMessageId, checkCustomFields, cleanBody, messageSnapshot } from './message-content.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
 import { columns } from '../db/columns.ts';
+import { notificationSignals, type MentionService, type RefPlan } from './mentions.ts';
 
 export interface SendMessageInput {
   channelId: string;
@@ -46,6 +47,7 @@ export class MessageService {
     private readonly prisma: PrismaClient,
     private readonly channelLog: ChannelLog,
     private readonly bodyMax: number,
+    private readonly mentions: MentionService,
   ) {}
 
   /** Adds a rule to every send (wiring: once per app, before requests). */
@@ -93,9 +95,11 @@ export class MessageService {
       // Threads are one level deep: a reply to a reply joins the root's thread.
       parentId = parent.parentId ?? parent.id;
     }
+    // Mentions and links: nothing to do (and no cost) for a body without '@'.
+    const plan = await this.mentions.plan(viewer, channelId, body);
     try {
       for (let attempt = 0; ; attempt++) {
-        const message = await this.insert(viewer, channelId, { body, parentId, input });
+        const message = await this.insert(viewer, channelId, { body, parentId, input, plan });
         if (message) return message;
         // The statement's guard refused: name the reason. Should the rights
         // have changed in between, try once more.
@@ -123,7 +127,7 @@ export class MessageService {
   private insert(
     viewer: Viewer,
     channelId: string,
-    { body, parentId, input }: { body: string; parentId: string | null; input: SendMessageInput },
+    { body, parentId, input, plan }: { body: string; parentId: string | null; input: SendMessageInput; plan: RefPlan | null },
   ): Promise<Message | null> {
     const draft: Message = {
       id: uuidv7(),
@@ -148,7 +152,7 @@ export class MessageService {
         ${Prisma.raw(`send_rule_${rules.length}`)} AS (${statement})`);
     }
     return this.channelLog.statement(async (db) => {
-      const [message] = await db.$queryRaw<Message[]>`
+      const [row] = await db.$queryRaw<(Message & { notified: Parameters<typeof notificationSignals>[0] })[]>`
         WITH ${bumpSeq(channelId, true, mayWriteSql(viewer))},
         msg AS (
           INSERT INTO "Message" (id, "organizationId", "channelId", seq, "senderId", body, "parentId", "clientMessageId", "customFields", "createdAt")
@@ -162,9 +166,10 @@ export class MessageService {
           SELECT "channelId", seq, "organizationId", 'MESSAGE_ADDED'::"ChannelEventType",
             jsonb_set(${JSON.stringify(messageSnapshot(draft))}::jsonb, '{seq}', to_jsonb(seq)), "senderId", "createdAt"
           FROM msg
-        )${rules.length ? Prisma.join(rules, '') : Prisma.empty}
-        SELECT ${columns('Message')} FROM msg`;
-      if (!message) return { result: null, event: null };
+        )${rules.length ? Prisma.join(rules, '') : Prisma.empty}${this.mentions.sendSql(viewer, channelId, plan, body)}
+        SELECT ${columns('Message')}, ${this.mentions.notifiedColumn} FROM msg`;
+      if (!row) return { result: null, event: null };
+      const { notified, ...message } = row;
       const event: ChannelEventOf<'MESSAGE_ADDED'> = {
         channelId,
         seq: message.seq,
@@ -173,7 +178,14 @@ export class MessageService {
         createdAt: message.createdAt.toISOString(),
         payload: messageSnapshot(message),
       };
-      return { result: message, event };
+      const signals = notificationSignals(notified, {
+        organizationId: message.organizationId,
+        actorId: viewer.id,
+        messageId: message.id,
+        channelId,
+        createdAt: message.createdAt,
+      });
+      return { result: message, event, signals };
     });
   }
 
@@ -192,6 +204,9 @@ export class MessageService {
     if (current.senderId !== viewer.id) throw forbidden('Only the author edits a message');
     if (current.deletedAt) throw conflict('A deleted message cannot be edited');
     if (current.body === body) return current;
+    // A broadcast the edit adds is checked like one a send makes; @here learns who is online.
+    const plan = await this.mentions.plan(viewer, current.channelId, body, current.body);
+    const refsMayChange = plan !== null || current.body.includes('@');
     return this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
       let updated!: Message;
       await log.append(current.channelId, 'MESSAGE_EDITED', async () => {
@@ -201,6 +216,7 @@ export class MessageService {
           data: { organizationId: viewer.organizationId, messageId: id, editorId: viewer.id, previousBody: message.body },
         });
         updated = await tx.message.update({ where: { id }, data: { body, editedAt: new Date() } });
+        if (refsMayChange) await this.mentions.afterEdit(tx, viewer, updated, body, plan, (userId, signal) => log.signal(userId, signal));
         return messageSnapshot(updated);
       });
       return updated;
@@ -231,6 +247,8 @@ export class MessageService {
         let result: Message | null = null;
         await log.append(current.channelId, 'MESSAGE_DELETED', async () => {
           const message = await this.lockedMessage(tx, viewer, id);
+          // Notifications quote the body: they lose the quote with it.
+          if (hard || !message.deletedAt) await this.mentions.scrubNotifications(tx, message);
           if (hard) {
             await tx.message.delete({ where: { id } });
             await scrubLoggedContent(tx, message, ['body', 'customFields']);

@@ -4,6 +4,7 @@ import { assertId, isAdmin, listedUserWhere, mayGrantRole, readableUserWhere } f
 import { audit } from './audit.ts';
 import { conflict, DomainError, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
+import { assertUsernameAllowed } from './mentions.ts';
 
 export interface CreateUserInput {
   username: string;
@@ -70,6 +71,7 @@ export class UserService {
   async create(viewer: Viewer, input: CreateUserInput): Promise<User> {
     this.assertAdmin(viewer);
     this.assertMayGrant(viewer, input.role);
+    assertUsernameAllowed(input.username);
     const passwordHash = await this.auth.hash(input.password);
     try {
       return await this.prisma.$transaction(async (tx) => {
