@@ -5,6 +5,8 @@ import './user.ts';
 import './project.ts';
 import './channel.ts';
 import './message.ts';
+import './reaction.ts';
+import './pin.ts';
 import './mention.ts';
 import './channel-events.ts';
 import './typing.ts';

@@ -158,6 +158,21 @@ export function mayManageChannel(viewer: Viewer, s: ChannelStanding): boolean {
   );
 }
 
+/** React to messages of a channel (JS form only): whoever may post in it (not observers, not while archived). */
+export const mayReactInChannel = (viewer: Viewer, s: ChannelStanding): boolean => mayWriteChannel(viewer, s);
+
+/**
+ * Pin and unpin messages of a channel (JS form only): readers of a live
+ * channel who manage it (staff, channel owners and admins), and those who may
+ * post in it when the channel lets members pin (`membersMayPin`) or is a
+ * direct conversation, which has no admins.
+ */
+export function mayPinInChannel(viewer: Viewer, s: ChannelStanding & { channel: Pick<Channel, 'membersMayPin'> }): boolean {
+  if (!mayReadChannel(viewer, s) || s.channel.archivedAt) return false;
+  if (mayManageChannel(viewer, s)) return true;
+  return (s.channel.membersMayPin || s.channel.kind === 'DIRECT') && mayWriteChannel(viewer, s);
+}
+
 /** Read a channel's memberships (both forms): whoever reads the channel; `channel` is the viewer's standing in the member's channel. */
 export const mayReadChannelMember = (viewer: Viewer, channel: ChannelStanding): boolean => mayReadChannel(viewer, channel);
 export const readableChannelMemberWhere = (viewer: Viewer): Prisma.ChannelMemberWhereInput => ({ channel: readableChannelWhere(viewer) });

@@ -21,7 +21,9 @@ import { LogRetention } from './log-retention.ts';
 import { MessageService } from './messages.ts';
 import { NotificationService } from './notifications.ts';
 import { MentionService } from './mentions.ts';
+import { PinService } from './pins.ts';
 import { ProjectService } from './projects.ts';
+import { ReactionService } from './reactions.ts';
 import { firstResponseRule } from './sla.ts';
 import { SupportTicketService } from './support-tickets.ts';
 import { UserService } from './users.ts';
@@ -61,6 +63,8 @@ export function createServices(deps: ServiceDeps) {
     channels,
     readState,
     messages,
+    reactions: new ReactionService(deps.prisma, channelLog),
+    pins: new PinService(deps.prisma, channelLog),
     clock,
     notifications,
     clientRequests: new ClientRequestService(deps.prisma, channelLog, notifications, messages, users, clock),
