@@ -411,6 +411,16 @@ const CASES: IdCase[] = [
   // Entity links and API keys (issue 11 §2)
   // Reactions and pins (issue 11 §3, §4)
   // Delivery and read state (issue 11 §5)
+  {
+    name: 'mark a channel delivered',
+    document: `mutation($channelId: ID!, $seq: Int!) { markChannelDelivered(channelId: $channelId, seq: $seq) { lastDeliveredSeq } }`,
+    variables: (a) => ({ channelId: a.channel, seq: 1 }),
+  },
+  {
+    name: 'mark a channel unread',
+    document: `mutation($channelId: ID!, $seq: Int!) { markChannelUnread(channelId: $channelId, seq: $seq) { lastReadSeq } }`,
+    variables: (a) => ({ channelId: a.channel, seq: 1 }),
+  },
   // Channels people can find (issue 11 §6)
   {
     name: 'update a channel',
@@ -578,6 +588,7 @@ const SNAPSHOT = graphql(`
           node {
             role
             lastReadSeq
+            lastDeliveredSeq
             mutedUntil
             hidden
             user {

@@ -89,12 +89,18 @@ export interface ChannelEventPayloads {
   /** What changed about the channel: only the keys present changed. */
   CHANNEL_UPDATED: ChannelChange;
   /** A member's read marker moved (forward by markChannelRead, back by markChannelUnread). */
-  READ_RECEIPT: { userId: string; lastReadSeq: number };
+  READ_RECEIPT: {
+    userId: string;
+    lastReadSeq: number;
+    /** The markers before the move (absent in receipts logged before issue 11); reading implies delivery. */
+    previousReadSeq?: number;
+    previousDeliveredSeq?: number;
+  };
   SYSTEM_EVENT: SystemEventPayload;
   MESSAGE_PINNED: { messageId: string; messageSeq: number; pinnedById: string };
   MESSAGE_UNPINNED: { messageId: string; messageSeq: number };
   /** A member's clients received the channel up to `lastDeliveredSeq`. */
-  DELIVERY_RECEIPT: { userId: string; lastDeliveredSeq: number };
+  DELIVERY_RECEIPT: { userId: string; lastDeliveredSeq: number; previousDeliveredSeq: number };
 }
 
 export interface ReactionChange {

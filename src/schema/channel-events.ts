@@ -98,6 +98,20 @@ builder.objectRef<ChannelEventOf<'READ_RECEIPT'>>('ReadReceiptEvent').implement(
   fields: (t) => ({
     userId: t.globalID({ resolve: (e) => ({ type: 'User', id: e.payload.userId }) }),
     lastReadSeq: t.int({ resolve: (e) => e.payload.lastReadSeq }),
+    previousReadSeq: t.int({
+      nullable: true,
+      description:
+        'The read marker before this move (lower when markChannelUnread moved it back): messages between the two changed. ' +
+        'Null in receipts logged before it was recorded.',
+      resolve: (e) => e.payload.previousReadSeq ?? null,
+    }),
+    previousDeliveredSeq: t.int({
+      nullable: true,
+      description:
+        'The member\u2019s delivery marker before this move. Reading implies delivery: after a forward move the member has ' +
+        'everything up to max(previousDeliveredSeq, lastReadSeq) delivered, with no DeliveryReceiptEvent of its own.',
+      resolve: (e) => e.payload.previousDeliveredSeq ?? null,
+    }),
   }),
 });
 
@@ -137,6 +151,14 @@ builder.objectRef<ChannelEventOf<'DELIVERY_RECEIPT'>>('DeliveryReceiptEvent').im
   fields: (t) => ({
     userId: t.globalID({ resolve: (e) => ({ type: 'User', id: e.payload.userId }) }),
     lastDeliveredSeq: t.int({ resolve: (e) => e.payload.lastDeliveredSeq }),
+    previousDeliveredSeq: t.int({
+      // Nullable like ReadReceiptEvent.previousDeliveredSeq, so one selection may ask both.
+      nullable: true,
+      description:
+        'The delivery marker before this move (reading counts as delivery): the member\u2019s status changed to DELIVERED ' +
+        'for the messages after it, up to lastDeliveredSeq. Never null here.',
+      resolve: (e) => e.payload.previousDeliveredSeq,
+    }),
   }),
 });
 

@@ -5,6 +5,7 @@ import './user.ts';
 import './project.ts';
 import './channel.ts';
 import './message.ts';
+import './delivery.ts';
 import './reaction.ts';
 import './pin.ts';
 import './mention.ts';
