@@ -412,6 +412,11 @@ const CASES: IdCase[] = [
   // Reactions and pins (issue 11 §3, §4)
   // Delivery and read state (issue 11 §5)
   {
+    name: 'set a channel\u2019s notification level',
+    document: `mutation($channelId: ID!) { setChannelNotificationLevel(channelId: $channelId, level: ALL) { notificationLevel } }`,
+    variables: (a) => ({ channelId: a.channel }),
+  },
+  {
     name: 'mark a channel delivered',
     document: `mutation($channelId: ID!, $seq: Int!) { markChannelDelivered(channelId: $channelId, seq: $seq) { lastDeliveredSeq } }`,
     variables: (a) => ({ channelId: a.channel, seq: 1 }),
@@ -495,6 +500,11 @@ const NO_ID: NoIdOperation[] = [
 
 /** The root field a document calls. */
 function rootField(document: string): string {
+  {
+    field: 'mentions',
+    reason: 'the viewer\u2019s own mentions, in channels they read',
+    document: `{ mentions(first: 5) { edges { node { id } } } }`,
+  },
   const operation = parse(document).definitions[0] as OperationDefinitionNode;
   const selection = operation.selectionSet.selections[0];
   if (selection?.kind !== 'Field') throw new Error(`no root field in ${document}`);
