@@ -32,6 +32,7 @@ import {
   readableProjectWhere,
   readableSupportTicketWhere,
   readableUserWhere,
+  userMayReadChannelSql,
   type ChannelStanding,
 } from '../src/services/access.ts';
 import type { Viewer } from '../src/services/viewer.ts';
@@ -256,6 +257,24 @@ describe('access rules: JS and SQL forms agree', () => {
     expect(
       disagreements(
         (c) => mayWriteChannel(c.viewer, c.standing),
+        sql,
+        (c) => c.channelId,
+      ),
+    ).toEqual([]);
+    expect(sql.size).toBeGreaterThan(0);
+  });
+
+  it('read a channel, for another user (mentions): mayReadChannel and userMayReadChannelSql', async () => {
+    const sql = await selected(
+      (viewer, ids) =>
+        db.$queryRaw<{ id: string }[]>`
+          SELECT c.id FROM "Channel" c JOIN "User" u ON u.id = ${viewer.id}::uuid
+          WHERE c.id = ANY(${ids}::uuid[]) AND ${userMayReadChannelSql('u', 'c')}`,
+      (c) => c.channelId,
+    );
+    expect(
+      disagreements(
+        (c) => mayReadChannel(c.viewer, c.standing),
         sql,
         (c) => c.channelId,
       ),
