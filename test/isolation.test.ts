@@ -408,14 +408,14 @@ const CASES: IdCase[] = [
     variables: (a) => ({ userId: a.deactivatedUser }),
   },
   // Mentions (issue 11 §1)
-  // Entity links and API keys (issue 11 §2)
-  // Reactions and pins (issue 11 §3, §4)
-  // Delivery and read state (issue 11 §5)
   {
     name: 'set a channel\u2019s notification level',
     document: `mutation($channelId: ID!) { setChannelNotificationLevel(channelId: $channelId, level: ALL) { notificationLevel } }`,
     variables: (a) => ({ channelId: a.channel }),
   },
+  // Entity links and API keys (issue 11 §2)
+  // Reactions and pins (issue 11 §3, §4)
+  // Delivery and read state (issue 11 §5)
   {
     name: 'mark a channel delivered',
     document: `mutation($channelId: ID!, $seq: Int!) { markChannelDelivered(channelId: $channelId, seq: $seq) { lastDeliveredSeq } }`,
@@ -492,6 +492,11 @@ const NO_ID: NoIdOperation[] = [
     document: `mutation { openSupportTicket(input: { subject: "s", category: OTHER, priority: LOW, message: "m" }) { id } }`,
   },
   // Mentions (issue 11 §1)
+  {
+    field: 'mentions',
+    reason: 'the viewer\u2019s own mentions, in channels they read',
+    document: `{ mentions(first: 5) { edges { node { id } } } }`,
+  },
   // Entity links and API keys (issue 11 §2)
   // Channels people can find (issue 11 §6)
   { field: 'login', reason: 'public: names the organization by slug, takes no id' },
@@ -500,11 +505,6 @@ const NO_ID: NoIdOperation[] = [
 
 /** The root field a document calls. */
 function rootField(document: string): string {
-  {
-    field: 'mentions',
-    reason: 'the viewer\u2019s own mentions, in channels they read',
-    document: `{ mentions(first: 5) { edges { node { id } } } }`,
-  },
   const operation = parse(document).definitions[0] as OperationDefinitionNode;
   const selection = operation.selectionSet.selections[0];
   if (selection?.kind !== 'Field') throw new Error(`no root field in ${document}`);
