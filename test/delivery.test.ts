@@ -175,9 +175,15 @@ describe('markChannelDelivered', () => {
     const m1 = await send(s, sender.token, c, 'one');
     const m2 = await send(s, sender.token, c, 'two');
     expect(await delivered(a, c, m2.seq)).toEqual({ lastDeliveredSeq: m2.seq, lastReadSeq: 0 });
-    // A lower seq is a no-op.
+    // A lower seq is a no-op, and costs one query (the access check that reads the marker).
+    const before = s.app.queryCount();
     expect(await delivered(a, c, m1.seq)).toEqual({ lastDeliveredSeq: m2.seq, lastReadSeq: 0 });
+    expect(s.app.queryCount() - before).toBe(1);
     expect(await delivered(a, c, 0)).toEqual({ lastDeliveredSeq: m2.seq, lastReadSeq: 0 });
+    // Moving it (past a's own receipt): the access check and one statement, no interactive transaction.
+    const moving = s.app.queryCount();
+    expect((await delivered(a, c, m2.seq + 1)).lastDeliveredSeq).toBe(m2.seq + 1);
+    expect(s.app.queryCount() - moving).toBe(2);
     // Beyond the log: clamped to the channel's last seq.
     const top = await lastSeq(a, c);
     expect((await delivered(a, c, top + 1000)).lastDeliveredSeq).toBe(top);
