@@ -245,7 +245,13 @@ describe('markChannelDelivered', () => {
       const stream = collect(client, CHANNEL_EVENTS, { c }, (d): Event => d.channelEvents);
       await untilLive(stream, () => send(s, sender.token, c, 'probe'));
       const m = await send(s, sender.token, c, 'hello');
-      await delivered(a, c, m.seq);
+      // a's client acknowledges over its socket, b's over HTTP.
+      const aClient = wsClient(s.url, a.token);
+      try {
+        expect(ok(await wsRequest(aClient, DELIVERED, { c, seq: m.seq })).markChannelDelivered.lastDeliveredSeq).toBe(m.seq);
+      } finally {
+        await aClient.dispose();
+      }
       await delivered(b, c, m.seq);
       await read(b, c, m.seq);
       const events = (await until(stream, (e) => e.seq === m.seq + 3)).filter((e) => e.seq >= m.seq);
