@@ -381,29 +381,24 @@ describe('reactions: reading them', () => {
 
   it('costs the same number of queries for 5 messages as for 30', async () => {
     const org = await registerOrg(s);
-    const members = await Promise.all(Array.from({ length: 3 }, () => createUser(s, org)));
+    const members = await Promise.all(Array.from({ length: 2 }, () => createUser(s, org)));
     const countFor = async (messages: number) => {
       const channelId = await createChannel(s, org.owner.token, { memberIds: members.map((m) => m.id) });
       const ids: string[] = [];
       for (let i = 0; i < messages; i++) ids.push((await send(s, org.owner.token, channelId, `m${i}`)).id);
       await Promise.all(ids.flatMap((id) => members.map(async (m, j) => ok(await add(m, id, j === 0 ? '👍' : '🎉')))));
+      await page(members[0]!, channelId, 5); // settles what the concurrent adds left behind (hub catch-up, caches)
       const before = s.app.queryCount();
       const list = (await page(members[0]!, channelId, 5)).messages;
       const used = s.app.queryCount() - before;
       expect(list).toHaveLength(messages);
       const shapes = list.map((m) => m.reactions.map((r) => [r.emoji, r.count, r.reactedByViewer]).sort());
-      expect(
-        shapes.every(
-          (r) =>
-            JSON.stringify(r) ===
-            JSON.stringify(
-              [
-                ['🎉', 2, false],
-                ['👍', 1, true],
-              ].sort(),
-            ),
-        ),
-      ).toBe(true);
+      expect(shapes).toEqual(
+        list.map(() => [
+          ['🎉', 1, false],
+          ['👍', 1, true],
+        ]),
+      );
       return used;
     };
     expect(await countFor(30)).toBe(await countFor(5));
