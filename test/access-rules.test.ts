@@ -3,8 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Prisma, type PrismaClient } from '../src/generated/prisma/client.ts';
 import { ChannelKind, ChannelMemberRole, Role, type ProjectRole } from '../src/generated/prisma/enums.ts';
 import {
+  browsableChannelWhere,
   channelAccess,
   listedUserWhere,
+  mayBrowseChannel,
   mayListUser,
   mayManageChannel,
   mayReadAuditEntry,
@@ -33,6 +35,7 @@ import {
   readableSupportTicketWhere,
   readableUserWhere,
   userMayReadChannelSql,
+  type BrowseStanding,
   type ChannelStanding,
 } from '../src/services/access.ts';
 import type { Viewer } from '../src/services/viewer.ts';
@@ -521,6 +524,76 @@ describe('access rules: outcomes stated outright', () => {
     // Clients: SUPPORT channels whatever the grant (4 memberships × 2 archived states × (1 + 4 grants)), and the
     // other project channels (PROJECT, REQUEST, GROUP with a project) with one of the 3 grants (3 × 3 × 4 × 2).
     expect(readable('CLIENT')).toBe(40 + 72);
+  });
+});
+
+describe('access rules: browsing and joining open channels', () => {
+  it('mayBrowseChannel and browsableChannelWhere agree per viewer, kind, project grant, visibility, archived state and membership', async () => {
+    const channels: Prisma.ChannelCreateManyInput[] = [];
+    const members: Prisma.ChannelMemberCreateManyInput[] = [];
+    const cases: {
+      viewer: Viewer;
+      home: boolean;
+      kind: ChannelKind;
+      grant: Grant;
+      project: boolean;
+      id: string;
+      standing: BrowseStanding;
+      label: string;
+    }[] = [];
+    const archivedAt = new Date();
+    for (const { viewer, home: isHome } of viewers) {
+      for (const shape of SHAPES) {
+        for (const [g, grant] of (shape.project ? GRANTS : [null]).entries()) {
+          for (const visibility of ['PRIVATE', 'PUBLIC'] as const) {
+            for (const archived of [false, true]) {
+              for (const member of [false, true]) {
+                const id = randomUUID();
+                const projectId = shape.project ? projectsOf.get(viewer.id)![g]! : null;
+                const channel = { organizationId: home, kind: shape.kind, projectId, visibility, archivedAt: archived ? archivedAt : null };
+                channels.push({ id, name: `b-${id}`, ...channel });
+                if (member) members.push({ channelId: id, userId: viewer.id, role: 'MEMBER' });
+                cases.push({
+                  viewer,
+                  home: isHome,
+                  kind: shape.kind,
+                  grant,
+                  project: shape.project,
+                  id,
+                  standing: { channel, projectAccess: grant },
+                  label: `${isHome ? 'home' : 'foreign'} ${viewer.role} in ${visibility} ${shape.kind}${shape.project ? '+project' : ''}${member ? ' as member' : ''}, grant ${grant?.role ?? 'none'}${archived ? ', archived' : ''}`,
+                });
+              }
+            }
+          }
+        }
+      }
+    }
+    await db.channel.createMany({ data: channels });
+    await db.channelMember.createMany({ data: members });
+    const byViewer = new Map<Viewer, string[]>();
+    for (const c of cases) byViewer.set(c.viewer, [...(byViewer.get(c.viewer) ?? []), c.id]);
+    const rows = await Promise.all(
+      [...byViewer].map(([viewer, ids]) =>
+        db.channel.findMany({ where: { id: { in: ids }, ...browsableChannelWhere(viewer) }, select: { id: true } }),
+      ),
+    );
+    const sql = new Set(rows.flat().map((r) => r.id));
+    expect(cases.filter((c) => mayBrowseChannel(c.viewer, c.standing) !== sql.has(c.id)).map((c) => c.label)).toEqual([]);
+    // Outright: live PUBLIC GROUP channels only, member or not; clients only those of projects they have a grant on.
+    const browsable = (role: Role, home = true) =>
+      cases
+        .filter((c) => c.home === home && c.viewer.role === role && sql.has(c.id))
+        .map(
+          (c) =>
+            `${c.kind}${c.project ? '+project' : ''} ${c.grant?.role ?? 'none'} ${c.standing.channel.visibility} ${c.standing.channel.archivedAt ? 'archived' : 'live'}`,
+        );
+    const group = ['GROUP none', 'GROUP+project none', 'GROUP+project CLIENT', 'GROUP+project EXTERNAL_PM', 'GROUP+project VIEWER'].flatMap(
+      (g) => [`${g} PUBLIC live`, `${g} PUBLIC live`],
+    );
+    for (const role of ['OWNER', 'ADMIN', 'STAFF', 'MEMBER'] as const) expect(browsable(role).sort()).toEqual(group.sort());
+    expect(browsable('CLIENT').sort()).toEqual(group.filter((g) => g.startsWith('GROUP+project') && !g.includes(' none ')).sort());
+    for (const role of ROLES) expect(browsable(role, false)).toEqual([]);
   });
 });
 

@@ -36,6 +36,8 @@ import { graphql } from './generated/index.ts';
 interface Ids {
   channel: string;
   archivedChannel: string;
+  /** A PUBLIC GROUP channel, open to the organization (browseChannels, joinChannel). */
+  openChannel: string;
   message: string;
   user: string;
   client: string;
@@ -52,6 +54,7 @@ type Slot = keyof Ids;
 const SLOT_TYPES: Record<Slot, string> = {
   channel: 'Channel',
   archivedChannel: 'Channel',
+  openChannel: 'Channel',
   message: 'Message',
   user: 'User',
   client: 'User',
@@ -437,6 +440,11 @@ const CASES: IdCase[] = [
     document: `mutation($channelId: ID!) { unarchiveChannel(channelId: $channelId) { id } }`,
     variables: (a) => ({ channelId: a.archivedChannel }),
   },
+  {
+    name: 'join an open channel',
+    document: `mutation($channelId: ID!) { joinChannel(channelId: $channelId) { id } }`,
+    variables: (a) => ({ channelId: a.openChannel }),
+  },
 ];
 
 interface NoIdOperation {
@@ -499,6 +507,11 @@ const NO_ID: NoIdOperation[] = [
   },
   // Entity links and API keys (issue 11 §2)
   // Channels people can find (issue 11 §6)
+  {
+    field: 'browseChannels',
+    reason: 'lists the caller\u2019s organization only',
+    document: `{ browseChannels { edges { node { id } } } }`,
+  },
   { field: 'login', reason: 'public: names the organization by slug, takes no id' },
   { field: 'registerOrganization', reason: 'public: creates a new organization' },
 ];
@@ -534,6 +547,13 @@ beforeAll(async () => {
     await grantAccess(s, org.owner.token, project, client.id, 'CLIENT');
     const channel = await createChannel(s, org.owner.token, { kind: 'PROJECT', projectId: project, memberIds: [user.id, client.id] });
     const archivedChannel = await createChannel(s, org.owner.token, { memberIds: [user.id] });
+    const openChannel = ok(
+      await s.gql(
+        `mutation($input: CreateChannelInput!) { createChannel(input: $input) { id } }`,
+        { input: { kind: 'GROUP', name: `open-${uid()}`, visibility: 'PUBLIC' } },
+        org.owner.token,
+      ),
+    ).createChannel.id as string;
     const message = await send(s, user.token, channel, 'the original body');
     ok(await s.gql(`mutation($c: ID!) { archiveChannel(channelId: $c) { id } }`, { c: archivedChannel }, org.owner.token));
     ok(await s.gql(`mutation($u: ID!) { deactivateUser(userId: $u) { id } }`, { u: deactivated.id }, org.owner.token));
@@ -565,6 +585,7 @@ beforeAll(async () => {
     const ids: Ids = {
       channel,
       archivedChannel,
+      openChannel,
       message: message.id,
       user: user.id,
       client: client.id,

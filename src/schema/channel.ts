@@ -10,6 +10,7 @@ import type { ChannelUpdate } from '../services/channels.ts';
 import { CUSTOM_FIELDS_MAX } from '../services/message-content.ts';
 import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';
+import { withSelection } from './selection.ts';
 import { Project } from './project.ts';
 import { User } from './user.ts';
 
@@ -86,6 +87,49 @@ export const Channel = builder.prismaNode('Channel', {
   }),
 });
 
+/**
+ * An open channel as someone who may join it sees it, member or not: what it
+ * is about and who is in it, not its history. Its `id` is the channel's, for
+ * joinChannel and, once joined, channel(id).
+ */
+export const OpenChannel = builder.prismaObject('Channel', {
+  variant: 'OpenChannel',
+  description: 'A PUBLIC GROUP channel the viewer may find and join (browseChannels).',
+  fields: (t) => ({
+    id: t.globalID({ description: 'The channel\u2019s id.', resolve: (c) => ({ type: 'Channel', id: c.id }) }),
+    name: t.string({ resolve: (c) => c.name ?? '' }),
+    topic: t.exposeString('topic', { nullable: true }),
+    description: t.exposeString('description', { nullable: true }),
+    project: t.relation('project', { nullable: true }),
+    memberCount: t.relationCount('members'),
+    membership: t.field({
+      type: ChannelMember,
+      nullable: true,
+      description: 'The viewer\u2019s membership; null until they join.',
+      select: (_args, ctx, nestedSelection) => ({
+        members: nestedSelection({ where: { userId: ctx.viewer?.id ?? '00000000-0000-0000-0000-000000000000' }, take: 1 }),
+      }),
+      resolve: (channel) => channel.members[0] ?? null,
+    }),
+    lastActivityAt: t.expose('lastActivityAt', { type: 'DateTime' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+/** Channel.messages(filter): only the messages that meet every condition given. */
+export const MessageFilter = builder.inputType('MessageFilter', {
+  fields: (t) => ({
+    senderId: t.globalID({
+      for: User,
+      required: false,
+      description: 'Messages this user sent; a user who is not in the channel\u2019s organization matches none.',
+    }),
+    after: t.field({ type: 'DateTime', required: false, description: 'Sent at or after this instant.' }),
+    before: t.field({ type: 'DateTime', required: false, description: 'Sent before this instant.' }),
+    hasLinks: t.boolean({ required: false, description: 'true: messages that link an entity (@type#id); false: those that do not.' }),
+  }),
+});
+
 const ChannelFilter = builder.inputType('ChannelFilter', {
   fields: (t) => ({
     kind: t.field({ type: ChannelKind, required: false }),
@@ -146,6 +190,16 @@ builder.queryFields((t) => ({
         query,
       ),
   }),
+  browseChannels: t.withAuth({ authenticated: true }).prismaConnection({
+    type: OpenChannel,
+    cursor: 'id',
+    maxSize: pageCap,
+    description:
+      'Open channels the viewer may join, by name: PUBLIC GROUP channels that are not archived, of the whole organization ' +
+      '(not for clients) and of the projects the viewer sees. `query` matches name or topic, ignoring case (at most 100 characters).',
+    args: { query: t.arg.string({ required: false }) },
+    resolve: (query, _root, args, ctx) => ctx.services.openChannels.browse(ctx.viewer, args.query, query),
+  }),
   channel: t.withAuth({ authenticated: true }).prismaField({
     type: 'Channel',
     args: { id: t.arg.globalID({ for: Channel }) },
@@ -157,12 +211,14 @@ builder.mutationFields((t) => ({
   createChannel: t.withAuth({ authenticated: true }).prismaField({
     type: 'Channel',
     args: { input: t.arg({ type: CreateChannelInput }) },
-    resolve: (_query, _root, { input }, ctx) =>
-      ctx.services.channels.create(ctx.viewer, {
+    resolve: async (query, _root, { input }, ctx) => {
+      const channel = await ctx.services.channels.create(ctx.viewer, {
         ...input,
         projectId: input.projectId?.id,
         memberIds: input.memberIds?.map((m) => m.id),
-      }),
+      });
+      return withSelection(query, channel, (q) => ctx.prisma.channel.findUniqueOrThrow({ ...q, where: { id: channel.id } }));
+    },
   }),
   openDirectChannel: t.withAuth({ authenticated: true }).prismaField({
     type: 'Channel',
@@ -210,16 +266,31 @@ builder.mutationFields((t) => ({
       'Changes a channel\u2019s settings (organization staff, channel owners and admins; not while archived). Emits one ' +
       'ChannelUpdatedEvent with the fields that changed; a call that changes nothing emits none.',
     args: { input: t.arg({ type: UpdateChannelInput }) },
-    resolve: (_query, _root, { input }, ctx) => {
+    resolve: async (query, _root, { input }, ctx) => {
       const { channelId, ...fields } = input;
-      return ctx.services.channels.update(ctx.viewer, channelId.id, fields as ChannelUpdate);
+      const channel = await ctx.services.channels.update(ctx.viewer, channelId.id, fields as ChannelUpdate);
+      return withSelection(query, channel, (q) => ctx.prisma.channel.findUniqueOrThrow({ ...q, where: { id: channel.id } }));
     },
   }),
   unarchiveChannel: t.withAuth({ authenticated: true }).prismaField({
     type: 'Channel',
     description: 'Reopens an archived channel (organization staff); a live channel is returned as it is.',
     args: { channelId: t.arg.globalID({ for: Channel }) },
-    resolve: (_query, _root, args, ctx) => ctx.services.channels.unarchive(ctx.viewer, args.channelId.id),
+    resolve: async (query, _root, args, ctx) => {
+      const channel = await ctx.services.channels.unarchive(ctx.viewer, args.channelId.id);
+      return withSelection(query, channel, (q) => ctx.prisma.channel.findUniqueOrThrow({ ...q, where: { id: channel.id } }));
+    },
+  }),
+  joinChannel: t.withAuth({ authenticated: true }).prismaField({
+    type: 'Channel',
+    description:
+      'Joins an open channel (see browseChannels) as a MEMBER, with a MemberAddedEvent. A member gets the channel back and ' +
+      'nothing is logged. A channel the viewer may not browse (private, archived, another organization\u2019s) is NOT_FOUND.',
+    args: { channelId: t.arg.globalID({ for: Channel }) },
+    resolve: async (query, _root, args, ctx) => {
+      const channel = await ctx.services.openChannels.join(ctx.viewer, args.channelId.id);
+      return withSelection(query, channel, (q) => ctx.prisma.channel.findUniqueOrThrow({ ...q, where: { id: channel.id } }));
+    },
   }),
   muteChannel: t.withAuth({ authenticated: true }).prismaField({
     type: 'ChannelMember',

@@ -8,7 +8,8 @@ import { badInput } from '../services/errors.ts';
 import { CUSTOM_FIELDS_MAX } from '../services/message-content.ts';
 import type { DeleteResult } from '../services/messages.ts';
 import { builder } from './builder.ts';
-import { Channel, ChannelMember } from './channel.ts';
+import { Channel, ChannelMember, MessageFilter } from './channel.ts';
+import { messageFilterWhere } from '../services/channels.ts';
 import { pageCap } from './pagination.ts';
 import { withSelection } from './selection.ts';
 
@@ -108,7 +109,11 @@ builder.prismaObjectField(Channel, 'messages', (t) =>
     maxSize: pageCap,
     defaultSize: 50,
     description: 'History by seq, oldest first; page backwards with last/before. Replies included (see parent).',
-    query: { orderBy: { seq: 'asc' } },
+    args: { filter: t.arg({ type: MessageFilter, required: false }) },
+    query: ({ filter }) => ({
+      orderBy: { seq: 'asc' },
+      where: messageFilterWhere(filter && { ...filter, senderId: filter.senderId?.id }),
+    }),
   }),
 );
 

@@ -177,6 +177,38 @@ export function mayPinInChannel(viewer: Viewer, s: ChannelStanding & { channel: 
 export const mayReadChannelMember = (viewer: Viewer, channel: ChannelStanding): boolean => mayReadChannel(viewer, channel);
 export const readableChannelMemberWhere = (viewer: Viewer): Prisma.ChannelMemberWhereInput => ({ channel: readableChannelWhere(viewer) });
 
+/** What browsing looks at: the channel and the viewer's grant on its project (membership plays no part). */
+export interface BrowseStanding {
+  channel: Pick<Channel, 'organizationId' | 'kind' | 'visibility' | 'archivedAt' | 'projectId'>;
+  projectAccess: Pick<ProjectAccess, 'role'> | null;
+}
+
+/**
+ * Find and join an open channel (JS form): a live PUBLIC GROUP channel of the
+ * viewer's organization. One without a project is open to everyone but
+ * external users; one of a project to whoever sees the project
+ * (`mayReadProject`). Private channels are never browsable, not even by staff.
+ */
+export const mayBrowseChannel = (viewer: Viewer, s: BrowseStanding): boolean =>
+  s.channel.organizationId === viewer.organizationId &&
+  s.channel.kind === 'GROUP' &&
+  s.channel.visibility === 'PUBLIC' &&
+  s.channel.archivedAt === null &&
+  (s.channel.projectId === null
+    ? !isExternal(viewer.role)
+    : mayReadProject(viewer, { organizationId: viewer.organizationId }, s.projectAccess));
+
+/** Find and join an open channel (SQL form of `mayBrowseChannel`). */
+export const browsableChannelWhere = (viewer: Viewer): Prisma.ChannelWhereInput => ({
+  organizationId: viewer.organizationId,
+  kind: 'GROUP',
+  visibility: 'PUBLIC',
+  archivedAt: null,
+  ...(isExternal(viewer.role)
+    ? { project: readableProjectWhere(viewer) }
+    : { OR: [{ projectId: null }, { project: readableProjectWhere(viewer) }] }),
+});
+
 // ---------------------------------------------------------------------------
 // Messages
 

@@ -13,6 +13,7 @@ import { AuditService } from './audit.ts';
 import { AuthService } from './auth.ts';
 import { ChannelLog } from './channel-log.ts';
 import { ChannelService } from './channels.ts';
+import { OpenChannelService } from './open-channels.ts';
 import { ReadStateService } from './read-state.ts';
 import { ClientRequestService } from './client-requests.ts';
 import { EntityLinkService } from './entity-links.ts';
@@ -61,6 +62,7 @@ export function createServices(deps: ServiceDeps) {
     entityLinks: new EntityLinkService(deps.prisma),
     projects: new ProjectService(deps.prisma, channelLog),
     channels,
+    openChannels: new OpenChannelService(deps.prisma, channelLog),
     readState,
     messages,
     reactions: new ReactionService(deps.prisma, channelLog),
