@@ -418,6 +418,26 @@ const CASES: IdCase[] = [
   },
   // Entity links and API keys (issue 11 §2)
   // Reactions and pins (issue 11 §3, §4)
+  {
+    name: 'react to a message',
+    document: `mutation($messageId: ID!, $emoji: String!) { addReaction(messageId: $messageId, emoji: $emoji) { id } }`,
+    variables: (a) => ({ messageId: a.message, emoji: '\u{1F440}' }),
+  },
+  {
+    name: 'remove a reaction from a message',
+    document: `mutation($messageId: ID!, $emoji: String!) { removeReaction(messageId: $messageId, emoji: $emoji) { id } }`,
+    variables: (a) => ({ messageId: a.message, emoji: '\u{1F44D}' }),
+  },
+  {
+    name: 'pin a message',
+    document: `mutation($messageId: ID!) { pinMessage(messageId: $messageId) { id } }`,
+    variables: (a) => ({ messageId: a.message }),
+  },
+  {
+    name: 'unpin a message',
+    document: `mutation($messageId: ID!) { unpinMessage(messageId: $messageId) { id } }`,
+    variables: (a) => ({ messageId: a.message }),
+  },
   // Delivery and read state (issue 11 §5)
   {
     name: 'mark a channel delivered',
@@ -555,6 +575,9 @@ beforeAll(async () => {
       ),
     ).createChannel.id as string;
     const message = await send(s, user.token, channel, 'the original body');
+    // A reaction and a pin for removeReaction and unpinMessage to try to take away.
+    ok(await s.gql(`mutation($m: ID!) { addReaction(messageId: $m, emoji: "\u{1F44D}") { id } }`, { m: message.id }, user.token));
+    ok(await s.gql(`mutation($m: ID!) { pinMessage(messageId: $m) { id } }`, { m: message.id }, org.owner.token));
     ok(await s.gql(`mutation($c: ID!) { archiveChannel(channelId: $c) { id } }`, { c: archivedChannel }, org.owner.token));
     ok(await s.gql(`mutation($u: ID!) { deactivateUser(userId: $u) { id } }`, { u: deactivated.id }, org.owner.token));
     const request = ok(
@@ -637,6 +660,11 @@ const SNAPSHOT = graphql(`
       body
       deleted
       editedAt
+      pinned
+      reactions {
+        emoji
+        count
+      }
     }
     project(id: $project) {
       name
@@ -830,7 +858,13 @@ describe('isolation: another organization\u2019s ids', () => {
 
   it('A\u2019s data is still what A made', async () => {
     const { a: view } = await bothSnapshots();
-    expect(view.message).toEqual({ body: 'the original body', deleted: false, editedAt: null });
+    expect(view.message).toEqual({
+      body: 'the original body',
+      deleted: false,
+      editedAt: null,
+      pinned: true,
+      reactions: [{ emoji: '\u{1F44D}', count: 1 }],
+    });
     expect(view.channel?.archived).toBe(false);
     expect(view.archived?.archived).toBe(true);
     expect(view.channel!.members.edges.map((e) => e.node.user.id)).toEqual(expect.arrayContaining([a.user, a.client]));
