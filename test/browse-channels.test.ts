@@ -134,6 +134,14 @@ const HISTORY = graphql(`
   }
 `);
 
+const EDIT = graphql(`
+  mutation BrowseChannelsEdit($id: ID!, $body: String!) {
+    editMessage(input: { id: $id, body: $body }) {
+      body
+    }
+  }
+`);
+
 const open = async (token: string, input: Partial<CreateChannelInput> & { name: string }) =>
   ok(await s.gql(CREATE, { input: { kind: 'GROUP', visibility: 'PUBLIC', ...input } }, token)).createChannel.id;
 const browse = async (token: string, vars: { query?: string; first?: number; after?: string } = {}) =>
@@ -405,6 +413,19 @@ describe('Channel.messages(filter)', () => {
       { first: 1, after: (await history({ hasLinks: true }, { first: 1 })).pageInfo.endCursor! },
     );
     expect(bodiesOf(page)).toEqual(['m5']);
+  });
+
+  it('hasLinks follows the @type#id references sends and edits write', async () => {
+    const c = await createChannel(s, org.owner.token, { memberIds: [member.id] });
+    const linked = await send(s, member.token, c, 'please review @task#45');
+    await send(s, member.token, c, 'no reference here, just mail@task.example');
+    const edited = await send(s, org.owner.token, c, 'plain at first');
+    const links = async () =>
+      ok(await s.gql(HISTORY, { c, filter: { hasLinks: true } }, member.token)).channel.messages.edges.map((e) => e.node.body);
+    expect(await links()).toEqual([linked.body]);
+    ok(await s.gql(EDIT, { id: edited.id, body: 'now about @ticket#7' }, org.owner.token));
+    ok(await s.gql(EDIT, { id: linked.id, body: 'never mind' }, member.token));
+    expect(await links()).toEqual(['now about @ticket#7']);
   });
 
   it('a sender from another organization, or no user at all, matches nothing; an id of another type is BAD_USER_INPUT', async () => {

@@ -126,7 +126,11 @@ export const MessageFilter = builder.inputType('MessageFilter', {
     }),
     after: t.field({ type: 'DateTime', required: false, description: 'Sent at or after this instant.' }),
     before: t.field({ type: 'DateTime', required: false, description: 'Sent before this instant.' }),
-    hasLinks: t.boolean({ required: false, description: 'true: messages that link an entity (@type#id); false: those that do not.' }),
+    hasLinks: t.boolean({
+      required: false,
+      description:
+        'true: messages whose body holds an @type#id reference (resolved for the viewer or not: Message.links says); false: the others.',
+    }),
   }),
 });
 
