@@ -19,7 +19,8 @@ import type { ReactionsEventsSubscription } from './generated/graphql.ts';
 
 let s: TestServer;
 beforeAll(async () => {
-  s = await startServer();
+  // The viewer cache outlives the file, so a query-count test never meets a token whose entry just expired.
+  s = await startServer({ viewerCacheMs: 600_000 });
 });
 afterAll(async () => {
   await s?.stop();

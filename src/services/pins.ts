@@ -56,7 +56,7 @@ export class PinService {
       // clock_timestamp(): pins made under the channel lock are ordered as the log orders them.
       await tx.$executeRaw`
         INSERT INTO "Pin" ("messageId", "channelId", "organizationId", "pinnedById", "createdAt")
-        VALUES (${messageId}::uuid, ${message.channelId}::uuid, ${viewer.organizationId}::uuid, ${viewer.id}::uuid, clock_timestamp())`;
+        VALUES (${messageId}::uuid, ${message.channelId}::uuid, ${viewer.organizationId}::uuid, ${viewer.id}::uuid, clock_timestamp() AT TIME ZONE 'UTC')`;
     });
     return message;
   }

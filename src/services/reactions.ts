@@ -162,7 +162,7 @@ async function insert(tx: Tx, viewer: Viewer, message: Target, emoji: string): P
   const [row] = await tx.$queryRaw<{ count: number }[]>`
     WITH ins AS (
       INSERT INTO "Reaction" ("messageId", "userId", emoji, "organizationId", "channelId", "createdAt")
-      VALUES (${message.id}::uuid, ${viewer.id}::uuid, ${emoji}, ${viewer.organizationId}::uuid, ${message.channelId}::uuid, clock_timestamp())
+      VALUES (${message.id}::uuid, ${viewer.id}::uuid, ${emoji}, ${viewer.organizationId}::uuid, ${message.channelId}::uuid, clock_timestamp() AT TIME ZONE 'UTC')
       RETURNING 1
     )
     SELECT ((SELECT count(*) FROM "Reaction" WHERE "messageId" = ${message.id}::uuid AND emoji = ${emoji}) + (SELECT count(*) FROM ins))::int AS count`;
