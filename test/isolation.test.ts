@@ -49,6 +49,10 @@ interface Ids {
   ticket: string;
   /** The member's notification about that ticket. */
   notification: string;
+  /** An API key of the organization (issue 11 §2). */
+  apiKey: string;
+  /** The organization's entity type `task`. */
+  entityType: string;
 }
 type Slot = keyof Ids;
 const SLOT_TYPES: Record<Slot, string> = {
@@ -63,6 +67,8 @@ const SLOT_TYPES: Record<Slot, string> = {
   request: 'ClientRequest',
   ticket: 'SupportTicket',
   notification: 'Notification',
+  apiKey: 'ApiKey',
+  entityType: 'EntityType',
 };
 /** A real type that is never the one a slot expects (nor one the audit trail has entries for). */
 const WRONG_TYPE: Record<string, string> = {
@@ -73,6 +79,8 @@ const WRONG_TYPE: Record<string, string> = {
   ClientRequest: 'Channel',
   SupportTicket: 'Message',
   Notification: 'Message',
+  ApiKey: 'Channel',
+  EntityType: 'Channel',
 };
 
 interface IdCase {
@@ -83,6 +91,8 @@ interface IdCase {
   variables: (a: Ids, b: Ids) => Record<string, unknown>;
   /** The code for A's ids and for missing ones; NOT_FOUND unless the case says why. */
   code?: string;
+  /** Integration operations are called with the organization's API key instead of its owner's token. */
+  caller?: 'apiKey';
   /**
    * For fields that answer what the viewer cannot read with null instead of an
    * error (node, nodes): the data expected for A's, missing, malformed and
@@ -417,6 +427,43 @@ const CASES: IdCase[] = [
     variables: (a) => ({ channelId: a.channel }),
   },
   // Entity links and API keys (issue 11 §2)
+  {
+    name: 'revoke an API key',
+    document: `mutation($id: ID!) { revokeApiKey(id: $id) { id } }`,
+    variables: (a) => ({ id: a.apiKey }),
+  },
+  {
+    name: 'rename an entity type',
+    document: `mutation($input: UpdateEntityTypeInput!) { updateEntityType(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.entityType, displayName: 'changed' } }),
+  },
+  {
+    name: 'delete an entity type',
+    document: `mutation($id: ID!) { deleteEntityType(id: $id) }`,
+    variables: (a) => ({ id: a.entityType }),
+  },
+  {
+    name: 'upsert an entity of A\u2019s project with B\u2019s API key',
+    document: `mutation($entities: [LinkedEntityInput!]!) { upsertLinkedEntities(entities: $entities) { changed } }`,
+    variables: (a) => ({ entities: [{ type: 'task', externalId: 'isolation', label: 'moved', projectId: a.project }] }),
+    caller: 'apiKey',
+  },
+  {
+    name: 'resolve a reference in a channel',
+    document: `query($channelId: ID) { linkedEntity(type: "message", id: "1", channelId: $channelId) { label } }`,
+    variables: (a) => ({ channelId: a.channel }),
+    data: () => ({ linkedEntity: null }),
+  },
+  {
+    name: 'list the messages linking a reference in a channel',
+    document: `query($channelId: ID) { linkedMessages(type: "message", id: "1", channelId: $channelId) { edges { node { id } } } }`,
+    variables: (a) => ({ channelId: a.channel }),
+  },
+  {
+    name: 'list the messages linking a request of a project',
+    document: `query($projectId: ID) { linkedMessages(type: "request", id: "1", projectId: $projectId) { edges { node { id } } } }`,
+    variables: (a) => ({ projectId: a.project }),
+  },
   // Reactions and pins (issue 11 §3, §4)
   {
     name: 'react to a message',
@@ -526,6 +573,24 @@ const NO_ID: NoIdOperation[] = [
     document: `{ mentions(first: 5) { edges { node { id } } } }`,
   },
   // Entity links and API keys (issue 11 §2)
+  { field: 'apiKeys', reason: 'lists the caller\u2019s organization\u2019s keys', document: `{ apiKeys { edges { node { id } } } }` },
+  {
+    field: 'createApiKey',
+    reason: 'creates in the caller\u2019s organization',
+    document: `mutation { createApiKey(name: "iso") { secret } }`,
+  },
+  { field: 'entityTypes', reason: 'lists the caller\u2019s organization\u2019s types', document: `{ entityTypes { key } }` },
+  {
+    field: 'createEntityType',
+    reason: 'creates in the caller\u2019s organization',
+    document: `mutation { createEntityType(input: { key: "iso", displayName: "Iso" }) { id } }`,
+  },
+  {
+    field: 'deleteLinkedEntities',
+    reason:
+      'deletes the API key\u2019s organization\u2019s entities by type key and external id (entity-links.test.ts checks another organization\u2019s key deletes none)',
+    document: `mutation { deleteLinkedEntities(refs: [{ type: "task", externalId: "isolation" }]) }`,
+  },
   // Channels people can find (issue 11 §6)
   {
     field: 'browseChannels',
@@ -555,6 +620,10 @@ let B: TestOrg;
 let a: Ids;
 let b: Ids;
 let aMember: { token: string };
+/** Each organization's API key, for integration operations. */
+const apiKeys = new Map<TestOrg, string>();
+/** What a case calls with as `org`'s admin: its owner's token, or its API key for integration operations. */
+const callerOf = (c: IdCase, org: TestOrg): string => (c.caller === 'apiKey' ? apiKeys.get(org)! : org.owner.token);
 /** Both organizations as they were before any cross-organization call. */
 let initial: Awaited<ReturnType<typeof bothSnapshots>>;
 
@@ -605,6 +674,23 @@ beforeAll(async () => {
     );
     const notification = ok(await s.gql(`{ notifications(first: 1) { edges { node { id } } } }`, {}, user.token)).notifications.edges[0]
       .node.id;
+    const apiKey = ok(
+      await s.gql(`mutation { createApiKey(name: "isolation") { secret apiKey { id } } }`, {}, org.owner.token),
+    ).createApiKey;
+    const entityType = ok(
+      await s.gql(
+        `mutation { createEntityType(input: { key: "task", displayName: "Task", urlTemplate: "https://erp.example.com/{id}" }) { id } }`,
+        {},
+        org.owner.token,
+      ),
+    ).createEntityType.id;
+    ok(
+      await s.gql(
+        `mutation($p: ID) { upsertLinkedEntities(entities: [{ type: "task", externalId: "isolation", label: "Isolation task", projectId: $p }]) { changed } }`,
+        { p: project },
+        apiKey.secret,
+      ),
+    );
     const ids: Ids = {
       channel,
       archivedChannel,
@@ -617,13 +703,16 @@ beforeAll(async () => {
       request,
       ticket,
       notification,
+      apiKey: apiKey.apiKey.id,
+      entityType,
     };
-    return { ids, user };
+    return { ids, user, apiKeySecret: apiKey.secret as string };
   };
   const [worldA, worldB] = await Promise.all([world(A), world(B)]);
   a = worldA.ids;
   b = worldB.ids;
   aMember = worldA.user;
+  apiKeys.set(A, worldA.apiKeySecret).set(B, worldB.apiKeySecret);
   initial = await bothSnapshots();
 });
 afterAll(async () => {
@@ -745,6 +834,24 @@ const SNAPSHOT = graphql(`
       firstResponseMinutes
       resolutionMinutes
     }
+    apiKeys(first: 20) {
+      edges {
+        node {
+          id
+          name
+          revoked
+        }
+      }
+    }
+    entityTypes {
+      key
+      displayName
+      urlTemplate
+    }
+    linkedEntity(type: "task", id: "isolation") {
+      label
+      url
+    }
   }
 `);
 
@@ -837,9 +944,9 @@ describe('isolation: another organization\u2019s ids', () => {
   it.each(CASES.map((c) => [c.name, c] as const))(
     '%s: NOT_FOUND (or null), exactly like a missing id, and nothing changes',
     async (_name, c) => {
-      const foreign = await s.gql(c.document, c.variables(a, b), B.owner.token);
+      const foreign = await s.gql(c.document, c.variables(a, b), callerOf(c, B));
       const ghost = mapIds((slot) => encode(SLOT_TYPES[slot], randomUUID()));
-      const missing = await s.gql(c.document, c.variables(ghost, b), B.owner.token);
+      const missing = await s.gql(c.document, c.variables(ghost, b), callerOf(c, B));
       if (c.data) {
         expect(foreign, 'null for a foreign id').toEqual({ data: c.data(b) });
         expect(missing, 'null for a missing id').toEqual({ data: c.data(b) });
@@ -885,7 +992,7 @@ describe('isolation: malformed and mistyped ids', () => {
 
   it.each(CASES.map((c) => [c.name, c] as const))('%s: a malformed id is BAD_USER_INPUT or NOT_FOUND (or null)', async (_name, c) => {
     for (const [label, make] of malformed) {
-      const result = await s.gql(c.document, c.variables(mapIds(make), b), B.owner.token);
+      const result = await s.gql(c.document, c.variables(mapIds(make), b), callerOf(c, B));
       if (c.data) {
         expect(result, label).toEqual({ data: c.data(b) });
         continue;
@@ -897,10 +1004,10 @@ describe('isolation: malformed and mistyped ids', () => {
   it.each(CASES.map((c) => [c.name, c] as const))('%s: an id of another type is BAD_USER_INPUT (or null)', async (_name, c) => {
     // A's own ids, re-labelled with a wrong type: checked as B's owner and as A's owner alike.
     const mistyped = mapIds((slot) => encode(WRONG_TYPE[SLOT_TYPES[slot]]!, rawId(a[slot])));
-    for (const token of [B.owner.token, A.owner.token]) {
+    for (const token of [callerOf(c, B), callerOf(c, A)]) {
       const result = await s.gql(c.document, c.variables(mistyped, b), token);
       if (c.data) {
-        expect(result).toEqual({ data: c.data(token === B.owner.token ? b : null) });
+        expect(result).toEqual({ data: c.data(token === callerOf(c, B) ? b : null) });
         continue;
       }
       expect(errorCode(result), JSON.stringify(result.errors)).toBe('BAD_USER_INPUT');

@@ -1,4 +1,7 @@
+import { decodeGlobalID } from '@pothos/plugin-relay';
 import { z } from 'zod';
+import { isId } from '../services/access.ts';
+import { DomainError } from '../services/errors.ts';
 import { ENTITY_BATCH_MAX, type MessageLinkView, type ResolvedLink } from '../services/entity-links.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
@@ -111,13 +114,18 @@ const UpsertLinkedEntitiesPayload = builder.objectRef<{ count: number; changed: 
 const refArgs = (t: Parameters<Parameters<typeof builder.queryFields>[0]>[0]) => ({
   type: t.arg.string({ description: 'The type key, as written after @.' }),
   id: t.arg.string({ description: 'The external id, as written after #.' }),
-  channelId: t.arg.globalID({
-    for: Channel,
-    required: false,
-    description:
-      'The conversation it is written in: what `message` (by seq), `request` and `change_order` (by number in its project) mean.',
-  }),
 });
+
+/** A channel's raw id from an argument that answers null, not an error, for one the viewer may not read (as node(id) does). */
+function channelIdOrNull(globalId: string | number | null | undefined): string | null {
+  if (globalId == null) return null;
+  try {
+    const { typename, id } = decodeGlobalID(String(globalId));
+    return typename === 'Channel' && isId(id) ? id : null;
+  } catch {
+    return null;
+  }
+}
 
 builder.queryFields((t) => ({
   entityTypes: t.withAuth({ authenticated: true }).field({
@@ -128,11 +136,24 @@ builder.queryFields((t) => ({
   linkedEntity: t.withAuth({ authenticated: true }).field({
     type: EntityLink,
     nullable: true,
-    description: 'What @type#id says for the viewer; null when it names nothing the viewer may see, whatever the reason.',
-    args: refArgs(t),
-    resolve: async (_root, args, ctx) =>
-      (await ctx.services.entityLinks.resolve(ctx.viewer, { type: args.type, externalId: args.id }, { channelId: args.channelId?.id }))
-        .link,
+    description:
+      'What @type#id says for the viewer, written in `channelId`; null when it names nothing the viewer may see, whatever the ' +
+      'reason (a channel the viewer may not read included).',
+    args: {
+      ...refArgs(t),
+      channelId: t.arg.id({
+        required: false,
+        description: 'The channel it is written in: what `message` (by seq), `request` and `change_order` (by number in its project) mean.',
+      }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const channelId = channelIdOrNull(args.channelId);
+      if (args.channelId != null && channelId === null) return null;
+      const resolved = await ctx.services.entityLinks
+        .resolve(ctx.viewer, { type: args.type, externalId: args.id }, { channelId })
+        .catch((error: unknown) => (error instanceof DomainError && error.code === 'NOT_FOUND' ? null : Promise.reject(error)));
+      return resolved?.link ?? null;
+    },
   }),
   linkedMessages: t.withAuth({ authenticated: true }).prismaConnection({
     type: 'Message',
@@ -143,6 +164,11 @@ builder.queryFields((t) => ({
       'entity, whatever the reason. For request and change_order give projectId (or channelId); for message, channelId.',
     args: {
       ...refArgs(t),
+      channelId: t.arg.globalID({
+        for: Channel,
+        required: false,
+        description: 'The channel it is written in: what `message` (by seq), `request` and `change_order` (by number in its project) mean.',
+      }),
       projectId: t.arg.globalID({ for: Project, required: false, description: 'The project whose request or change order number it is.' }),
     },
     resolve: async (query, _root, args, ctx) => {

@@ -284,6 +284,27 @@ export const readableSupportTicketWhere = (viewer: Viewer): Prisma.SupportTicket
   isStaff(viewer) ? { organizationId: viewer.organizationId } : { organizationId: viewer.organizationId, requesterId: viewer.id };
 
 // ---------------------------------------------------------------------------
+// Entity links and integrations (issue 11 §2)
+
+/** Manage entity types and API keys (JS form only: nothing filters by it): the organization's owners and admins. */
+export const mayManageIntegrations = (viewer: Pick<Viewer, 'role'>): boolean => isAdmin(viewer);
+
+/**
+ * See a host product's linked entity (JS form only: links are resolved in
+ * JS, services/entity-links.ts): one of the viewer's organization, tied to no
+ * project or to one the viewer may see (`mayReadProject`; `grant` is the
+ * viewer's on that project). Built-in types follow their own rules
+ * (`mayReadSupportTicket`, `mayReadClientRequest`; a message, its channel's).
+ */
+export const mayReadLinkedEntity = (
+  viewer: Viewer,
+  entity: { organizationId: string; projectId: string | null },
+  grant: Pick<ProjectAccess, 'role'> | null,
+): boolean =>
+  entity.organizationId === viewer.organizationId &&
+  (entity.projectId === null || mayReadProject(viewer, { organizationId: entity.organizationId }, grant));
+
+// ---------------------------------------------------------------------------
 // Users, notifications, the audit trail
 
 /**

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { ApiKey, Prisma, PrismaClient } from '../generated/prisma/client.ts';
-import { assertId, isAdmin } from './access.ts';
+import { assertId, mayManageIntegrations } from './access.ts';
 import { audit } from './audit.ts';
 import { badInput, forbidden, notFound } from './errors.ts';
 import type { Viewer } from './viewer.ts';
@@ -37,7 +37,7 @@ export class ApiKeyService {
   constructor(private readonly prisma: PrismaClient) {}
 
   private assertAdmin(viewer: Viewer) {
-    if (!isAdmin(viewer)) throw forbidden('Only organization owners and admins manage API keys');
+    if (!mayManageIntegrations(viewer)) throw forbidden('Only organization owners and admins manage API keys');
   }
 
   /** A new key: the row, and the key itself, which is never shown again. */

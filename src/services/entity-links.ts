@@ -1,10 +1,12 @@
 import { v7 as uuidv7 } from 'uuid';
-import { Prisma, type EntityType, type PrismaClient } from '../generated/prisma/client.ts';
+import { Prisma, type EntityType, type PrismaClient, type ProjectRole } from '../generated/prisma/client.ts';
 import {
   assertId,
-  isAdmin,
   isExternal,
-  isStaff,
+  mayManageIntegrations,
+  mayReadClientRequest,
+  mayReadLinkedEntity,
+  mayReadSupportTicket,
   maySeeDeletedContent,
   readableChannel,
   readableMessageWhere,
@@ -87,6 +89,7 @@ export interface MessageLinkView extends ResolvedLink {
 /** A row of the resolution query: one reference, its context and what it may name. */
 interface RefRow {
   messageId: string | null;
+  organizationId: string;
   typeKey: string;
   externalId: string;
   ranges: unknown;
@@ -147,7 +150,7 @@ const number = Prisma.sql`CASE WHEN r."externalId" ~ '^[0-9]{1,9}$' THEN r."exte
  */
 const resolveSql = (refs: Prisma.Sql) => Prisma.sql`
   WITH r AS (${refs})
-  SELECT r."messageId", r."typeKey", r."externalId", r.ranges, r.deleted, r."channelProjectId",
+  SELECT r."messageId", r."organizationId", r."typeKey", r."externalId", r.ranges, r.deleted, r."channelProjectId",
     et."displayName" AS "typeName", et."urlTemplate", le.label, le.url, le."projectId" AS "entityProjectId",
     t.id AS "ticketId", 'Ticket #' || t.number || ': ' || t.subject AS "ticketLabel", t."requesterId" AS "ticketRequesterId",
     cr.id AS "requestId", 'Request #' || cr.number || ': ' || cr.title AS "requestLabel",
@@ -169,7 +172,7 @@ export class EntityLinkService {
   // Entity types (the organization's admins)
 
   private assertAdmin(viewer: Viewer) {
-    if (!isAdmin(viewer)) throw forbidden('Only organization owners and admins manage entity types');
+    if (!mayManageIntegrations(viewer)) throw forbidden('Only organization owners and admins manage entity types');
   }
 
   /** The organization's entity types, by key (everyone of the organization: composers offer them). */
@@ -401,46 +404,53 @@ export class EntityLinkService {
     return { channelId, projectId };
   }
 
-  /** What each row names, when the viewer may see it (null otherwise); reads of the viewer stay lazy (see linksOf). */
+  /**
+   * What each row names, when the viewer may see it (null otherwise), by the
+   * rules of access.ts. Reads of the viewer stay lazy (see linksOf): grants
+   * are loaded only for an external reader, and only when a row needs one.
+   */
   private async visible(viewer: Viewer, rows: RefRow[]): Promise<(ResolvedLink | null)[]> {
     if (rows.length === 0) return [];
-    // Projects whose visibility decides a row, for an external reader.
+    // The project whose visibility decides a row.
     const projectOf = (row: RefRow): string | null => {
       if (row.label !== null) return row.entityProjectId;
       if (row.requestId !== null || row.changeOrderId !== null) return row.channelProjectId;
       return null;
     };
     const needed = [...new Set(rows.flatMap((r) => projectOf(r) ?? []))];
-    let granted: Set<string> | null = null;
+    // Only external users' rights depend on grants (mayReadProject): nobody else's are loaded.
+    const grants = new Map<string, { role: ProjectRole }>();
     if (needed.length > 0 && isExternal(viewer.role)) {
-      const grants = await this.prisma.projectAccess.findMany({
+      const found = await this.prisma.projectAccess.findMany({
         where: { userId: viewer.id, projectId: { in: needed } },
-        select: { projectId: true },
+        select: { projectId: true, role: true },
       });
-      granted = new Set(grants.map((g) => g.projectId));
+      for (const g of found) grants.set(g.projectId, { role: g.role });
     }
+    const grantOf = (projectId: string | null) => (projectId === null ? null : (grants.get(projectId) ?? null));
     return rows.map((row): ResolvedLink | null => {
-      const project = projectOf(row);
-      if (project !== null && granted !== null && !granted.has(project)) return null;
       const base = { type: row.typeKey, externalId: row.externalId };
       if (row.label !== null) {
+        const entity = { organizationId: row.organizationId, projectId: row.entityProjectId };
+        if (!mayReadLinkedEntity(viewer, entity, grantOf(row.entityProjectId))) return null;
         return { ...base, typeName: row.typeName!, label: row.label, url: row.url ?? urlFor(row.urlTemplate, row.externalId), node: null };
       }
       if (!isBuiltIn(row.typeKey)) return null;
       const builtIn = { ...base, typeName: BUILT_IN_TYPES[row.typeKey], url: null };
+      const org = { organizationId: row.organizationId };
       switch (row.typeKey) {
         case 'ticket':
-          if (row.ticketId === null || !(isStaff(viewer) || row.ticketRequesterId === viewer.id)) return null;
+          if (row.ticketId === null || !mayReadSupportTicket(viewer, { ...org, requesterId: row.ticketRequesterId! })) return null;
           return { ...builtIn, label: row.ticketLabel!, node: { type: 'SupportTicket', id: row.ticketId } };
         case 'request':
-          return row.requestId === null
-            ? null
-            : { ...builtIn, label: row.requestLabel!, node: { type: 'ClientRequest', id: row.requestId } };
+          if (row.requestId === null || !mayReadClientRequest(viewer, org, grantOf(row.channelProjectId))) return null;
+          return { ...builtIn, label: row.requestLabel!, node: { type: 'ClientRequest', id: row.requestId } };
         case 'change_order':
-          return row.changeOrderId === null
-            ? null
-            : { ...builtIn, label: row.changeOrderLabel!, node: { type: 'ChangeOrder', id: row.changeOrderId } };
+          // A change order is read by whoever reads the request it came from, in the same project.
+          if (row.changeOrderId === null || !mayReadClientRequest(viewer, org, grantOf(row.channelProjectId))) return null;
+          return { ...builtIn, label: row.changeOrderLabel!, node: { type: 'ChangeOrder', id: row.changeOrderId } };
         case 'message':
+          // In the channel the reference is read in, whose readers read its messages.
           return row.linkedMessageId === null
             ? null
             : { ...builtIn, label: row.linkedMessageLabel!, node: { type: 'Message', id: row.linkedMessageId } };
