@@ -332,7 +332,9 @@ describe('browseChannels: query and pages', () => {
     await browse(member.token); // the member's first request loads them; later ones find them cached
     const countFor = async (channels: number) => {
       const tag = uid();
-      for (let i = 0; i < channels; i++) await open(org.owner.token, { name: `${tag}-${i}`, projectId: i % 2 ? project : undefined });
+      await Promise.all(
+        Array.from({ length: channels }, (_, i) => open(org.owner.token, { name: `${tag}-${i}`, projectId: i % 2 ? project : undefined })),
+      );
       const before = s.app.queryCount();
       const page = await browse(member.token, { query: tag, first: 50 });
       const used = s.app.queryCount() - before;
@@ -440,7 +442,7 @@ describe('Channel.messages(filter)', () => {
   it('costs the same number of queries for a filtered page of 5 messages as of 30', async () => {
     const countFor = async (messages: number) => {
       const c = await createChannel(s, org.owner.token, { memberIds: [member.id] });
-      for (let i = 0; i < messages * 2; i++) await send(s, i % 2 ? member.token : org.owner.token, c, `q${i}`);
+      await Promise.all(Array.from({ length: messages * 2 }, (_, i) => send(s, i % 2 ? member.token : org.owner.token, c, `q${i}`)));
       const before = s.app.queryCount();
       const page = ok(await s.gql(HISTORY, { c, filter: { senderId: member.id, hasLinks: false }, first: 50 }, member.token)).channel
         .messages;

@@ -196,6 +196,28 @@ describe('updateChannel', () => {
     expect(await read(org.owner.token, channel)).toEqual(before);
   });
 
+  it('logs one event when the same update is sent several times at once, and each of two racing updates its own change', async () => {
+    const { org, channel } = await world();
+    const before = (await read(org.owner.token, channel)).lastSeq;
+    const same = await Promise.all([1, 2, 3, 4].map(() => update(org.owner.token, { channelId: channel, topic: 'once' })));
+    expect(same.map((r) => ok(r).updateChannel.topic)).toEqual(['once', 'once', 'once', 'once']);
+    expect((await read(org.owner.token, channel)).lastSeq).toBe(before + 1);
+    await Promise.all([
+      update(org.owner.token, { channelId: channel, topic: 'first', description: 'd' }),
+      update(org.owner.token, { channelId: channel, topic: 'second', description: 'd' }),
+    ]).then((results) => results.forEach((r) => ok(r)));
+    const client = wsClient(s.url, org.owner.token, { keepOpen: true });
+    try {
+      const replay = collect(client, EVENTS, { c: channel, after: before + 1 }, (d) => d.channelEvents as Event);
+      const events = await replay.waitFor(2);
+      // Whichever committed first changed both fields; the other only the topic, and the last topic is the one that stays.
+      expect(events.map((e) => e.changed)).toEqual([['description', 'topic'], ['topic']]);
+      expect((await read(org.owner.token, channel)).topic).toBe(events[1]!.topic);
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it('is for organization staff and the channel\u2019s owners and admins; others are refused, outsiders do not see it', async () => {
     const { org, channel, member, outsider } = await world();
     const [staff, admin, client] = await Promise.all([createUser(s, org, 'STAFF'), createUser(s, org), createUser(s, org, 'CLIENT')]);
