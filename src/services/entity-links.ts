@@ -315,10 +315,11 @@ export class EntityLinkService {
    * The links of each message (by `messageIds`, in order) the viewer may see,
    * one per occurrence, in body order. One query for the whole page, plus one
    * for an external reader's project grants when a link needs them. What the
-   * viewer is matters only where a link needs it: the query reads the
-   * organization, a deleted message the role, and only a project entity (for
-   * an external reader) or a ticket (for a non-agent) the user, so a live
-   * event's links are resolved once for many subscribers (shared execution).
+   * viewer is matters only where a link needs it: a message without links
+   * reads nothing of the viewer, links read the organization and role, and
+   * only a project entity (for an external reader) or a ticket (for a
+   * non-agent) the user, so a live event's links are resolved once for all
+   * subscribers, or once per role (shared-execution.ts).
    */
   async linksOf(viewer: Viewer, messageIds: readonly string[]): Promise<MessageLinkView[][]> {
     const rows = await this.prisma.$queryRaw<RefRow[]>(
@@ -328,7 +329,7 @@ export class EntityLinkService {
         FROM "MessageLink" ml
         JOIN "Message" m ON m.id = ml."messageId"
         JOIN "Channel" ch ON ch.id = ml."channelId"
-        WHERE ml."messageId" = ANY(${messageIds as string[]}::uuid[]) AND ml."organizationId" = ${viewer.organizationId}::uuid`),
+        WHERE ml."messageId" = ANY(${messageIds as string[]}::uuid[])`),
     );
     const byMessage = new Map<string, MessageLinkView[]>();
     const resolved = await this.visible(viewer, rows);
@@ -429,6 +430,8 @@ export class EntityLinkService {
     }
     const grantOf = (projectId: string | null) => (projectId === null ? null : (grants.get(projectId) ?? null));
     return rows.map((row): ResolvedLink | null => {
+      // Nothing of another organization, whatever the row (the viewer is read only once there are rows).
+      if (row.organizationId !== viewer.organizationId) return null;
       const base = { type: row.typeKey, externalId: row.externalId };
       if (row.label !== null) {
         const entity = { organizationId: row.organizationId, projectId: row.entityProjectId };
