@@ -111,6 +111,20 @@ const EVENTS = graphql(`
 `);
 type Event = AnyOf<BrowseChannelsEventsSubscription['channelEvents']>;
 
+const VIEWER_EVENTS = graphql(`
+  subscription BrowseChannelsViewerEvents {
+    viewerEvents {
+      __typename
+      ... on ChannelAddedEvent {
+        channelId
+        channel {
+          name
+        }
+      }
+    }
+  }
+`);
+
 const HISTORY = graphql(`
   query BrowseChannelsHistory($c: ID!, $filter: MessageFilter, $first: Int, $after: String, $last: Int, $before: String) {
     channel(id: $c) {
@@ -210,14 +224,20 @@ describe('browseChannels: who sees which open channels', () => {
 
   it('joins an open channel: MEMBER, one MemberAddedEvent, and then reads and posts; a second join changes nothing', async () => {
     const client = wsClient(s.url, org.owner.token, { keepOpen: true });
+    const joiner = wsClient(s.url, users.member.token, { keepOpen: true });
     try {
       const stream = collect(client, EVENTS, { c: ids.alpha }, (d) => d.channelEvents as Event);
       const seen = (await untilLive(stream, () => send(s, org.owner.token, ids.alpha, 'probe'))).length;
+      // The joiner's own stream, live through the private channel they are in.
+      const mine = collect(joiner, VIEWER_EVENTS, {}, (d) => d.viewerEvents);
+      const mineSeen = (await untilLive(mine, () => send(s, org.owner.token, ids.delta, 'probe'))).length;
       const before = await lastSeq(org.owner.token, ids.alpha);
       const joined = ok(await s.gql(JOIN, { c: ids.alpha }, users.member.token)).joinChannel;
       expect(joined).toEqual({ id: ids.alpha, lastSeq: before + 1, membership: { role: 'MEMBER' } });
       const [event] = (await stream.waitFor(seen + 1)).slice(seen);
       expect(event).toEqual({ __typename: 'MemberAddedEvent', seq: before + 1, userIds: [users.member.id] });
+      const added = (await mine.waitFor(mineSeen + 1)).slice(mineSeen).find((e) => e.__typename === 'ChannelAddedEvent');
+      expect(added).toMatchObject({ channelId: ids.alpha, channel: { name: 'alpha' } });
       // Again, and racing itself: the same channel, no event.
       const again = await Promise.all([1, 2, 3].map(() => s.gql(JOIN, { c: ids.alpha }, users.member.token)));
       expect(again.map((r) => ok(r).joinChannel)).toEqual([joined, joined, joined]);
@@ -233,7 +253,7 @@ describe('browseChannels: who sees which open channels', () => {
       await stream.waitFor(seen + 2);
       expect(stream.items.slice(seen).map((e) => e.__typename)).toEqual(['MemberAddedEvent', 'MessageAddedEvent']);
     } finally {
-      await client.dispose();
+      await Promise.all([client.dispose(), joiner.dispose()]);
     }
   });
 
