@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { badInput } from './errors.ts';
 
@@ -22,9 +23,8 @@ interface EmojiEntry {
 type Shortcodes = Record<string, string | string[]>;
 
 const require = createRequire(import.meta.url);
-const data = require('emojibase-data/en/data.json') as EmojiEntry[];
-/** Earlier sets win a name two of them give to different emoji. */
-const SHORTCODE_SETS = ['github', 'iamcal', 'emojibase'].map((set) => require(`emojibase-data/en/shortcodes/${set}.json`) as Shortcodes);
+/** Reads a dataset file of emojibase-data (parsed once, not kept in the module cache). */
+const dataset = <T>(file: string): T => JSON.parse(readFileSync(require.resolve(`emojibase-data/en/${file}`), 'utf8')) as T;
 
 const SELECTORS = /[\uFE0E\uFE0F]/g;
 /** The comparison key: variation selectors dropped, so qualified, minimally-qualified and unqualified forms meet. */
@@ -37,28 +37,31 @@ function qualified(entry: EmojiEntry): string {
   return points.length === 1 && entry.type === 0 ? `${text}\uFE0F` : text;
 }
 
-const byKey = new Map<string, string>();
-const byHexcode = new Map<string, string>();
-for (const entry of data) {
-  // Skin tone swatches, hair components and lone regional indicators are parts of emoji, not emoji.
-  if (entry.group === undefined || entry.group === 2) continue;
-  for (const e of [entry, ...(entry.skins ?? [])]) {
-    const emoji = qualified(e);
-    byKey.set(keyOf(emoji), emoji);
-    byHexcode.set(e.hexcode, emoji);
+/** The lookup tables, built once when the module is first imported: emoji by key, and by shortcode. */
+function load() {
+  const byKey = new Map<string, string>();
+  const byHexcode = new Map<string, string>();
+  for (const entry of dataset<EmojiEntry[]>('data.json')) {
+    // Skin tone swatches, hair components and lone regional indicators are parts of emoji, not emoji.
+    if (entry.group === undefined || entry.group === 2) continue;
+    for (const e of [entry, ...(entry.skins ?? [])]) {
+      const emoji = qualified(e);
+      byKey.set(keyOf(emoji), emoji);
+      byHexcode.set(e.hexcode, emoji);
+    }
   }
-}
-const byShortcode = new Map<string, string>();
-for (const set of SHORTCODE_SETS) {
-  for (const [hexcode, names] of Object.entries(set)) {
-    const emoji = byHexcode.get(hexcode);
-    if (!emoji) continue;
-    for (const name of typeof names === 'string' ? [names] : names) if (!byShortcode.has(name)) byShortcode.set(name, emoji);
+  const byShortcode = new Map<string, string>();
+  // Earlier sets win a name two of them give to different emoji.
+  for (const set of ['github', 'iamcal', 'emojibase']) {
+    for (const [hexcode, names] of Object.entries(dataset<Shortcodes>(`shortcodes/${set}.json`))) {
+      const emoji = byHexcode.get(hexcode);
+      if (!emoji) continue;
+      for (const name of typeof names === 'string' ? [names] : names) if (!byShortcode.has(name)) byShortcode.set(name, emoji);
+    }
   }
+  return { byKey, byShortcode };
 }
-
-/** How many emoji (with skin tones) and shortcodes are known: for tests and logs. */
-export const emojiCounts = { emoji: byKey.size, shortcodes: byShortcode.size };
+const { byKey, byShortcode } = load();
 
 const SHORTCODE = /^:?([a-z0-9_+-]{1,60}):?$/i;
 const INPUT_MAX = 64;
