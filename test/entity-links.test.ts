@@ -576,6 +576,33 @@ describe('Message.links', () => {
       await Promise.all(clients.map((c) => c.dispose()));
     }
   });
+  it('are resolved once per role for a live event, not once per subscriber', async () => {
+    const w = await world();
+    const extra = [await createUser(s, w.org, 'MEMBER')];
+    const channel = await createChannel(s, w.org.owner.token, { memberIds: [w.member.id, w.member2.id, ...extra.map((u) => u.id)] });
+    const costOf = async (subscribers: { token: string }[]) => {
+      const clients = subscribers.map((u) => wsClient(s.url, u.token, { keepOpen: true }));
+      try {
+        const streams = clients.map((client) =>
+          collect(client, LIVE, { c: channel }, (d) =>
+            d.channelEvents.__typename === 'MessageAddedEvent' ? d.channelEvents.message : null,
+          ),
+        );
+        for (const stream of streams) await untilLive(stream, () => send(s, w.org.owner.token, channel, 'probe'));
+        await new Promise((r) => setTimeout(r, 100));
+        const seen = streams.map((stream) => stream.items.length);
+        const before = s.app.queryCount();
+        await send(s, w.org.owner.token, channel, 'fan-out @task#45 @task#in-hidden');
+        await Promise.all(streams.map((stream, i) => stream.waitFor(seen[i]! + 1)));
+        const used = s.app.queryCount() - before;
+        for (const stream of streams) expect(stream.items.at(-1)!.links.map((l) => l.id)).toEqual(['45', 'in-hidden']);
+        return used;
+      } finally {
+        await Promise.all(clients.map((c) => c.dispose()));
+      }
+    };
+    expect(await costOf([w.member, w.member2, ...extra])).toBe(await costOf([w.member]));
+  });
 });
 
 describe('linkedMessages and linkedEntity', () => {
