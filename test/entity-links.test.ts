@@ -295,6 +295,9 @@ describe('API keys', () => {
     expect(await upsert(key, [entity])).toEqual({ count: 1, changed: 1 });
     const used = ok(await s.gql(LIST_KEYS, {}, org.owner.token)).apiKeys.edges[0]!.node;
     expect(used.lastUsedAt).not.toBeNull();
+    // Written at most once a minute: another request right after leaves it as it was.
+    expect(await upsert(key, [entity])).toEqual({ count: 1, changed: 0 });
+    expect(ok(await s.gql(LIST_KEYS, {}, org.owner.token)).apiKeys.edges[0]!.node.lastUsedAt).toBe(used.lastUsedAt);
 
     const revoked = ok(await s.gql(REVOKE_KEY, { id: used.id }, org.owner.token)).revokeApiKey;
     expect(revoked).toMatchObject({ id: used.id, revoked: true });
