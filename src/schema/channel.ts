@@ -6,7 +6,7 @@ import {
   ChannelMemberRole as ChannelMemberRoleValues,
   ChannelVisibility as ChannelVisibilityValues,
 } from '../generated/prisma/enums.ts';
-import type { ChannelUpdate } from '../services/channels.ts';
+import type { ChannelUpdate } from '../services/channel-settings.ts';
 import { CUSTOM_FIELDS_MAX } from '../services/message-content.ts';
 import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';

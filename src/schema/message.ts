@@ -9,7 +9,7 @@ import { CUSTOM_FIELDS_MAX } from '../services/message-content.ts';
 import type { DeleteResult } from '../services/messages.ts';
 import { builder } from './builder.ts';
 import { Channel, ChannelMember, MessageFilter } from './channel.ts';
-import { messageFilterWhere } from '../services/channels.ts';
+import { messageFilterWhere } from '../services/message-filter.ts';
 import { pageCap } from './pagination.ts';
 import { withSelection } from './selection.ts';
 

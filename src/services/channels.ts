@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import type { Viewer } from './viewer.ts';
 import {
   Prisma,
@@ -13,7 +12,6 @@ import {
   assertId,
   channelAccess,
   isExternal,
-  isId,
   isStaff,
   manageableChannel,
   readableChannel,
@@ -21,12 +19,20 @@ import {
   readableProjectWhere,
 } from './access.ts';
 import type { ChannelLog } from './channel-log.ts';
-import type { ChannelChange } from '../bus/events.ts';
 import type { Tx } from '../db/tx.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
 import { columns } from '../db/columns.ts';
-import { checkCustomFields } from './message-content.ts';
+import {
+  changesOf,
+  checkedUpdate,
+  checkName,
+  checkText,
+  checkVisibility,
+  CHANNEL_DESCRIPTION_MAX,
+  CHANNEL_TOPIC_MAX,
+  type ChannelUpdate,
+} from './channel-settings.ts';
 
 export interface ChannelFilter {
   kind?: ChannelKind | null;
@@ -46,99 +52,6 @@ export interface CreateChannelInput {
   visibility?: ChannelVisibility | null;
   projectId?: string | null;
   memberIds?: string[] | null;
-}
-
-/** What updateChannel may change: a key that is absent stays as it is; null clears topic, description and customFields. */
-export interface ChannelUpdate {
-  name?: string | null;
-  topic?: string | null;
-  description?: string | null;
-  customFields?: unknown;
-  visibility?: ChannelVisibility | null;
-  membersMayPin?: boolean | null;
-}
-
-export const CHANNEL_NAME_MAX = 80;
-export const CHANNEL_TOPIC_MAX = 250;
-export const CHANNEL_DESCRIPTION_MAX = 2000;
-
-type Settings = Pick<Channel, 'name' | 'topic' | 'description' | 'customFields' | 'visibility' | 'membersMayPin'>;
-
-/** `update` checked: names trimmed, lengths and kinds enforced. Throws BAD_USER_INPUT. */
-function checkedUpdate(kind: ChannelKind, update: ChannelUpdate): Partial<Settings> {
-  const out: Partial<Settings> = {};
-  if (update.name !== undefined) {
-    if (kind === 'DIRECT') throw badInput('name', 'Direct conversations have no name');
-    out.name = checkName(update.name);
-  }
-  if (update.topic !== undefined) out.topic = checkText('topic', update.topic, CHANNEL_TOPIC_MAX);
-  if (update.description !== undefined) out.description = checkText('description', update.description, CHANNEL_DESCRIPTION_MAX);
-  if (update.customFields !== undefined) {
-    const value = update.customFields;
-    if (value !== null && (typeof value !== 'object' || Array.isArray(value)))
-      throw badInput('customFields', 'customFields must be a JSON object');
-    checkCustomFields(value);
-    out.customFields = value as Prisma.JsonValue;
-  }
-  if (update.visibility !== undefined) out.visibility = checkVisibility(kind, update.visibility);
-  if (update.membersMayPin !== undefined) {
-    if (update.membersMayPin === null) throw badInput('membersMayPin', 'membersMayPin is true or false');
-    out.membersMayPin = update.membersMayPin;
-  }
-  return out;
-}
-
-function checkName(name: string | null): string {
-  const trimmed = name?.trim() ?? '';
-  if (!trimmed || trimmed.length > CHANNEL_NAME_MAX) throw badInput('name', `name must be 1 to ${CHANNEL_NAME_MAX} characters`);
-  return trimmed;
-}
-
-function checkText(field: string, value: string | null, max: number): string | null {
-  if (value === null) return null;
-  if (value.length > max) throw badInput(field, `${field} must be at most ${max} characters`);
-  if (value.includes('\u0000')) throw badInput(field, `${field} must not contain NUL (U+0000) characters`);
-  return value;
-}
-
-function checkVisibility(kind: ChannelKind, visibility: ChannelVisibility | null): ChannelVisibility {
-  if (visibility === null) throw badInput('visibility', 'visibility is PRIVATE or PUBLIC');
-  if (visibility === 'PUBLIC' && kind !== 'GROUP') throw badInput('visibility', 'Only GROUP channels can be public');
-  return visibility;
-}
-
-/** The keys of `wanted` that differ from the channel as it is, as CHANNEL_UPDATED carries them. */
-function changesOf(channel: Settings, wanted: Partial<Settings>): ChannelChange {
-  const change: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(wanted) as [keyof Settings, unknown][]) {
-    // jsonb keeps no key order, so custom fields compare by value.
-    if (!isDeepStrictEqual(channel[key], value)) change[key] = value;
-  }
-  return change as ChannelChange;
-}
-
-/** `Channel.messages(filter)`: every condition given must hold. */
-export interface MessageFilter {
-  /** A user id; one that is no user of the channel (another organization's, or none) matches no message. */
-  senderId?: string | null;
-  /** Sent at or after this instant. */
-  after?: Date | null;
-  /** Sent before this instant. */
-  before?: Date | null;
-  /** true: messages with at least one `@type#id` link; false: those without. */
-  hasLinks?: boolean | null;
-}
-
-/** The rows of a channel's history `filter` keeps, for the history's own query (keyset by seq stays as it is). */
-export function messageFilterWhere(filter: MessageFilter | null | undefined): Prisma.MessageWhereInput {
-  if (!filter) return {};
-  const where: Prisma.MessageWhereInput = {};
-  if (filter.senderId != null) where.senderId = isId(filter.senderId) ? filter.senderId : { in: [] };
-  if (filter.after || filter.before) {
-    where.createdAt = { ...(filter.after ? { gte: filter.after } : {}), ...(filter.before ? { lt: filter.before } : {}) };
-  }
-  if (filter.hasLinks != null) where.links = filter.hasLinks ? { some: {} } : { none: {} };
-  return where;
 }
 
 /** Most users in one direct conversation (the viewer included), as in common chat tools. */
