@@ -217,7 +217,9 @@ async function sendAs(user: TestUser, channelId: string, body: string, clientMes
 /** The notifications a user has about one message. */
 async function notificationsAbout(user: TestUser, messageId: string) {
   const data = ok(await s.gql(NOTIFICATIONS, {}, user.token));
-  return data.notifications.edges.map((e) => e.node).filter((n) => n.messageId === messageId);
+  return data.notifications.edges
+    .map((e) => ({ ...e.node, data: e.node.data as Record<string, unknown> }))
+    .filter((n) => n.messageId === messageId);
 }
 
 async function mine(user: TestUser, vars: { first?: number; after?: string; unreadOnly?: boolean } = {}) {

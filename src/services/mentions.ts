@@ -201,23 +201,31 @@ export class MentionService {
    * them, those at NONE or who muted the channel of nothing.
    */
   sendSql(viewer: Viewer, channelId: string, plan: RefPlan | null, body: string): Prisma.Sql {
-    const data = (kind: Prisma.Sql) =>
-      Prisma.sql`jsonb_build_object('channelName', ch.name, 'actorName', ${viewer.displayName}::text, 'excerpt', ${excerpt(body)}::text, 'mention', ${kind})`;
-    if (!plan) {
-      return Prisma.sql`,
-        notified AS (
-          INSERT INTO "Notification" (id, "organizationId", "userId", type, "actorId", "messageId", "channelId", data, "createdAt")
-          SELECT ${UUIDV7}, msg."organizationId", cm."userId", 'MESSAGE'::"NotificationType", msg."senderId", msg.id, msg."channelId",
-            ${data(Prisma.sql`NULL::text`)}, msg."createdAt"
-          FROM msg
-          JOIN "ChannelMember" cm ON cm."channelId" = msg."channelId" AND cm."notificationLevel" = 'ALL'
-          JOIN "User" u ON u.id = cm."userId"
-          JOIN "Channel" ch ON ch.id = msg."channelId"
-          WHERE cm."userId" <> msg."senderId" AND (cm."mutedUntil" IS NULL OR cm."mutedUntil" <= now())
-            AND ${userMayReadChannelSql('u', 'ch')}
-          RETURNING id, "userId", type, data
-        )`;
-    }
+    // Members at level ALL who may read the channel and are not mentioned: a MESSAGE each.
+    const everything = Prisma.sql`
+      SELECT cm."userId", 'MESSAGE'::"NotificationType" AS type, NULL::text AS kind
+      FROM "ChannelMember" cm JOIN "User" u ON u.id = cm."userId" JOIN "Channel" c ON c.id = cm."channelId"
+      WHERE cm."channelId" = ${channelId}::uuid AND cm."notificationLevel" = 'ALL'
+        AND (cm."mutedUntil" IS NULL OR cm."mutedUntil" <= now()) AND ${userMayReadChannelSql('u', 'c')}
+        ${plan ? Prisma.sql`AND NOT EXISTS (SELECT 1 FROM mentioned m WHERE m."userId" = cm."userId")` : Prisma.empty}`;
+    // Mentioned members (who may read the channel, as `mentioned` found) unless at level NONE or muted: a MENTION each.
+    const mentionedMembers = Prisma.sql`
+      SELECT m."userId", 'MENTION'::"NotificationType" AS type, m.kind::text AS kind
+      FROM mentioned m JOIN "ChannelMember" cm ON cm."channelId" = ${channelId}::uuid AND cm."userId" = m."userId"
+      WHERE cm."notificationLevel" <> 'NONE' AND (cm."mutedUntil" IS NULL OR cm."mutedUntil" <= now())
+      UNION ALL`;
+    const notified = Prisma.sql`
+      notified AS (
+        INSERT INTO "Notification" (id, "organizationId", "userId", type, "actorId", "messageId", "channelId", data, "createdAt")
+        SELECT ${UUIDV7}, msg."organizationId", t."userId", t.type, msg."senderId", msg.id, msg."channelId",
+          jsonb_build_object('channelName', ch.name, 'actorName', ${viewer.displayName}::text, 'excerpt', ${excerpt(body)}::text, 'mention', t.kind),
+          msg."createdAt"
+        FROM msg JOIN "Channel" ch ON ch.id = msg."channelId"
+        CROSS JOIN (${plan ? mentionedMembers : Prisma.empty} ${everything}) t
+        WHERE t."userId" <> msg."senderId"
+        RETURNING id, "userId", type, data
+      )`;
+    if (!plan) return Prisma.sql`, ${notified}`;
     return Prisma.sql`,
       ${this.mentionedSql(viewer, channelId, plan, null)},
       mention_rows AS (
@@ -230,21 +238,7 @@ export class MentionService {
         SELECT msg.id, msg."organizationId", msg."channelId", msg.seq, l."typeKey", l."externalId", l.ranges, msg."createdAt"
         FROM msg CROSS JOIN jsonb_to_recordset(${this.linksJson(plan)}::jsonb) AS l("typeKey" text, "externalId" text, ranges jsonb)
       ),
-      notified AS (
-        INSERT INTO "Notification" (id, "organizationId", "userId", type, "actorId", "messageId", "channelId", data, "createdAt")
-        SELECT ${UUIDV7}, msg."organizationId", cm."userId",
-          CASE WHEN m."userId" IS NULL THEN 'MESSAGE' ELSE 'MENTION' END::"NotificationType", msg."senderId", msg.id, msg."channelId",
-          ${data(Prisma.sql`m.kind`)}, msg."createdAt"
-        FROM msg
-        JOIN "ChannelMember" cm ON cm."channelId" = msg."channelId"
-        LEFT JOIN mentioned m ON m."userId" = cm."userId"
-        JOIN "User" u ON u.id = cm."userId"
-        JOIN "Channel" ch ON ch.id = msg."channelId"
-        WHERE cm."userId" <> msg."senderId" AND (cm."mutedUntil" IS NULL OR cm."mutedUntil" <= now())
-          AND (cm."notificationLevel" = 'ALL' OR (cm."notificationLevel" = 'MENTIONS' AND m."userId" IS NOT NULL))
-          AND ${userMayReadChannelSql('u', 'ch')}
-        RETURNING id, "userId", type, data
-      )`;
+      ${notified}`;
   }
 
   /** The column of a send's final SELECT that carries the notifications `sendSql` created. */
