@@ -6,6 +6,7 @@ import { assertId, channelAccess, mayReactInChannel, writableChannel } from './a
 import type { ChannelLog } from './channel-log.ts';
 import { parseEmoji } from './emoji.ts';
 import { conflict, forbidden, notFound } from './errors.ts';
+import { columns } from '../db/columns.ts';
 
 /** At most this many different emoji on one message. */
 export const MAX_DISTINCT_REACTIONS = 20;
@@ -52,11 +53,9 @@ export class ReactionService {
   }
 
   private async change(viewer: Viewer, messageId: string, emoji: string, added: boolean): Promise<Message> {
-    const message = await this.target(viewer, messageId);
-    const key = { messageId_userId_emoji: { messageId, userId: viewer.id, emoji } };
+    const { message, reacted } = await this.target(viewer, messageId, emoji);
     // The retry of a change already made costs no lock and no seq.
-    const existing = await this.prisma.reaction.findUnique({ where: key, select: { emoji: true } });
-    if ((existing !== null) === added) return message;
+    if (reacted === added) return message;
     try {
       await this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
         await log.append(message.channelId, 'REACTIONS_CHANGED', async () => {
@@ -64,27 +63,33 @@ export class ReactionService {
           // archiving, removals) of this channel are ordered, so the rights,
           // the bounds and the count below are those of this point in the log.
           await mayReact(tx, viewer, message.channelId);
-          const locked = await tx.message.findFirst({ where: { id: messageId }, select: { seq: true, deletedAt: true } });
-          if (!locked) throw notFound('Message');
-          if (locked.deletedAt) throw conflict('A deleted message takes no reactions');
           const count = added ? await insert(tx, viewer, message, emoji) : await remove(tx, viewer, message, emoji);
-          return { messageId, messageSeq: locked.seq, emoji, userId: viewer.id, added, count } satisfies ReactionChange;
+          return { messageId, messageSeq: message.seq, emoji, userId: viewer.id, added, count } satisfies ReactionChange;
         });
       });
     } catch (error) {
       if (!(error instanceof NoChange)) throw error;
     }
-    return message as Message;
+    return message;
   }
 
-  /** The message, if the viewer may react to it: NOT_FOUND when they cannot read it, FORBIDDEN when they may not post. */
-  private async target(viewer: Viewer, messageId: string): Promise<Message & Target> {
+  /**
+   * The message, if the viewer may react to it (NOT_FOUND when they cannot
+   * read it, FORBIDDEN when they may not post, CONFLICT once deleted), and
+   * whether they already reacted with `emoji`: one query besides the rights.
+   */
+  private async target(viewer: Viewer, messageId: string, emoji: string): Promise<{ message: Message; reacted: boolean }> {
     assertId(messageId, 'Message');
-    const message = await this.prisma.message.findFirst({ where: { id: messageId, organizationId: viewer.organizationId } });
-    if (!message) throw notFound('Message');
+    const [row] = await this.prisma.$queryRaw<(Message & { reacted: boolean })[]>`
+      SELECT ${columns('Message', 'm')}, EXISTS (
+        SELECT 1 FROM "Reaction" r WHERE r."messageId" = m.id AND r."userId" = ${viewer.id}::uuid AND r.emoji = ${emoji}
+      ) AS reacted
+      FROM "Message" m WHERE m.id = ${messageId}::uuid AND m."organizationId" = ${viewer.organizationId}::uuid`;
+    if (!row) throw notFound('Message');
+    const { reacted, ...message } = row;
     await mayReact(this.prisma, viewer, message.channelId);
     if (message.deletedAt) throw conflict('A deleted message takes no reactions');
-    return message;
+    return { message, reacted };
   }
 
   /**
@@ -145,17 +150,12 @@ async function mayReact(db: PrismaClient | Tx, viewer: Viewer, channelId: string
 
 /** Inserts the reaction within the bounds; returns the emoji's count after it. */
 async function insert(tx: Tx, viewer: Viewer, message: Target, emoji: string): Promise<number> {
-  const [stats] = await tx.$queryRaw<{ distinct: number; mine: number; present: boolean; exists: boolean }[]>`
-    SELECT count(DISTINCT emoji)::int AS "distinct",
-      (count(*) FILTER (WHERE "userId" = ${viewer.id}::uuid))::int AS mine,
-      coalesce(bool_or(emoji = ${emoji}), false) AS present,
-      coalesce(bool_or(emoji = ${emoji} AND "userId" = ${viewer.id}::uuid), false) AS "exists"
-    FROM "Reaction" WHERE "messageId" = ${message.id}::uuid`;
-  if (stats!.exists) throw new NoChange();
-  if (!stats!.present && stats!.distinct >= MAX_DISTINCT_REACTIONS) {
+  const stats = await lockedState(tx, viewer, message, emoji);
+  if (stats.exists) throw new NoChange();
+  if (!stats.present && stats.distinct >= MAX_DISTINCT_REACTIONS) {
     throw conflict(`A message takes at most ${MAX_DISTINCT_REACTIONS} different emoji`, { limit: MAX_DISTINCT_REACTIONS });
   }
-  if (stats!.mine >= MAX_REACTIONS_PER_USER) {
+  if (stats.mine >= MAX_REACTIONS_PER_USER) {
     throw conflict(`You may add at most ${MAX_REACTIONS_PER_USER} reactions to one message`, { limit: MAX_REACTIONS_PER_USER });
   }
   // clock_timestamp(), not the transaction's start: under the channel lock it orders first reactions as the log does.
@@ -171,13 +171,39 @@ async function insert(tx: Tx, viewer: Viewer, message: Target, emoji: string): P
 
 /** Deletes the reaction; returns the emoji's count after it. */
 async function remove(tx: Tx, viewer: Viewer, message: Target, emoji: string): Promise<number> {
-  const [row] = await tx.$queryRaw<{ removed: number; count: number }[]>`
-    WITH del AS (
+  const [row] = await tx.$queryRaw<{ state: 'GONE' | 'DELETED' | 'LIVE'; removed: number; count: number }[]>`
+    WITH m AS (SELECT "deletedAt" FROM "Message" WHERE id = ${message.id}::uuid),
+    del AS (
       DELETE FROM "Reaction" WHERE "messageId" = ${message.id}::uuid AND "userId" = ${viewer.id}::uuid AND emoji = ${emoji}
+        AND EXISTS (SELECT 1 FROM m WHERE "deletedAt" IS NULL)
       RETURNING 1
     )
-    SELECT (SELECT count(*) FROM del)::int AS removed,
+    SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM m) THEN 'GONE' WHEN EXISTS (SELECT 1 FROM m WHERE "deletedAt" IS NOT NULL) THEN 'DELETED' ELSE 'LIVE' END AS state,
+      (SELECT count(*) FROM del)::int AS removed,
       ((SELECT count(*) FROM "Reaction" WHERE "messageId" = ${message.id}::uuid AND emoji = ${emoji}) - (SELECT count(*) FROM del))::int AS count`;
+  checkState(row!.state);
   if (row!.removed === 0) throw new NoChange();
   return row!.count;
+}
+
+/** A message deleted since the checks before the lock: gone (NOT_FOUND) or soft-deleted (CONFLICT). */
+function checkState(state: 'GONE' | 'DELETED' | 'LIVE'): void {
+  if (state === 'GONE') throw notFound('Message');
+  if (state === 'DELETED') throw conflict('A deleted message takes no reactions');
+}
+
+/** Under the lock: the message's state and the reactions on it that the bounds look at. */
+async function lockedState(tx: Tx, viewer: Viewer, message: Target, emoji: string) {
+  const [row] = await tx.$queryRaw<
+    { state: 'GONE' | 'DELETED' | 'LIVE'; distinct: number; mine: number; present: boolean; exists: boolean }[]
+  >`
+    SELECT CASE WHEN m.id IS NULL THEN 'GONE' WHEN m."deletedAt" IS NOT NULL THEN 'DELETED' ELSE 'LIVE' END AS state, s.*
+    FROM (SELECT count(DISTINCT emoji)::int AS "distinct",
+        (count(*) FILTER (WHERE "userId" = ${viewer.id}::uuid))::int AS mine,
+        coalesce(bool_or(emoji = ${emoji}), false) AS present,
+        coalesce(bool_or(emoji = ${emoji} AND "userId" = ${viewer.id}::uuid), false) AS "exists"
+      FROM "Reaction" WHERE "messageId" = ${message.id}::uuid) s
+    LEFT JOIN "Message" m ON m.id = ${message.id}::uuid`;
+  checkState(row!.state);
+  return row!;
 }
