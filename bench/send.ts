@@ -1,8 +1,10 @@
 // Benchmark B1: sendMessage over HTTP against PostgreSQL, beside a floor measured
 // in the same run (see bench/README.md for how to read the output).
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cpuTimes, idleShare } from './lib/cpu.ts';
 import { createBenchDatabase, rows, scalar } from './lib/database.ts';
@@ -40,6 +42,8 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '1,16,64' },
     'no-redis': { type: 'boolean', default: false },
     'skip-profile': { type: 'boolean', default: false },
+    'skip-mentions': { type: 'boolean', default: false },
+    'mentions-only': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -52,6 +56,8 @@ if (args.help) {
   --concurrency    comma-separated worker counts (default 1,16,64)
   --no-redis       in-process pub/sub instead of Redis
   --skip-profile   skip the per-request breakdown at concurrency 1
+  --skip-mentions  skip the plain vs "3 mentions + 2 links" comparison
+  --mentions-only  run only that comparison (no floor rows, no profile)
 
 Environment: BENCH_PG_ADMIN_URL (default postgresql://postgres@127.0.0.1:5432/postgres),
 REDIS_URL (default redis://127.0.0.1:6379), DATABASE_POOL_SIZE (default 10, used by both servers),
@@ -131,6 +137,13 @@ async function main(): Promise<void> {
 
   const maxConcurrency = Math.max(...levels);
   const setup = await prepare(gql, db.url, maxConcurrency);
+  if (args['mentions-only']) {
+    const load = await LoadGenerator.start();
+    cleanups.push(() => load.stop());
+    const result = await compareMentions(load, port, setup, maxConcurrency);
+    console.log(`\nResults written to ${writeMentionResults(info, result)}`);
+    return;
+  }
   const floor = await startFloor({
     databaseUrl: db.url,
     poolSize: config.databasePoolSize,
@@ -205,6 +218,91 @@ async function main(): Promise<void> {
   const verdict = printVerdict(rows, TARGET);
   const file = writeResults(info, { rows, integrity, profile, verdict });
   console.log(`\nResults written to ${file}`);
+  if (!args['skip-mentions']) {
+    const result = await compareMentions(load, port, setup, maxConcurrency);
+    console.log(`Results written to ${writeMentionResults(info, result)}`);
+  }
+}
+
+/** Issue 11: a send with 3 mentions and 2 links costs at most this many times a plain one. */
+const MENTION_TARGET = 1.3;
+
+interface MentionRow extends Case {
+  plain: ReturnType<typeof combine>;
+  mentions: ReturnType<typeof combine>;
+  /** Plain throughput over mention throughput: how many plain sends one mention send costs. */
+  throughputRatio: number;
+  /** Median latency of a mention send over that of a plain send. */
+  latencyRatio: number;
+  /** Server CPU per mention send over that per plain send. */
+  cpuRatio: number;
+}
+
+/**
+ * Plain sends against sends whose body mentions three members and links two
+ * entities, in alternating slices of the same run and on the same channels:
+ * what mentions, links and their notifications add to a send (issue 11).
+ */
+async function compareMentions(load: LoadGenerator, port: number, setup: Setup, maxConcurrency: number) {
+  const names = setup.mentioned.map((u) => `@${u}`).join(' ');
+  const mentionBody = `Benchmark message for ${names}: see @task#45 and @task#46, the quick brown fox.`;
+  const target = (name: 'parley', body: string): Target => ({
+    name,
+    port,
+    path: '/graphql',
+    headers: { authorization: `Bearer ${setup.token}` },
+    template: JSON.stringify({ query: SEND, variables: { input: { channelId: CHANNEL, body, clientMessageId: KEY } } }),
+    shared: setup.parley.shared,
+    own: setup.parley.own,
+  });
+  const plain = target('parley', BODY);
+  const mentions = target('parley', mentionBody);
+  const cases: Case[] = [
+    { concurrency: 1, channels: 'shared' },
+    { concurrency: Math.min(16, maxConcurrency), channels: 'own' },
+  ];
+  console.log(`\n  Mentions (issue 11): plain body vs "${mentionBody}"`);
+  const rows: MentionRow[] = [];
+  for (const c of cases) {
+    process.stdout.write(
+      `  running concurrency ${c.concurrency}, ${c.channels === 'shared' ? 'one channel' : 'one channel per worker'} ...`,
+    );
+    const [plainParts, mentionParts] = await inSlices([plain, mentions], slices, (t, i) =>
+      measure(load, t, c, durationMs / slices, `${t === plain ? 'plain' : 'mentions'}${i}`, i === 0 ? warmupRequests : c.concurrency),
+    );
+    const p = combine(plainParts!);
+    const m = combine(mentionParts!);
+    const cpuPer = (x: ReturnType<typeof combine>) => x.serverCpu / x.perSecond;
+    rows.push({
+      ...c,
+      plain: p,
+      mentions: m,
+      throughputRatio: p.perSecond / m.perSecond,
+      latencyRatio: m.latency.p50 / p.latency.p50,
+      cpuRatio: cpuPer(m) / cpuPer(p),
+    });
+    process.stdout.write(' done\n');
+  }
+  const f = (n: number, d = 2) => n.toFixed(d);
+  console.log('\n  conc  channels   plain/s  mentions/s  cost (plain/s ÷ mentions/s)  p50 plain  p50 mentions  p50 ratio  CPU/send ratio');
+  for (const r of rows) {
+    console.log(
+      `  ${String(r.concurrency).padStart(4)}  ${(r.channels === 'shared' ? '1' : String(r.concurrency)).padStart(8)}  ${f(r.plain.perSecond, 0).padStart(8)}  ${f(r.mentions.perSecond, 0).padStart(10)}  ${f(r.throughputRatio).padStart(27)}  ${f(r.plain.latency.p50).padStart(9)}  ${f(r.mentions.latency.p50).padStart(12)}  ${f(r.latencyRatio).padStart(9)}  ${f(r.cpuRatio).padStart(14)}`,
+    );
+  }
+  const worst = Math.max(...rows.map((r) => Math.max(r.throughputRatio, r.latencyRatio)));
+  const pass = worst <= MENTION_TARGET;
+  console.log(`\n  Mentions verdict: ${pass ? 'PASS' : 'FAIL'} (worst cost ratio ${f(worst)}, target at most ${MENTION_TARGET})`);
+  return { body: mentionBody, rows, target: MENTION_TARGET, worst, pass };
+}
+
+function writeMentionResults(info: RunInfo, result: Awaited<ReturnType<typeof compareMentions>>): string {
+  const dir = new URL('./results/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  const at = new Date().toISOString();
+  const file = new URL(`send-mentions-${at.replace(/[:.]/g, '-')}.json`, dir);
+  writeFileSync(file, `${JSON.stringify({ benchmark: 'B1 sendMessage: mentions', at, info, ...result }, null, 2)}\n`);
+  return fileURLToPath(file);
 }
 
 interface ChannelSet {
@@ -215,6 +313,8 @@ interface ChannelSet {
 
 interface Setup {
   token: string;
+  /** Usernames of three members of every Parley channel, for the mentions comparison. */
+  mentioned: string[];
   userId: string;
   organizationId: string;
   parley: ChannelSet;
@@ -234,8 +334,26 @@ async function prepare(gql: Gql, databaseUrl: string, perWorker: number): Promis
   const parley = await channelSet('parley');
   const floorSet = await channelSet('floor');
   const userId = auth.userId;
+  const mentioned = [`alice-${runId}`, `bob-${runId}`, `carol-${runId}`];
+  const memberIds: string[] = [];
+  for (const username of mentioned) {
+    const { createUser } = await gql<{ createUser: { id: string } }>(
+      `mutation($input: CreateUserInput!) { createUser(input: $input) { id } }`,
+      { input: { username, displayName: username, role: 'MEMBER', password: 'benchmark-password' } },
+      auth.token,
+    );
+    memberIds.push(createUser.id);
+  }
+  for (const channelId of [parley.shared, ...parley.own]) {
+    await gql(
+      `mutation($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u) { id } }`,
+      { c: channelId, u: memberIds },
+      auth.token,
+    );
+  }
   return {
     token: auth.token,
+    mentioned,
     userId,
     organizationId: await scalar<string>(databaseUrl, 'SELECT "organizationId" FROM "User" WHERE id = $1', [userId]),
     parley,

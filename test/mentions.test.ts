@@ -202,6 +202,40 @@ const VIEWER_EVENTS = graphql(`
     }
   }
 `);
+const CHANNEL_EVENTS = graphql(`
+  subscription MentionsChannelEvents($c: ID!, $after: Int) {
+    channelEvents(channelId: $c, after: $after) {
+      __typename
+      seq
+      ... on MessageAddedEvent {
+        message {
+          body
+          mentions {
+            kind
+            start
+            end
+            user {
+              id
+            }
+          }
+        }
+      }
+      ... on MessageEditedEvent {
+        message {
+          body
+          mentions {
+            kind
+            start
+            end
+            user {
+              id
+            }
+          }
+        }
+      }
+    }
+  }
+`);
 const PING = graphql(`
   query MentionsPing {
     viewer {
@@ -368,6 +402,37 @@ describe('who a mention notifies', () => {
     ok(await s.gql(EDIT, { id: message.id, body: `back to @${alice.username}` }, author.token));
     expect(await notificationsAbout(alice, message.id)).toHaveLength(1);
     expect((await mine(alice)).edges.map((e) => e.node.id)).toContain(message.id);
+  });
+
+  it('Message.mentions in replayed and live channelEvents follow each version\u2019s own body', async () => {
+    const channelId = await createChannel(s, org.owner.token, { memberIds: [author.id, alice.id] });
+    const message = await sendAs(author, channelId, `hi @${alice.username}`);
+    ok(await s.gql(EDIT, { id: message.id, body: `well, hello there @${alice.username}` }, author.token));
+    const socket = wsClient(s.url, alice.token, { keepOpen: true });
+    try {
+      const events = collect(socket, CHANNEL_EVENTS, { c: channelId, after: 0 }, (d) => d.channelEvents);
+      const mentionsOf = (e: (typeof events.items)[number]) => ('message' in e ? e.message?.mentions : undefined);
+      const messages = () => events.items.map(mentionsOf).filter((m) => m !== undefined);
+      const until = async (n: number) => {
+        for (const deadline = Date.now() + 5000; messages().length < n; await new Promise((r) => setTimeout(r, 20))) {
+          if (Date.now() > deadline) throw new Error(`only ${JSON.stringify(events.items)} ${JSON.stringify(events.errors)}`);
+        }
+      };
+      await until(2); // the replay: sent, then edited
+      await sendAs(author, channelId, `live @${alice.username} @channel`);
+      await until(3);
+      const at = alice.username.length + 1;
+      expect(messages()).toEqual([
+        [{ kind: 'USER', start: 3, end: 3 + at, user: { id: alice.id } }],
+        [{ kind: 'USER', start: 18, end: 18 + at, user: { id: alice.id } }],
+        [
+          { kind: 'USER', start: 5, end: 5 + at, user: { id: alice.id } },
+          { kind: 'CHANNEL', start: 6 + at, end: 14 + at, user: null },
+        ],
+      ]);
+    } finally {
+      await socket.dispose();
+    }
   });
 
   it('a retried send with the same clientMessageId notifies once', async () => {
