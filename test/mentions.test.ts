@@ -103,8 +103,8 @@ const MUTE = graphql(`
   }
 `);
 const MINE = graphql(`
-  query MentionsMine($first: Int, $after: String, $unreadOnly: Boolean) {
-    mentions(first: $first, after: $after, unreadOnly: $unreadOnly) {
+  query MentionsMine($first: Int, $after: String, $last: Int, $before: String, $unreadOnly: Boolean) {
+    mentions(first: $first, after: $after, last: $last, before: $before, unreadOnly: $unreadOnly) {
       edges {
         cursor
         node {
@@ -112,6 +112,15 @@ const MINE = graphql(`
           body
           channel {
             id
+          }
+          sender {
+            id
+          }
+          mentions {
+            kind
+            user {
+              id
+            }
           }
         }
       }
@@ -256,8 +265,8 @@ async function notificationsAbout(user: TestUser, messageId: string) {
     .filter((n) => n.messageId === messageId);
 }
 
-async function mine(user: TestUser, vars: { first?: number; after?: string; unreadOnly?: boolean } = {}) {
-  return ok(await s.gql(MINE, { first: 50, ...vars }, user.token)).mentions;
+async function mine(user: TestUser, vars: { first?: number; after?: string; last?: number; before?: string; unreadOnly?: boolean } = {}) {
+  return ok(await s.gql(MINE, vars.last === undefined ? { first: 50, ...vars } : vars, user.token)).mentions;
 }
 
 async function countsOf(user: TestUser) {
@@ -567,6 +576,9 @@ describe('my mentions and unread mention counts', () => {
     const page2 = await mine(me, { first: 2, after: page1.pageInfo.endCursor! });
     expect(page2.edges.map((e) => e.node.id)).toEqual([m1.id]);
     expect(page2.pageInfo.hasNextPage).toBe(false);
+    // And backwards from the oldest.
+    const back = await mine(me, { last: 1, before: page2.edges[0]!.cursor });
+    expect(back.edges.map((e) => e.node.id)).toEqual([m2.id]);
 
     let counts = await countsOf(me);
     expect(counts.get(first)!.unreadMentionCount).toBe(2);
@@ -611,5 +623,12 @@ describe('my mentions and unread mention counts', () => {
     };
     await cost(1); // the viewer lookup is cached from here on
     expect(await cost(5)).toBe(await cost(30));
+    // The viewer's mentions, with their channel, sender and mentions: no query per row either.
+    const mineCost = async (first: number) => {
+      const before = s.app.queryCount();
+      expect((await mine(a, { first })).edges).toHaveLength(first);
+      return s.app.queryCount() - before;
+    };
+    expect(await mineCost(5)).toBe(await mineCost(25));
   });
 });
