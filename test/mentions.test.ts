@@ -353,6 +353,14 @@ describe('who a mention notifies', () => {
     expect(unknown.mentions).toEqual([]);
     expect(hidden.mentions).toEqual([]);
     expect(await notificationsAbout(outsider, hidden.id)).toEqual([]);
+    // Neither an e-mail address nor a code span mentions anyone.
+    const quoted = await sendAs(
+      author,
+      channelId,
+      `mail ops@${alice.username} or run \`@${alice.username}\` and \`\`\`\n@${alice.username}\n\`\`\``,
+    );
+    expect(quoted.mentions).toEqual([]);
+    expect(await notificationsAbout(alice, quoted.id)).toEqual([]);
   });
 
   it('level ALL hears every message from others, MENTIONS (the default) only mentions; muting and NONE silence both', async () => {
