@@ -127,21 +127,18 @@ export class MentionService {
     if (!broadcast) return { refs, online: [] };
     // Rights first: a channel the viewer may not post in is NOT_FOUND or FORBIDDEN as for any send.
     const access = await writableChannel(this.prisma, viewer, channelId);
-    const members = await this.prisma.channelMember.findMany({ where: { channelId }, select: { userId: true } });
+    // @here needs the members (to ask presence about); @channel only their number.
+    const members = refs.here.length ? await this.prisma.channelMember.findMany({ where: { channelId }, select: { userId: true } }) : null;
+    const size = members?.length ?? (await this.prisma.channelMember.count({ where: { channelId } }));
     const before = previous?.includes('@') ? parseMessageRefs(previous) : null;
     const added = (refs.channel.length > 0 && !before?.channel.length) || (refs.here.length > 0 && !before?.here.length);
-    if (
-      added &&
-      members.length > BROADCAST_MEMBER_LIMIT &&
-      !isStaff(viewer) &&
-      !CHANNEL_MANAGER_ROLES.includes(access.member?.role ?? 'MEMBER')
-    ) {
+    if (added && size > BROADCAST_MEMBER_LIMIT && !isStaff(viewer) && !CHANNEL_MANAGER_ROLES.includes(access.member?.role ?? 'MEMBER')) {
       throw forbidden(
         `Only channel owners and admins and organization staff may use @channel or @here in a channel of more than ${BROADCAST_MEMBER_LIMIT} members`,
       );
     }
     let online: string[] = [];
-    if (refs.here.length) {
+    if (members) {
       const others = members.map((m) => m.userId).filter((id) => id !== viewer.id);
       // Presence is best effort: when it cannot answer, @here reaches nobody.
       const states = others.length ? await this.presence.states(others).catch(() => []) : [];
