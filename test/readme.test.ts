@@ -9,7 +9,7 @@ import { wsClient } from './helpers/ws.ts';
 // The README's GraphQL snippets, run in order as a newcomer pastes them into
 // GraphiQL: the token from registerOrganization goes into the Headers tab, and
 // each id a snippet names as a variable ($channelId, $projectId) is the one an
-// earlier snippet created (createChannel → channelId). A snippet that stops
+// earlier snippet created (createChannel → channelId, sendMessage → messageId). A snippet that stops
 // working, or names a variable nothing before it provides, fails here.
 
 const root = new URL('..', import.meta.url).pathname;
@@ -62,7 +62,7 @@ describe('README', () => {
       expect(result.errors, snippet).toBeUndefined();
       for (const [field, value] of Object.entries(result.data ?? {})) {
         if (value?.token) token = value.token;
-        const created = /^create([A-Z]\w*)$/.exec(field);
+        const created = /^(?:create|send)([A-Z]\w*)$/.exec(field);
         if (created && value?.id) known[`${created[1]![0]!.toLowerCase()}${created[1]!.slice(1)}Id`] = value.id;
       }
     }

@@ -13,6 +13,14 @@ describe('schema.graphql', () => {
     const document = parse(readFileSync(new URL('../examples/operations.graphql', import.meta.url), 'utf8'));
     expect(validate(schema, document).map((e) => e.message)).toEqual([]);
   });
+
+  it('accepts the GraphQL documents of docs/protocol.md, the guide client authors copy from', () => {
+    const schema = buildSchema(readFileSync(SCHEMA_FILE, 'utf8'));
+    const guide = readFileSync(new URL('../docs/protocol.md', import.meta.url), 'utf8');
+    const blocks = [...guide.matchAll(/```graphql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBeGreaterThan(0);
+    for (const block of blocks) expect(validate(schema, parse(block)).map((e) => e.message)).toEqual([]);
+  });
 });
 
 describe('root fields', () => {

@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "ChannelMember_channelId_notificationLevel_idx" ON "ChannelMember"("channelId", "notificationLevel");
