@@ -28,7 +28,8 @@ export const EntityType = builder.prismaObject('EntityType', {
   }),
 });
 
-const EntityLink = builder.objectRef<ResolvedLink>('EntityLink').implement({
+// What a link says, shared by a resolved reference and its occurrences in a body.
+const EntityReference = builder.interfaceRef<ResolvedLink>('EntityReference').implement({
   description: 'An entity reference (@type#id) as the viewer sees it.',
   fields: (t) => ({
     type: t.exposeString('type', { description: 'The type key, as written after @.' }),
@@ -44,19 +45,15 @@ const EntityLink = builder.objectRef<ResolvedLink>('EntityLink').implement({
   }),
 });
 
+const EntityLink = builder.objectRef<ResolvedLink>('EntityLink').implement({
+  description: 'An entity reference (@type#id) as the viewer sees it.',
+  interfaces: [EntityReference],
+});
+
 const MessageLink = builder.objectRef<MessageLinkView>('MessageLink').implement({
   description: 'One occurrence of an entity link in a message body that the viewer may see.',
+  interfaces: [EntityReference],
   fields: (t) => ({
-    type: t.exposeString('type', { description: 'The type key, as written after @.' }),
-    id: t.exposeString('externalId', { description: 'The external id, as written after #.' }),
-    typeName: t.exposeString('typeName', { description: 'The type\u2019s display name.' }),
-    label: t.exposeString('label', { description: 'e.g. "Task #45: Paint main bedroom walls", as it is now.' }),
-    url: t.exposeString('url', { nullable: true, description: 'Where the host product shows it; null for built-in types.' }),
-    nodeId: t.globalID({
-      nullable: true,
-      description: 'A built-in type\u2019s object (SupportTicket, ClientRequest, ChangeOrder, Message); null for host entities.',
-      resolve: (l) => l.node,
-    }),
     start: t.exposeInt('start', { description: 'Where the token (with its @) starts in the body, in UTF-16 code units.' }),
     end: t.exposeInt('end', { description: 'Where it ends (exclusive).' }),
   }),
