@@ -18,6 +18,7 @@ import { collect, type Collected } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { graphql } from './generated/index.ts';
+import type { UpdateChannelInput } from './generated/graphql.ts';
 
 /*
  * Convergence, after Zulip's `verify_action`: whatever happens in a channel,
@@ -81,12 +82,47 @@ interface MessageState {
   edits: { previousBody: string | null; editorId: string }[];
 }
 
+/** A channel's settings, as updateChannel changes them and ChannelUpdatedEvent tells. */
+interface Settings {
+  name: string | null;
+  topic: string | null;
+  description: string | null;
+  customFields: unknown;
+  visibility: string;
+  membersMayPin: boolean;
+}
+const SETTINGS = [
+  'name',
+  'topic',
+  'description',
+  'customFields',
+  'visibility',
+  'membersMayPin',
+] as const satisfies readonly (keyof Settings)[];
+
+/** A member's markers as the receipts tell them. */
+interface Markers {
+  read: number;
+  delivered: number;
+}
+
+/** One emoji on one message: the count the last event set, and who reacted, each with the seq of their reaction. */
+interface ReactionState {
+  count: number;
+  users: { id: string; seq: number }[];
+}
+
 interface ChannelState {
   seqs: number[];
   archived: boolean;
-  /** Member user id -> read marker as the receipts tell it. */
-  members: Map<string, number>;
+  settings: Settings;
+  /** Member user id -> markers. */
+  members: Map<string, Markers>;
   messages: Map<string, MessageState>;
+  /** Message id -> emoji -> reactions. */
+  reactions: Map<string, Map<string, ReactionState>>;
+  /** Message id -> who pinned it, and the seq of the pin (the newest pin is listed first). */
+  pins: Map<string, { by: string; seq: number }>;
   /** Request or ticket id -> status, from system events. */
   items: Map<string, string>;
 }
@@ -107,9 +143,33 @@ const fromEvent = (m: Json, edits: MessageState['edits']): MessageState => ({
   edits,
 });
 
-/** A client's reducer: the channel as the events tell it. */
-function rebuild(events: Json[]): ChannelState {
-  const state: ChannelState = { seqs: [], archived: false, members: new Map(), messages: new Map(), items: new Map() };
+/**
+ * A client's reducer: the channel as the events tell it, from `settings`, the
+ * channel's settings before its first event (a channel's creation logs only
+ * its members).
+ */
+function rebuild(events: Json[], settings: Settings): ChannelState {
+  const state: ChannelState = {
+    seqs: [],
+    archived: false,
+    settings: { ...settings },
+    members: new Map(),
+    messages: new Map(),
+    reactions: new Map(),
+    pins: new Map(),
+    items: new Map(),
+  };
+  const markers = (userId: string) => {
+    const m = state.members.get(userId);
+    expect(m, `a receipt of ${userId}, who is not a member`).toBeDefined();
+    return m!;
+  };
+  const message = (e: Json) => {
+    const m = state.messages.get(e.messageId);
+    expect(m, `${e.__typename} of a message never added or gone (seq ${e.seq})`).toBeDefined();
+    expect(e.messageSeq, `${e.__typename}.messageSeq (seq ${e.seq})`).toBe(m!.seq);
+    return m!;
+  };
   for (const e of events) {
     state.seqs.push(e.seq);
     seenTypes.add(e.__typename);
@@ -126,26 +186,83 @@ function rebuild(events: Json[]): ChannelState {
       case 'MessageDeletedEvent':
         if (e.hard) {
           state.messages.delete(e.messageId);
+          // Its reactions and its pin go with it (the server's foreign keys cascade).
+          state.reactions.delete(e.messageId);
+          state.pins.delete(e.messageId);
           // The rows of its replies stay; they lose their parent.
           for (const m of state.messages.values()) if (m.parentId === e.messageId) m.parentId = null;
         } else {
           const m = state.messages.get(e.messageId);
           expect(m, `delete of a message never added (seq ${e.seq})`).toBeDefined();
+          // Reactions and the pin stay: the row does.
           m!.deleted = true;
         }
         break;
       case 'MemberAddedEvent':
-        for (const id of e.userIds) state.members.set(id, 0);
+        for (const id of e.userIds) state.members.set(id, { read: 0, delivered: 0 });
         break;
       case 'MemberRemovedEvent':
         state.members.delete(e.userId);
         break;
-      case 'ChannelUpdatedEvent':
-        if (e.archived !== null) state.archived = e.archived;
+      case 'ChannelUpdatedEvent': {
+        const changed = new Set<string>(e.changed);
+        expect(changed.size, `an update that changes nothing (seq ${e.seq})`).toBeGreaterThan(0);
+        for (const key of changed) expect(['archived', ...SETTINGS], `changed names a field there is not`).toContain(key);
+        // A field not in `changed` is null; one in it is the new value (null: cleared).
+        for (const key of ['archived', ...SETTINGS] as const)
+          if (!changed.has(key)) expect(e[key], `${key} not changed (seq ${e.seq})`).toBeNull();
+        if (changed.has('archived')) state.archived = e.archived;
+        for (const key of SETTINGS) if (changed.has(key)) (state.settings as unknown as Record<string, unknown>)[key] = e[key];
         break;
-      case 'ReadReceiptEvent':
-        state.members.set(e.userId, e.lastReadSeq);
+      }
+      case 'ReadReceiptEvent': {
+        // Forward (markChannelRead) or back (markChannelUnread). Reading implies
+        // delivery: the delivery marker ends at max(previousDeliveredSeq, lastReadSeq).
+        const m = markers(e.userId);
+        expect(e.previousReadSeq, `previousReadSeq (seq ${e.seq})`).not.toBeNull();
+        expect(e.previousReadSeq, `a receipt that does not move (seq ${e.seq})`).not.toBe(e.lastReadSeq);
+        // The markers may have moved without a receipt since (past no message), never the delivery marker back.
+        expect(e.previousDeliveredSeq, `previousDeliveredSeq (seq ${e.seq})`).toBeGreaterThanOrEqual(m.delivered);
+        m.read = e.lastReadSeq;
+        m.delivered = Math.max(m.delivered, e.previousDeliveredSeq, e.lastReadSeq);
         break;
+      }
+      case 'DeliveryReceiptEvent': {
+        const m = markers(e.userId);
+        expect(e.previousDeliveredSeq, `previousDeliveredSeq (seq ${e.seq})`).toBeGreaterThanOrEqual(m.delivered);
+        expect(e.lastDeliveredSeq, `a delivery receipt that does not move forward (seq ${e.seq})`).toBeGreaterThan(e.previousDeliveredSeq);
+        m.delivered = e.lastDeliveredSeq;
+        break;
+      }
+      case 'ReactionChangedEvent': {
+        const m = message(e);
+        expect(m.deleted, `a reaction change on a deleted message (seq ${e.seq})`).toBe(false);
+        const emoji = state.reactions.get(m.id) ?? new Map<string, ReactionState>();
+        state.reactions.set(m.id, emoji);
+        const r = emoji.get(e.emoji) ?? { count: 0, users: [] };
+        const had = r.users.some((u) => u.id === e.userId);
+        expect(had, `${e.added ? 'an add of a reaction the user has' : 'a removal of a reaction the user has not'} (seq ${e.seq})`).toBe(
+          !e.added,
+        );
+        // The count is set from the event, not counted: a client that joins late has no users list to count.
+        r.count = e.count;
+        r.users = e.added ? [...r.users, { id: e.userId, seq: e.seq }] : r.users.filter((u) => u.id !== e.userId);
+        if (r.count === 0) emoji.delete(e.emoji);
+        else emoji.set(e.emoji, r);
+        break;
+      }
+      case 'MessagePinnedEvent': {
+        const m = message(e);
+        expect(state.pins.has(m.id), `a pin of a pinned message (seq ${e.seq})`).toBe(false);
+        state.pins.set(m.id, { by: e.pinnedById, seq: e.seq });
+        break;
+      }
+      case 'MessageUnpinnedEvent': {
+        const m = message(e);
+        expect(state.pins.has(m.id), `an unpin of a message not pinned (seq ${e.seq})`).toBe(true);
+        state.pins.delete(m.id);
+        break;
+      }
       case 'SystemEvent':
         state.items.set(e.itemId, e.toStatus);
         break;
@@ -156,61 +273,152 @@ function rebuild(events: Json[]): ChannelState {
   return state;
 }
 
+interface ReactionView {
+  emoji: string;
+  count: number;
+  userIds: string[];
+}
+
 interface MessageView extends Omit<MessageState, 'edits'> {
   replyCount: number;
   readCount: number;
   edits: MessageState['edits'];
+  reactions: ReactionView[];
+  pinnedBy: string | null;
+}
+
+interface MemberView {
+  userId: string;
+  lastReadSeq: number;
+  lastDeliveredSeq: number;
 }
 
 interface ChannelView {
   lastSeq: number;
   archived: boolean;
-  members: string[];
+  settings: Settings;
+  members: MemberView[];
   messages: MessageView[];
+  /** Newest pin first, as the viewer sees the list. */
+  pinnedMessages: string[];
   items: Record<string, string>;
 }
 
 /**
  * What is compared. The log never carries a deleted message's body or
  * earlier versions (they are scrubbed so a replay cannot leak them), so for a
- * deleted message those are what only an admin's query shows: left out.
+ * deleted message those are what only an admin's query shows: left out. Its
+ * reactions and its pin stay, as the row does, and everyone sees them on the
+ * message (only `pinnedMessages` leaves it out for non-admins).
  */
 function normalize(m: MessageView): MessageView {
   return m.deleted ? { ...m, body: null, edits: [] } : m;
 }
 
-function viewOf(state: ChannelState): ChannelView {
+/**
+ * A member's markers as far as events can tell them. A marker move is logged
+ * only when it passes a message (a read marker: any message; a delivery
+ * marker: a live one someone else sent), so that clients acknowledging every
+ * event do not answer each other's receipts forever; a move past anything else
+ * is silent. So the markers are compared as the last such message at or
+ * before them (0: none), which is all a receipt or status depends on.
+ */
+function markersOf(
+  messages: Pick<MessageState, 'seq' | 'senderId' | 'deleted'>[],
+  userId: string,
+  read: number,
+  delivered: number,
+): MemberView {
+  const upTo = (marker: number, counts: (m: (typeof messages)[number]) => boolean) =>
+    Math.max(0, ...messages.filter((m) => m.seq <= marker && counts(m)).map((m) => m.seq));
+  return {
+    userId,
+    lastReadSeq: upTo(read, () => true),
+    lastDeliveredSeq: upTo(delivered, (m) => m.senderId !== userId && !m.deleted),
+  };
+}
+
+function viewOf(state: ChannelState, seesDeleted: boolean): ChannelView {
   const messages = [...state.messages.values()].sort((a, b) => a.seq - b.seq);
+  // A message deleted for good took its reactions and pin along.
+  expect(
+    [...state.reactions.keys(), ...state.pins.keys()].filter((id) => !state.messages.has(id)),
+    'reactions or pins of messages gone',
+  ).toEqual([]);
   return {
     lastSeq: state.seqs.at(-1) ?? 0,
     archived: state.archived,
-    members: [...state.members.keys()].sort(),
+    settings: state.settings,
+    members: [...state.members]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([userId, { read, delivered }]) => markersOf(messages, userId, read, delivered)),
     messages: messages.map((m) =>
       normalize({
         ...m,
         replyCount: messages.filter((r) => r.parentId === m.id).length,
-        readCount: [...state.members].filter(([userId, marker]) => userId !== m.senderId && marker >= m.seq).length,
+        readCount: [...state.members].filter(([userId, marker]) => userId !== m.senderId && marker.read >= m.seq).length,
+        // Each emoji in the order of its earliest reaction still there; its users earliest first.
+        reactions: [...(state.reactions.get(m.id) ?? [])]
+          .map(([emoji, r]) => ({ emoji, r, first: Math.min(...r.users.map((u) => u.seq)) }))
+          .sort((a, b) => a.first - b.first)
+          .map(({ emoji, r }) => ({ emoji, count: r.count, userIds: r.users.map((u) => u.id) })),
+        pinnedBy: state.pins.get(m.id)?.by ?? null,
       }),
     ),
+    pinnedMessages: [...state.pins]
+      .filter(([id]) => seesDeleted || !state.messages.get(id)!.deleted)
+      .sort(([, a], [, b]) => b.seq - a.seq)
+      .map(([id]) => id),
     items: Object.fromEntries([...state.items].sort()),
   };
 }
+
+const SETTINGS_QUERY = graphql(`
+  query ConvergenceChannelSettings($c: ID!) {
+    channel(id: $c) {
+      name
+      topic
+      description
+      customFields
+      visibility
+      membersMayPin
+    }
+  }
+`);
 
 const FRESH = graphql(`
   query ConvergenceChannel($c: ID!) {
     channel(id: $c) {
       lastSeq
       archived
-      members {
+      name
+      topic
+      description
+      customFields
+      visibility
+      membersMayPin
+      members(first: 50) {
         edges {
           node {
             user {
               id
             }
+            lastReadSeq
+            lastDeliveredSeq
+          }
+        }
+      }
+      pinnedMessages(first: 50) {
+        edges {
+          node {
+            id
           }
         }
       }
       messages {
+        pageInfo {
+          hasNextPage
+        }
         edges {
           node {
             id
@@ -240,6 +448,17 @@ const FRESH = graphql(`
                 }
               }
             }
+            reactions {
+              emoji
+              count
+              users(first: 10) {
+                id
+              }
+            }
+            pinned
+            pinnedBy {
+              id
+            }
           }
         }
       }
@@ -250,6 +469,7 @@ const FRESH = graphql(`
 /** The channel as a fresh query shows it to `token`'s user. */
 async function freshView(token: string, channelId: string, itemIds: string[]): Promise<ChannelView> {
   const { channel } = ok(await s.gql(FRESH, { c: channelId }, token));
+  expect(channel.messages.pageInfo.hasNextPage, 'every message on one page').toBe(false);
   const items: Record<string, string> = {};
   for (const id of [...itemIds].sort()) {
     const kind = Buffer.from(id, 'base64').toString('utf8').split(':')[0];
@@ -282,20 +502,29 @@ async function freshView(token: string, channelId: string, itemIds: string[]): P
             ),
           ).item.status;
   }
+  const messages = channel.messages.edges.map(({ node: m }) => {
+    expect(m.pinned, `Message.pinned and pinnedBy of ${m.id}`).toBe(m.pinnedBy !== null);
+    return normalize({
+      ...fromEvent(
+        m,
+        m.edits.edges.map((e) => ({ previousBody: e.node.previousBody, editorId: e.node.editor.id })),
+      ),
+      replyCount: m.replyCount,
+      readCount: m.readCount,
+      reactions: m.reactions.map((r) => ({ emoji: r.emoji, count: r.count, userIds: r.users.map((u) => u.id) })),
+      pinnedBy: m.pinnedBy?.id ?? null,
+    });
+  });
+  const { name, topic, description, customFields, visibility, membersMayPin } = channel;
   return {
     lastSeq: channel.lastSeq,
     archived: channel.archived,
-    members: channel.members.edges.map((e) => e.node.user.id).sort(),
-    messages: channel.messages.edges.map(({ node: m }) =>
-      normalize({
-        ...fromEvent(
-          m,
-          m.edits.edges.map((e) => ({ previousBody: e.node.previousBody, editorId: e.node.editor.id })),
-        ),
-        replyCount: m.replyCount,
-        readCount: m.readCount,
-      }),
-    ),
+    settings: { name, topic, description, customFields, visibility, membersMayPin },
+    members: channel.members.edges
+      .map(({ node: m }) => markersOf(messages, m.user.id, m.lastReadSeq, m.lastDeliveredSeq))
+      .sort((a, b) => a.userId.localeCompare(b.userId)),
+    messages,
+    pinnedMessages: channel.pinnedMessages.edges.map((e) => e.node.id),
     items,
   };
 }
@@ -336,6 +565,9 @@ async function verify(observer: TestUser, channelId: string, act: () => Promise<
   try {
     const live = collect(client, EVENTS, { c: channelId, after: 0 }, (d) => d.channelEvents);
     await until(live, await lastSeqOf(observer.token, channelId)); // caught up: live from here
+    // The reducer starts from the settings the channel was created with, so none may have changed yet.
+    expect(live.items.filter((e) => e.__typename === 'ChannelUpdatedEvent')).toEqual([]);
+    const settings: Settings = ok(await s.gql(SETTINGS_QUERY, { c: channelId }, observer.token)).channel;
     await act();
     const lastSeq = await lastSeqOf(observer.token, channelId);
     await until(live, lastSeq);
@@ -360,8 +592,9 @@ async function verify(observer: TestUser, channelId: string, act: () => Promise<
     }
     const fresh = await freshView(observer.token, channelId, [...itemIds]);
     expect(fresh.lastSeq).toBe(lastSeq);
-    expect(viewOf(rebuild(live.items)), 'live stream vs fresh query').toEqual(fresh);
-    expect(viewOf(rebuild(replay.items)), 'replay vs fresh query').toEqual(fresh);
+    const seesDeleted = observer.role === 'OWNER' || observer.role === 'ADMIN';
+    expect(viewOf(rebuild(live.items, settings), seesDeleted), 'live stream vs fresh query').toEqual(fresh);
+    expect(viewOf(rebuild(replay.items, settings), seesDeleted), 'replay vs fresh query').toEqual(fresh);
   } finally {
     await client.dispose();
   }
@@ -416,6 +649,98 @@ const archive = (token: string, channelId: string, archived: boolean) =>
     `),
     { c: channelId, a: archived },
   );
+
+const react = (token: string, id: string, emoji: string, added = true) =>
+  added
+    ? gqlOk(
+        token,
+        graphql(`
+          mutation ConvergenceAddReaction($id: ID!, $e: String!) {
+            addReaction(messageId: $id, emoji: $e) {
+              id
+            }
+          }
+        `),
+        { id, e: emoji },
+      )
+    : gqlOk(
+        token,
+        graphql(`
+          mutation ConvergenceRemoveReaction($id: ID!, $e: String!) {
+            removeReaction(messageId: $id, emoji: $e) {
+              id
+            }
+          }
+        `),
+        { id, e: emoji },
+      );
+const pin = (token: string, id: string, pinned = true) =>
+  pinned
+    ? gqlOk(
+        token,
+        graphql(`
+          mutation ConvergencePinMessage($id: ID!) {
+            pinMessage(messageId: $id) {
+              pinned
+            }
+          }
+        `),
+        { id },
+      )
+    : gqlOk(
+        token,
+        graphql(`
+          mutation ConvergenceUnpinMessage($id: ID!) {
+            unpinMessage(messageId: $id) {
+              pinned
+            }
+          }
+        `),
+        { id },
+      );
+/** Marks the channel delivered up to `seq` (its last seq when absent). */
+const markDelivered = async (token: string, channelId: string, seq?: number) =>
+  gqlOk(
+    token,
+    graphql(`
+      mutation ConvergenceMarkChannelDelivered($c: ID!, $seq: Int!) {
+        markChannelDelivered(channelId: $c, seq: $seq) {
+          lastDeliveredSeq
+        }
+      }
+    `),
+    { c: channelId, seq: seq ?? (await lastSeqOf(token, channelId)) },
+  );
+const markUnread = (token: string, channelId: string, seq: number) =>
+  gqlOk(
+    token,
+    graphql(`
+      mutation ConvergenceMarkChannelUnread($c: ID!, $seq: Int!) {
+        markChannelUnread(channelId: $c, seq: $seq) {
+          lastReadSeq
+        }
+      }
+    `),
+    { c: channelId, seq },
+  );
+const updateChannel = (token: string, input: UpdateChannelInput) =>
+  gqlOk(
+    token,
+    graphql(`
+      mutation ConvergenceUpdateChannel($input: UpdateChannelInput!) {
+        updateChannel(input: $input) {
+          id
+        }
+      }
+    `),
+    { input },
+  );
+/** Runs `change`, which must log nothing. */
+async function unchanged(token: string, channelId: string, change: () => Promise<unknown>) {
+  const before = await lastSeqOf(token, channelId);
+  await change();
+  expect(await lastSeqOf(token, channelId)).toBe(before);
+}
 
 describe('convergence: live events, a replay from the start and a fresh query agree', () => {
   it('in a group channel: sends, threads, edits, soft and hard deletes, members coming and going, receipts, archiving', async () => {
@@ -547,6 +872,130 @@ describe('convergence: live events, a replay from the start and a fresh query ag
     });
   });
 
+  it('in a group channel: reactions, pins, delivery and unread markers, settings, joining an open channel', async () => {
+    const { owner, alice, carol, dave, agent } = people;
+    const channelId = await createChannel(s, owner.token, { memberIds: [alice.id, carol.id, agent.id] });
+    // Carol, a plain member, observes: pinnedMessages leaves out the deleted messages she may not see.
+    await verify(carol, channelId, async () => {
+      const plan = await send(s, owner.token, channelId, 'the plan');
+      const agenda = await send(s, alice.token, channelId, 'the agenda');
+      const reply = await send(s, carol.token, channelId, 'sounds good', { parentId: plan.id });
+      const doomed = await send(s, alice.token, channelId, 'to purge');
+      const retracted = await send(s, carol.token, channelId, 'to retract');
+
+      // Several users at once on one emoji: each event's count is the count at its point in the log.
+      await Promise.all([
+        react(alice.token, plan.id, '👍'),
+        react(carol.token, plan.id, '👍'),
+        react(owner.token, plan.id, '👍'),
+        react(alice.token, plan.id, '🎉'),
+        react(carol.token, agenda.id, '❤️'),
+        // The same add twice at once: one event.
+        react(agent.token, agenda.id, '🚀'),
+        react(agent.token, agenda.id, '🚀'),
+      ]);
+      // A reaction the user has (by its shortcode too), and a removal of one they have not: no event.
+      await unchanged(alice.token, channelId, () => react(alice.token, plan.id, ':thumbsup:'));
+      await unchanged(alice.token, channelId, () => react(alice.token, plan.id, '👍'));
+      await unchanged(carol.token, channelId, () => react(carol.token, agenda.id, '🎉', false));
+      // Alice takes hers back and adds it again: she is listed last now.
+      await react(alice.token, plan.id, '👍', false);
+      await react(alice.token, plan.id, '👍');
+      // Carol too: 👍 now ranks by the earliest of its reactions still there, the owner's.
+      await react(carol.token, plan.id, '👍', false);
+      await react(carol.token, plan.id, '👍');
+      await react(agent.token, agenda.id, '🚀', false); // the last one: the emoji is gone
+      await Promise.all([react(alice.token, doomed.id, '😂'), react(carol.token, doomed.id, '😂'), react(carol.token, retracted.id, '👀')]);
+
+      // Pins: the owner manages; a pin of a pinned message, and an unpin of one not pinned, log nothing.
+      await pin(owner.token, plan.id);
+      await Promise.all([pin(owner.token, doomed.id), pin(agent.token, retracted.id)]);
+      await unchanged(owner.token, channelId, () => pin(owner.token, plan.id));
+      await unchanged(owner.token, channelId, () => pin(owner.token, agenda.id, false));
+      await pin(owner.token, plan.id, false);
+      await pin(agent.token, plan.id); // pinned again, by someone else: now the newest pin
+
+      // A pinned message with reactions deleted for good takes both along; one
+      // deleted by its author keeps them (and stays pinned, out of Carol's list).
+      await remove(owner.token, doomed.id, true);
+      await remove(carol.token, retracted.id);
+      const unpinnedAfterDelete = await send(s, alice.token, channelId, 'pinned, deleted, unpinned');
+      await pin(owner.token, unpinnedAfterDelete.id);
+      await remove(alice.token, unpinnedAfterDelete.id);
+      await pin(owner.token, unpinnedAfterDelete.id, false); // a deleted message may be unpinned
+
+      // Markers: delivery at once for two members, reading, and reading back.
+      await Promise.all([markDelivered(alice.token, channelId), markDelivered(carol.token, channelId)]);
+      await unchanged(alice.token, channelId, () => markDelivered(alice.token, channelId, 1)); // never back
+      await markRead(alice.token, channelId);
+      await markUnread(alice.token, channelId, agenda.seq); // back, before her own message
+      await markUnread(carol.token, channelId, reply.seq + 1); // forward, as far as her reply
+      // Past no message at all: the marker moves, silently.
+      await unchanged(owner.token, channelId, () => markUnread(owner.token, channelId, plan.seq));
+      await send(s, carol.token, channelId, 'carol, again');
+      // Past only her own message: delivery moves silently.
+      await unchanged(carol.token, channelId, () => markDelivered(carol.token, channelId));
+
+      // Settings: several at once, none changed, a clearing null, an open channel someone joins.
+      await updateChannel(owner.token, {
+        channelId,
+        name: `renamed-${channelId.slice(-6)}`,
+        topic: 'Q3 launch',
+        description: 'Where the launch is planned',
+        customFields: { color: 'teal', rank: 2 },
+      });
+      await unchanged(owner.token, channelId, () =>
+        updateChannel(owner.token, { channelId, topic: 'Q3 launch', customFields: { rank: 2, color: 'teal' } }),
+      );
+      await updateChannel(agent.token, { channelId, topic: null, visibility: 'PUBLIC', membersMayPin: true });
+      await gqlOk(
+        dave.token,
+        graphql(`
+          mutation ConvergenceJoinChannel($c: ID!) {
+            joinChannel(channelId: $c) {
+              id
+            }
+          }
+        `),
+        { c: channelId },
+      );
+      // Members may pin now; and everything at once.
+      await Promise.all([
+        pin(alice.token, agenda.id),
+        react(dave.token, plan.id, '👍'),
+        react(dave.token, agenda.id, '❤️'),
+        markDelivered(dave.token, channelId),
+        updateChannel(owner.token, { channelId, description: null, customFields: null }),
+        send(s, dave.token, channelId, 'hello all'),
+      ]);
+      await markRead(dave.token, channelId);
+
+      // Archived, then reopened with unarchiveChannel; settings change again.
+      await archive(owner.token, channelId, true);
+      await gqlOk(
+        owner.token,
+        graphql(`
+          mutation ConvergenceUnarchiveChannel($c: ID!) {
+            unarchiveChannel(channelId: $c) {
+              archived
+            }
+          }
+        `),
+        { c: channelId },
+      );
+      await updateChannel(owner.token, { channelId, visibility: 'PRIVATE', membersMayPin: false, topic: 'after the launch' });
+      // The emoji's order is that of its earliest reaction still there: 🚀 before 👀 now.
+      await react(owner.token, reply.id, '👀');
+      await react(alice.token, reply.id, '🚀');
+      await react(owner.token, reply.id, '👀', false);
+      await react(owner.token, reply.id, '👀');
+      await react(carol.token, reply.id, '✅');
+      // Delivered past what they read, and nothing read since.
+      await markDelivered(agent.token, channelId);
+      await markDelivered(owner.token, channelId);
+    });
+  });
+
   it('in a project channel: a client whose access is revoked, and a request made from a message', async () => {
     const { owner, alice, agent, client } = people;
     const projectId = await createProject(s, owner.token);
@@ -556,6 +1005,11 @@ describe('convergence: live events, a replay from the start and a fresh query ag
     await verify(owner, channelId, async () => {
       const ask = await send(s, client.token, channelId, 'we need bricks');
       await send(s, agent.token, channelId, 'how many?', { parentId: ask.id });
+      await Promise.all([react(client.token, ask.id, '👍'), react(alice.token, ask.id, '👍'), pin(agent.token, ask.id)]);
+      // Pinned, reacted to and deleted: the owner, an admin, still finds it among the pins.
+      const note = await send(s, alice.token, channelId, 'note for the record');
+      await Promise.all([pin(agent.token, note.id), react(client.token, note.id, '📌'), markDelivered(client.token, channelId)]);
+      await remove(alice.token, note.id);
       await edit(client.token, ask.id, 'we need 500 bricks');
       ok(await actOnRequest(s, owner.token, 'approve', await requestFrom(client, projectId, ask.id)));
       await remove(agent.token, ask.id);
@@ -663,7 +1117,7 @@ async function requestFrom(client: TestUser, projectId: string, fromMessageId?: 
   return data.createClientRequest.id;
 }
 
-/** Mute and hide are the viewer's own settings, not channel history: they must log nothing. */
+/** Mute, hide and the notification level are the viewer's own settings, not channel history: they must log nothing. */
 async function mute(user: TestUser, channelId: string) {
   const before = await lastSeqOf(user.token, channelId);
   await gqlOk(
@@ -694,6 +1148,17 @@ async function mute(user: TestUser, channelId: string) {
       mutation ConvergenceUnhideChannel($c: ID!) {
         hideChannel(channelId: $c, hidden: false) {
           id
+        }
+      }
+    `),
+    { c: channelId },
+  );
+  await gqlOk(
+    user.token,
+    graphql(`
+      mutation ConvergenceSetNotificationLevel($c: ID!) {
+        setChannelNotificationLevel(channelId: $c, level: ALL) {
+          notificationLevel
         }
       }
     `),
