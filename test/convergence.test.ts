@@ -1,11 +1,12 @@
 import type { GraphQLSchema } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from './helpers/app.ts';
+import { startServer, type GqlResult, type TestServer } from './helpers/app.ts';
 import { introspect, possibleTypeNames, selectAll } from './helpers/event-selection.ts';
 import {
   createChannel,
   createProject,
   createUser,
+  errorCode,
   grantAccess,
   ok,
   registerOrg,
@@ -613,18 +614,14 @@ const edit = (token: string, id: string, body: string) =>
     `),
     { id, b: body },
   );
-const remove = (token: string, id: string, hard = false) =>
-  gqlOk(
-    token,
-    graphql(`
-      mutation ConvergenceDeleteMessage($id: ID!, $h: Boolean) {
-        deleteMessage(input: { id: $id, hard: $h }) {
-          hard
-        }
-      }
-    `),
-    { id, h: hard },
-  );
+const DELETE_MESSAGE = graphql(`
+  mutation ConvergenceDeleteMessage($id: ID!, $h: Boolean) {
+    deleteMessage(input: { id: $id, hard: $h }) {
+      hard
+    }
+  }
+`);
+const remove = (token: string, id: string, hard = false) => gqlOk(token, DELETE_MESSAGE, { id, h: hard });
 const markRead = async (token: string, channelId: string) =>
   gqlOk(
     token,
@@ -650,19 +647,23 @@ const archive = (token: string, channelId: string, archived: boolean) =>
     { c: channelId, a: archived },
   );
 
+const ADD_REACTION = graphql(`
+  mutation ConvergenceAddReaction($id: ID!, $e: String!) {
+    addReaction(messageId: $id, emoji: $e) {
+      id
+    }
+  }
+`);
+const PIN_MESSAGE = graphql(`
+  mutation ConvergencePinMessage($id: ID!) {
+    pinMessage(messageId: $id) {
+      pinned
+    }
+  }
+`);
 const react = (token: string, id: string, emoji: string, added = true) =>
   added
-    ? gqlOk(
-        token,
-        graphql(`
-          mutation ConvergenceAddReaction($id: ID!, $e: String!) {
-            addReaction(messageId: $id, emoji: $e) {
-              id
-            }
-          }
-        `),
-        { id, e: emoji },
-      )
+    ? gqlOk(token, ADD_REACTION, { id, e: emoji })
     : gqlOk(
         token,
         graphql(`
@@ -676,17 +677,7 @@ const react = (token: string, id: string, emoji: string, added = true) =>
       );
 const pin = (token: string, id: string, pinned = true) =>
   pinned
-    ? gqlOk(
-        token,
-        graphql(`
-          mutation ConvergencePinMessage($id: ID!) {
-            pinMessage(messageId: $id) {
-              pinned
-            }
-          }
-        `),
-        { id },
-      )
+    ? gqlOk(token, PIN_MESSAGE, { id })
     : gqlOk(
         token,
         graphql(`
@@ -698,6 +689,16 @@ const pin = (token: string, id: string, pinned = true) =>
         `),
         { id },
       );
+/**
+ * Runs the operations at once. Each either succeeds or fails with one of
+ * `codes` (what losing the race means for it); returns the error codes, null
+ * for a success.
+ */
+async function race(codes: string[], ...operations: Promise<GqlResult<unknown>>[]): Promise<(string | null)[]> {
+  const outcomes = (await Promise.all(operations)).map((r) => errorCode(r) ?? null);
+  for (const code of outcomes) if (code !== null) expect(codes, 'how a race may be lost').toContain(code);
+  return outcomes;
+}
 /** Marks the channel delivered up to `seq` (its last seq when absent). */
 const markDelivered = async (token: string, channelId: string, seq?: number) =>
   gqlOk(
@@ -923,6 +924,22 @@ describe('convergence: live events, a replay from the start and a fresh query ag
       await pin(owner.token, unpinnedAfterDelete.id);
       await remove(alice.token, unpinnedAfterDelete.id);
       await pin(owner.token, unpinnedAfterDelete.id, false); // a deleted message may be unpinned
+
+      // Deleted, for good or not, while reactions and a pin race the delete: what
+      // lands before it is logged before it; nothing lands after.
+      const raced = await send(s, alice.token, channelId, 'raced, purged');
+      const racedSoft = await send(s, carol.token, channelId, 'raced, retracted');
+      const [purged, , , , retractedNow] = await race(
+        ['NOT_FOUND', 'CONFLICT'],
+        s.gql(DELETE_MESSAGE, { id: raced.id, h: true }, owner.token),
+        s.gql(ADD_REACTION, { id: raced.id, e: '🔥' }, alice.token),
+        s.gql(ADD_REACTION, { id: raced.id, e: '🔥' }, carol.token),
+        s.gql(PIN_MESSAGE, { id: raced.id }, agent.token),
+        s.gql(DELETE_MESSAGE, { id: racedSoft.id, h: false }, carol.token),
+        s.gql(ADD_REACTION, { id: racedSoft.id, e: '🔥' }, alice.token),
+        s.gql(PIN_MESSAGE, { id: racedSoft.id }, agent.token),
+      );
+      expect([purged, retractedNow], 'the deletes themselves').toEqual([null, null]);
 
       // Markers: delivery at once for two members, reading, and reading back.
       await Promise.all([markDelivered(alice.token, channelId), markDelivered(carol.token, channelId)]);
