@@ -165,6 +165,8 @@ function rebuild(events: Json[], settings: Settings): ChannelState {
     expect(m, `a receipt of ${userId}, who is not a member`).toBeDefined();
     return m!;
   };
+  /** A member's markers as compared (see markersOf), among the messages there are at this point of the log. */
+  const markersAt = (userId: string, read: number, delivered: number) => markersOf([...state.messages.values()], userId, read, delivered);
   const message = (e: Json) => {
     const m = state.messages.get(e.messageId);
     expect(m, `${e.__typename} of a message never added or gone (seq ${e.seq})`).toBeDefined();
@@ -224,6 +226,9 @@ function rebuild(events: Json[], settings: Settings): ChannelState {
         expect(e.previousReadSeq, `a receipt that does not move (seq ${e.seq})`).not.toBe(e.lastReadSeq);
         // The markers may have moved without a receipt since (past no message), never the delivery marker back.
         expect(e.previousDeliveredSeq, `previousDeliveredSeq (seq ${e.seq})`).toBeGreaterThanOrEqual(m.delivered);
+        expect(markersAt(e.userId, e.previousReadSeq, e.previousDeliveredSeq), `the markers before (seq ${e.seq})`).toEqual(
+          markersAt(e.userId, m.read, m.delivered),
+        );
         m.read = e.lastReadSeq;
         m.delivered = Math.max(m.delivered, e.previousDeliveredSeq, e.lastReadSeq);
         break;
@@ -231,6 +236,9 @@ function rebuild(events: Json[], settings: Settings): ChannelState {
       case 'DeliveryReceiptEvent': {
         const m = markers(e.userId);
         expect(e.previousDeliveredSeq, `previousDeliveredSeq (seq ${e.seq})`).toBeGreaterThanOrEqual(m.delivered);
+        expect(markersAt(e.userId, m.read, e.previousDeliveredSeq), `the marker before (seq ${e.seq})`).toEqual(
+          markersAt(e.userId, m.read, m.delivered),
+        );
         expect(e.lastDeliveredSeq, `a delivery receipt that does not move forward (seq ${e.seq})`).toBeGreaterThan(e.previousDeliveredSeq);
         m.delivered = e.lastDeliveredSeq;
         break;
