@@ -333,9 +333,7 @@ export class MentionService {
       SELECT mm."messageId", mm."userId", u.username, mm.ranges
       FROM "MessageMention" mm JOIN "User" u ON u.id = mm."userId"
       WHERE mm."messageId" = ANY(${messageIds as string[]}::uuid[]) AND mm.kind = 'USER'`;
-    const byMessage = new Map<string, NamedMention[]>();
-    for (const r of rows) byMessage.set(r.messageId, [...(byMessage.get(r.messageId) ?? []), r]);
-    return messageIds.map((id) => byMessage.get(id) ?? []);
+    return messageIds.map((id) => rows.filter((r) => r.messageId === id));
   }
 
   /**

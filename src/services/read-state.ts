@@ -2,7 +2,7 @@ import { Prisma, type ChannelMember, type PrismaClient } from '../generated/pris
 import { columns } from '../db/columns.ts';
 import { readableChannel } from './access.ts';
 import type { ChannelEventOf } from '../bus/events.ts';
-import { bumpSeq, type ChannelLog, type LogWriter } from './channel-log.ts';
+import { bumpSeq, type ChannelLog } from './channel-log.ts';
 import { badInput } from './errors.ts';
 import type { Viewer } from './viewer.ts';
 
@@ -54,24 +54,7 @@ export class ReadStateService {
   async markRead(viewer: Viewer, channelId: string, seq: number): Promise<ChannelMember> {
     if (seq < 0) throw badInput('seq', 'seq must not be negative');
     const { member } = await readableChannel(this.prisma, viewer, channelId);
-    return this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
-      const rows = await tx.$queryRaw<MarkerMove[]>`
-        WITH target AS (
-          SELECT m.id, m."lastReadSeq" AS before, GREATEST(m."lastDeliveredSeq", m."lastReadSeq") AS "deliveredBefore",
-            LEAST(${seq}::int, c."lastSeq") AS after
-          FROM "ChannelMember" m JOIN "Channel" c ON c.id = m."channelId"
-          WHERE m.id = ${member!.id}::uuid
-          FOR UPDATE OF m
-        )
-        UPDATE "ChannelMember" m SET "lastReadSeq" = t.after, "lastDeliveredSeq" = GREATEST(m."lastDeliveredSeq", t.after)
-        FROM target t
-        WHERE m.id = t.id AND t.after > t.before
-        RETURNING m."lastReadSeq" AS marker, t.before, t."deliveredBefore", EXISTS (
-          SELECT 1 FROM "Message" msg WHERE msg."channelId" = m."channelId" AND msg.seq > t.before AND msg.seq <= t.after
-        ) AS "passedMessage"`;
-      await this.readReceipt(log, viewer, channelId, rows[0]);
-      return tx.channelMember.findUniqueOrThrow({ where: { id: member!.id } });
-    });
+    return this.moveReadMarker(viewer, channelId, member!.id, Prisma.sql`LEAST(${seq}::int, c."lastSeq")`, 'forward');
   }
 
   /**
@@ -85,34 +68,46 @@ export class ReadStateService {
     const { member, channel } = await readableChannel(this.prisma, viewer, channelId);
     // lastSeq only grows, so a seq within it now stays within it.
     if (seq < 1 || seq > channel.lastSeq) throw badInput('seq', `seq must be between 1 and the channel's last seq (${channel.lastSeq})`);
+    return this.moveReadMarker(viewer, channelId, member!.id, Prisma.sql`${seq - 1}::int`, 'either');
+  }
+
+  /**
+   * Sets a member's read marker to `target` (an expression that may read the
+   * channel row `c`) under the member row's lock, raising the delivery marker
+   * with it (it never moves back), and logs a READ_RECEIPT when the move passed
+   * a message. `forward`: a target behind the marker changes nothing.
+   */
+  private moveReadMarker(
+    viewer: Viewer,
+    channelId: string,
+    memberId: string,
+    target: Prisma.Sql,
+    direction: 'forward' | 'either',
+  ): Promise<ChannelMember> {
     return this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
-      const rows = await tx.$queryRaw<MarkerMove[]>`
+      const [moved] = await tx.$queryRaw<MarkerMove[]>`
         WITH target AS (
-          SELECT m.id, m."lastReadSeq" AS before, GREATEST(m."lastDeliveredSeq", m."lastReadSeq") AS "deliveredBefore",
-            ${seq - 1}::int AS after
-          FROM "ChannelMember" m
-          WHERE m.id = ${member!.id}::uuid
+          SELECT m.id, m."lastReadSeq" AS before, GREATEST(m."lastDeliveredSeq", m."lastReadSeq") AS "deliveredBefore", ${target} AS after
+          FROM "ChannelMember" m JOIN "Channel" c ON c.id = m."channelId"
+          WHERE m.id = ${memberId}::uuid
           FOR UPDATE OF m
         )
         UPDATE "ChannelMember" m SET "lastReadSeq" = t.after, "lastDeliveredSeq" = GREATEST(t."deliveredBefore", t.after)
         FROM target t
-        WHERE m.id = t.id AND t.after <> t.before
+        WHERE m.id = t.id AND ${direction === 'forward' ? Prisma.sql`t.after > t.before` : Prisma.sql`t.after <> t.before`}
         RETURNING m."lastReadSeq" AS marker, t.before, t."deliveredBefore", EXISTS (
           SELECT 1 FROM "Message" msg
           WHERE msg."channelId" = m."channelId" AND msg.seq > LEAST(t.before, t.after) AND msg.seq <= GREATEST(t.before, t.after)
         ) AS "passedMessage"`;
-      await this.readReceipt(log, viewer, channelId, rows[0]);
-      return tx.channelMember.findUniqueOrThrow({ where: { id: member!.id } });
-    });
-  }
-
-  private async readReceipt(log: LogWriter, viewer: Viewer, channelId: string, moved: MarkerMove | undefined): Promise<void> {
-    if (!moved?.passedMessage) return;
-    await log.append(channelId, 'READ_RECEIPT', {
-      userId: viewer.id,
-      lastReadSeq: moved.marker,
-      previousReadSeq: moved.before,
-      previousDeliveredSeq: moved.deliveredBefore,
+      if (moved?.passedMessage) {
+        await log.append(channelId, 'READ_RECEIPT', {
+          userId: viewer.id,
+          lastReadSeq: moved.marker,
+          previousReadSeq: moved.before,
+          previousDeliveredSeq: moved.deliveredBefore,
+        });
+      }
+      return tx.channelMember.findUniqueOrThrow({ where: { id: memberId } });
     });
   }
 
