@@ -42,9 +42,9 @@ export class PinService {
 
   /** Pins a message; pinning a pinned message changes nothing and logs nothing. */
   async pin(viewer: Viewer, messageId: string): Promise<Message> {
-    const message = await this.target(viewer, messageId);
+    const { message, pinned } = await this.target(viewer, messageId);
     if (message.deletedAt) throw conflict('A deleted message cannot be pinned');
-    if (await this.isPinned(messageId)) return message;
+    if (pinned) return message;
     await this.locked(viewer, message, 'MESSAGE_PINNED', async (tx) => {
       const [stats] = await tx.$queryRaw<{ pinned: boolean; count: number }[]>`
         SELECT count(*)::int AS count, coalesce(bool_or("messageId" = ${messageId}::uuid), false) AS pinned
@@ -63,17 +63,13 @@ export class PinService {
 
   /** Unpins a message (also a soft-deleted one); unpinning a message that is not pinned changes nothing and logs nothing. */
   async unpin(viewer: Viewer, messageId: string): Promise<Message> {
-    const message = await this.target(viewer, messageId);
-    if (!(await this.isPinned(messageId))) return message;
+    const { message, pinned } = await this.target(viewer, messageId);
+    if (!pinned) return message;
     await this.locked(viewer, message, 'MESSAGE_UNPINNED', async (tx) => {
       const removed = await tx.$executeRaw`DELETE FROM "Pin" WHERE "messageId" = ${messageId}::uuid`;
       if (removed === 0) throw new NoChange();
     });
     return message;
-  }
-
-  private async isPinned(messageId: string): Promise<boolean> {
-    return (await this.prisma.pin.findUnique({ where: { messageId }, select: { messageId: true } })) !== null;
   }
 
   /**
@@ -99,13 +95,21 @@ export class PinService {
     }
   }
 
-  /** The message, if the viewer may pin in its channel: NOT_FOUND when they cannot read it, FORBIDDEN when they may not pin. */
-  private async target(viewer: Viewer, messageId: string): Promise<Message> {
+  /**
+   * The message, if the viewer may pin in its channel (NOT_FOUND when they
+   * cannot read it, FORBIDDEN when they may not pin), and whether it is
+   * pinned now: one query besides the rights.
+   */
+  private async target(viewer: Viewer, messageId: string): Promise<{ message: Message; pinned: boolean }> {
     assertId(messageId, 'Message');
-    const message = await this.prisma.message.findFirst({ where: { id: messageId, organizationId: viewer.organizationId } });
-    if (!message) throw notFound('Message');
+    const row = await this.prisma.message.findFirst({
+      where: { id: messageId, organizationId: viewer.organizationId },
+      include: { pin: { select: { messageId: true } } },
+    });
+    if (!row) throw notFound('Message');
+    const { pin, ...message } = row;
     await mayPin(this.prisma, viewer, message.channelId);
-    return message;
+    return { message, pinned: pin !== null };
   }
 
   /** Pins of many messages in one query (null: not pinned), with who pinned them. */
