@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { createFetch } from '@whatwg-node/fetch';
 import { createYoga } from 'graphql-yoga';
 import pino, { type Logger } from 'pino';
 import { TokenService } from './auth/tokens.ts';
@@ -24,6 +27,7 @@ import { createServices, type Services } from './services/index.ts';
 import { BoundedShutdown } from './shutdown.ts';
 import { GraphqlWsTransport } from './transport/graphql-ws.ts';
 import { HttpTransport } from './transport/http.ts';
+import { createFileRoutes } from './transport/files.ts';
 
 export interface App {
   /** Starts listening; resolves with the bound port (useful with port 0). */
@@ -72,10 +76,26 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     landingPage: false,
     // Bodies are bounded by their Content-Length before Yoga sees them (refuseBody).
     maxRequestBodySize: false,
+    // Multipart uploads: busboy enforces these while the body streams in, so
+    // a file over the limit is refused before the rest of it is read.
+    fetchAPI: createFetch({
+      formDataLimits: {
+        fileSize: config.uploads.maxFileBytes,
+        files: config.uploads.maxFilesPerRequest,
+        fieldSize: config.uploads.maxFieldBytes,
+        fields: 16,
+        parts: config.uploads.maxFilesPerRequest + 16,
+        headerSize: config.uploads.maxPartHeaderBytes,
+      },
+    }),
     logging: errors.logger,
     maskedErrors: { maskError: errors.maskError },
     plugins: [
       errors.plugin,
+      // A multipart (or other "simple") request is one a page on any site could
+      // make a browser send without a preflight: it must carry this header,
+      // which such a page cannot set. JSON requests are preflighted anyway.
+      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
       ...(metrics ? [metrics.plugin] : []),
       // Bounds on what one document may ask for, checked before execution. The
       // deepest real client query (channel > messages > node > parent > replies
@@ -98,16 +118,23 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     },
   });
 
+  const files = createFileRoutes({ attachments: services.attachments, urls: services.fileUrls, clock: services.clock, log });
   const readiness = createReadiness({ pool, pubsub });
   const ops = createOpsRoutes({ config, metrics, readiness, log, stopping: () => http.stopping });
   const http: HttpTransport = new HttpTransport({
     keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
     handle: (req, res) => {
       if (ops.handle(req, res)) return;
-      if (!refuseBody(req, res, config.httpMaxBodyBytes)) void yoga(req, res);
+      if (files.handle(req, res)) return;
+      if (!refuseBody(req, res, bodyLimit(req))) void yoga(req, res);
     },
   });
   http.server.once('close', () => ops.close());
+  // A multipart request may carry its files besides the usual fields; each
+  // file's own bound is busboy's, while it streams.
+  const multipartMax = config.httpMaxBodyBytes + config.uploads.maxFilesPerRequest * (config.uploads.maxFileBytes + config.uploads.maxPartHeaderBytes);
+  const bodyLimit = (req: IncomingMessage) =>
+    req.headers['content-type']?.toLowerCase().startsWith('multipart/form-data') ? multipartMax : config.httpMaxBodyBytes;
 
   const sockets = new SocketRegistry(services.auth, pubsub, config.websocket.maxSocketsPerUser, log, services.presence);
   graphqlWs.listen(http.server, yoga, sockets);
@@ -157,6 +184,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       await shutdown.step('prisma', () => prisma.$disconnect());
       await shutdown.step('database pool', () => pool.end());
       await shutdown.step('embedded database', () => embedded?.stop());
+      await shutdown.step('file storage', () => services.attachments.store.close());
       shutdown.finish();
     },
   };

@@ -60,7 +60,50 @@ export interface Config {
   graphiql: boolean;
   /** GET /metrics in Prometheus' format (see README, METRICS). */
   metrics: MetricsConfig;
+  /** The server's address as clients reach it, e.g. https://chat.example.com, for file URLs; empty: URLs are paths (`/files/...`). */
+  publicUrl: string;
+  /** File uploads (see README, UPLOAD_* and FILE_* variables). */
+  uploads: UploadLimits;
+  /** Where attachment files are kept (see README, FILE_STORAGE). */
+  storage: StorageConfig;
 }
+
+export interface UploadLimits {
+  /** Largest file, in bytes; refused while streaming, before the rest is read. */
+  maxFileBytes: number;
+  /** Files one multipart request may carry. */
+  maxFilesPerRequest: number;
+  /** Largest non-file form field (the `operations` and `map` JSON), in bytes. */
+  maxFieldBytes: number;
+  /** Largest header block of one multipart part, in bytes. */
+  maxPartHeaderBytes: number;
+  /** Largest image, in pixels (width × height); larger ones are refused before decoding (decompression bombs). */
+  maxImagePixels: number;
+  /** Total bytes an organization's files may take in storage, all variants; 0 = no limit. */
+  organizationQuotaBytes: number;
+  /** Hours an upload may stay unattached before the cleanup job deletes it. */
+  unattachedTtlHours: number;
+  /** How long a download URL works, in seconds. */
+  urlTtlSeconds: number;
+  /** How often each process runs the cleanup job. */
+  cleanupIntervalMs: number;
+}
+
+export type StorageConfig =
+  | { driver: 'fs'; dir: string }
+  | {
+      driver: 's3';
+      bucket: string;
+      region: string;
+      /** For S3-compatible servers (MinIO, Ceph, R2); null for AWS itself. */
+      endpoint: string | null;
+      forcePathStyle: boolean;
+      /** Null: the SDK's default credential chain (environment, profile, instance role). */
+      accessKeyId: string | null;
+      secretAccessKey: string | null;
+      /** Prefix for every object key, so several deployments share a bucket. */
+      prefix: string;
+    };
 
 export interface MetricsConfig {
   enabled: boolean;
@@ -131,6 +174,25 @@ function metricsConfig(env: Env): MetricsConfig {
   return { enabled: raw === 'on', port };
 }
 
+/** `FILE_STORAGE` (fs, s3) and the variables of the chosen driver. */
+function storageConfig(env: Env, dataDir: string): StorageConfig {
+  const driver = (env.FILE_STORAGE ?? 'fs').toLowerCase();
+  if (driver === 'fs') return { driver, dir: resolve(env.FILE_STORAGE_DIR || join(dataDir, 'files')) };
+  if (driver !== 's3') throw new StartupError(`FILE_STORAGE must be "fs" or "s3", got "${env.FILE_STORAGE}"`);
+  const bucket = env.S3_BUCKET;
+  if (!bucket) throw new StartupError('FILE_STORAGE=s3 needs S3_BUCKET');
+  return {
+    driver,
+    bucket,
+    region: env.S3_REGION || 'us-east-1',
+    endpoint: env.S3_ENDPOINT || null,
+    forcePathStyle: env.S3_FORCE_PATH_STYLE === 'true',
+    accessKeyId: env.S3_ACCESS_KEY_ID || null,
+    secretAccessKey: env.S3_SECRET_ACCESS_KEY || null,
+    prefix: env.S3_PREFIX ?? '',
+  };
+}
+
 /** Reads configuration from the environment (see README for each variable). */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const dataDir = resolve(overrides.dataDir ?? env.PARLEY_DATA_DIR ?? '.parley');
@@ -171,6 +233,19 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     logLevel: env.LOG_LEVEL ?? 'info',
     graphiql: env.GRAPHIQL !== 'false',
     metrics: metricsConfig(env),
+    publicUrl: (env.PUBLIC_URL ?? '').replace(/\/+$/, ''),
+    uploads: {
+      maxFileBytes: int(env, 'UPLOAD_MAX_FILE_BYTES', 10 * 1024 * 1024, 1),
+      maxFilesPerRequest: int(env, 'UPLOAD_MAX_FILES', 5, 1),
+      maxFieldBytes: int(env, 'UPLOAD_MAX_FIELD_BYTES', 64 * 1024, 1),
+      maxPartHeaderBytes: int(env, 'UPLOAD_MAX_PART_HEADER_BYTES', 16 * 1024, 1),
+      maxImagePixels: int(env, 'IMAGE_MAX_PIXELS', 50_000_000, 1),
+      organizationQuotaBytes: int(env, 'ORG_STORAGE_QUOTA_BYTES', 10 * 1024 ** 3),
+      unattachedTtlHours: int(env, 'UPLOAD_UNATTACHED_TTL_HOURS', 24, 1),
+      urlTtlSeconds: int(env, 'FILE_URL_TTL_SECONDS', 300, 10),
+      cleanupIntervalMs: int(env, 'FILE_CLEANUP_INTERVAL_MS', 600_000, 1000),
+    },
+    storage: storageConfig(env, dataDir),
     ...overrides,
   };
 }

@@ -101,6 +101,19 @@ export interface ChannelEventPayloads {
   MESSAGE_UNPINNED: { messageId: string; messageSeq: number };
   /** A member's clients received the channel up to `lastDeliveredSeq`. */
   DELIVERY_RECEIPT: { userId: string; lastDeliveredSeq: number; previousDeliveredSeq: number };
+  /** Files added to the channel's client request (a message's files come with its MESSAGE_ADDED). */
+  ATTACHMENT_ADDED: { clientRequestId: string; attachmentIds: string[] };
+  /**
+   * A file taken off its message or request, and deleted from storage: the
+   * tombstone. `messageSeq` finds the message in a client's history.
+   */
+  ATTACHMENT_REMOVED: {
+    attachmentId: string;
+    messageId: string | null;
+    messageSeq: number | null;
+    clientRequestId: string | null;
+    removedById: string;
+  };
 }
 
 export interface ReactionChange {

@@ -1,6 +1,7 @@
 import { Prisma } from '../generated/prisma/client.ts';
 
 const models = {
+  Attachment: Prisma.AttachmentScalarFieldEnum,
   Channel: Prisma.ChannelScalarFieldEnum,
   ChannelMember: Prisma.ChannelMemberScalarFieldEnum,
   ClientRequest: Prisma.ClientRequestScalarFieldEnum,

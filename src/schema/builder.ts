@@ -9,6 +9,7 @@ import type PrismaTypes from '../generated/pothos-types.ts';
 import { getDatamodel } from '../generated/pothos-types.ts';
 import { isAdmin, isStaff } from '../services/access.ts';
 import { DomainError } from '../services/errors.ts';
+import type { UploadedFile } from '../services/attachments.ts';
 import './global-ids.ts';
 
 // Builder configuration only; types live in one file per domain (DESIGN §3.1).
@@ -29,6 +30,7 @@ export const builder = new SchemaBuilder<{
     JSON: { Input: unknown; Output: unknown };
     EmailAddress: { Input: string; Output: string };
     NonEmptyString: { Input: string; Output: string };
+    Upload: { Input: UploadedFile; Output: never };
   };
 }>({
   plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, ValidationPlugin, DataloaderPlugin],

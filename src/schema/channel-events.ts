@@ -23,6 +23,8 @@ const EVENT_TYPES: Record<LoggedEvent['type'], string> = {
   MESSAGE_PINNED: 'MessagePinnedEvent',
   MESSAGE_UNPINNED: 'MessageUnpinnedEvent',
   DELIVERY_RECEIPT: 'DeliveryReceiptEvent',
+  ATTACHMENT_ADDED: 'AttachmentAddedEvent',
+  ATTACHMENT_REMOVED: 'AttachmentRemovedEvent',
 };
 
 const ChannelEvent = builder.interfaceRef<LoggedEvent>('ChannelEvent').implement({
@@ -159,6 +161,33 @@ builder.objectRef<ChannelEventOf<'DELIVERY_RECEIPT'>>('DeliveryReceiptEvent').im
         'for the messages after it, up to lastDeliveredSeq. Never null here.',
       resolve: (e) => e.payload.previousDeliveredSeq,
     }),
+  }),
+});
+
+builder.objectRef<ChannelEventOf<'ATTACHMENT_ADDED'>>('AttachmentAddedEvent').implement({
+  interfaces: [ChannelEvent],
+  description: 'Files were added to the client request this channel belongs to (a message\u2019s files come with its MessageAddedEvent).',
+  fields: (t) => ({
+    clientRequestId: t.globalID({ resolve: (e) => ({ type: 'ClientRequest', id: e.payload.clientRequestId }) }),
+    attachmentIds: t.globalIDList({ resolve: (e) => e.payload.attachmentIds.map((id) => ({ type: 'Attachment', id })) }),
+  }),
+});
+
+builder.objectRef<ChannelEventOf<'ATTACHMENT_REMOVED'>>('AttachmentRemovedEvent').implement({
+  interfaces: [ChannelEvent],
+  description: 'A file was removed from a message or request and deleted from storage.',
+  fields: (t) => ({
+    attachmentId: t.globalID({ resolve: (e) => ({ type: 'Attachment', id: e.payload.attachmentId }) }),
+    messageId: t.globalID({
+      nullable: true,
+      resolve: (e) => (e.payload.messageId ? { type: 'Message', id: e.payload.messageId } : null),
+    }),
+    messageSeq: t.int({ nullable: true, description: 'The message\u2019s seq, to find it in a loaded history.', resolve: (e) => e.payload.messageSeq }),
+    clientRequestId: t.globalID({
+      nullable: true,
+      resolve: (e) => (e.payload.clientRequestId ? { type: 'ClientRequest', id: e.payload.clientRequestId } : null),
+    }),
+    removedById: t.globalID({ resolve: (e) => ({ type: 'User', id: e.payload.removedById }) }),
   }),
 });
 

@@ -8,6 +8,7 @@ import './message.ts';
 import './mention.ts';
 import './reaction.ts';
 import './pin.ts';
+import './attachment.ts';
 import './delivery.ts';
 import './channel-events.ts';
 import './typing.ts';

@@ -205,7 +205,7 @@ const DeleteMessagePayload = builder.objectRef<DeleteResult>('DeleteMessagePaylo
 const SendMessageInput = builder.inputType('SendMessageInput', {
   fields: (t) => ({
     channelId: t.globalID({ for: Channel }),
-    body: t.string({ description: 'Trimmed; must not be empty; at most MESSAGE_BODY_MAX characters.' }),
+    body: t.string({ description: 'Trimmed; must not be empty unless attachmentIds are given; at most MESSAGE_BODY_MAX characters.' }),
     parentId: t.globalID({ for: Message, required: false, description: 'Reply in this message\u2019s thread.' }),
     clientMessageId: t.string({
       required: false,
@@ -216,6 +216,12 @@ const SendMessageInput = builder.inputType('SendMessageInput', {
       required: false,
       description: `A JSON object of your own fields, at most ${CUSTOM_FIELDS_MAX} characters serialized.`,
       validate: z.record(z.string(), z.unknown()),
+    }),
+    attachmentIds: t.globalIDList({
+      required: false,
+      description:
+        'Files from uploadFile to send with the message, in this order (at most 10); the body may then be empty. ' +
+        'Each must be the viewer\u2019s own upload, not attached yet.',
     }),
   }),
 });
@@ -248,6 +254,10 @@ builder.mutationFields((t) => ({
         ...input,
         channelId: input.channelId.id,
         parentId: input.parentId?.id,
+        attachmentIds: input.attachmentIds?.map((id) => {
+          if (id.typename !== 'Attachment') throw badInput('attachmentIds', 'attachmentIds must be Attachment ids');
+          return id.id;
+        }),
       });
       return withSelection(query, message, (q) => ctx.prisma.message.findUniqueOrThrow({ ...q, where: { id: message.id } }));
     },

@@ -1,3 +1,7 @@
+import { AttachmentService, THUMBNAIL_WIDTHS } from './attachments.ts';
+import { createBlobStore } from './files/blob-stores.ts';
+import { ImageProcessor } from './files/images.ts';
+import { FileUrls } from './files/urls.ts';
 import type { Logger } from 'pino';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Config } from '../config.ts';
@@ -51,6 +55,15 @@ export function createServices(deps: ServiceDeps) {
   const users = new UserService(deps.prisma, auth);
   const channels = new ChannelService(deps.prisma, channelLog);
   const readState = new ReadStateService(deps.prisma, channelLog);
+  const blobStore = createBlobStore(deps.config.storage);
+  const attachments = new AttachmentService(
+    deps.prisma,
+    blobStore,
+    new ImageProcessor({ maxPixels: deps.config.uploads.maxImagePixels, thumbnailWidths: [...THUMBNAIL_WIDTHS] }),
+    deps.config.uploads,
+    deps.log,
+  );
+  messages.useAttachments(attachments);
   return {
     prisma: deps.prisma,
     pubsub: deps.pubsub,
@@ -67,6 +80,8 @@ export function createServices(deps: ServiceDeps) {
     messages,
     reactions: new ReactionService(deps.prisma, channelLog),
     pins: new PinService(deps.prisma, channelLog),
+    attachments,
+    fileUrls: new FileUrls(deps.config.jwtSecret, deps.config.uploads.urlTtlSeconds, deps.config.publicUrl, () => clock.now().getTime()),
     clock,
     notifications,
     clientRequests: new ClientRequestService(deps.prisma, channelLog, notifications, messages, users, clock),

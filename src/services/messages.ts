@@ -10,6 +10,7 @@ import { checkClientMessageId, checkCustomFields, cleanBody, messageSnapshot } f
 import { isUniqueViolation } from './prisma-errors.ts';
 import { columns } from '../db/columns.ts';
 import { notificationSignals, type MentionService, type RefPlan } from './mentions.ts';
+import type { AttachmentService } from './attachments.ts';
 
 export interface SendMessageInput {
   channelId: string;
@@ -17,6 +18,8 @@ export interface SendMessageInput {
   parentId?: string | null;
   clientMessageId?: string | null;
   customFields?: unknown;
+  /** Uploads of the sender's to attach, in this order (uploadFile). */
+  attachmentIds?: readonly string[] | null;
 }
 
 type Query = { select?: Prisma.MessageSelect; include?: Prisma.MessageInclude };
@@ -42,6 +45,7 @@ export type SendRule = (viewer: Viewer, channelId: string) => Prisma.Sql | null;
 
 export class MessageService {
   private readonly sendRules: SendRule[] = [];
+  private attachments: AttachmentService | null = null;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -49,6 +53,11 @@ export class MessageService {
     private readonly bodyMax: number,
     private readonly mentions: MentionService,
   ) {}
+
+  /** Lets sends carry files (wiring: once per app). */
+  useAttachments(attachments: AttachmentService): void {
+    this.attachments = attachments;
+  }
 
   /** Adds a rule to every send (wiring: once per app, before requests). */
   addSendRule(rule: SendRule): void {
@@ -76,7 +85,9 @@ export class MessageService {
    * original rolls back (seq included) and returns the original.
    */
   async send(viewer: Viewer, input: SendMessageInput): Promise<Message> {
-    const body = this.cleanBody(input.body);
+    const attachmentIds = input.attachmentIds ?? [];
+    // A message may be files alone.
+    const body = attachmentIds.length && !input.body.trim() ? '' : this.cleanBody(input.body);
     checkClientMessageId(input.clientMessageId);
     checkCustomFields(input.customFields);
     assertId(input.channelId, 'Channel');
@@ -97,6 +108,10 @@ export class MessageService {
     }
     // Mentions and links: nothing to do (and no cost) for a body without '@'.
     const plan = await this.mentions.plan(viewer, channelId, body);
+    if (attachmentIds.length) {
+      if (!this.attachments) throw new Error('MessageService.useAttachments was not called');
+      await this.attachments.attachable(viewer, attachmentIds);
+    }
     try {
       for (let attempt = 0; ; attempt++) {
         const message = await this.insert(viewer, channelId, { body, parentId, input, plan });
@@ -104,6 +119,7 @@ export class MessageService {
         // The statement's guard refused: name the reason. Should the rights
         // have changed in between, try once more.
         await writableChannel(this.prisma, viewer, channelId);
+        if (attachmentIds.length) await this.attachments?.attachable(viewer, attachmentIds);
         if (attempt > 0) throw forbidden('You cannot post in this channel');
       }
     } catch (error) {
@@ -151,9 +167,11 @@ export class MessageService {
         rules.push(Prisma.sql`,
         ${Prisma.raw(`send_rule_${rules.length}`)} AS (${statement})`);
     }
+    const files = this.attachments?.sendSql(viewer, input.attachmentIds ?? []) ?? null;
+    const guard = files ? Prisma.sql`${mayWriteSql(viewer)} AND ${files.guard}` : mayWriteSql(viewer);
     return this.channelLog.statement(async (db) => {
       const [row] = await db.$queryRaw<(Message & { notified: Parameters<typeof notificationSignals>[0] })[]>`
-        WITH ${bumpSeq(channelId, true, mayWriteSql(viewer))},
+        WITH ${files ? files.lock : Prisma.empty} ${bumpSeq(channelId, true, guard)},
         msg AS (
           INSERT INTO "Message" (id, "organizationId", "channelId", seq, "senderId", body, "parentId", "clientMessageId", "customFields", "createdAt")
           SELECT ${draft.id}::uuid, ${draft.organizationId}::uuid, ${draft.channelId}::uuid, bump."lastSeq", ${draft.senderId}::uuid,
@@ -166,7 +184,7 @@ export class MessageService {
           SELECT "channelId", seq, "organizationId", 'MESSAGE_ADDED'::"ChannelEventType",
             jsonb_set(${JSON.stringify(messageSnapshot(draft))}::jsonb, '{seq}', to_jsonb(seq)), "senderId", "createdAt"
           FROM msg
-        )${rules.length ? Prisma.join(rules, '') : Prisma.empty}${this.mentions.sendSql(viewer, channelId, plan, body)}
+        )${files ? files.attach : Prisma.empty}${rules.length ? Prisma.join(rules, '') : Prisma.empty}${this.mentions.sendSql(viewer, channelId, plan, body)}
         SELECT ${columns('Message')}, ${this.mentions.notifiedColumn} FROM msg`;
       if (!row) return { result: null, event: null };
       const { notified, ...message } = row;

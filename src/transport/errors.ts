@@ -86,7 +86,14 @@ export function maskError(error: unknown, message: string): Error {
   if (!original) {
     // Parse, validation and query-limit errors are client-safe; Yoga codes the
     // graphql-js ones, the limit plugins leave theirs uncoded.
-    if (error.extensions.code) return error;
+    const code = error.extensions.code;
+    // A multipart body refused while parsing: over a form-data limit, or malformed.
+    if (code === 'REQUEST_ENTITY_TOO_LARGE' || code === 'BAD_REQUEST') {
+      return createGraphQLError(multipartMessage(error.message), {
+        extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
+      });
+    }
+    if (code) return error;
     return createGraphQLError(error.message, {
       nodes: error.nodes,
       path: error.path,
@@ -117,6 +124,20 @@ export function maskError(error: unknown, message: string): Error {
     path: error.path,
     extensions: { code: 'INTERNAL_SERVER_ERROR', ...(requestId ? { requestId } : {}) },
   });
+}
+
+/** busboy's limit messages, with the setting that changes each limit named. */
+function multipartMessage(message: string): string {
+  const settings: [RegExp, string][] = [
+    [/File size limit exceeded: (\d+)/, 'The file is too large: at most $1 bytes (UPLOAD_MAX_FILE_BYTES)'],
+    [/Files limit exceeded: (\d+)/, 'Too many files in one request: at most $1 (UPLOAD_MAX_FILES)'],
+    [/Field value size exceeded: (\d+)/, 'A form field is too large: at most $1 bytes (UPLOAD_MAX_FIELD_BYTES)'],
+  ];
+  for (const [pattern, replacement] of settings) {
+    const match = pattern.exec(message);
+    if (match) return match[0].replace(pattern, replacement);
+  }
+  return message;
 }
 
 /** How often an outage is logged at warn per service; the others of the spell go to debug. */

@@ -1,0 +1,90 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import type { AttachmentService, Variant } from '../services/attachments.ts';
+import { storageKey } from '../services/attachments.ts';
+import type { FileUrls } from '../services/files/urls.ts';
+import type { Clock } from '../services/clock.ts';
+
+/**
+ * Headers on every file response. The content was checked when uploaded; these
+ * make sure a browser treats it as nothing else: no sniffing, no script, no
+ * plugins, no framing, and (for anything but an image) a download rather than
+ * a page of ours.
+ */
+const SAFE_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+} as const;
+
+/** RFC 6266/8187 Content-Disposition with an ASCII fallback and the UTF-8 name. */
+export function contentDisposition(type: 'inline' | 'attachment', name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\%;]/g, '_');
+  const utf8 = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `${type}; filename="${ascii}"; filename*=UTF-8''${utf8}`;
+}
+
+/**
+ * `GET /files/<id>/<variant>?…`: serves a file to the holder of a signed URL
+ * (FileUrls), after checking on every request that the URL's user may still
+ * read the file. Every refusal is the same 404 (or 410 once the URL expired,
+ * so a client knows to ask for a fresh one), never a hint of what exists.
+ */
+export function createFileRoutes(deps: { attachments: AttachmentService; urls: FileUrls; clock: Clock; log: Logger }) {
+  const { attachments, urls, clock, log } = deps;
+
+  const answer = (res: ServerResponse, status: number, message: string) => {
+    const body = JSON.stringify({ error: message });
+    res.writeHead(status, { ...SAFE_HEADERS, 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+
+  const serve = async (req: IncomingMessage, res: ServerResponse) => {
+    const grant = urls.verify(req.url ?? '/');
+    if (grant === 'expired') return answer(res, 410, 'This link has expired; ask the API for a fresh URL');
+    if (grant === 'invalid') return answer(res, 404, 'Not found');
+    const attachment = await attachments.readableBy(grant.userId, grant.organizationId, grant.attachmentId);
+    const variant = grant.variant as Variant;
+    if (!attachment || (variant !== 'original' && !attachment.thumbnails.includes(Number(variant)))) {
+      return answer(res, 404, 'Not found');
+    }
+    const stored = await attachments.store.get(storageKey(attachment, variant));
+    if (!stored) return answer(res, 404, 'Not found');
+    const image = attachment.kind === 'IMAGE';
+    const maxAge = Math.max(0, grant.expires - Math.ceil(clock.now().getTime() / 1000));
+    res.writeHead(200, {
+      ...SAFE_HEADERS,
+      'content-type': variant === 'original' ? attachment.contentType : 'image/webp',
+      'content-length': stored.size,
+      'content-disposition': contentDisposition(image ? 'inline' : 'attachment', attachment.name),
+      'cache-control': `private, max-age=${maxAge}`,
+      etag: `"${attachment.sha256.slice(0, 32)}-${variant}"`,
+    });
+    if (req.method === 'HEAD') {
+      stored.body.destroy();
+      res.end();
+      return;
+    }
+    await pipeline(stored.body, res);
+  };
+
+  return {
+    /** Answers the request if it is a file download; false leaves it to the next route. */
+    handle(req: IncomingMessage, res: ServerResponse): boolean {
+      if (!req.url?.startsWith('/files/')) return false;
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return true;
+      }
+      serve(req, res).catch((error: unknown) => {
+        log.error({ err: error, url: req.url?.split('?')[0] }, 'file download failed');
+        if (!res.headersSent) answer(res, 500, 'The file could not be read; try again');
+        else res.destroy();
+      });
+      return true;
+    },
+  };
+}
