@@ -94,6 +94,13 @@ export function maskError(error: unknown, message: string): Error {
       });
     }
     if (code) return error;
+    // useCSRFPrevention's refusal (HTTP 403), said the way a client can act on.
+    if (error.message === 'Required CSRF header(s) not present') {
+      return createGraphQLError(
+        'This request needs the header "x-graphql-yoga-csrf" (any value): multipart and GET requests without it could be forged by another site',
+        { extensions: { ...error.extensions, code: 'FORBIDDEN' } },
+      );
+    }
     return createGraphQLError(error.message, {
       nodes: error.nodes,
       path: error.path,
