@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parse, OperationTypeNode, type OperationDefinitionNode } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type GqlResult, type TestServer } from './helpers/app.ts';
@@ -15,6 +17,32 @@ import { wsClient } from './helpers/ws.ts';
 const root = new URL('..', import.meta.url).pathname;
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const blocks = (lang: string) => [...readme.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!);
+/** The GraphQL snippets and the shell snippets that call the server (curl), in the README's order. */
+const walk = () =>
+  [...readme.matchAll(/```(graphql|sh)\n([\s\S]*?)```/g)]
+    .map((m) => ({ lang: m[1]!, text: m[2]! }))
+    .filter((b) => b.lang === 'graphql' || b.text.includes('curl '));
+
+/** Runs a shell snippet as a reader would, against the test server instead of localhost:4000, in a scratch directory. */
+async function runShell(snippet: string, origin: string, token: string | null): Promise<string> {
+  const cwd = mkdtempSync(join(tmpdir(), 'parley-readme-'));
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const child = spawn('bash', ['-euo', 'pipefail', '-c', snippet.replaceAll('http://localhost:4000', origin)], {
+        cwd,
+        env: { ...process.env, TOKEN: token ?? '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`exit ${code}: ${err}`))));
+    });
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+}
 
 let s: TestServer;
 beforeAll(async () => {
@@ -32,11 +60,25 @@ describe('README', () => {
   });
 
   it('runs every GraphQL snippet as written, in order', async () => {
-    const snippets = blocks('graphql');
+    const snippets = walk();
     expect(snippets.length).toBeGreaterThanOrEqual(5);
     const known: Record<string, unknown> = {};
     let token: string | null = null;
-    for (const snippet of snippets) {
+    const learn = (data: Record<string, { token?: string; id?: string } | null> | undefined) => {
+      for (const [field, value] of Object.entries(data ?? {})) {
+        if (value?.token) token = value.token;
+        const created = /^(?:create|send|upload)([A-Z]\w*)$/.exec(field);
+        if (created && value?.id) known[`${created[1]![0]!.toLowerCase()}${created[1]!.slice(1)}Id`] = value.id;
+      }
+    };
+    for (const { lang, text: snippet } of snippets) {
+      if (lang === 'sh') {
+        const out = await runShell(snippet, new URL(s.url).origin, token);
+        const result = JSON.parse(out) as GqlResult<Record<string, { id?: string } | null>>;
+        expect(result.errors, snippet).toBeUndefined();
+        learn(result.data);
+        continue;
+      }
       const operation = parse(snippet).definitions.find((d): d is OperationDefinitionNode => d.kind === 'OperationDefinition')!;
       const variables: Record<string, unknown> = {};
       for (const definition of operation.variableDefinitions ?? []) {
@@ -60,11 +102,7 @@ describe('README', () => {
       // The snippets' root fields answer objects (or null); a scalar answer reads as no token and no id.
       const result: GqlResult<Record<string, { token?: string; id?: string } | null>> = await s.gql(snippet, variables, token);
       expect(result.errors, snippet).toBeUndefined();
-      for (const [field, value] of Object.entries(result.data ?? {})) {
-        if (value?.token) token = value.token;
-        const created = /^(?:create|send)([A-Z]\w*)$/.exec(field);
-        if (created && value?.id) known[`${created[1]![0]!.toLowerCase()}${created[1]!.slice(1)}Id`] = value.id;
-      }
+      learn(result.data);
     }
     expect(token).toBeTruthy();
   });
