@@ -10,6 +10,8 @@ import * as files from './helpers/files.ts';
 import { startS3Server, type LocalS3 } from './helpers/s3-server.ts';
 import { download, multipart, uploadFile, type UploadPart } from './helpers/upload.ts';
 import { rawId } from './helpers/messages.ts';
+import { collect } from './helpers/subscription.ts';
+import { wsClient } from './helpers/ws.ts';
 
 // Uploads and downloads end to end, as clients do them: GraphQL multipart
 // requests over HTTP, then the signed URLs the API hands out. Every case runs
@@ -241,6 +243,35 @@ describe.each(['fs', 's3'] as const)('attachments on %s storage', (driver) => {
     );
     // The other organization's owner cannot open the file with their own grant, nor with a URL of ours.
     expect((await download(s.url, seen.attachments[0].url.replace(/u=[^&]+/, `u=${rawId(other.owner.id)}`))).status).toBe(404);
+  });
+
+  it('live: a sent message comes with its files, each subscriber getting URLs signed for them', async () => {
+    const a = ok(await up({ name: 'live.png', bytes: await files.png() })).uploadFile;
+    const lastSeq = ok(await s.gql(`query($c: ID!) { channel(id: $c) { lastSeq } }`, { c: channel }, org.owner.token)).channel
+      .lastSeq as number;
+    const query = `subscription($c: ID!, $after: Int) { channelEvents(channelId: $c, after: $after) {
+      seq ... on MessageAddedEvent { message { attachments { name url } } } } }`;
+    const clients = [wsClient(s.url, org.owner.token), wsClient(s.url, member.token)];
+    try {
+      const streams = clients.map((client) =>
+        collect(
+          client,
+          query,
+          { c: channel, after: lastSeq },
+          (d: { channelEvents: { message?: { attachments: { name: string; url: string }[] } } }) => d.channelEvents,
+        ),
+      );
+      ok(await s.gql(SEND, { i: { channelId: channel, body: 'live', attachmentIds: [a.id] } }, org.owner.token));
+      const [ownerEvents, memberEvents] = await Promise.all(streams.map((stream) => stream.waitFor(1, 10_000)));
+      const ownerFile = ownerEvents![0]!.message!.attachments[0]!;
+      const memberFile = memberEvents![0]!.message!.attachments[0]!;
+      expect([ownerFile.name, memberFile.name]).toEqual(['live.png', 'live.png']);
+      expect(ownerFile.url).toContain(`u=${rawId(org.owner.id)}`);
+      expect(memberFile.url).toContain(`u=${rawId(member.id)}`);
+      expect((await download(s.url, memberFile.url)).status).toBe(200);
+    } finally {
+      await Promise.all(clients.map((c) => c.dispose()));
+    }
   });
 
   it('two sends racing for one upload: exactly one attaches it', async () => {
