@@ -119,7 +119,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   });
 
   const files = createFileRoutes({ attachments: services.attachments, urls: services.fileUrls, clock: services.clock, log });
-  const readiness = createReadiness({ pool, pubsub });
+  const readiness = createReadiness({ pool, pubsub, files: services.attachments.store });
   const ops = createOpsRoutes({ config, metrics, readiness, log, stopping: () => http.stopping });
   const http: HttpTransport = new HttpTransport({
     keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
@@ -132,7 +132,8 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   http.server.once('close', () => ops.close());
   // A multipart request may carry its files besides the usual fields; each
   // file's own bound is busboy's, while it streams.
-  const multipartMax = config.httpMaxBodyBytes + config.uploads.maxFilesPerRequest * (config.uploads.maxFileBytes + config.uploads.maxPartHeaderBytes);
+  const multipartMax =
+    config.httpMaxBodyBytes + config.uploads.maxFilesPerRequest * (config.uploads.maxFileBytes + config.uploads.maxPartHeaderBytes);
   const bodyLimit = (req: IncomingMessage) =>
     req.headers['content-type']?.toLowerCase().startsWith('multipart/form-data') ? multipartMax : config.httpMaxBodyBytes;
 
@@ -148,6 +149,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       await ops.listen();
       const bound = await http.listen(port, config.host);
       services.logRetention.start();
+      services.fileCleanup.start();
       log.info(`Parley listening on http://localhost:${bound}/graphql`);
       return bound;
     },
@@ -177,6 +179,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       };
       await shutdown.step('socket registry', () => registryClosed, dropRedisIfDown);
       await shutdown.step('log retention', () => services.logRetention.stop());
+      await shutdown.step('file cleanup', () => services.fileCleanup.stop());
       await shutdown.step('presence', () => services.presence.close(), dropRedisIfDown);
       await shutdown.step('channel hub', () => services.hub.close());
       await shutdown.step('auth', () => services.auth.close(), dropRedisIfDown);

@@ -70,7 +70,7 @@ describe('a healthy app', () => {
     expect(status).toBe(200);
     expect(body).toEqual({
       status: 'ready',
-      checks: { database: 'up', migrations: 'up', redis: onEmbedded ? 'not configured' : 'up' },
+      checks: { database: 'up', migrations: 'up', redis: onEmbedded ? 'not configured' : 'up', files: 'up' },
     });
   });
 
@@ -224,7 +224,7 @@ describe('readiness', () => {
       const port = await app.start(0);
       expect(await ready({ port })).toEqual({
         status: 200,
-        body: { status: 'ready', checks: { database: 'up', migrations: 'up', redis: 'not configured' } },
+        body: { status: 'ready', checks: { database: 'up', migrations: 'up', redis: 'not configured', files: 'up' } },
       });
     } finally {
       await app.stop();

@@ -6,6 +6,12 @@ export interface ReadinessDeps {
   /** The app's own pool: readiness means its requests can get a connection. */
   pool: pg.Pool;
   pubsub: ParleyPubSub;
+  /**
+   * Where attachment files live. Reported, but it does not make the process
+   * unready: chat works without files, and taking every process out of the
+   * balancer because the object store is down would stop chat too.
+   */
+  files?: { check(): Promise<void> };
   /** Migration names the database must have applied; defaults to the project's migrations directory. */
   migrations?: string[];
   /** How long each check may take before it counts as down. */
@@ -23,7 +29,7 @@ const UP = 'up';
  * The checks behind `GET /ready`. Each names its dependency `up`, or `down: …`
  * with the reason, so an operator reading the 503 sees what to fix.
  */
-export function createReadiness({ pool, pubsub, migrations, timeoutMs = 2000 }: ReadinessDeps) {
+export function createReadiness({ pool, pubsub, files, migrations, timeoutMs = 2000 }: ReadinessDeps) {
   const expected = migrations ?? readMigrations().map((m) => m.name);
   // The app applies every migration before it serves, and nothing here
   // unapplies one: once seen complete, later probes need not ask again.
@@ -32,6 +38,16 @@ export function createReadiness({ pool, pubsub, migrations, timeoutMs = 2000 }: 
   // instead of refusing would otherwise collect a waiting connection per probe.
   let database: Promise<string> | null = null;
   let redis: Promise<string> | null = null;
+  let fileStorage: Promise<string> | null = null;
+
+  const checkFiles = async (): Promise<Record<string, string>> => {
+    if (!files) return {};
+    fileStorage ??= files
+      .check()
+      .then(() => UP, down)
+      .finally(() => (fileStorage = null));
+    return { files: await withinTime(fileStorage, timeoutMs, 'no answer') };
+  };
 
   const checkDatabase = async (): Promise<{ database: string; migrations: string }> => {
     database ??= probeDatabase().finally(() => (database = null));
@@ -81,8 +97,8 @@ export function createReadiness({ pool, pubsub, migrations, timeoutMs = 2000 }: 
   return {
     async check(stopping: boolean): Promise<ReadinessReport> {
       if (stopping) return { ready: false, body: { status: 'unavailable', checks: { server: 'down: shutting down' } } };
-      const [db, redisState] = await Promise.all([checkDatabase(), checkRedis()]);
-      const checks = { ...db, redis: redisState };
+      const [db, redisState, fileState] = await Promise.all([checkDatabase(), checkRedis(), checkFiles()]);
+      const checks = { ...db, redis: redisState, ...fileState };
       const ready = checks.database === UP && checks.migrations === UP && (redisState === UP || redisState === 'not configured');
       return { ready, body: { status: ready ? 'ready' : 'unavailable', checks } };
     },
