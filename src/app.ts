@@ -16,7 +16,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { createErrorMasking } from './transport/errors.ts';
 import { renderGraphiQL } from './graphiql.ts';
-import { refuseBody } from './http-body.ts';
+import { isMultipart, refuseAnonymousUpload, refuseBody } from './http-body.ts';
 import { createOpsRoutes } from './ops/http.ts';
 import { createMetrics } from './ops/metrics.ts';
 import { createReadiness } from './ops/readiness.ts';
@@ -126,7 +126,14 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     handle: (req, res) => {
       if (ops.handle(req, res)) return;
       if (files.handle(req, res)) return;
-      if (!refuseBody(req, res, bodyLimit(req))) void yoga(req, res);
+      if (refuseBody(req, res, bodyLimit(req))) return;
+      if (!isMultipart(req)) return void yoga(req, res);
+      refuseAnonymousUpload(req, res, signedIn).then(
+        (refused) => void (refused || yoga(req, res)),
+        // The database could not say (an outage): Yoga's own token check
+        // meets the same failure and answers SERVICE_UNAVAILABLE.
+        () => void yoga(req, res),
+      );
     },
   });
   http.server.once('close', () => ops.close());
@@ -134,8 +141,11 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   // file's own bound is busboy's, while it streams.
   const multipartMax =
     config.httpMaxBodyBytes + config.uploads.maxFilesPerRequest * (config.uploads.maxFileBytes + config.uploads.maxPartHeaderBytes);
-  const bodyLimit = (req: IncomingMessage) =>
-    req.headers['content-type']?.toLowerCase().startsWith('multipart/form-data') ? multipartMax : config.httpMaxBodyBytes;
+  const bodyLimit = (req: IncomingMessage) => (isMultipart(req) ? multipartMax : config.httpMaxBodyBytes);
+  const signedIn = async (authorization: string | undefined) => {
+    const token = bearerToken(authorization ?? null);
+    return token !== null && (await services.auth.viewerFromToken(token)) !== null;
+  };
 
   const sockets = new SocketRegistry(services.auth, pubsub, config.websocket.maxSocketsPerUser, log, services.presence);
   graphqlWs.listen(http.server, yoga, sockets);

@@ -20,8 +20,27 @@ export function refuseBody(req: IncomingMessage, res: ServerResponse, maxBytes: 
   return false;
 }
 
-function refuse(res: ServerResponse, status: number, message: string): true {
-  const body = JSON.stringify({ errors: [{ message, extensions: { code: 'BAD_USER_INPUT', http: { status } } }] });
+/** Whether a request is a multipart form (a GraphQL upload). */
+export const isMultipart = (req: IncomingMessage): boolean =>
+  req.headers['content-type']?.toLowerCase().startsWith('multipart/form-data') ?? false;
+
+/**
+ * Uploads are for signed-in users only, so an anonymous multipart request is
+ * refused before a byte of its body is read or buffered (the check a
+ * resolver makes would come after the whole form was parsed). Resolves true
+ * when it answered the request.
+ */
+export async function refuseAnonymousUpload(
+  req: IncomingMessage,
+  res: ServerResponse,
+  signedIn: (authorization: string | undefined) => Promise<boolean>,
+): Promise<boolean> {
+  if (await signedIn(req.headers.authorization)) return false;
+  return refuse(res, 401, 'Sign in first: send a valid token as "Authorization: Bearer <token>" with uploads', 'UNAUTHENTICATED');
+}
+
+function refuse(res: ServerResponse, status: number, message: string, code = 'BAD_USER_INPUT'): true {
+  const body = JSON.stringify({ errors: [{ message, extensions: { code, http: { status } } }] });
   // The unread body stays on the connection: close it rather than read it.
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
