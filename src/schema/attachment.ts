@@ -27,9 +27,7 @@ export const Upload = builder.scalarType('Upload', {
 });
 
 function isFile(value: unknown): value is UploadedFile {
-  return (
-    typeof value === 'object' && value !== null && typeof (value as UploadedFile).arrayBuffer === 'function' && 'name' in value
-  );
+  return typeof value === 'object' && value !== null && typeof (value as UploadedFile).arrayBuffer === 'function' && 'name' in value;
 }
 
 export const AttachmentKind = builder.enumType('AttachmentKind', {

@@ -182,7 +182,11 @@ builder.objectRef<ChannelEventOf<'ATTACHMENT_REMOVED'>>('AttachmentRemovedEvent'
       nullable: true,
       resolve: (e) => (e.payload.messageId ? { type: 'Message', id: e.payload.messageId } : null),
     }),
-    messageSeq: t.int({ nullable: true, description: 'The message\u2019s seq, to find it in a loaded history.', resolve: (e) => e.payload.messageSeq }),
+    messageSeq: t.int({
+      nullable: true,
+      description: 'The message\u2019s seq, to find it in a loaded history.',
+      resolve: (e) => e.payload.messageSeq,
+    }),
     clientRequestId: t.globalID({
       nullable: true,
       resolve: (e) => (e.payload.clientRequestId ? { type: 'ClientRequest', id: e.payload.clientRequestId } : null),

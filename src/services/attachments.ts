@@ -157,7 +157,8 @@ export class AttachmentService {
     return ids.map((id) => {
       const row = byId.get(id);
       if (!row) throw notFound('Attachment');
-      if (row.state !== 'UPLOADED') throw conflict('This file is attached already; upload it again to share it twice', { field: 'attachmentIds' });
+      if (row.state !== 'UPLOADED')
+        throw conflict('This file is attached already; upload it again to share it twice', { field: 'attachmentIds' });
       return row;
     });
   }

@@ -38,7 +38,12 @@ export function createFileRoutes(deps: { attachments: AttachmentService; urls: F
 
   const answer = (res: ServerResponse, status: number, message: string) => {
     const body = JSON.stringify({ error: message });
-    res.writeHead(status, { ...SAFE_HEADERS, 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(status, {
+      ...SAFE_HEADERS,
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      'content-length': Buffer.byteLength(body),
+    });
     res.end(body);
   };
 

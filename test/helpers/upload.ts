@@ -63,7 +63,14 @@ export async function multipart<T = unknown>(
 
 /** uploadFile with one file: the result as a client sees it. */
 export async function uploadFile(url: string, token: string | null, part: UploadPart, options: { csrf?: boolean } = {}) {
-  const { body, status } = await multipart<{ uploadFile: UploadedAttachment }>(url, token, UPLOAD, { file: null }, { 'variables.file': part }, options);
+  const { body, status } = await multipart<{ uploadFile: UploadedAttachment }>(
+    url,
+    token,
+    UPLOAD,
+    { file: null },
+    { 'variables.file': part },
+    options,
+  );
   return { ...body, status };
 }
 
