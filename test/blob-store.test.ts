@@ -6,6 +6,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -386,21 +387,65 @@ describe('s3 driver', () => {
     }
   });
 
+  /** A server that accepts connections and then does what `answer` says (or nothing). */
+  async function rogueServer(answer?: (socket: Socket) => void) {
+    const sockets = new Set<Socket>();
+    const server = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      answer?.(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      async close() {
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+  }
+
   it('check is bounded when the server accepts connections but never answers', async () => {
-    const { createServer } = await import('node:net');
-    const sockets = new Set<import('node:net').Socket>();
-    const silent = createServer((socket) => sockets.add(socket));
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    const port = (silent.address() as { port: number }).port;
-    const store = new S3BlobStore({ ...s3.config, endpoint: `http://127.0.0.1:${port}` }, { checkTimeoutMs: 500 });
+    const silent = await rogueServer();
+    const store = new S3BlobStore({ ...s3.config, endpoint: silent.endpoint }, { checkTimeoutMs: 500 });
     try {
       const started = Date.now();
       await expect(store.check()).rejects.toThrow(/did not answer within 500 ms/);
       expect(Date.now() - started).toBeLessThan(2_000);
     } finally {
       await store.close();
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => silent.close(resolve));
+      await silent.close();
+    }
+  });
+
+  it('a put to a server that never answers fails after its request timeout and retries, not never', async () => {
+    const silent = await rogueServer();
+    const store = new S3BlobStore({ ...s3.config, endpoint: silent.endpoint }, { requestTimeoutMs: 300, maxAttempts: 2 });
+    try {
+      const started = Date.now();
+      await expect(store.put(newKey(), randomBytes(1000), 'application/pdf')).rejects.toMatchObject({ name: 'TimeoutError' });
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await store.close();
+      await silent.close();
+    }
+  });
+
+  it('a download that stalls midway errors after the socket timeout instead of hanging', async () => {
+    // Headers and 10 of the 100 bytes promised, then silence.
+    const stalling = await rogueServer((socket) =>
+      socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nContent-Length: 100\r\n\r\n0123456789')),
+    );
+    const store = new S3BlobStore({ ...s3.config, endpoint: stalling.endpoint }, { socketTimeoutMs: 300, maxAttempts: 1 });
+    try {
+      const got = await store.get(newKey());
+      expect(got?.size).toBe(100);
+      const started = Date.now();
+      await expect(buffer(got!.body)).rejects.toThrow();
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      await store.close();
+      await stalling.close();
     }
   });
 });

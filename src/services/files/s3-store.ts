@@ -18,21 +18,27 @@ export type S3StorageConfig = Extract<StorageConfig, { driver: 's3' }>;
 const DELETE_BATCH = 1000;
 
 /**
- * Network bounds of every request (the SDK's Node request handler):
+ * Network bounds of every request (the SDK's Node request handler, @smithy/node-http-handler):
  * - `connectionTimeout` 5 s: a TCP/TLS connect that has not completed fails
- *   (then retried), so an unreachable endpoint fails fast instead of hanging;
- * - `requestTimeout` 60 s: a socket idle that long fails the request. It is an
- *   idle timeout, not a total one, so a slow but moving 10 MB transfer is fine;
+ *   (and is retried), so an unreachable endpoint fails fast instead of hanging;
+ * - `requestTimeout` 60 s with `throwOnRequestTimeout`: from sending the request
+ *   (a 10 MB PutObject body included) to the response's headers. Without
+ *   `throwOnRequestTimeout` the SDK only logs a warning and keeps waiting;
+ * - `socketTimeout` 30 s: a socket idle that long fails the request, also while
+ *   a GetObject body streams after the headers (a stalled download errors
+ *   instead of hanging; a slow but moving one is fine);
  * - `maxAttempts` 3: the SDK's standard retry mode (exponential backoff with
- *   jitter, retry quota) retries throttling, 5xx and network errors twice more.
- * The worst case of one call is therefore about 3 × timeout plus backoff;
- * `check()` is bounded separately (CHECK_TIMEOUT_MS) because readiness must
- * answer quickly.
+ *   jitter, retry quota) retries throttling, 5xx, timeouts and network errors twice more.
+ * One call's worst case is therefore about 3 × 60 s plus backoff. `check()`
+ * (readiness) has its own bound, `checkTimeoutMs`, over all its attempts.
  */
-const CONNECTION_TIMEOUT_MS = 5_000;
-const REQUEST_TIMEOUT_MS = 60_000;
-const MAX_ATTEMPTS = 3;
-const CHECK_TIMEOUT_MS = 5_000;
+export const S3_TIMEOUTS = {
+  connectionTimeoutMs: 5_000,
+  requestTimeoutMs: 60_000,
+  socketTimeoutMs: 30_000,
+  maxAttempts: 3,
+  checkTimeoutMs: 5_000,
+};
 /** Sockets kept per host: the upload path sends at most a few objects per request. */
 const MAX_SOCKETS = 50;
 
@@ -50,17 +56,21 @@ export class S3BlobStore implements BlobStore {
   private readonly prefix: string;
   private readonly checkTimeoutMs: number;
 
-  constructor(config: S3StorageConfig, options: { checkTimeoutMs?: number } = {}) {
+  /** `timeouts`: S3_TIMEOUTS unless given (tests shorten them). */
+  constructor(config: S3StorageConfig, timeouts: Partial<typeof S3_TIMEOUTS> = {}) {
+    const bounds = { ...S3_TIMEOUTS, ...timeouts };
     this.bucket = config.bucket;
     this.prefix = config.prefix;
-    this.checkTimeoutMs = options.checkTimeoutMs ?? CHECK_TIMEOUT_MS;
+    this.checkTimeoutMs = bounds.checkTimeoutMs;
     const clientConfig: S3ClientConfig = {
       region: config.region,
       forcePathStyle: config.forcePathStyle,
-      maxAttempts: MAX_ATTEMPTS,
+      maxAttempts: bounds.maxAttempts,
       requestHandler: {
-        connectionTimeout: CONNECTION_TIMEOUT_MS,
-        requestTimeout: REQUEST_TIMEOUT_MS,
+        connectionTimeout: bounds.connectionTimeoutMs,
+        requestTimeout: bounds.requestTimeoutMs,
+        throwOnRequestTimeout: true,
+        socketTimeout: bounds.socketTimeoutMs,
         httpAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },
         httpsAgent: { keepAlive: true, maxSockets: MAX_SOCKETS },
       },
@@ -131,7 +141,7 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  /** The bucket exists and these credentials may reach it; fails within CHECK_TIMEOUT_MS. */
+  /** The bucket exists and these credentials may reach it; fails within `checkTimeoutMs` (5 s). */
   async check(): Promise<void> {
     const abortSignal = AbortSignal.timeout(this.checkTimeoutMs);
     try {
