@@ -220,6 +220,16 @@ describe('ImageProcessor', () => {
     for (const { body } of image.thumbnails) expect(await files.exifOf(body)).toBeUndefined();
   });
 
+  it('strips GPS from PNG and WebP too, orientation applied', async () => {
+    for (const format of ['png', 'webp'] as const) {
+      const input = await files.withGps(format, 80, 40);
+      expect((await files.exifOf(input))?.GPSInfo, format).toBeTruthy();
+      const image = await processor.process(input, await detectType(input));
+      const served = await sharp(image.original).metadata();
+      expect([served.format, served.width, served.height, served.exif, served.xmp]).toEqual([format, 40, 80, undefined, undefined]);
+    }
+  });
+
   it('serves PNG, GIF and WebP in their own format', async () => {
     for (const [build, format] of [
       [files.png, 'png'],

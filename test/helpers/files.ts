@@ -20,14 +20,17 @@ export const png = (width = 64, height = 48) => solid(width, height, '#3a7').png
  * Orientation 6 (turn 90° clockwise to view), so the served image must be
  * height×width and carry no GPS.
  */
-export const jpegWithGps = (width = 80, height = 40) =>
+export const jpegWithGps = (width = 80, height = 40) => withGps('jpeg', width, height);
+
+/** The same EXIF (GPS, Orientation 6) in a JPEG, PNG (eXIf chunk) or WebP. */
+export const withGps = (format: 'jpeg' | 'png' | 'webp', width = 80, height = 40) =>
   solid(width, height, '#c33')
     .withMetadata({ orientation: 6 })
     .withExif({
       IFD0: { Make: 'Parley Test Camera', Model: 'GPS 1' },
       IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 24/1', GPSLongitudeRef: 'E', GPSLongitude: '2/1 21/1 3/1' },
     })
-    .jpeg()
+    .toFormat(format)
     .toBuffer();
 
 export const jpeg = (width = 64, height = 48) => solid(width, height, '#36c').jpeg().toBuffer();

@@ -97,10 +97,8 @@ export class ImageProcessor {
     else original.webp({ quality: ORIGINAL_QUALITY });
 
     try {
-      const [served, thumbnails] = await Promise.all([
-        original.toBuffer({ resolveWithObject: true }),
-        this.thumbnails(() => sharp(input, { ...options, animated: false }).autoOrient()),
-      ]);
+      const served = await original.toBuffer({ resolveWithObject: true });
+      const thumbnails = await this.thumbnails(() => sharp(input, { ...options, animated: false }).autoOrient());
       return {
         original: served.data,
         contentType,
@@ -126,16 +124,21 @@ export class ImageProcessor {
     }
   }
 
-  private thumbnails(source: () => Sharp): Promise<ProcessedImage['thumbnails']> {
-    return Promise.all(
-      this.thumbnailWidths.map(async (width) => ({
-        width,
-        body: await source()
-          .resize(width, width, { fit: 'inside', withoutEnlargement: true })
-          .webp({ quality: THUMBNAIL_QUALITY })
-          .toBuffer(),
-      })),
-    );
+  /**
+   * One after the other, as the original before them: an image is decoded by
+   * one pipeline at a time (each on libvips' threads), which bounds the memory
+   * a large image takes to one decoding.
+   */
+  private async thumbnails(source: () => Sharp): Promise<ProcessedImage['thumbnails']> {
+    const thumbnails: ProcessedImage['thumbnails'] = [];
+    for (const width of this.thumbnailWidths) {
+      const body = await source()
+        .resize(width, width, { fit: 'inside', withoutEnlargement: true })
+        .webp({ quality: THUMBNAIL_QUALITY })
+        .toBuffer();
+      thumbnails.push({ width, body });
+    }
+    return thumbnails;
   }
 }
 
