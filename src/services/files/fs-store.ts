@@ -60,22 +60,25 @@ export class FsBlobStore implements BlobStore {
     const path = this.pathOf(key);
     await this.ensureRoot();
     const temp = `${path}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`;
+    let created: string[];
     try {
-      const handle = await openFresh(temp);
+      const fresh = await openFresh(temp);
+      created = fresh.created;
       try {
-        await handle.writeFile(body);
-        await handle.sync();
+        await fresh.handle.writeFile(body);
+        await fresh.handle.sync();
       } finally {
-        await handle.close();
+        await fresh.handle.close();
       }
       await rename(temp, path);
     } catch (error) {
       await unlink(temp).catch(() => {});
       throw error;
     }
-    // The rename is durable once the directory entry is: fsync the directory
-    // too (best effort: some filesystems refuse to open a directory for it).
-    await syncDirectory(dirname(path));
+    // The rename (and any directory made for it) is durable once the entries
+    // naming them are: fsync the file's directory, and the parent of each
+    // directory this put created (the organization's, the root).
+    await Promise.all([...new Set([dirname(path), ...created.map((dir) => dirname(dir))])].map(syncDirectory));
   }
 
   async get(key: string): Promise<{ body: Readable; size: number } | null> {
@@ -145,27 +148,37 @@ export class FsBlobStore implements BlobStore {
 
 /**
  * Creates `temp` ('wx': a new file of our own, never one already there) with
- * its directory. A delete of the same attachment may remove the directory
- * between the mkdir and the open: then make it again.
+ * its directory, and says which directories it made. A delete of the same
+ * attachment may remove the directory between the mkdir and the open: then
+ * make it again.
  */
-async function openFresh(temp: string): Promise<FileHandle> {
+async function openFresh(temp: string): Promise<{ handle: FileHandle; created: string[] }> {
+  const directory = dirname(temp);
+  const created: string[] = [];
   for (let attempt = 1; ; attempt++) {
-    await mkdir(dirname(temp), { recursive: true, mode: 0o700 });
+    // The first directory made, if any; the ones below it up to `directory` are new too.
+    const first = await mkdir(directory, { recursive: true, mode: 0o700 });
+    if (first)
+      for (let dir = directory; ; dir = dirname(dir)) {
+        created.push(dir);
+        if (dir === first || dir === dirname(dir)) break;
+      }
     try {
-      return await open(temp, 'wx', 0o600);
+      return { handle: await open(temp, 'wx', 0o600), created };
     } catch (error) {
       if (errorCode(error) !== 'ENOENT' || attempt >= 3) throw error;
     }
   }
 }
 
+/** Best effort: some filesystems (some network ones) refuse to open or fsync a directory; the file itself is synced. */
 async function syncDirectory(directory: string): Promise<void> {
   let handle;
   try {
     handle = await open(directory, 'r');
     await handle.sync();
   } catch {
-    // Not supported here (e.g. some network filesystems): the file itself is synced.
+    // Not supported here.
   } finally {
     await handle?.close();
   }
