@@ -101,7 +101,7 @@ describe.each(['fs', 's3'] as const)('attachments on %s storage', (driver) => {
       expect(a.attached).toBe(false);
       const got = await download(s.url, a.url);
       expect(got.status, name).toBe(200);
-      expect(got.headers.get('content-type')).toBe(contentType);
+      expect(got.headers.get('content-type')).toBe(kind === 'TEXT' ? `${contentType}; charset=utf-8` : contentType);
       expect(got.headers.get('x-content-type-options')).toBe('nosniff');
       expect(got.headers.get('content-security-policy')).toContain('sandbox');
       expect(got.headers.get('content-disposition')).toMatch(kind === 'IMAGE' ? /^inline;/ : /^attachment;/);

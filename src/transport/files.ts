@@ -62,7 +62,13 @@ export function createFileRoutes(deps: { attachments: AttachmentService; urls: F
     const maxAge = Math.max(0, grant.expires - Math.ceil(clock.now().getTime() / 1000));
     res.writeHead(200, {
       ...SAFE_HEADERS,
-      'content-type': variant === 'original' ? attachment.contentType : 'image/webp',
+      // Text was checked to be UTF-8 when uploaded; saying so keeps a browser from guessing another charset.
+      'content-type':
+        variant !== 'original'
+          ? 'image/webp'
+          : attachment.kind === 'TEXT'
+            ? `${attachment.contentType}; charset=utf-8`
+            : attachment.contentType,
       'content-length': stored.size,
       'content-disposition': contentDisposition(image ? 'inline' : 'attachment', attachment.name),
       'cache-control': `private, max-age=${maxAge}`,
