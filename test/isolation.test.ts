@@ -23,6 +23,7 @@ import {
   type TestOrg,
 } from './helpers/fixtures.ts';
 import { graphql } from './generated/index.ts';
+import { uploadFile } from './helpers/upload.ts';
 
 /**
  * Tenant isolation (DESIGN §1.6): organization B's owner, an admin who may do
@@ -53,6 +54,8 @@ interface Ids {
   apiKey: string;
   /** The organization's entity type `task`. */
   entityType: string;
+  /** An upload of the owner's, not attached to anything yet (issue 12). */
+  attachment: string;
 }
 type Slot = keyof Ids;
 const SLOT_TYPES: Record<Slot, string> = {
@@ -69,6 +72,7 @@ const SLOT_TYPES: Record<Slot, string> = {
   notification: 'Notification',
   apiKey: 'ApiKey',
   entityType: 'EntityType',
+  attachment: 'Attachment',
 };
 /** A real type that is never the one a slot expects (nor one the audit trail has entries for). */
 const WRONG_TYPE: Record<string, string> = {
@@ -81,6 +85,7 @@ const WRONG_TYPE: Record<string, string> = {
   Notification: 'Message',
   ApiKey: 'Channel',
   EntityType: 'Channel',
+  Attachment: 'Channel',
 };
 
 interface IdCase {
@@ -132,6 +137,16 @@ const CASES: IdCase[] = [
     name: 'send to a channel',
     document: `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }`,
     variables: (a) => ({ input: { channelId: a.channel, body } }),
+  },
+  {
+    name: 'send A\u2019s upload to B\u2019s channel',
+    document: `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }`,
+    variables: (a, b) => ({ input: { channelId: b.channel, body, attachmentIds: [a.attachment] } }),
+  },
+  {
+    name: 'list the files of a channel',
+    document: `query($id: ID!) { channel(id: $id) { attachments(first: 5) { edges { node { id } } } } }`,
+    variables: (a) => ({ id: a.channel }),
   },
   {
     name: 'reply in B\u2019s channel to A\u2019s message',
@@ -300,6 +315,23 @@ const CASES: IdCase[] = [
     name: 'file a request in B\u2019s project from A\u2019s message',
     document: `mutation($input: CreateClientRequestInput!) { createClientRequest(input: $input) { id } }`,
     variables: (a, b) => ({ input: { projectId: b.project, title: 't', description: 'd', type: 'MATERIAL', fromMessageId: a.message } }),
+  },
+  {
+    name: 'file a request in B\u2019s project with A\u2019s upload',
+    document: `mutation($input: CreateClientRequestInput!) { createClientRequest(input: $input) { id } }`,
+    variables: (a, b) => ({
+      input: { projectId: b.project, title: 't', description: 'd', type: 'MATERIAL', attachmentIds: [a.attachment] },
+    }),
+  },
+  {
+    name: 'add files to a request',
+    document: `mutation($input: AddClientRequestAttachmentsInput!) { addClientRequestAttachments(input: $input) { id } }`,
+    variables: (a, b) => ({ input: { clientRequestId: a.request, attachmentIds: [b.attachment] } }),
+  },
+  {
+    name: 'add A\u2019s upload to B\u2019s request',
+    document: `mutation($input: AddClientRequestAttachmentsInput!) { addClientRequestAttachments(input: $input) { id } }`,
+    variables: (a, b) => ({ input: { clientRequestId: b.request, attachmentIds: [a.attachment] } }),
   },
   {
     name: 'edit a request',
@@ -597,6 +629,10 @@ const NO_ID: NoIdOperation[] = [
     reason: 'lists the caller\u2019s organization only',
     document: `{ browseChannels { edges { node { id } } } }`,
   },
+  {
+    field: 'uploadFile',
+    reason: 'stores a file (a multipart request) as the caller\u2019s own upload in the caller\u2019s organization',
+  },
   { field: 'login', reason: 'public: names the organization by slug, takes no id' },
   { field: 'registerOrganization', reason: 'public: creates a new organization' },
 ];
@@ -691,6 +727,8 @@ beforeAll(async () => {
         apiKey.secret,
       ),
     );
+    const attachment = ok(await uploadFile(s.url, org.owner.token, { name: 'isolation.txt', bytes: Buffer.from('isolation probe\n') }))
+      .uploadFile.id;
     const ids: Ids = {
       channel,
       archivedChannel,
@@ -705,6 +743,7 @@ beforeAll(async () => {
       notification,
       apiKey: apiKey.apiKey.id,
       entityType,
+      attachment,
     };
     return { ids, user, apiKeySecret: apiKey.secret as string };
   };

@@ -4,6 +4,7 @@ import {
   ClientRequestStatus as ClientRequestStatusValues,
   ChangeOrderStatus as ChangeOrderStatusValues,
 } from '../generated/prisma/enums.ts';
+import { badInput } from '../services/errors.ts';
 import { builder } from './builder.ts';
 import { readableChannelField } from './channel.ts';
 import { Message } from './message.ts';
@@ -88,6 +89,11 @@ const CreateClientRequestInput = builder.inputType('CreateClientRequestInput', {
     description: t.string({ validate: text }),
     type: t.field({ type: ClientRequestType }),
     fromMessageId: t.globalID({ for: Message, required: false, description: 'Make the request from this message and keep a link to it.' }),
+    attachmentIds: t.globalIDList({
+      required: false,
+      description:
+        'Files from uploadFile to file with the request, in this order (at most 10); each the viewer\u2019s own upload, not attached yet.',
+    }),
     idempotencyKey: t.string({
       required: false,
       validate: idempotencyKey,
@@ -186,6 +192,10 @@ builder.mutationFields((t) => {
           ...input,
           projectId: input.projectId.id,
           fromMessageId: input.fromMessageId?.id,
+          attachmentIds: input.attachmentIds?.map((id) => {
+            if (id.typename !== 'Attachment') throw badInput('attachmentIds', 'attachmentIds must be Attachment ids');
+            return id.id;
+          }),
         });
         return reload(ctx, query, request.id);
       },

@@ -9,6 +9,7 @@ import './mention.ts';
 import './reaction.ts';
 import './pin.ts';
 import './attachment.ts';
+import './attachment-lists.ts';
 import './delivery.ts';
 import './channel-events.ts';
 import './typing.ts';

@@ -9,8 +9,9 @@ import {
   type PrismaClient,
 } from '../generated/prisma/client.ts';
 import { assertId, isExternal, isStaff, readableClientRequestWhere } from './access.ts';
-import type { ChannelLog } from './channel-log.ts';
+import type { ChannelLog, LogWriter } from './channel-log.ts';
 import type { Clock } from './clock.ts';
+import type { Tx } from '../db/tx.ts';
 import { forbidden, notFound } from './errors.ts';
 import { openItemChannel } from './item-log.ts';
 import type { MessageService } from './messages.ts';
@@ -28,6 +29,18 @@ export interface CreateClientRequestInput {
   type: ClientRequestType;
   fromMessageId?: string | null;
   idempotencyKey?: string | null;
+  /** Uploads of the requester's to attach, in this order (request-attachments.ts). */
+  attachmentIds?: readonly string[] | null;
+}
+
+/** What filing a request with files needs of RequestAttachmentService (request-attachments.ts), which needs this service in turn. */
+export interface RequestFiles {
+  /** attachable()'s errors, before the transaction. */
+  check(viewer: Viewer, ids: readonly string[]): Promise<void>;
+  /** Attaches the uploads to the request and appends ATTACHMENT_ADDED, in the caller's transaction. */
+  attach(tx: Tx, log: LogWriter, viewer: Viewer, request: ClientRequest, ids: readonly string[]): Promise<void>;
+  /** After the transaction failed: the error to report. */
+  rethrow(viewer: Viewer, ids: readonly string[], error: unknown): Promise<never>;
 }
 
 export interface UpdateClientRequestInput {
@@ -91,6 +104,7 @@ type Standing = 'staff' | 'member' | 'client' | 'viewer';
  */
 export class ClientRequestService {
   private readonly flow: Workflow<'CLIENT_REQUEST', ClientRequest, 'staff' | 'requester', Data, keyof typeof REQUEST_MOVES>;
+  private files: RequestFiles | null = null;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -118,6 +132,11 @@ export class ClientRequestService {
       }),
     } satisfies ItemRules<'CLIENT_REQUEST', ClientRequest, 'staff' | 'requester', Data>;
     this.flow = new Workflow({ prisma, channelLog, notifications, clock }, rules, REQUEST_MOVES);
+  }
+
+  /** Lets requests be filed with files (wiring: once per app). */
+  useFiles(files: RequestFiles): void {
+    this.files = files;
   }
 
   /** Requests the viewer may read: their organization's, only granted projects' for external users. */
@@ -168,25 +187,38 @@ export class ClientRequestService {
     if (project.archivedAt) throw forbidden('The project is archived');
     // A request made from a message keeps a link to it; the viewer must be able to read it.
     const source = input.fromMessageId ? await this.messages.get(viewer, input.fromMessageId) : null;
-    return this.flow.create(viewer, input.idempotencyKey, { operation: 'createClientRequest', action: 'CREATED' }, async (tx, log) => {
-      const [counter] = await tx.$queryRaw<{ lastRequestNumber: number }[]>`
+    const attachmentIds = input.attachmentIds ?? [];
+    const files = attachmentIds.length ? this.files : null;
+    if (attachmentIds.length && !files) throw new Error('ClientRequestService.useFiles was not called');
+    // A retry with the idempotency key finds the files attached by the first run: it is answered before they are checked.
+    if (files && !input.idempotencyKey) await files.check(viewer, attachmentIds);
+    const created = this.flow.create(
+      viewer,
+      input.idempotencyKey,
+      { operation: 'createClientRequest', action: 'CREATED' },
+      async (tx, log) => {
+        const [counter] = await tx.$queryRaw<{ lastRequestNumber: number }[]>`
         UPDATE "Project" SET "lastRequestNumber" = "lastRequestNumber" + 1 WHERE id = ${input.projectId}::uuid RETURNING "lastRequestNumber"`;
-      const number = counter!.lastRequestNumber;
-      const channel = await openItemChannel(tx, log, viewer, { kind: 'REQUEST', projectId: input.projectId, name: `Request ${number}` });
-      return tx.clientRequest.create({
-        data: {
-          organizationId: viewer.organizationId,
-          projectId: input.projectId,
-          number,
-          title: input.title,
-          description: input.description,
-          type: input.type,
-          requesterId: viewer.id,
-          channelId: channel.id,
-          sourceMessageId: source?.id ?? null,
-        },
-      });
-    });
+        const number = counter!.lastRequestNumber;
+        const channel = await openItemChannel(tx, log, viewer, { kind: 'REQUEST', projectId: input.projectId, name: `Request ${number}` });
+        const request = await tx.clientRequest.create({
+          data: {
+            organizationId: viewer.organizationId,
+            projectId: input.projectId,
+            number,
+            title: input.title,
+            description: input.description,
+            type: input.type,
+            requesterId: viewer.id,
+            channelId: channel.id,
+            sourceMessageId: source?.id ?? null,
+          },
+        });
+        if (files) await files.attach(tx, log, viewer, request, attachmentIds);
+        return request;
+      },
+    );
+    return files ? created.catch((error: unknown) => files.rethrow(viewer, attachmentIds, error)) : created;
   }
 
   /** The requester edits their own request while it is pending. */
@@ -234,7 +266,7 @@ export class ClientRequestService {
   }
 
   /** Staff decide; the requester changes their own request while their access lets them file. */
-  private async authorize(viewer: Viewer, who: 'staff' | 'requester', request: ClientRequest): Promise<void> {
+  async authorize(viewer: Viewer, who: 'staff' | 'requester', request: ClientRequest): Promise<void> {
     if (who === 'staff') {
       if (!isStaff(viewer)) throw forbidden('Only organization staff decide on client requests');
       return;

@@ -29,6 +29,7 @@ import { NotificationService } from './notifications.ts';
 import { PinService } from './pins.ts';
 import { ProjectService } from './projects.ts';
 import { ReactionService } from './reactions.ts';
+import { RequestAttachmentService } from './request-attachments.ts';
 import { firstResponseRule } from './sla.ts';
 import { SupportTicketService } from './support-tickets.ts';
 import { UserService } from './users.ts';
@@ -64,6 +65,9 @@ export function createServices(deps: ServiceDeps) {
     deps.log,
   );
   messages.useAttachments(attachments);
+  const clientRequests = new ClientRequestService(deps.prisma, channelLog, notifications, messages, users, clock);
+  const requestAttachments = new RequestAttachmentService(deps.prisma, channelLog, attachments, clientRequests, clock);
+  clientRequests.useFiles(requestAttachments);
   return {
     prisma: deps.prisma,
     pubsub: deps.pubsub,
@@ -84,7 +88,8 @@ export function createServices(deps: ServiceDeps) {
     fileUrls: new FileUrls(deps.config.jwtSecret, deps.config.uploads.urlTtlSeconds, deps.config.publicUrl, () => clock.now().getTime()),
     clock,
     notifications,
-    clientRequests: new ClientRequestService(deps.prisma, channelLog, notifications, messages, users, clock),
+    clientRequests,
+    requestAttachments,
     supportTickets: new SupportTicketService(deps.prisma, channelLog, notifications, messages, clock, users),
     logRetention: new LogRetention(deps.prisma, deps.log, deps.config.channelLogRetentionDays, deps.config.channelLogPruneIntervalMs),
     hub,
