@@ -14,7 +14,9 @@ import {
   type TestOrg,
   type TestUser,
 } from './helpers/fixtures.ts';
+import { png } from './helpers/files.ts';
 import { actOnRequest, actOnTicket, openTicket } from './helpers/items.ts';
+import { uploadFile } from './helpers/upload.ts';
 import { collect, type Collected } from './helpers/subscription.ts';
 import { wsClient } from './helpers/ws.ts';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
@@ -81,6 +83,8 @@ interface MessageState {
   parentId: string | null;
   senderId: string;
   edits: { previousBody: string | null; editorId: string }[];
+  /** File ids, in order (events show a message's files as they are when delivered). */
+  attachments: string[];
 }
 
 /** A channel's settings, as updateChannel changes them and ChannelUpdatedEvent tells. */
@@ -142,6 +146,7 @@ const fromEvent = (m: Json, edits: MessageState['edits']): MessageState => ({
   parentId: m.parent?.id ?? null,
   senderId: m.sender.id,
   edits,
+  attachments: m.attachments.map((a: { id: string }) => a.id),
 });
 
 /**
@@ -174,6 +179,11 @@ function rebuild(events: Json[], settings: Settings): ChannelState {
     return m!;
   };
   for (const e of events) {
+    // Fields that event types declare with different types (AttachmentRemovedEvent's
+    // nullable messageId) come aliased `<field><Type>` (selectAll): read them by their names.
+    for (const [key, value] of Object.entries(e)) {
+      if (key.endsWith(e.__typename) && key !== e.__typename) e[key.slice(0, -e.__typename.length)] = value;
+    }
     state.seqs.push(e.seq);
     seenTypes.add(e.__typename);
     switch (e.__typename) {
@@ -275,6 +285,12 @@ function rebuild(events: Json[], settings: Settings): ChannelState {
       case 'SystemEvent':
         state.items.set(e.itemId, e.toStatus);
         break;
+      case 'AttachmentRemovedEvent': {
+        const m = message(e);
+        // A replayed MessageAddedEvent shows the files as they are now: the removed one may be gone already.
+        m.attachments = m.attachments.filter((id) => id !== e.attachmentId);
+        break;
+      }
       default:
         throw new Error(`the reducer does not know ${e.__typename}: teach it, and this test's sequences, the new event`);
     }
@@ -321,7 +337,7 @@ interface ChannelView {
  * message (only `pinnedMessages` leaves it out for non-admins).
  */
 function normalize(m: MessageView): MessageView {
-  return m.deleted ? { ...m, body: null, edits: [] } : m;
+  return m.deleted ? { ...m, body: null, edits: [], attachments: [] } : m;
 }
 
 /**
@@ -466,6 +482,9 @@ const FRESH = graphql(`
             }
             pinned
             pinnedBy {
+              id
+            }
+            attachments {
               id
             }
           }
@@ -784,6 +803,14 @@ describe('convergence: live events, a replay from the start and a fresh query ag
       const plain = await send(s, bob.token, channelId, 'purged plain');
       await edit(bob.token, plain.id, 'purged plain, edited');
       await remove(owner.token, plain.id, true);
+
+      // Files: one taken off its message by its uploader, another deleted for good with its message.
+      const [f1, f2, f3] = (await Promise.all([alice, alice, bob].map(upload))) as [string, string, string];
+      const withFiles = await send(s, alice.token, channelId, 'two photos', { attachmentIds: [f1, f2] });
+      ok(await s.gql(`mutation($id: ID!) { removeAttachment(id: $id) { removed } }`, { id: f1 }, alice.token));
+      const purgedFiles = await send(s, bob.token, channelId, '', { attachmentIds: [f3] });
+      await remove(owner.token, purgedFiles.id, true);
+      await edit(alice.token, withFiles.id, 'one photo');
 
       // Members: added, reading, removed, leaving, re-added; a sender deactivated.
       await gqlOk(
@@ -1125,6 +1152,11 @@ describe('convergence: live events, a replay from the start and a fresh query ag
     expect([...seenTypes].sort()).toEqual(possibleTypeNames(schema, 'ChannelEvent'));
   });
 });
+
+/** An unattached upload of `user`'s (a small PNG); its id. */
+async function upload(user: TestUser): Promise<string> {
+  return ok(await uploadFile(s.url, user.token, { name: 'photo.png', bytes: await png(16, 12) })).uploadFile.id;
+}
 
 /** Files a request in the project (from a message when given) and returns its id. */
 async function requestFrom(client: TestUser, projectId: string, fromMessageId?: string): Promise<string> {

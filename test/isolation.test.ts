@@ -144,6 +144,11 @@ const CASES: IdCase[] = [
     variables: (a, b) => ({ input: { channelId: b.channel, body, attachmentIds: [a.attachment] } }),
   },
   {
+    name: 'remove A\u2019s file',
+    document: `mutation($id: ID!) { removeAttachment(id: $id) { removed } }`,
+    variables: (a) => ({ id: a.attachment }),
+  },
+  {
     name: 'list the files of a channel',
     document: `query($id: ID!) { channel(id: $id) { attachments(first: 5) { edges { node { id } } } } }`,
     variables: (a) => ({ id: a.channel }),

@@ -10,6 +10,7 @@ import './reaction.ts';
 import './pin.ts';
 import './attachment.ts';
 import './attachment-lists.ts';
+import './attachment-removal.ts';
 import './delivery.ts';
 import './channel-events.ts';
 import './typing.ts';

@@ -1,4 +1,6 @@
 import { AttachmentService, THUMBNAIL_WIDTHS } from './attachments.ts';
+import { AttachmentRemovalService } from './attachment-removal.ts';
+import { FileCleanup } from './file-cleanup.ts';
 import { createBlobStore } from './files/blob-stores.ts';
 import { ImageProcessor } from './files/images.ts';
 import { FileUrls } from './files/urls.ts';
@@ -68,6 +70,8 @@ export function createServices(deps: ServiceDeps) {
   const clientRequests = new ClientRequestService(deps.prisma, channelLog, notifications, messages, users, clock);
   const requestAttachments = new RequestAttachmentService(deps.prisma, channelLog, attachments, clientRequests, clock);
   clientRequests.useFiles(requestAttachments);
+  const fileCleanup = new FileCleanup(deps.prisma, blobStore, deps.log, () => clock.now(), deps.config.uploads);
+  attachments.scheduleCleanup = () => fileCleanup.schedule();
   return {
     prisma: deps.prisma,
     pubsub: deps.pubsub,
@@ -85,6 +89,8 @@ export function createServices(deps: ServiceDeps) {
     reactions: new ReactionService(deps.prisma, channelLog),
     pins: new PinService(deps.prisma, channelLog),
     attachments,
+    attachmentRemoval: new AttachmentRemovalService(deps.prisma, channelLog, attachments),
+    fileCleanup,
     fileUrls: new FileUrls(deps.config.jwtSecret, deps.config.uploads.urlTtlSeconds, deps.config.publicUrl, () => clock.now().getTime()),
     clock,
     notifications,

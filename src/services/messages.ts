@@ -260,14 +260,20 @@ export class MessageService {
     } else if (current.deletedAt) {
       return { message: current, messageId: id, hard: false };
     }
+    let filesRemoved = 0;
     try {
-      return await this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
+      const deleted = await this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
         let result: Message | null = null;
         await log.append(current.channelId, 'MESSAGE_DELETED', async () => {
           const message = await this.lockedMessage(tx, viewer, id);
           // Notifications quote the body: they lose the quote with it.
           if (hard || !message.deletedAt) await this.mentions.scrubNotifications(tx, message);
           if (hard) {
+            // Its files go with it: DELETED now (no longer served or counted as
+            // the message's), freed by the cleanup job after the commit. The
+            // MESSAGE_DELETED entry is their tombstone; no event per file.
+            filesRemoved = (await tx.attachment.updateMany({ where: { messageId: id, state: 'ATTACHED' }, data: { state: 'DELETED' } }))
+              .count;
             await tx.message.delete({ where: { id } });
             await scrubLoggedContent(tx, message, ['body', 'customFields']);
           } else {
@@ -289,6 +295,8 @@ export class MessageService {
         });
         return { message: result, messageId: id, hard };
       });
+      if (filesRemoved) this.attachments?.scheduleCleanup();
+      return deleted;
     } catch (error) {
       if (!(error instanceof AlreadyDeleted)) throw error;
       return { message: await this.get(viewer, id), messageId: id, hard: false };
