@@ -458,10 +458,13 @@ await runBenchmark(async () => {
   console.log(
     `10 MB vs baseline: ${(loaded.uploadsPerSecond / baseline.uploadsPerSecond).toFixed(3)} × the uploads/s, ` +
       `${(loaded.megabytesPerSecond / Math.max(baseline.megabytesPerSecond, 1e-9)).toFixed(0)} × the MB/s; ` +
-      `server peak RSS ${mb(loaded.rssPeak)} MB with ${clients} uploads of ${size(large.length)} in flight (${mb(loaded.rssPeak - idle.rssStart)} MB over idle).`,
+      `server peak RSS ${mb(loaded.rssPeak)} MB with ${clients} uploads of ${size(large.length)} in flight, ${mb(loaded.rssPeak - loaded.rssStart)} MB over its RSS before the row.`,
   );
   console.log(
     `Probe p99: idle ${ms(idle.probe.p99)} ms, during 10 KB uploads ${ms(baseline.probe.p99)} ms, during 10 MB uploads ${ms(loaded.probe.p99)} ms.`,
+  );
+  console.log(
+    'RSS: sampled every 100 ms from /proc/<pid>/status (VmRSS); VmHWM: the peak since the server started (in embedded mode, starting PGlite sets it).',
   );
   for (const row of rows) if (row.firstError) console.log(`First error (${row.name}): ${row.firstError}`);
 
