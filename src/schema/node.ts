@@ -5,6 +5,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import { z } from 'zod';
 import {
   isId,
+  readableAttachmentWhere,
   readableAuditWhere,
   readableChangeOrderWhere,
   readableChannelMemberWhere,
@@ -34,6 +35,7 @@ type Load = (ctx: AuthenticatedContext, ids: string[], query: Query) => Promise<
  * (test/node.test.ts checks it against schema.graphql).
  */
 export const NODE_LOADERS: Readonly<Record<string, Load>> = {
+  Attachment: (ctx, ids, q) => ctx.prisma.attachment.findMany({ ...q, where: { id: { in: ids }, ...readableAttachmentWhere(ctx.viewer) } }),
   AuditEvent: (ctx, ids, q) => ctx.prisma.auditLog.findMany({ ...q, where: { id: { in: ids }, ...readableAuditWhere(ctx.viewer) } }),
   ChangeOrder: (ctx, ids, q) =>
     ctx.prisma.changeOrder.findMany({ ...q, where: { id: { in: ids }, ...readableChangeOrderWhere(ctx.viewer) } }),

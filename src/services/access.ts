@@ -89,7 +89,7 @@ export function mayReadChannel(viewer: Viewer, s: ChannelStanding): boolean {
 }
 
 /** Read a channel (SQL form of `mayReadChannel`). */
-export function readableChannelWhere(viewer: Viewer): Prisma.ChannelWhereInput {
+export function readableChannelWhere(viewer: Pick<Viewer, 'id' | 'organizationId' | 'role'>): Prisma.ChannelWhereInput {
   return {
     organizationId: viewer.organizationId,
     members: { some: { userId: viewer.id } },
@@ -263,7 +263,7 @@ export const mayReadClientRequest = (
   grant: Pick<ProjectAccess, 'role'> | null,
 ): boolean => request.organizationId === viewer.organizationId && (!isExternal(viewer.role) || grant !== null);
 /** Read a client request (SQL form of `mayReadClientRequest`). */
-export const readableClientRequestWhere = (viewer: Viewer): Prisma.ClientRequestWhereInput =>
+export const readableClientRequestWhere = (viewer: Pick<Viewer, 'id' | 'organizationId' | 'role'>): Prisma.ClientRequestWhereInput =>
   isExternal(viewer.role)
     ? { organizationId: viewer.organizationId, project: { access: { some: { userId: viewer.id } } } }
     : { organizationId: viewer.organizationId };
@@ -271,6 +271,31 @@ export const readableClientRequestWhere = (viewer: Viewer): Prisma.ClientRequest
 /** Read a change order (SQL form): whoever reads the request it came from (`mayReadClientRequest` on that request). */
 export const readableChangeOrderWhere = (viewer: Viewer): Prisma.ChangeOrderWhereInput => ({
   sourceRequest: readableClientRequestWhere(viewer),
+});
+
+// ---------------------------------------------------------------------------
+// Attachments
+
+/**
+ * Read an attachment (SQL form; the download handler, `node`, the lists): a
+ * file of a message the viewer may read (a soft-deleted one's only for those
+ * who see deleted content), a file of a client request the viewer may read,
+ * or the viewer's own upload not attached yet. Removed files are nobody's.
+ */
+export const readableAttachmentWhere = (viewer: Pick<Viewer, 'id' | 'organizationId' | 'role'>): Prisma.AttachmentWhereInput => ({
+  organizationId: viewer.organizationId,
+  OR: [
+    { state: 'UPLOADED', uploaderId: viewer.id },
+    {
+      state: 'ATTACHED',
+      message: {
+        organizationId: viewer.organizationId,
+        channel: readableChannelWhere(viewer),
+        ...(maySeeDeletedContent(viewer) ? {} : { deletedAt: null }),
+      },
+    },
+    { state: 'ATTACHED', clientRequest: readableClientRequestWhere(viewer) },
+  ],
 });
 
 // ---------------------------------------------------------------------------

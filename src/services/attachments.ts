@@ -4,7 +4,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { Prisma, type Attachment, type AttachmentKind, type PrismaClient } from '../generated/prisma/client.ts';
 import type { UploadLimits } from '../config.ts';
 import { columns } from '../db/columns.ts';
-import { assertId, maySeeDeletedContent, userMayReadChannelSql } from './access.ts';
+import { assertId, readableAttachmentWhere } from './access.ts';
 import { badInput, conflict, DomainError, notFound } from './errors.ts';
 import type { ImageProcessor } from './files/images.ts';
 import { cleanFileName, detectType } from './files/inspect.ts';
@@ -208,27 +208,16 @@ export class AttachmentService {
   }
 
   /**
-   * The attachment a user may download right now, or null: an attached file
-   * of a channel they may read (a soft-deleted message's only for those who
-   * see deleted content), or their own upload not yet attached. One query,
-   * run for every download, so whoever loses access loses the file at once.
+   * The attachment a user may download right now, or null (`readableAttachmentWhere`):
+   * checked on every download, so whoever loses access loses the file at once.
    */
   async readableBy(userId: string, organizationId: string, attachmentId: string): Promise<Attachment | null> {
-    const [row] = await this.prisma.$queryRaw<(Attachment & { readable: boolean; messageDeletedAt: Date | null; role: Viewer['role'] })[]>`
-      SELECT ${columns('Attachment', 'a')}, u.role,
-        (u."deactivatedAt" IS NULL AND c.id IS NOT NULL AND ${userMayReadChannelSql('u', 'c')}) AS readable,
-        m."deletedAt" AS "messageDeletedAt"
-      FROM "Attachment" a
-      JOIN "User" u ON u.id = ${userId}::uuid AND u."organizationId" = a."organizationId"
-      LEFT JOIN "Channel" c ON c.id = a."channelId"
-      LEFT JOIN "Message" m ON m.id = a."messageId"
-      WHERE a.id = ${attachmentId}::uuid AND a."organizationId" = ${organizationId}::uuid`;
-    if (!row) return null;
-    const { readable, messageDeletedAt, role, ...attachment } = row;
-    if (attachment.state === 'UPLOADED') return attachment.uploaderId === userId ? attachment : null;
-    if (attachment.state !== 'ATTACHED' || !readable) return null;
-    if (messageDeletedAt && !maySeeDeletedContent({ role })) return null;
-    return attachment;
+    const user = await this.prisma.user.findFirst({
+      where: { id: userId, organizationId, deactivatedAt: null },
+      select: { id: true, organizationId: true, role: true },
+    });
+    if (!user) return null;
+    return this.prisma.attachment.findFirst({ where: { id: attachmentId, ...readableAttachmentWhere(user) } });
   }
 
   /** Set by the lifecycle wiring: frees removed files soon instead of at the next interval. */
