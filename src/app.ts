@@ -197,7 +197,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       await shutdown.step('prisma', () => prisma.$disconnect());
       await shutdown.step('database pool', () => pool.end());
       await shutdown.step('embedded database', () => embedded?.stop());
-      await shutdown.step('file storage', () => services.attachments.store.close());
+      await shutdown.step('files', () => services.attachments.close());
       shutdown.finish();
     },
   };

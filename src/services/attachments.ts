@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import { Prisma, type Attachment, type AttachmentKind, type PrismaClient } from '../generated/prisma/client.ts';
@@ -7,7 +7,7 @@ import { columns } from '../db/columns.ts';
 import { assertId, readableAttachmentWhere } from './access.ts';
 import { badInput, conflict, DomainError, notFound } from './errors.ts';
 import type { ImageProcessor } from './files/images.ts';
-import { cleanFileName, detectType } from './files/inspect.ts';
+import type { InspectPool } from './files/inspect-pool.ts';
 import type { BlobStore } from './files/storage.ts';
 import type { Viewer } from './viewer.ts';
 
@@ -41,6 +41,7 @@ export class AttachmentService {
     private readonly prisma: PrismaClient,
     readonly store: BlobStore,
     private readonly images: ImageProcessor,
+    private readonly inspector: InspectPool,
     private readonly limits: UploadLimits,
     private readonly log: Logger,
   ) {}
@@ -55,8 +56,7 @@ export class AttachmentService {
     if (file.size > this.limits.maxFileBytes) throw tooLarge(this.limits.maxFileBytes);
     const bytes = new Uint8Array(await file.arrayBuffer());
     if (bytes.byteLength > this.limits.maxFileBytes) throw tooLarge(this.limits.maxFileBytes);
-    const type = await detectType(bytes);
-    const name = cleanFileName(file.name ?? '', type);
+    const { type, name } = await this.inspector.inspect(bytes, file.name ?? '');
     let original: Uint8Array = bytes;
     let contentType = type.contentType;
     let dimensions: { width: number; height: number } | null = null;
@@ -81,7 +81,8 @@ export class AttachmentService {
       width: dimensions?.width ?? null,
       height: dimensions?.height ?? null,
       thumbnails: thumbnails.map((t) => t.width),
-      sha256: createHash('sha256').update(original).digest('hex'),
+      // WebCrypto digests on libuv's threads, not on the event loop.
+      sha256: Buffer.from(await webcrypto.subtle.digest('SHA-256', original)).toString('hex'),
     };
     const row = await this.reserve(draft);
     try {
@@ -218,6 +219,11 @@ export class AttachmentService {
     });
     if (!user) return null;
     return this.prisma.attachment.findFirst({ where: { id: attachmentId, ...readableAttachmentWhere(user) } });
+  }
+
+  /** Stops the inspection threads and closes the blob store. */
+  async close(): Promise<void> {
+    await Promise.all([this.inspector.close(), this.store.close()]);
   }
 
   /** Set by the lifecycle wiring: frees removed files soon instead of at the next interval. */

@@ -3,6 +3,7 @@ import { AttachmentRemovalService } from './attachment-removal.ts';
 import { FileCleanup } from './file-cleanup.ts';
 import { createBlobStore } from './files/blob-stores.ts';
 import { ImageProcessor } from './files/images.ts';
+import { InspectPool } from './files/inspect-pool.ts';
 import { FileUrls } from './files/urls.ts';
 import type { Logger } from 'pino';
 import type { TokenService } from '../auth/tokens.ts';
@@ -63,6 +64,7 @@ export function createServices(deps: ServiceDeps) {
     deps.prisma,
     blobStore,
     new ImageProcessor({ maxPixels: deps.config.uploads.maxImagePixels, thumbnailWidths: [...THUMBNAIL_WIDTHS] }),
+    new InspectPool(),
     deps.config.uploads,
     deps.log,
   );
