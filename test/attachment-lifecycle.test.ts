@@ -2,7 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { storageKey } from '../src/services/attachments.ts';
 import { eventually, startServer, type TestServer } from './helpers/app.ts';
-import { createChannel, createUser, errorCode, ok, registerOrg, type TestOrg, type TestUser } from './helpers/fixtures.ts';
+import {
+  createChannel,
+  createProject,
+  createUser,
+  errorCode,
+  grantAccess,
+  ok,
+  registerOrg,
+  type TestOrg,
+  type TestUser,
+} from './helpers/fixtures.ts';
 import * as files from './helpers/files.ts';
 import { rawId } from './helpers/messages.ts';
 import { collect } from './helpers/subscription.ts';
@@ -20,6 +30,7 @@ const MESSAGE = `query($id: ID!) { message(id: $id) { id deleted attachments { i
 const DELETE = `mutation($id: ID!, $hard: Boolean) { deleteMessage(input: { id: $id, hard: $hard }) { hard } }`;
 const ADD_MEMBERS = `mutation($c: ID!, $u: [ID!]!) { addChannelMembers(channelId: $c, userIds: $u, role: ADMIN) { id } }`;
 const ARCHIVE = `mutation($c: ID!) { archiveChannel(channelId: $c) { archived } }`;
+const CREATE_REQUEST = `mutation($input: CreateClientRequestInput!) { createClientRequest(input: $input) { id channelId } }`;
 const LAST_SEQ = `query($c: ID!) { channel(id: $c) { lastSeq } }`;
 const EVENTS = `subscription($c: ID!, $after: Int) {
   channelEvents(channelId: $c, after: $after) {
@@ -100,10 +111,10 @@ describe('removing files and hard deletes', () => {
     await s?.stop();
   });
 
-  async function replay(user: TestUser, after: number, count: number): Promise<Event[]> {
+  async function replay(user: TestUser, after: number, count: number, channelId = channel): Promise<Event[]> {
     const client = wsClient(s.url, user.token, { keepOpen: true });
     try {
-      const stream = collect<Event>(client, EVENTS, { c: channel, after }, (d: { channelEvents: Event }) => d.channelEvents);
+      const stream = collect<Event>(client, EVENTS, { c: channelId, after }, (d: { channelEvents: Event }) => d.channelEvents);
       const events = await stream.waitFor(count);
       stream.unsubscribe();
       return events.slice(0, count);
@@ -179,6 +190,39 @@ describe('removing files and hard deletes', () => {
     expect(ok(await s.gql(REMOVE, { id: a.id }, staff.token)).removeAttachment.removed).toBe(true);
     expect(ok(await s.gql(REMOVE, { id: b.id }, org.owner.token)).removeAttachment.removed).toBe(true);
     expect(ok(await s.gql(MESSAGE, { id: message.id }, other.token)).message.attachments).toEqual([]);
+  });
+
+  it('a client request\u2019s file: its uploader removes it, the event names the request', async () => {
+    const client = await createUser(s, org, 'CLIENT');
+    const project = await createProject(s, org.owner.token);
+    await grantAccess(s, org.owner.token, project, client.id, 'CLIENT');
+    const [file, kept] = [await h.up(client, text(100)), await h.up(client, text(200))];
+    const input = { projectId: project, title: 'Bricks', description: '500 bricks', type: 'MATERIAL', attachmentIds: [file.id, kept.id] };
+    const request = ok(await s.gql(CREATE_REQUEST, { input }, client.token)).createClientRequest as { id: string; channelId: string };
+    // Members read every request (FORBIDDEN to remove); a client of another project does not (NOT_FOUND).
+    expect(errorCode(await s.gql(REMOVE, { id: file.id }, other.token))).toBe('FORBIDDEN');
+    const stranger = await createUser(s, org, 'CLIENT');
+    expect(errorCode(await s.gql(REMOVE, { id: file.id }, stranger.token))).toBe('NOT_FOUND');
+
+    expect(ok(await s.gql(REMOVE, { id: file.id }, client.token)).removeAttachment).toEqual({
+      attachmentId: file.id,
+      removed: true,
+      clientRequestId: request.id,
+      message: null,
+    });
+    const lastSeq = ok(await s.gql(LAST_SEQ, { c: request.channelId }, client.token)).channel.lastSeq as number;
+    const [event] = await replay(client, lastSeq - 1, 1, request.channelId);
+    expect(event).toEqual({
+      __typename: 'AttachmentRemovedEvent',
+      seq: lastSeq,
+      attachmentId: file.id,
+      removedFrom: null,
+      messageSeq: null,
+      clientRequestId: request.id,
+      removedById: client.id,
+    });
+    const after = ok(await s.gql(`query($id: ID!) { clientRequest(id: $id) { attachments { id } } }`, { id: request.id }, client.token));
+    expect(after.clientRequest.attachments).toEqual([{ id: kept.id }]);
   });
 
   it('a channel admin may remove a member’s file; in an archived channel only organization admins may', async () => {

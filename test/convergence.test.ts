@@ -285,7 +285,12 @@ function rebuild(events: Json[], settings: Settings): ChannelState {
       case 'SystemEvent':
         state.items.set(e.itemId, e.toStatus);
         break;
+      case 'AttachmentAddedEvent':
+        // Files added to the channel's request: not part of the messages compared here.
+        break;
       case 'AttachmentRemovedEvent': {
+        // A request's file (no message) is not part of the messages compared here.
+        if (e.messageId === null) break;
         const m = message(e);
         // A replayed MessageAddedEvent shows the files as they are now: the removed one may be gone already.
         m.attachments = m.attachments.filter((id) => id !== e.attachmentId);
@@ -1101,6 +1106,16 @@ describe('convergence: live events, a replay from the start and a fresh query ag
     ).clientRequest;
     await verify(client, channelId, async () => {
       const m = await send(s, client.token, channelId, 'details: red bricks');
+      // Files on the request itself: added, and one removed again (an AttachmentRemovedEvent without a message).
+      const [rf1, rf2] = await Promise.all([client, client].map(upload));
+      ok(
+        await s.gql(
+          `mutation($input: AddClientRequestAttachmentsInput!) { addClientRequestAttachments(input: $input) { id } }`,
+          { input: { clientRequestId: first, attachmentIds: [rf1, rf2] } },
+          client.token,
+        ),
+      );
+      ok(await s.gql(`mutation($id: ID!) { removeAttachment(id: $id) { removed } }`, { id: rf1 }, client.token));
       await gqlOk(
         client.token,
         graphql(`

@@ -1,5 +1,5 @@
 import type { Attachment, PrismaClient } from '../generated/prisma/client.ts';
-import { assertId, channelAccess, isAdmin, isStaff, maySeeDeletedContent } from './access.ts';
+import { assertId, channelAccess, isAdmin, isStaff, readableAttachmentWhere } from './access.ts';
 import type { AttachmentService } from './attachments.ts';
 import type { ChannelLog } from './channel-log.ts';
 import { forbidden, notFound } from './errors.ts';
@@ -20,9 +20,10 @@ export interface RemovalResult {
  * admins. In an archived channel (read-only) only organization admins may, as
  * they may delete a message permanently there. An unattached upload is its
  * uploader's alone: to everyone else it does not exist (NOT_FOUND), as for
- * downloads. A file someone cannot read (channel not readable, or a
- * soft-deleted message's for non-admins) is NOT_FOUND too; one they can see
- * but may not remove is FORBIDDEN.
+ * downloads. A file someone cannot read (`readableAttachmentWhere`, the
+ * download rule: a soft-deleted message's only for admins) is NOT_FOUND too;
+ * one they can see but may not remove is FORBIDDEN. A request's file follows
+ * the same rule, with its conversation's owners and admins as channel admins.
  *
  * The row turns DELETED and ATTACHMENT_REMOVED is appended to the channel log
  * in one transaction; the bytes and the row go with the next cleanup pass,
@@ -71,10 +72,13 @@ export class AttachmentRemovalService {
     if (!row.channelId) throw notFound('Attachment');
     const channelId = row.channelId;
     const access = await channelAccess(this.prisma, viewer, channelId).catch(() => null);
-    if (!access?.canRead) throw notFound('Attachment');
-    if (row.messageId) {
-      const message = await this.prisma.message.findUnique({ where: { id: row.messageId }, select: { deletedAt: true } });
-      if (message?.deletedAt && !maySeeDeletedContent(viewer)) throw notFound('Attachment');
+    if (!access) throw notFound('Attachment');
+    if (row.state === 'ATTACHED') {
+      // Seen as downloads see it: a message's by its channel (a soft-deleted one's by admins only), a request's by the request.
+      const visible = await this.prisma.attachment.count({ where: { id: row.id, ...readableAttachmentWhere(viewer) } });
+      if (!visible) throw notFound('Attachment');
+    } else if (row.uploaderId !== viewer.id && !access.canRead) {
+      throw notFound('Attachment');
     }
     if (row.uploaderId !== viewer.id && !isStaff(viewer) && !access.canManage) {
       throw forbidden('Only the uploader, staff or channel admins remove this file');
