@@ -171,8 +171,9 @@ describe('removing files and hard deletes', () => {
     expect((await download(s.url, old.thumbnails[0]!.url)).status).toBe(404);
     expect((await download(s.url, message.attachments.find((a) => a.id === second.id)!.url)).status).toBe(200);
 
-    // The removal scheduled a cleanup pass by itself.
-    expect(await eventually(async () => (await h.row(first.id)) === null, 10_000)).toBe(true);
+    // Freed at once by this pass (or the one the removal scheduled, which it then joins).
+    await s.app.services.fileCleanup.runOnce({ organizationId: firstRow.organizationId });
+    expect(await h.row(first.id)).toBeNull();
     expect(await h.stored(firstRow)).toBe(0);
     expect(await h.storageBytes(org)).toBe(bytesBefore - firstRow.storedBytes);
     // Once the row is gone the id is like any unknown one.
@@ -256,7 +257,8 @@ describe('removing files and hard deletes', () => {
       'NOT_FOUND',
     );
     expect(ok(await s.gql(LAST_SEQ, { c: channel }, uploader.token)).channel.lastSeq).toBe(seqBefore);
-    // Freed by the pass the removal scheduled.
+    // Freed by the pass the removal scheduled (on PostgreSQL another test server's pass may take it first, as
+    // another process of one deployment would; test servers do not share a store, so blobs are checked elsewhere).
     expect(await eventually(async () => (await h.row(upload.id)) === null, 10_000)).toBe(true);
   });
 
@@ -271,7 +273,7 @@ describe('removing files and hard deletes', () => {
 
     expect(ok(await s.gql(DELETE, { id: hardMessage.id, hard: true }, org.owner.token)).deleteMessage.hard).toBe(true);
     expect((await download(s.url, hardMessage.attachments[0]!.url)).status).toBe(404);
-    await s.app.services.fileCleanup.runOnce();
+    await s.app.services.fileCleanup.runOnce({ organizationId: goneRow.organizationId });
     expect(await h.row(gone.id)).toBeNull();
     expect(await h.stored(goneRow)).toBe(0);
     expect(await h.storageBytes(org)).toBe(bytesBefore - goneRow.storedBytes);

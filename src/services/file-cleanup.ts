@@ -68,12 +68,15 @@ export class FileCleanup {
     private readonly limits: Pick<UploadLimits, 'unattachedTtlHours' | 'cleanupIntervalMs'>,
   ) {}
 
-  /** Runs a pass now (leftovers of an earlier run), then every FILE_CLEANUP_INTERVAL_MS, until `stop()`. */
+  /**
+   * A pass every FILE_CLEANUP_INTERVAL_MS until `stop()`; what a restart left
+   * behind waits for the first. Not one at start: a process that starts is
+   * busy enough, and its first queries are its clients'.
+   */
   start(): void {
     if (this.interval || this.stopped) return;
     this.interval = setInterval(() => this.tick(), this.limits.cleanupIntervalMs);
     this.interval.unref();
-    setImmediate(() => this.tick());
   }
 
   /** A pass soon (after a removal or a hard delete), joined with others asked for meanwhile. */
