@@ -180,6 +180,28 @@ describe('removing files and hard deletes', () => {
     expect(errorCode(await s.gql(REMOVE, { id: first.id }, uploader.token))).toBe('NOT_FOUND');
   });
 
+  it('removals racing each other or a hard delete log the file\u2019s end once', async () => {
+    const [a, b] = [await h.up(uploader), await h.up(uploader)];
+    const message = await h.sendWith(uploader, channel, [a.id, b.id]);
+    const twice = await Promise.all([uploader, staff, org.owner].map((u) => s.gql(REMOVE, { id: a.id }, u.token)));
+    expect(twice.map((r) => ok(r).removeAttachment.removed).sort()).toEqual([false, false, true]);
+    expect(ok(await s.gql(LAST_SEQ, { c: channel }, uploader.token)).channel.lastSeq).toBe(message.seq + 1);
+
+    const [removal, purge] = await Promise.all([
+      s.gql(REMOVE, { id: b.id }, uploader.token),
+      s.gql(DELETE, { id: message.id, hard: true }, org.owner.token),
+    ]);
+    ok(purge);
+    // Before the delete: removed with its event; after it: gone with the message (no event of its own).
+    const lastSeq = ok(await s.gql(LAST_SEQ, { c: channel }, uploader.token)).channel.lastSeq as number;
+    if (removal.errors) expect(errorCode(removal)).toBe('NOT_FOUND');
+    const removedFirst = removal.data?.removeAttachment?.removed === true;
+    expect(lastSeq).toBe(message.seq + (removedFirst ? 3 : 2));
+    await s.app.services.fileCleanup.runOnce({ organizationId: (await h.orgOf(org)).id });
+    expect(await h.row(a.id)).toBeNull();
+    expect(await h.row(b.id)).toBeNull();
+  });
+
   it('someone else: a member FORBIDDEN, a non-member NOT_FOUND; staff and organization admins may', async () => {
     const [a, b] = [await h.up(uploader), await h.up(uploader)];
     const message = await h.sendWith(uploader, channel, [a.id, b.id]);

@@ -73,13 +73,15 @@ export class AttachmentRemovalService {
     const channelId = row.channelId;
     const access = await channelAccess(this.prisma, viewer, channelId).catch(() => null);
     if (!access) throw notFound('Attachment');
-    if (row.state === 'ATTACHED') {
-      // Seen as downloads see it: a message's by its channel (a soft-deleted one's by admins only), a request's by the request.
-      const visible = await this.prisma.attachment.count({ where: { id: row.id, ...readableAttachmentWhere(viewer) } });
-      if (!visible) throw notFound('Attachment');
-    } else if (row.uploaderId !== viewer.id && !access.canRead) {
-      throw notFound('Attachment');
+    // An attached file is seen as downloads see it: a message's by its channel (a soft-deleted
+    // one's by admins only), a request's by the request's readers. A removed one (here or by a
+    // concurrent removal since it was read) by its uploader and the channel's readers.
+    let visible =
+      row.state === 'ATTACHED' && (await this.prisma.attachment.count({ where: { id: row.id, ...readableAttachmentWhere(viewer) } })) > 0;
+    if (!visible && (row.state === 'DELETED' || (await this.stateOf(row.id)) === 'DELETED')) {
+      visible = row.uploaderId === viewer.id || access.canRead;
     }
+    if (!visible) throw notFound('Attachment');
     if (row.uploaderId !== viewer.id && !isStaff(viewer) && !access.canManage) {
       throw forbidden('Only the uploader, staff or channel admins remove this file');
     }
@@ -114,6 +116,10 @@ export class AttachmentRemovalService {
     }
     this.attachments.scheduleCleanup();
     return { ...result, removed: true };
+  }
+
+  private async stateOf(id: string): Promise<Attachment['state'] | null> {
+    return (await this.prisma.attachment.findUnique({ where: { id }, select: { state: true } }))?.state ?? null;
   }
 }
 
