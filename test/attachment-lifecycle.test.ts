@@ -36,7 +36,7 @@ const EVENTS = `subscription($c: ID!, $after: Int) {
   channelEvents(channelId: $c, after: $after) {
     __typename
     seq
-    ... on AttachmentRemovedEvent { attachmentId removedFrom: messageId messageSeq clientRequestId removedById }
+    ... on AttachmentRemovedEvent { attachmentId attachedToId attachedToSeq removedById }
     ... on MessageAddedEvent { message { id attachments { id } } }
     ... on MessageDeletedEvent { messageId hard }
   }
@@ -148,9 +148,8 @@ describe('removing files and hard deletes', () => {
         __typename: 'AttachmentRemovedEvent',
         seq: message.seq + 1,
         attachmentId: first.id,
-        removedFrom: message.id,
-        messageSeq: message.seq,
-        clientRequestId: null,
+        attachedToId: message.id,
+        attachedToSeq: message.seq,
         removedById: uploader.id,
       });
       // The next thing in the log is whatever comes next, not a second removal.
@@ -239,9 +238,8 @@ describe('removing files and hard deletes', () => {
       __typename: 'AttachmentRemovedEvent',
       seq: lastSeq,
       attachmentId: file.id,
-      removedFrom: null,
-      messageSeq: null,
-      clientRequestId: request.id,
+      attachedToId: request.id,
+      attachedToSeq: null,
       removedById: client.id,
     });
     const after = ok(await s.gql(`query($id: ID!) { clientRequest(id: $id) { attachments { id } } }`, { id: request.id }, client.token));

@@ -179,8 +179,8 @@ function rebuild(events: Json[], settings: Settings): ChannelState {
     return m!;
   };
   for (const e of events) {
-    // Fields that event types declare with different types (AttachmentRemovedEvent's
-    // nullable messageId) come aliased `<field><Type>` (selectAll): read them by their names.
+    // Fields that event types declare with different types would come aliased
+    // `<field><Type>` (selectAll): read them by their names.
     for (const [key, value] of Object.entries(e)) {
       if (key.endsWith(e.__typename) && key !== e.__typename) e[key.slice(0, -e.__typename.length)] = value;
     }
@@ -290,8 +290,8 @@ function rebuild(events: Json[], settings: Settings): ChannelState {
         break;
       case 'AttachmentRemovedEvent': {
         // A request's file (no message) is not part of the messages compared here.
-        if (e.messageId === null) break;
-        const m = message(e);
+        if (e.attachedToSeq === null) break;
+        const m = message({ ...e, messageId: e.attachedToId, messageSeq: e.attachedToSeq });
         // A replayed MessageAddedEvent shows the files as they are now: the removed one may be gone already.
         m.attachments = m.attachments.filter((id) => id !== e.attachmentId);
         break;

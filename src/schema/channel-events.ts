@@ -175,21 +175,20 @@ builder.objectRef<ChannelEventOf<'ATTACHMENT_ADDED'>>('AttachmentAddedEvent').im
 
 builder.objectRef<ChannelEventOf<'ATTACHMENT_REMOVED'>>('AttachmentRemovedEvent').implement({
   interfaces: [ChannelEvent],
-  description: 'A file was removed from a message or request and deleted from storage.',
+  description:
+    'A file was removed from a message or client request and deleted from storage. Its fields are named apart from the ' +
+    'messageId and messageSeq of other events (which are never null), so one selection may ask for all of them without aliases.',
   fields: (t) => ({
     attachmentId: t.globalID({ resolve: (e) => ({ type: 'Attachment', id: e.payload.attachmentId }) }),
-    messageId: t.globalID({
-      nullable: true,
-      resolve: (e) => (e.payload.messageId ? { type: 'Message', id: e.payload.messageId } : null),
+    attachedToId: t.globalID({
+      description: 'The Message or ClientRequest the file was on (the global id says which).',
+      resolve: (e) =>
+        e.payload.messageId ? { type: 'Message', id: e.payload.messageId } : { type: 'ClientRequest', id: e.payload.clientRequestId ?? '' },
     }),
-    messageSeq: t.int({
+    attachedToSeq: t.int({
       nullable: true,
-      description: 'The message\u2019s seq, to find it in a loaded history.',
+      description: 'The message\u2019s seq, to find it in a loaded history; null for a client request\u2019s file.',
       resolve: (e) => e.payload.messageSeq,
-    }),
-    clientRequestId: t.globalID({
-      nullable: true,
-      resolve: (e) => (e.payload.clientRequestId ? { type: 'ClientRequest', id: e.payload.clientRequestId } : null),
     }),
     removedById: t.globalID({ resolve: (e) => ({ type: 'User', id: e.payload.removedById }) }),
   }),
