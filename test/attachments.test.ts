@@ -328,4 +328,15 @@ describe.each(['fs', 's3'] as const)('attachments on %s storage', (driver) => {
     expect(new Set(ids).size).toBe(8);
     expect(results.map((r) => r.data!.uploadFile.width)).toEqual(Array.from({ length: 8 }, (_, i) => 300 + i));
   });
+
+  // Last: it stops the storage server.
+  it.runIf(driver === 's3')('storage down: an upload is SERVICE_UNAVAILABLE, retryable, and no stack trace', async () => {
+    await s3!.stop();
+    const result = await up({ name: 'late.txt', bytes: files.text() });
+    expect(errorCode(result)).toBe('SERVICE_UNAVAILABLE');
+    expect(result.errors?.[0]?.extensions?.service).toBe('storage');
+    expect(result.errors?.[0]?.message).toBe('File storage is unavailable; retry shortly');
+    // Chat goes on.
+    ok(await s.gql(SEND, { i: { channelId: channel, body: 'still here' } }, org.owner.token));
+  });
 });

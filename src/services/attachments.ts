@@ -5,7 +5,7 @@ import { Prisma, type Attachment, type AttachmentKind, type PrismaClient } from 
 import type { UploadLimits } from '../config.ts';
 import { columns } from '../db/columns.ts';
 import { assertId, readableAttachmentWhere } from './access.ts';
-import { badInput, conflict, DomainError, notFound } from './errors.ts';
+import { badInput, conflict, DomainError, notFound, ServiceUnavailableError } from './errors.ts';
 import type { ImageProcessor } from './files/images.ts';
 import type { InspectPool } from './files/inspect-pool.ts';
 import type { BlobStore } from './files/storage.ts';
@@ -85,16 +85,19 @@ export class AttachmentService {
       sha256: Buffer.from(await webcrypto.subtle.digest('SHA-256', original)).toString('hex'),
     };
     const row = await this.reserve(draft);
-    try {
-      await Promise.all([
-        this.store.put(storageKey(row, 'original'), Buffer.from(original.buffer, original.byteOffset, original.byteLength), contentType),
-        ...thumbnails.map((t) => this.store.put(storageKey(row, String(t.width) as Variant), t.body, 'image/webp')),
-      ]);
-    } catch (error) {
-      // The row knows every key: the cleanup job frees what was written.
+    // Every put settles before a failure is handled, so the cleanup job,
+    // which deletes every key the row names, never races a put still running.
+    const puts = await Promise.allSettled([
+      this.store.put(storageKey(row, 'original'), Buffer.from(original.buffer, original.byteOffset, original.byteLength), contentType),
+      ...thumbnails.map((t) => this.store.put(storageKey(row, String(t.width) as Variant), t.body, 'image/webp')),
+    ]);
+    const failed = puts.find((p): p is PromiseRejectedResult => p.status === 'rejected');
+    if (failed) {
+      // The row knows every key: the cleanup job frees what was written, and gives the quota back.
       await this.prisma.attachment.update({ where: { id: row.id }, data: { state: 'DELETED' } }).catch(() => {});
       this.scheduleCleanup();
-      throw error;
+      this.log.warn({ err: failed.reason, attachmentId: row.id }, 'storing an upload failed');
+      throw new ServiceUnavailableError('storage', 'File storage is unavailable');
     }
     return row;
   }

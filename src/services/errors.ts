@@ -18,7 +18,7 @@ export class DomainError extends Error {
 }
 
 /** A dependency Parley cannot serve without. */
-export type Service = 'database' | 'redis';
+export type Service = 'database' | 'redis' | 'storage';
 
 /**
  * Thrown where Parley gives up waiting for a service; `src/errors.ts` tells

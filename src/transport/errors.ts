@@ -53,7 +53,8 @@ export function outageOf(error: unknown, depth = 0): Service | null {
   return outageOf(cause, depth + 1) ?? outageOf(originalError, depth + 1);
 }
 
-const unavailableMessage = (service: Service) => `${service === 'database' ? 'The database is' : 'Redis is'} unavailable; retry shortly`;
+const SERVICE_NAMES: Record<Service, string> = { database: 'The database is', redis: 'Redis is', storage: 'File storage is' };
+const unavailableMessage = (service: Service) => `${SERVICE_NAMES[service]} unavailable; retry shortly`;
 
 function unavailable(service: Service, error?: GraphQLError): GraphQLError {
   return createGraphQLError(unavailableMessage(service), {
