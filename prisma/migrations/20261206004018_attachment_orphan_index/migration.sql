@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "Attachment_state_messageId_clientRequestId_idx" ON "Attachment"("state", "messageId", "clientRequestId");
