@@ -15,6 +15,7 @@ import {
 } from './helpers/fixtures.ts';
 import * as files from './helpers/files.ts';
 import { rawId } from './helpers/messages.ts';
+import { startS3Server, type LocalS3 } from './helpers/s3-server.ts';
 import { collect } from './helpers/subscription.ts';
 import { download, uploadFile, type UploadPart } from './helpers/upload.ts';
 import { wsClient } from './helpers/ws.ts';
@@ -46,10 +47,9 @@ interface Event {
   __typename: string;
   seq: number;
   attachmentId?: string;
-  removedFrom?: string | null;
+  attachedToId?: string;
+  attachedToSeq?: number | null;
   messageId?: string;
-  messageSeq?: number | null;
-  clientRequestId?: string | null;
   removedById?: string;
   hard?: boolean;
   message?: { id: string; attachments: { id: string }[] };
@@ -86,8 +86,10 @@ function helpers(get: () => TestServer) {
   return { up, sendWith, row, stored, orgOf, storageBytes };
 }
 
-describe('removing files and hard deletes', () => {
+// Both storage drivers: the filesystem, and S3 on a local s3rver.
+describe.each(['fs', 's3'] as const)('removing files and hard deletes (%s storage)', (driver) => {
   let s: TestServer;
+  let s3: LocalS3 | null = null;
   let org: TestOrg;
   let uploader: TestUser;
   let other: TestUser;
@@ -97,7 +99,8 @@ describe('removing files and hard deletes', () => {
   const h = helpers(() => s);
 
   beforeAll(async () => {
-    s = await startServer({ uploads: { ...defaults, organizationQuotaBytes: QUOTA } });
+    s3 = driver === 's3' ? await startS3Server() : null;
+    s = await startServer({ uploads: { ...defaults, organizationQuotaBytes: QUOTA }, ...(s3 ? { storage: s3.config } : {}) });
     org = await registerOrg(s);
     [uploader, other, outsider, staff] = await Promise.all([
       createUser(s, org),
@@ -109,6 +112,7 @@ describe('removing files and hard deletes', () => {
   });
   afterAll(async () => {
     await s?.stop();
+    await s3?.stop();
   });
 
   async function replay(user: TestUser, after: number, count: number, channelId = channel): Promise<Event[]> {
