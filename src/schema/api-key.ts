@@ -1,7 +1,7 @@
-import { z } from 'zod';
 import type { ApiKey as ApiKeyRow } from '../generated/prisma/client.ts';
 import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';
+import { nameText } from './text.ts';
 
 // Organization API keys (services/api-keys.ts): owners and admins create, list
 // and revoke them; the key itself is in createApiKey's answer and nowhere else.
@@ -47,7 +47,7 @@ builder.mutationFields((t) => ({
   createApiKey: t.withAuth({ admin: true }).field({
     type: CreateApiKeyPayload,
     description: 'A new API key for the host product\u2019s backend (owners and admins). Its secret is in this answer only.',
-    args: { name: t.arg.string({ validate: z.string().trim().min(1).max(100) }) },
+    args: { name: t.arg.string({ validate: nameText(100) }) },
     resolve: (_root, args, ctx) => ctx.services.apiKeys.create(ctx.viewer, args.name),
   }),
   revokeApiKey: t.withAuth({ admin: true }).prismaField({

@@ -13,6 +13,7 @@ import { pageCap } from './pagination.ts';
 import { withSelection } from './selection.ts';
 import { Project } from './project.ts';
 import { User } from './user.ts';
+import { nameText } from './text.ts';
 
 const ChannelKind = builder.enumType(ChannelKindValues, { name: 'ChannelKind' });
 const ChannelMemberRole = builder.enumType(ChannelMemberRoleValues, { name: 'ChannelMemberRole' });
@@ -146,7 +147,7 @@ const ChannelFilter = builder.inputType('ChannelFilter', {
 const CreateChannelInput = builder.inputType('CreateChannelInput', {
   fields: (t) => ({
     kind: t.field({ type: ChannelKind, description: 'GROUP, PROJECT or SUPPORT; direct channels come from openDirectChannel.' }),
-    name: t.string({ validate: z.string().trim().min(1).max(80) }),
+    name: t.string({ validate: nameText(80) }),
     topic: t.string({ required: false, validate: z.string().max(250) }),
     description: t.string({ required: false, description: 'At most 2000 characters.' }),
     visibility: t.field({ type: ChannelVisibility, required: false, description: 'PRIVATE (default); PUBLIC for GROUP channels only.' }),

@@ -11,6 +11,7 @@ import { Message } from './message.ts';
 import { pageCap } from './pagination.ts';
 import { Project } from './project.ts';
 import { User } from './user.ts';
+import { nameText } from './text.ts';
 
 export const ClientRequestType = builder.enumType(ClientRequestTypeValues, { name: 'ClientRequestType' });
 export const ClientRequestStatus = builder.enumType(ClientRequestStatusValues, { name: 'ClientRequestStatus' });
@@ -19,7 +20,7 @@ const ClientRequestOrder = builder.enumType('ClientRequestOrder', {
   values: { NEWEST: { description: 'Newest first.' }, STATUS: { description: 'By status (PENDING first), newest first within one.' } },
 });
 
-const title = z.string().trim().min(1).max(200);
+const title = nameText(200);
 const text = z.string().trim().min(1).max(10_000);
 const note = z.string().trim().max(2000);
 const idempotencyKey = z.string().min(1).max(200);

@@ -3,6 +3,7 @@ import { ProjectRole as ProjectRoleValues } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';
 import { User } from './user.ts';
+import { nameText } from './text.ts';
 
 const ProjectRole = builder.enumType(ProjectRoleValues, { name: 'ProjectRole' });
 
@@ -36,7 +37,7 @@ builder.prismaNode('ProjectAccess', {
 
 const CreateProjectInput = builder.inputType('CreateProjectInput', {
   fields: (t) => ({
-    name: t.string({ validate: z.string().trim().min(1).max(100) }),
+    name: t.string({ validate: nameText(100) }),
     description: t.string({ required: false, validate: z.string().max(2000) }),
   }),
 });

@@ -8,6 +8,7 @@ import { builder } from './builder.ts';
 import { readableChannelField } from './channel.ts';
 import { pageCap } from './pagination.ts';
 import { User } from './user.ts';
+import { nameText } from './text.ts';
 
 const TicketCategory = builder.enumType(TicketCategoryValues, { name: 'TicketCategory' });
 export const TicketPriority = builder.enumType(TicketPriorityValues, { name: 'TicketPriority' });
@@ -107,7 +108,7 @@ const SupportTicketFilter = builder.inputType('SupportTicketFilter', {
 
 const OpenSupportTicketInput = builder.inputType('OpenSupportTicketInput', {
   fields: (t) => ({
-    subject: t.string({ validate: z.string().trim().min(1).max(200) }),
+    subject: t.string({ validate: nameText(200) }),
     category: t.field({ type: TicketCategory }),
     priority: t.field({ type: TicketPriority }),
     message: t.string({ description: 'The first message of the ticket\u2019s conversation.' }),

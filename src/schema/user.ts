@@ -6,12 +6,13 @@ import type { AuthPayload as AuthResult } from '../services/auth.ts';
 import { Role as RoleValues } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';
+import { nameText } from './text.ts';
 
 export const Role = builder.enumType(RoleValues, { name: 'Role' });
 
 const slug = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/, 'lowercase letters, digits and inner dashes, 1 to 40 characters');
 const username = z.string().regex(/^[a-zA-Z0-9._-]{2,40}$/, '2 to 40 letters, digits, dots, dashes or underscores');
-const displayName = z.string().trim().min(1).max(80);
+const displayName = nameText(80);
 const password = z.string().min(8, 'at least 8 characters').max(200);
 // A plain String checked here rather than the EmailAddress scalar, so a bad
 // address is a BAD_USER_INPUT naming the field like every other input rule.
@@ -76,7 +77,7 @@ const AuthPayload = builder.objectRef<AuthResult>('AuthPayload').implement({
 
 const RegisterOrganizationInput = builder.inputType('RegisterOrganizationInput', {
   fields: (t) => ({
-    name: t.string({ validate: z.string().trim().min(1).max(100) }),
+    name: t.string({ validate: nameText(100) }),
     slug: t.string({ validate: slug }),
     username: t.string({ validate: username }),
     displayName: t.string({ validate: displayName }),

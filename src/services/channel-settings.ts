@@ -3,6 +3,7 @@ import type { Prisma, Channel, ChannelKind, ChannelVisibility } from '../generat
 import type { ChannelChange } from '../bus/events.ts';
 import { badInput } from './errors.ts';
 import { checkCustomFields } from './message-content.ts';
+import { hiddenCharacterIn } from './text-policy.ts';
 
 /**
  * A channel's settings as updateChannel and createChannel take them: what
@@ -53,6 +54,8 @@ export function checkedUpdate(kind: ChannelKind, update: ChannelUpdate): Partial
 export function checkName(name: string | null): string {
   const trimmed = name?.trim() ?? '';
   if (!trimmed || trimmed.length > CHANNEL_NAME_MAX) throw badInput('name', `name must be 1 to ${CHANNEL_NAME_MAX} characters`);
+  const hidden = hiddenCharacterIn(trimmed);
+  if (hidden) throw badInput('name', `name ${hidden}`);
   return trimmed;
 }
 

@@ -1,6 +1,7 @@
 import type { Message } from '../generated/prisma/client.ts';
 import type { MessageSnapshot } from '../bus/events.ts';
 import { badInput } from './errors.ts';
+import { closeBidi } from './text-policy.ts';
 
 /**
  * A message's content: what it may hold, checked before anything is written,
@@ -35,7 +36,8 @@ export function cleanBody(body: string, max: number): string {
   if (!trimmed) throw badInput('body', 'body must not be empty');
   if (characters(trimmed) > max) throw badInput('body', `body must be at most ${max} characters`);
   if (trimmed.includes(NUL)) throw badInput('body', nulMessage('body'));
-  return trimmed;
+  // What a client shows after the message must not be reordered by it.
+  return closeBidi(trimmed);
 }
 
 /** The key that makes a send idempotent, when there is one. */
