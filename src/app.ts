@@ -6,6 +6,8 @@ import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { createFetch } from '@whatwg-node/fetch';
+import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { createYoga } from 'graphql-yoga';
 import pino, { type Logger } from 'pino';
 import { TokenService } from './auth/tokens.ts';
@@ -28,6 +30,7 @@ import { BoundedShutdown } from './shutdown.ts';
 import { GraphqlWsTransport } from './transport/graphql-ws.ts';
 import { HttpTransport } from './transport/http.ts';
 import { createFileRoutes } from './transport/files.ts';
+import { securityHeaders } from './transport/security-headers.ts';
 
 export interface App {
   /** Starts listening; resolves with the bound port (useful with port 0). */
@@ -96,6 +99,9 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       // make a browser send without a preflight: it must carry this header,
       // which such a page cannot set. JSON requests are preflighted anyway.
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
+      // Production: the schema is the first-party clients' business. Field
+      // suggestions ("did you mean …") would give it away without introspection.
+      ...(config.introspection ? [] : [useDisableIntrospection(), blockFieldSuggestionsPlugin()]),
       ...(metrics ? [metrics.plugin] : []),
       // Bounds on what one document may ask for, checked before execution. The
       // deepest real client query (channel > messages > node > parent > replies
@@ -118,12 +124,14 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     },
   });
 
+  const secure = securityHeaders(config.production);
   const files = createFileRoutes({ attachments: services.attachments, urls: services.fileUrls, clock: services.clock, log });
   const readiness = createReadiness({ pool, pubsub, files: services.attachments.store });
   const ops = createOpsRoutes({ config, metrics, readiness, log, stopping: () => http.stopping });
   const http: HttpTransport = new HttpTransport({
     keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
     handle: (req, res) => {
+      secure(res);
       if (ops.handle(req, res)) return;
       if (files.handle(req, res)) return;
       if (refuseBody(req, res, bodyLimit(req))) return;

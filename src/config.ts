@@ -56,8 +56,15 @@ export interface Config {
   httpKeepAliveTimeoutMs: number;
   /** Log level for pino: fatal, error, warn, info, debug, trace, silent. */
   logLevel: string;
-  /** Serve GraphiQL on GET /graphql. */
+  /**
+   * Production mode (PARLEY_PRODUCTION, or NODE_ENV=production): GraphiQL and
+   * introspection off unless enabled, field suggestions blocked, HSTS.
+   */
+  production: boolean;
+  /** Serve GraphiQL on GET /graphql (default: not in production). */
   graphiql: boolean;
+  /** Answer introspection queries (default: not in production); field suggestions in errors go with it. */
+  introspection: boolean;
   /** GET /metrics in Prometheus' format (see README, METRICS). */
   metrics: MetricsConfig;
   /** The server's address as clients reach it, e.g. https://chat.example.com, for file URLs; empty: URLs are paths (`/files/...`). */
@@ -156,6 +163,14 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
   return value;
 }
 
+/** A `true`/`false` variable; unset or empty: `fallback`. */
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw !== 'true' && raw !== 'false') throw new StartupError(`${name} must be "true" or "false", got "${raw}"`);
+  return raw === 'true';
+}
+
 /** The embedded JWT secret is created once and kept beside the data so tokens survive restarts. */
 function embeddedSecret(dataDir: string): string {
   const file = join(dataDir, 'jwt-secret');
@@ -198,6 +213,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   const dataDir = resolve(overrides.dataDir ?? env.PARLEY_DATA_DIR ?? '.parley');
   const databaseUrl = overrides.databaseUrl !== undefined ? overrides.databaseUrl : env.DATABASE_URL || null;
   const jwtSecret = overrides.jwtSecret ?? env.JWT_SECRET ?? embeddedSecret(dataDir);
+  const production = flag(env, 'PARLEY_PRODUCTION', env.NODE_ENV === 'production');
   if (jwtSecret.length < 16) throw new StartupError('JWT_SECRET must be at least 16 characters');
   return {
     port: int(env, 'PORT', 4000),
@@ -231,7 +247,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     httpMaxBodyBytes: int(env, 'HTTP_MAX_BODY_BYTES', 1024 * 1024, 1),
     httpKeepAliveTimeoutMs: int(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 65_000, 1),
     logLevel: env.LOG_LEVEL ?? 'info',
-    graphiql: env.GRAPHIQL !== 'false',
+    production,
+    graphiql: flag(env, 'GRAPHIQL', !production),
+    introspection: flag(env, 'INTROSPECTION', !production),
     metrics: metricsConfig(env),
     publicUrl: (env.PUBLIC_URL ?? '').replace(/\/+$/, ''),
     uploads: {
