@@ -241,6 +241,10 @@ describe.each(['fs', 's3'] as const)('attachments on %s storage', (driver) => {
     expect(errorCode(await s.gql(SEND, { i: { channelId: channel, body: 'x', attachmentIds: [foreign.id] } }, org.owner.token))).toBe(
       'NOT_FOUND',
     );
+    // An id of another type is refused, not looked up.
+    expect(errorCode(await s.gql(SEND, { i: { channelId: channel, body: 'x', attachmentIds: [channel] } }, org.owner.token))).toBe(
+      'BAD_USER_INPUT',
+    );
     // An empty message without files is still refused.
     expect(errorCode(await s.gql(SEND, { i: { channelId: channel, body: ' ', attachmentIds: [] } }, org.owner.token))).toBe(
       'BAD_USER_INPUT',

@@ -1,7 +1,7 @@
 import { dataloaderGetter } from '@pothos/plugin-dataloader';
 import { z } from 'zod';
 import type { Attachment as AttachmentRow } from '../generated/prisma/client.ts';
-import { isId } from '../services/access.ts';
+import { isId, maySeeDeletedContent } from '../services/access.ts';
 import { ATTACHMENTS_PER_ITEM_MAX } from '../services/attachments.ts';
 import { badInput } from '../services/errors.ts';
 import type { ChannelFilesCursor } from '../services/request-attachments.ts';
@@ -9,11 +9,12 @@ import { Attachment, AttachmentKind } from './attachment.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
 import { ClientRequest } from './client-request.ts';
+import { Message } from './message.ts';
 import type { Context } from './context.ts';
-import { pageCap } from './pagination.ts';
+import { keysetPage, pageCap } from './pagination.ts';
 
-// Attachments in lists (issue 12 §1 and §4): the files of a client request
-// and the files of a channel, and adding files to a request after filing it.
+// Attachments in lists (issue 12 §1 and §4): the files of a message, of a
+// client request and of a channel, and adding files to a request after filing it.
 
 /** Each request's files: one query per request for every request asked about. */
 const requestAttachments = dataloaderGetter<string, AttachmentRow[], Context>(
@@ -22,6 +23,23 @@ const requestAttachments = dataloaderGetter<string, AttachmentRow[], Context>(
   undefined,
   undefined,
 );
+
+/** Each message's files: one query per request for every message asked about (live snapshots included). */
+const messageAttachments = dataloaderGetter<string, AttachmentRow[], Context>(
+  undefined,
+  (messageIds, context) => (context as Context).services.attachments.forMessages(messageIds),
+  undefined,
+  undefined,
+);
+
+builder.objectFields(Message, (t) => ({
+  attachments: t.field({
+    type: [Attachment],
+    description: `Files sent with the message, in order (at most ${ATTACHMENTS_PER_ITEM_MAX}). Empty once the message is deleted, except for organization admins.`,
+    resolve: (message, _args, ctx) =>
+      message.deletedAt && !(ctx.viewer && maySeeDeletedContent(ctx.viewer)) ? [] : messageAttachments(ctx).load(message.id),
+  }),
+}));
 
 builder.objectFields(ClientRequest, (t) => ({
   attachments: t.field({
@@ -43,18 +61,7 @@ function decodeCursor(after: string | null | undefined): ChannelFilesCursor | nu
   return { attachedAt: new Date(Number(match[1])), id: match[2]! };
 }
 
-function page(files: AttachmentRow[], first: number) {
-  const edges = files.slice(0, first).map((file) => ({ cursor: encodeCursor(file), node: file }));
-  return {
-    edges,
-    pageInfo: {
-      hasNextPage: files.length > first,
-      hasPreviousPage: false,
-      startCursor: edges[0]?.cursor ?? null,
-      endCursor: edges.at(-1)?.cursor ?? null,
-    },
-  };
-}
+const page = (files: AttachmentRow[], first: number) => keysetPage(files, first, encodeCursor, (file) => file);
 
 builder.objectField(Channel, 'attachments', (t) =>
   t.loadable({
@@ -84,18 +91,11 @@ const AddClientRequestAttachmentsInput = builder.inputType('AddClientRequestAtta
   fields: (t) => ({
     clientRequestId: t.globalID({ for: ClientRequest }),
     attachmentIds: t.globalIDList({
+      for: Attachment,
       description: `Files from uploadFile, in this order; each the viewer\u2019s own upload, not attached yet. At most ${ATTACHMENTS_PER_ITEM_MAX} per request in all.`,
     }),
   }),
 });
-
-/** Raw attachment ids from global ids, which must name attachments. */
-function attachmentIdsOf(ids: readonly { typename: string; id: string }[]): string[] {
-  return ids.map((id) => {
-    if (id.typename !== 'Attachment') throw badInput('attachmentIds', 'attachmentIds must be Attachment ids');
-    return id.id;
-  });
-}
 
 builder.mutationFields((t) => ({
   addClientRequestAttachments: t.withAuth({ authenticated: true }).prismaField({
@@ -106,7 +106,11 @@ builder.mutationFields((t) => ({
       '(staff join its conversation). Another user\u2019s or organization\u2019s upload is NOT_FOUND, an attached one CONFLICT.',
     args: { input: t.arg({ type: AddClientRequestAttachmentsInput }) },
     resolve: async (query, _root, { input }, ctx) => {
-      const request = await ctx.services.requestAttachments.add(ctx.viewer, input.clientRequestId.id, attachmentIdsOf(input.attachmentIds));
+      const request = await ctx.services.requestAttachments.add(
+        ctx.viewer,
+        input.clientRequestId.id,
+        input.attachmentIds.map((id) => id.id),
+      );
       return ctx.prisma.clientRequest.findUniqueOrThrow({ ...query, where: { id: request.id } });
     },
   }),

@@ -1,12 +1,8 @@
-import { dataloaderGetter } from '@pothos/plugin-dataloader';
 import type { Attachment as AttachmentRow } from '../generated/prisma/client.ts';
 import { GraphQLError } from 'graphql';
 import type { AuthenticatedContext, Context } from './context.ts';
 import type { UploadedFile, Variant } from '../services/attachments.ts';
-import { ATTACHMENTS_PER_ITEM_MAX } from '../services/attachments.ts';
-import { maySeeDeletedContent } from '../services/access.ts';
 import { builder } from './builder.ts';
-import { Message } from './message.ts';
 
 // Attachments (issue 12). Files go up as GraphQL multipart requests
 // (uploadFile), come back as Attachment objects whose URLs are signed for the
@@ -76,13 +72,7 @@ export const Attachment = builder.prismaNode('Attachment', {
     urlExpiresAt: t.field({
       type: 'DateTime',
       description: 'When the URLs handed out now stop working.',
-      resolve: (a, _args, ctx) =>
-        ctx.services.fileUrls.url({
-          attachmentId: a.id,
-          organizationId: a.organizationId,
-          userId: (ctx as AuthenticatedContext).viewer.id,
-          variant: 'original',
-        }).expires,
+      resolve: (_a, _args, ctx) => new Date(ctx.services.fileUrls.expiresAt() * 1000),
     }),
     thumbnails: t.field({
       type: [Thumbnail],
@@ -99,23 +89,6 @@ export const Attachment = builder.prismaNode('Attachment', {
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),
 });
-
-/** Each message's files: one query per request for every message asked about (live snapshots included). */
-const messageAttachments = dataloaderGetter<string, AttachmentRow[], Context>(
-  undefined,
-  (messageIds, context) => (context as Context).services.attachments.forMessages(messageIds),
-  undefined,
-  undefined,
-);
-
-builder.objectFields(Message, (t) => ({
-  attachments: t.field({
-    type: [Attachment],
-    description: `Files sent with the message, in order (at most ${ATTACHMENTS_PER_ITEM_MAX}). Empty once the message is deleted, except for organization admins.`,
-    resolve: (message, _args, ctx) =>
-      message.deletedAt && !(ctx.viewer && maySeeDeletedContent(ctx.viewer)) ? [] : messageAttachments(ctx).load(message.id),
-  }),
-}));
 
 builder.mutationFields((t) => ({
   uploadFile: t.withAuth({ authenticated: true }).prismaField({

@@ -4,7 +4,6 @@ import {
   ClientRequestStatus as ClientRequestStatusValues,
   ChangeOrderStatus as ChangeOrderStatusValues,
 } from '../generated/prisma/enums.ts';
-import { badInput } from '../services/errors.ts';
 import { builder } from './builder.ts';
 import { readableChannelField } from './channel.ts';
 import { Message } from './message.ts';
@@ -12,6 +11,7 @@ import { pageCap } from './pagination.ts';
 import { Project } from './project.ts';
 import { User } from './user.ts';
 import { nameText } from './text.ts';
+import { Attachment } from './attachment.ts';
 
 export const ClientRequestType = builder.enumType(ClientRequestTypeValues, { name: 'ClientRequestType' });
 export const ClientRequestStatus = builder.enumType(ClientRequestStatusValues, { name: 'ClientRequestStatus' });
@@ -91,6 +91,7 @@ const CreateClientRequestInput = builder.inputType('CreateClientRequestInput', {
     type: t.field({ type: ClientRequestType }),
     fromMessageId: t.globalID({ for: Message, required: false, description: 'Make the request from this message and keep a link to it.' }),
     attachmentIds: t.globalIDList({
+      for: Attachment,
       required: false,
       description:
         'Files from uploadFile to file with the request, in this order (at most 10); each the viewer\u2019s own upload, not attached yet.',
@@ -193,10 +194,7 @@ builder.mutationFields((t) => {
           ...input,
           projectId: input.projectId.id,
           fromMessageId: input.fromMessageId?.id,
-          attachmentIds: input.attachmentIds?.map((id) => {
-            if (id.typename !== 'Attachment') throw badInput('attachmentIds', 'attachmentIds must be Attachment ids');
-            return id.id;
-          }),
+          attachmentIds: input.attachmentIds?.map((id) => id.id),
         });
         return reload(ctx, query, request.id);
       },

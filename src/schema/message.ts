@@ -12,6 +12,7 @@ import { Channel, ChannelMember, MessageFilter } from './channel.ts';
 import { messageFilterWhere } from '../services/message-filter.ts';
 import { pageCap } from './pagination.ts';
 import { withSelection } from './selection.ts';
+import { Attachment } from './attachment.ts';
 
 /**
  * A relatedConnection's fallback `resolve`. Pothos types it with the parent
@@ -218,6 +219,7 @@ const SendMessageInput = builder.inputType('SendMessageInput', {
       validate: z.record(z.string(), z.unknown()),
     }),
     attachmentIds: t.globalIDList({
+      for: Attachment,
       required: false,
       description:
         'Files from uploadFile to send with the message, in this order (at most 10); the body may then be empty. ' +
@@ -254,10 +256,7 @@ builder.mutationFields((t) => ({
         ...input,
         channelId: input.channelId.id,
         parentId: input.parentId?.id,
-        attachmentIds: input.attachmentIds?.map((id) => {
-          if (id.typename !== 'Attachment') throw badInput('attachmentIds', 'attachmentIds must be Attachment ids');
-          return id.id;
-        }),
+        attachmentIds: input.attachmentIds?.map((id) => id.id),
       });
       return withSelection(query, message, (q) => ctx.prisma.message.findUniqueOrThrow({ ...q, where: { id: message.id } }));
     },

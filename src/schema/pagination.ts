@@ -15,3 +15,20 @@ export function pageCap(args: { first?: number | null; last?: number | null }, c
   }
   return max;
 }
+
+/**
+ * One forward page of a keyset connection from `first + 1` loaded items: the
+ * extra item only tells that a next page exists.
+ */
+export function keysetPage<T, N>(items: T[], first: number, cursorOf: (item: T) => string, nodeOf: (item: T) => N) {
+  const edges = items.slice(0, first).map((item) => ({ cursor: cursorOf(item), node: nodeOf(item) }));
+  return {
+    edges,
+    pageInfo: {
+      hasNextPage: items.length > first,
+      hasPreviousPage: false,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges.at(-1)?.cursor ?? null,
+    },
+  };
+}

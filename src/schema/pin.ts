@@ -8,7 +8,7 @@ import { MAX_PINS_PER_CHANNEL, type PinCursor, type PinnedMessage, type PinWithU
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
 import { Message } from './message.ts';
-import { pageCap } from './pagination.ts';
+import { keysetPage, pageCap } from './pagination.ts';
 import { withSelection } from './selection.ts';
 import { User } from './user.ts';
 
@@ -56,18 +56,7 @@ function decodeCursor(after: string | null | undefined): PinCursor | null {
   return { pinnedAt: new Date(Number(match[1])), messageId: match[2]! };
 }
 
-function page(pins: PinnedMessage[], first: number) {
-  const edges = pins.slice(0, first).map((p) => ({ cursor: encodeCursor(p), node: p.message as MessageRow }));
-  return {
-    edges,
-    pageInfo: {
-      hasNextPage: pins.length > first,
-      hasPreviousPage: false,
-      startCursor: edges[0]?.cursor ?? null,
-      endCursor: edges.at(-1)?.cursor ?? null,
-    },
-  };
-}
+const page = (pins: PinnedMessage[], first: number) => keysetPage(pins, first, encodeCursor, (p) => p.message as MessageRow);
 
 builder.objectField(Channel, 'pinnedMessages', (t) =>
   t.loadable({
