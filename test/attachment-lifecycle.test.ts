@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { storageKey } from '../src/services/attachments.ts';
+import { allVariants, storageKey } from '../src/services/attachments.ts';
 import { eventually, startServer, type TestServer } from './helpers/app.ts';
 import {
   createChannel,
@@ -76,8 +76,7 @@ function helpers(get: () => TestServer) {
   /** Whether any variant of the attachment is still in the blob store. */
   const stored = async (attachment: { organizationId: string; id: string; thumbnails: number[] }) => {
     const store = get().app.services.attachments.store;
-    const variants = ['original', ...attachment.thumbnails.map(String)] as const;
-    const found = await Promise.all(variants.map((v) => store.get(storageKey(attachment, v as 'original'))));
+    const found = await Promise.all(allVariants(attachment).map((v) => store.get(storageKey(attachment, v))));
     for (const f of found) f?.body.destroy();
     return found.filter(Boolean).length;
   };

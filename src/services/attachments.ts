@@ -29,7 +29,8 @@ export interface UploadedFile {
 /** Where a variant lives in the blob store: ids only, no user input. */
 export const storageKey = (a: Pick<Attachment, 'organizationId' | 'id'>, variant: Variant) => `${a.organizationId}/${a.id}/${variant}`;
 
-const allVariants = (a: Pick<Attachment, 'thumbnails'>): Variant[] => ['original', ...a.thumbnails.map((w) => String(w) as Variant)];
+/** Every stored form of an attachment: what the cleanup job deletes. */
+export const allVariants = (a: Pick<Attachment, 'thumbnails'>): Variant[] => ['original', ...a.thumbnails.map((w) => String(w) as Variant)];
 
 /**
  * Uploads and the rules about who may read, attach and remove files. Bytes go
@@ -231,10 +232,6 @@ export class AttachmentService {
 
   /** Set by the lifecycle wiring: frees removed files soon instead of at the next interval. */
   scheduleCleanup: () => void = () => {};
-
-  get logger(): Logger {
-    return this.log;
-  }
 }
 
 function tooLarge(max: number): DomainError {
@@ -256,5 +253,3 @@ function groupBy<T>(keys: readonly string[], rows: T[], key: (row: T) => string 
   }
   return keys.map((k) => groups.get(k) ?? []);
 }
-
-export { allVariants };

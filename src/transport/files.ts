@@ -7,16 +7,14 @@ import type { FileUrls } from '../services/files/urls.ts';
 import type { Clock } from '../services/clock.ts';
 
 /**
- * Headers on every file response. The content was checked when uploaded; these
- * make sure a browser treats it as nothing else: no sniffing, no script, no
- * plugins, no framing, and (for anything but an image) a download rather than
- * a page of ours.
+ * Headers on every file response, beside those every response has
+ * (security-headers.ts: nosniff, no framing, no referrer). The content was
+ * checked when uploaded; these make sure a browser treats it as nothing else:
+ * no script, no plugins, and (for anything but an image) a download rather
+ * than a page of ours.
  */
 const SAFE_HEADERS = {
-  'x-content-type-options': 'nosniff',
   'content-security-policy': "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox",
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
   'cross-origin-opener-policy': 'same-origin',
 } as const;
 

@@ -37,9 +37,13 @@ export class FileUrls {
     this.window = Math.max(1, Math.min(60, Math.floor(ttlSeconds / 5)));
   }
 
+  /** When the URLs handed out now stop working (Unix seconds): a whole window past the TTL. */
+  expiresAt(now = this.now()): number {
+    return Math.ceil((Math.floor(now / 1000) + this.ttlSeconds) / this.window) * this.window;
+  }
+
   url(grant: Omit<FileGrant, 'expires'>, now = this.now()): { url: string; expires: Date } {
-    const raw = Math.floor(now / 1000) + this.ttlSeconds;
-    const expires = Math.ceil(raw / this.window) * this.window;
+    const expires = this.expiresAt(now);
     const full: FileGrant = { ...grant, expires };
     const query = new URLSearchParams({ o: grant.organizationId, u: grant.userId, e: String(expires), s: this.sign(full) });
     return { url: `${this.base}/files/${grant.attachmentId}/${grant.variant}?${query.toString()}`, expires: new Date(expires * 1000) };
