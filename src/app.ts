@@ -31,6 +31,7 @@ import { GraphqlWsTransport } from './transport/graphql-ws.ts';
 import { HttpTransport } from './transport/http.ts';
 import { createFileRoutes } from './transport/files.ts';
 import { securityHeaders } from './transport/security-headers.ts';
+import { clientAddressResolver } from './transport/client-address.ts';
 
 export interface App {
   /** Starts listening; resolves with the bound port (useful with port 0). */
@@ -71,7 +72,9 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   const errors = createErrorMasking(log, metrics?.counting);
   const graphqlWs = new GraphqlWsTransport({ limits: config.websocket, log, errors, hub: services.hub, counters: metrics?.counters });
 
-  const yoga = createYoga<{ wsToken?: string | null }, Context>({
+  const clientOf = clientAddressResolver(config.trustProxy);
+  // `req`: the HTTP request, or a socket's upgrade request (graphql-ws.ts).
+  const yoga = createYoga<{ wsToken?: string | null; req: IncomingMessage }, Context>({
     schema,
     graphqlEndpoint: '/graphql',
     graphiql: config.graphiql ? { subscriptionsProtocol: 'WS' } : false,
@@ -120,7 +123,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     context: async (initial) => {
       const requestId = initial.request?.headers.get('x-request-id') ?? randomUUID();
       const token = initial.wsToken !== undefined ? initial.wsToken : bearerToken(initial.request.headers.get('authorization'));
-      return createContext(services, token, requestId);
+      return createContext(services, token, requestId, clientOf(initial.req));
     },
   });
 

@@ -11,6 +11,12 @@ export interface Config {
   /** HTTP port; 0 picks a free one (tests). */
   port: number;
   host: string;
+  /**
+   * Which proxies in front may say who the client is (X-Forwarded-For): empty
+   * trusts none; a hop count; or addresses, CIDR ranges, `loopback`,
+   * `linklocal`, `uniquelocal` (see README, TRUST_PROXY).
+   */
+  trustProxy: string;
   /** PostgreSQL URL; null = embedded PGlite stored under `dataDir`. */
   databaseUrl: string | null;
   /** Connection pool size for a real PostgreSQL (PGlite always uses 1). */
@@ -218,6 +224,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   return {
     port: int(env, 'PORT', 4000),
     host: env.HOST ?? '0.0.0.0',
+    trustProxy: env.TRUST_PROXY ?? '',
     databaseUrl,
     databasePoolSize: int(env, 'DATABASE_POOL_SIZE', 10),
     databasePreparedStatements: env.DATABASE_PREPARED_STATEMENTS !== 'false',

@@ -2,6 +2,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { Services } from '../services/index.ts';
 import type { Viewer } from '../services/viewer.ts';
 import { isApiKey, type Integration } from '../services/api-keys.ts';
+import type { ClientInfo } from '../transport/client-address.ts';
 
 export type { Viewer, Integration };
 
@@ -13,6 +14,8 @@ export interface Context {
   services: Services;
   prisma: PrismaClient;
   requestId: string;
+  /** The client's address (behind trusted proxies, see TRUST_PROXY) and user agent. */
+  client: ClientInfo;
 }
 
 /** Context inside fields guarded by `authScopes: { authenticated: true }`. */
@@ -32,14 +35,19 @@ export interface IntegrationContext extends Context {
  * a viewer then fail with UNAUTHENTICATED. A valid organization API key yields
  * an integration context, which only integration operations accept.
  */
-export async function createContext(services: Services, token: string | null, requestId: string): Promise<Context> {
+export async function createContext(
+  services: Services,
+  token: string | null,
+  requestId: string,
+  client: ClientInfo,
+): Promise<Context> {
   // An organization API key (`parley_…`) is no user: it authorizes the integration operations alone.
   if (token && isApiKey(token)) {
     const integration = await services.apiKeys.authenticate(token);
-    return { viewer: null, integration, services, prisma: services.prisma, requestId };
+    return { viewer: null, integration, services, prisma: services.prisma, requestId, client };
   }
   const viewer = token ? await services.auth.viewerFromToken(token) : null;
-  return { viewer, integration: null, services, prisma: services.prisma, requestId };
+  return { viewer, integration: null, services, prisma: services.prisma, requestId, client };
 }
 
 export function bearerToken(header: string | null | undefined): string | null {

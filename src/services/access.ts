@@ -434,6 +434,7 @@ export async function channelAccess(db: PrismaClient | Tx, viewer: Viewer, chann
     customFields: row.customFields,
     visibility: row.visibility,
     membersMayPin: row.membersMayPin,
+    slowModeSeconds: row.slowModeSeconds,
     directKey: row.directKey,
     archivedAt: row.archivedAt,
     lastSeq: row.lastSeq,

@@ -34,7 +34,7 @@ interface SocketExtra {
   token?: string;
 }
 
-type YogaInstance = YogaServerInstance<{ wsToken?: string | null }, Context>;
+type YogaInstance = YogaServerInstance<{ wsToken?: string | null; req: IncomingMessage }, Context>;
 
 /**
  * graphql-ws on the HTTP server's `/graphql`, on graphql-ws' protocol core
