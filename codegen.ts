@@ -13,21 +13,28 @@ const config: CodegenConfig = {
   // A folder without operations yet generates an untyped graphql() instead of failing.
   ignoreNoDocuments: true,
   generates: {
-    // The example client's operations (examples/*.graphql).
-    'examples/generated/graphql.ts': {
+    // The example client's operations (examples/*.graphql): typed documents,
+    // and persisted-documents.json, the manifest of trusted documents a server
+    // loads with TRUSTED_DOCUMENTS (README, "Trusted documents"). Each document
+    // carries its id (`__meta__.hash`, "sha256:" and the SHA-256 of the text the
+    // manifest holds), which the client sends instead of the text.
+    'examples/generated/': {
       documents: ['examples/**/*.graphql'],
-      plugins: ['typescript-operations', 'typed-document-node'],
-      config: { scalars, useTypeImports: true, enumsAsTypes: true },
+      preset: 'client',
+      presetConfig: { fragmentMasking: false, persistedDocuments: { hashAlgorithm: 'sha256' } },
+      config: { scalars, useTypeImports: true, enumsAsTypes: true, importExtension: '.ts' },
     },
     // The tests' operations: each `graphql(`...`)` call in test/ becomes a
     // typed document, so `gql(server, doc, variables)` returns typed data and
     // checks its variables. Only named operations are typed (the preset skips
     // anonymous ones), and names are unique across test/. A document that is
-    // invalid on purpose stays a plain string.
+    // invalid on purpose stays a plain string. The manifest of these documents
+    // (persisted-documents.json) is what test/trusted-documents.test.ts starts
+    // a trusted-documents server with.
     'test/generated/': {
       documents: ['test/**/*.ts', '!test/generated/**'],
       preset: 'client',
-      presetConfig: { fragmentMasking: false },
+      presetConfig: { fragmentMasking: false, persistedDocuments: { hashAlgorithm: 'sha256' } },
       config: { scalars, useTypeImports: true, enumsAsTypes: true, importExtension: '.ts' },
     },
   },

@@ -16,6 +16,7 @@ const runOnce = [
   'test/migrations.test.ts',
   'test/multiprocess.test.ts',
   'test/prepared-statements.test.ts',
+  'test/rate-limits-redis.test.ts',
   'test/shutdown.test.ts',
 ];
 

@@ -18,7 +18,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { createErrorMasking } from './transport/errors.ts';
 import { renderGraphiQL } from './graphiql.ts';
-import { isMultipart, refuseAnonymousUpload, refuseBody } from './http-body.ts';
+import { isMultipart, refuseBody, refuseUpload, type UploadRefusal } from './http-body.ts';
 import { createOpsRoutes } from './ops/http.ts';
 import { createMetrics } from './ops/metrics.ts';
 import { createReadiness } from './ops/readiness.ts';
@@ -32,6 +32,8 @@ import { HttpTransport } from './transport/http.ts';
 import { createFileRoutes } from './transport/files.ts';
 import { securityHeaders } from './transport/security-headers.ts';
 import { clientAddressResolver } from './transport/client-address.ts';
+import { useWriteLimits } from './transport/write-limits.ts';
+import { httpPlugins as trustedDocumentPlugins, loadTrustedDocuments } from './transport/trusted-documents.ts';
 
 export interface App {
   /** Starts listening; resolves with the bound port (useful with port 0). */
@@ -48,6 +50,8 @@ export interface App {
 /** Wires config -> database -> pub/sub -> services -> GraphQL over HTTP and graphql-ws on one port. */
 export async function buildApp(config: Config, options: { log?: Logger; countQueries?: boolean } = {}): Promise<App> {
   const log = options.log ?? pino({ level: config.logLevel });
+  // Read before anything starts: a manifest that cannot be used stops the start.
+  const trusted = config.trustedDocuments ? loadTrustedDocuments(config.trustedDocuments) : null;
   let embedded: EmbeddedPostgres | null = null;
   let databaseUrl = config.databaseUrl;
   if (!databaseUrl) {
@@ -66,13 +70,23 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   });
   const metrics = config.metrics.enabled ? createMetrics({ pool, openSockets: (): number => graphqlWs.openSockets }) : null;
   const pubsub = createPubSub(config.redisUrl, config.redisPrefix, log, metrics?.counters);
-  const tokens = new TokenService(config.jwtSecret, config.tokenTtlSeconds);
+  const tokens = new TokenService(config.jwtSecret, config.accessTokenTtlSeconds);
   const services = createServices({ prisma, pubsub, tokens, config, log });
   services.hub.counters = metrics?.counters ?? null;
+  if (metrics) services.rateLimits.onRefused = (limit) => metrics.rateLimited.inc({ limit });
   const errors = createErrorMasking(log, metrics?.counting);
-  const graphqlWs = new GraphqlWsTransport({ limits: config.websocket, log, errors, hub: services.hub, counters: metrics?.counters });
-
   const clientOf = clientAddressResolver(config.trustProxy);
+  const graphqlWs = new GraphqlWsTransport({
+    limits: config.websocket,
+    log,
+    errors,
+    hub: services.hub,
+    counters: metrics?.counters,
+    trustedDocuments: trusted,
+    rateLimits: services.rateLimits,
+    clientOf,
+  });
+
   // `req`: the HTTP request, or a socket's upgrade request (graphql-ws.ts).
   const yoga = createYoga<{ wsToken?: string | null; req: IncomingMessage }, Context>({
     schema,
@@ -80,6 +94,8 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     graphiql: config.graphiql ? { subscriptionsProtocol: 'WS' } : false,
     renderGraphiQL,
     landingPage: false,
+    // A request may name its document by id (TRUSTED_DOCUMENTS) beside a text, which then wins.
+    extraParamNames: trusted ? ['documentId'] : [],
     // Bodies are bounded by their Content-Length before Yoga sees them (refuseBody).
     maxRequestBodySize: false,
     // Multipart uploads: busboy enforces these while the body streams in, so
@@ -102,6 +118,8 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       // make a browser send without a preflight: it must carry this header,
       // which such a page cannot set. JSON requests are preflighted anyway.
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
+      // Documents by id, and with TRUSTED_DOCUMENTS_ONLY nothing else (trusted-documents.ts).
+      ...(trusted ? trustedDocumentPlugins(trusted) : []),
       // Production: the schema is the first-party clients' business. Field
       // suggestions ("did you mean …") would give it away without introspection.
       ...(config.introspection ? [] : [useDisableIntrospection(), blockFieldSuggestionsPlugin()]),
@@ -118,6 +136,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       // their senders and 5 readers each must pass (tested), a page of 100
       // messages with 20 readers each (2,000 users) does not.
       costLimitPlugin({ maxCost: 30_000 }),
+      useWriteLimits(),
       graphqlWs.plugin,
     ],
     context: async (initial) => {
@@ -139,7 +158,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       if (files.handle(req, res)) return;
       if (refuseBody(req, res, bodyLimit(req))) return;
       if (!isMultipart(req)) return void yoga(req, res);
-      refuseAnonymousUpload(req, res, signedIn).then(
+      refuseUpload(req, res, uploadRefusal).then(
         (refused) => void (refused || yoga(req, res)),
         // The database could not say (an outage): Yoga's own token check
         // meets the same failure and answers SERVICE_UNAVAILABLE.
@@ -153,9 +172,14 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   const multipartMax =
     config.httpMaxBodyBytes + config.uploads.maxFilesPerRequest * (config.uploads.maxFileBytes + config.uploads.maxPartHeaderBytes);
   const bodyLimit = (req: IncomingMessage) => (isMultipart(req) ? multipartMax : config.httpMaxBodyBytes);
-  const signedIn = async (authorization: string | undefined) => {
+  const uploadRefusal = async (authorization: string | undefined): Promise<UploadRefusal | null> => {
     const token = bearerToken(authorization ?? null);
-    return token !== null && (await services.auth.viewerFromToken(token)) !== null;
+    const viewer = token === null ? null : await services.auth.viewerFromToken(token);
+    if (!viewer) return { reason: 'anonymous' };
+    const waitMs = await services.rateLimits.uploadWait(viewer.id);
+    return waitMs > 0
+      ? { reason: 'rate', retryAfterMs: waitMs, message: `Too many uploads; retry in ${Math.ceil(waitMs / 1000)} s` }
+      : null;
   };
 
   const sockets = new SocketRegistry(services.auth, pubsub, config.websocket.maxSocketsPerUser, log, services.presence);
@@ -168,6 +192,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     queryCount: () => queries,
     async start(port = config.port) {
       await ops.listen();
+      await services.rateLimits.ready();
       const bound = await http.listen(port, config.host);
       services.logRetention.start();
       services.fileCleanup.start();
@@ -204,11 +229,13 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       await shutdown.step('presence', () => services.presence.close(), dropRedisIfDown);
       await shutdown.step('channel hub', () => services.hub.close());
       await shutdown.step('auth', () => services.auth.close(), dropRedisIfDown);
+      await shutdown.step('sessions', () => services.sessions.close(), dropRedisIfDown);
       await shutdown.step('pub/sub', () => pubsub.close(), dropRedis);
       await shutdown.step('prisma', () => prisma.$disconnect());
       await shutdown.step('database pool', () => pool.end());
       await shutdown.step('embedded database', () => embedded?.stop());
       await shutdown.step('files', () => services.attachments.close());
+      await shutdown.step('rate limits', () => services.rateLimits.close());
       shutdown.finish();
     },
   };

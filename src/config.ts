@@ -31,8 +31,12 @@ export interface Config {
   dataDir: string;
   /** HMAC secret for access tokens. */
   jwtSecret: string;
-  /** Access token lifetime in seconds. */
-  tokenTtlSeconds: number;
+  /** Access token lifetime in seconds (short: clients renew it with their refresh token). */
+  accessTokenTtlSeconds: number;
+  /** A session's idle expiry in days: each refresh moves it this far ahead. */
+  refreshTokenTtlDays: number;
+  /** A session's absolute lifetime in days: refreshes never move its expiry past createdAt + this. */
+  sessionMaxDays: number;
   /** scrypt cost as log2(N) for new password hashes. */
   passwordHashCost: number;
   /** How long a process may reuse a loaded viewer; changes evict it at once through pub/sub. */
@@ -71,6 +75,8 @@ export interface Config {
   graphiql: boolean;
   /** Answer introspection queries (default: not in production); field suggestions in errors go with it. */
   introspection: boolean;
+  /** Trusted documents (see README, TRUSTED_DOCUMENTS): null = off, in every mode. */
+  trustedDocuments: TrustedDocumentsConfig | null;
   /** GET /metrics in Prometheus' format (see README, METRICS). */
   metrics: MetricsConfig;
   /** The server's address as clients reach it, e.g. https://chat.example.com, for file URLs; empty: URLs are paths (`/files/...`). */
@@ -79,6 +85,8 @@ export interface Config {
   uploads: UploadLimits;
   /** Where attachment files are kept (see README, FILE_STORAGE). */
   storage: StorageConfig;
+  /** Rate limits (see README, RATE_LIMIT* variables). */
+  rateLimits: RateLimitConfig;
 }
 
 export interface UploadLimits {
@@ -117,6 +125,13 @@ export type StorageConfig =
       /** Prefix for every object key, so several deployments share a bucket. */
       prefix: string;
     };
+
+export interface TrustedDocumentsConfig {
+  /** Path of the manifest (codegen's persisted-documents.json: document id → document text), read at start. */
+  manifest: string;
+  /** Refuse every document that is not in the manifest; off, clients may still send any document. */
+  only: boolean;
+}
 
 export interface MetricsConfig {
   enabled: boolean;
@@ -159,6 +174,60 @@ export const websocketDefaults: WebSocketLimits = {
   maxBufferedBytes: 4 * 1024 * 1024,
 };
 
+/** So many points per so many seconds; 0 points: no limit. */
+export interface Rate {
+  points: number;
+  seconds: number;
+}
+
+/** The per-principal buckets of mutations (see WRITE_LIMIT_OF). */
+export type WriteLimit = 'sendMessage' | 'reactions' | 'uploads' | 'edits' | 'signals' | 'mutations';
+
+export interface RateLimitConfig {
+  /** RATE_LIMITS=off turns every limit below off (slow mode, a channel's own setting, stays). */
+  enabled: boolean;
+  /** Mutations per user (per API key for integrations, per client address when signed out). */
+  writes: Record<WriteLimit, Rate>;
+  signIn: {
+    /** Failed sign-ins for one account from one address before the back-off starts. */
+    freeFailures: number;
+    /** Failed sign-ins for one account from all addresses together before its back-off starts. */
+    accountFreeFailures: number;
+    /** Failed sign-ins from one address, any accounts (password spraying); over it the address waits out the window. */
+    ipFailures: Rate;
+    /** The back-off doubles from 1 s with each further failure, up to this. */
+    maxBackoffSeconds: number;
+  };
+  websocket: {
+    /** WebSocket connection attempts per client address. */
+    connections: Rate;
+    /** Refused `connection_init`s (bad or missing token) per client address; over it, the address's connections are refused. */
+    initFailures: Rate;
+    /** Operations started per socket. */
+    subscribes: Rate;
+  };
+}
+
+/** Used where the environment sets no RATE_LIMIT_* variable (exported for tests). */
+export const rateLimitDefaults: RateLimitConfig = {
+  enabled: true,
+  writes: {
+    sendMessage: { points: 30, seconds: 10 },
+    reactions: { points: 60, seconds: 10 },
+    uploads: { points: 30, seconds: 60 },
+    edits: { points: 30, seconds: 60 },
+    // Typing, presence and receipts: a client sends these on its own as the user reads and types.
+    signals: { points: 300, seconds: 60 },
+    mutations: { points: 120, seconds: 60 },
+  },
+  signIn: { freeFailures: 5, accountFreeFailures: 20, ipFailures: { points: 100, seconds: 3600 }, maxBackoffSeconds: 900 },
+  websocket: {
+    connections: { points: 30, seconds: 10 },
+    initFailures: { points: 10, seconds: 60 },
+    subscribes: { points: 20, seconds: 1 },
+  },
+};
+
 type Env = Record<string, string | undefined>;
 
 function int(env: Env, name: string, fallback: number, min = 0): number {
@@ -193,6 +262,60 @@ function metricsConfig(env: Env): MetricsConfig {
   if (raw !== 'on' && raw !== 'off') throw new StartupError(`METRICS must be "on" or "off", got "${env.METRICS}"`);
   const port = env.METRICS_PORT === undefined || env.METRICS_PORT === '' ? null : int(env, 'METRICS_PORT', 0, 1);
   return { enabled: raw === 'on', port };
+}
+
+/** `RATE_LIMIT_…=<points>/<n><s|m|h>`, e.g. `30/10s`; `0` turns that limit off. */
+function rate(env: Env, name: string, fallback: Rate): Rate {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw.trim() === '0') return { points: 0, seconds: fallback.seconds };
+  const match = /^\s*(\d+)\s*\/\s*(\d*)\s*([smh])\s*$/.exec(raw);
+  const points = Number(match?.[1]);
+  const seconds = Number(match?.[2] || 1) * { s: 1, m: 60, h: 3600 }[(match?.[3] ?? 's') as 's' | 'm' | 'h'];
+  if (!match || !(points > 0) || !(seconds > 0)) {
+    throw new StartupError(`${name} must be like "30/10s", "5/m" or "100/1h" (or 0 for no limit), got "${raw}"`);
+  }
+  return { points, seconds };
+}
+
+/** `RATE_LIMITS` (on, off) and each limit's own variable. */
+function rateLimitConfig(env: Env): RateLimitConfig {
+  const d = rateLimitDefaults;
+  const raw = (env.RATE_LIMITS ?? 'on').toLowerCase();
+  if (raw !== 'on' && raw !== 'off') throw new StartupError(`RATE_LIMITS must be "on" or "off", got "${env.RATE_LIMITS}"`);
+  return {
+    enabled: raw === 'on',
+    writes: {
+      sendMessage: rate(env, 'RATE_LIMIT_SEND_MESSAGE', d.writes.sendMessage),
+      reactions: rate(env, 'RATE_LIMIT_REACTIONS', d.writes.reactions),
+      uploads: rate(env, 'RATE_LIMIT_UPLOADS', d.writes.uploads),
+      edits: rate(env, 'RATE_LIMIT_EDITS', d.writes.edits),
+      signals: rate(env, 'RATE_LIMIT_SIGNALS', d.writes.signals),
+      mutations: rate(env, 'RATE_LIMIT_MUTATIONS', d.writes.mutations),
+    },
+    signIn: {
+      freeFailures: int(env, 'RATE_LIMIT_SIGN_IN_FREE_FAILURES', d.signIn.freeFailures, 1),
+      accountFreeFailures: int(env, 'RATE_LIMIT_SIGN_IN_ACCOUNT_FREE_FAILURES', d.signIn.accountFreeFailures, 1),
+      ipFailures: rate(env, 'RATE_LIMIT_SIGN_IN_IP_FAILURES', d.signIn.ipFailures),
+      maxBackoffSeconds: int(env, 'RATE_LIMIT_SIGN_IN_MAX_BACKOFF_SECONDS', d.signIn.maxBackoffSeconds, 1),
+    },
+    websocket: {
+      connections: rate(env, 'RATE_LIMIT_WS_CONNECTIONS', d.websocket.connections),
+      initFailures: rate(env, 'RATE_LIMIT_WS_INIT_FAILURES', d.websocket.initFailures),
+      subscribes: rate(env, 'RATE_LIMIT_WS_SUBSCRIBES', d.websocket.subscribes),
+    },
+  };
+}
+
+/**
+ * `TRUSTED_DOCUMENTS` and `TRUSTED_DOCUMENTS_ONLY`. Off unless set, also in
+ * production: GraphiQL and third-party integrations send documents of their own.
+ */
+function trustedDocumentsConfig(env: Env): TrustedDocumentsConfig | null {
+  const manifest = env.TRUSTED_DOCUMENTS || null;
+  const only = flag(env, 'TRUSTED_DOCUMENTS_ONLY', false);
+  if (only && !manifest) throw new StartupError('TRUSTED_DOCUMENTS_ONLY=true needs TRUSTED_DOCUMENTS, the path of the manifest');
+  return manifest ? { manifest: resolve(manifest), only } : null;
 }
 
 /** `FILE_STORAGE` (fs, s3) and the variables of the chosen driver. */
@@ -232,7 +355,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     redisPrefix: env.REDIS_PREFIX ?? 'parley:',
     dataDir,
     jwtSecret,
-    tokenTtlSeconds: int(env, 'TOKEN_TTL_SECONDS', 7 * 24 * 3600),
+    accessTokenTtlSeconds: int(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 1),
+    refreshTokenTtlDays: int(env, 'REFRESH_TOKEN_TTL_DAYS', 30, 1),
+    sessionMaxDays: int(env, 'SESSION_MAX_DAYS', 90, 1),
     passwordHashCost: int(env, 'PASSWORD_HASH_COST', 17),
     viewerCacheMs: int(env, 'VIEWER_CACHE_MS', 5000),
     presenceTtlMs: int(env, 'PRESENCE_TTL_MS', 30_000),
@@ -257,6 +382,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     production,
     graphiql: flag(env, 'GRAPHIQL', !production),
     introspection: flag(env, 'INTROSPECTION', !production),
+    trustedDocuments: trustedDocumentsConfig(env),
     metrics: metricsConfig(env),
     publicUrl: (env.PUBLIC_URL ?? '').replace(/\/+$/, ''),
     uploads: {
@@ -271,6 +397,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
       cleanupIntervalMs: int(env, 'FILE_CLEANUP_INTERVAL_MS', 600_000, 1000),
     },
     storage: storageConfig(env, dataDir),
+    rateLimits: rateLimitConfig(env),
     ...overrides,
   };
 }

@@ -24,28 +24,52 @@ export function refuseBody(req: IncomingMessage, res: ServerResponse, maxBytes: 
 export const isMultipart = (req: IncomingMessage): boolean =>
   req.headers['content-type']?.toLowerCase().startsWith('multipart/form-data') ?? false;
 
+/** Why an upload is refused from its headers alone. */
+export type UploadRefusal = { reason: 'anonymous' } | { reason: 'rate'; retryAfterMs: number; message: string };
+
 /**
- * Uploads are for signed-in users only, so an anonymous multipart request is
- * refused before a byte of its body is read or buffered (the check a
- * resolver makes would come after the whole form was parsed). Resolves true
- * when it answered the request.
+ * Uploads are for signed-in users within their upload limit, so a multipart
+ * request that is anonymous, or whose user has no uploads left, is refused
+ * before a byte of its body is read or buffered (the checks a resolver or the
+ * write limits make would come after the whole form was parsed). Resolves
+ * true when it answered the request.
  */
-export async function refuseAnonymousUpload(
+export async function refuseUpload(
   req: IncomingMessage,
   res: ServerResponse,
-  signedIn: (authorization: string | undefined) => Promise<boolean>,
+  check: (authorization: string | undefined) => Promise<UploadRefusal | null>,
 ): Promise<boolean> {
-  if (await signedIn(req.headers.authorization)) return false;
-  return refuse(res, 401, 'Sign in first: send a valid token as "Authorization: Bearer <token>" with uploads', 'UNAUTHENTICATED');
+  const refusal = await check(req.headers.authorization);
+  if (!refusal) return false;
+  if (refusal.reason === 'anonymous') {
+    return refuse(res, 401, 'Sign in first: send a valid token as "Authorization: Bearer <token>" with uploads', 'UNAUTHENTICATED');
+  }
+  const seconds = Math.ceil(refusal.retryAfterMs / 1000);
+  return refuse(
+    res,
+    429,
+    refusal.message,
+    'RATE_LIMITED',
+    { limit: 'uploads', retryAfterMs: refusal.retryAfterMs },
+    { 'retry-after': String(seconds) },
+  );
 }
 
-function refuse(res: ServerResponse, status: number, message: string, code = 'BAD_USER_INPUT'): true {
-  const body = JSON.stringify({ errors: [{ message, extensions: { code, http: { status } } }] });
+function refuse(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  code = 'BAD_USER_INPUT',
+  extensions: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): true {
+  const body = JSON.stringify({ errors: [{ message, extensions: { code, ...extensions } }] });
   // The unread body stays on the connection: close it rather than read it.
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     connection: 'close',
+    ...headers,
   });
   res.end(body);
   return true;

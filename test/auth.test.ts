@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SignJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenService } from '../src/auth/tokens.ts';
@@ -200,9 +201,13 @@ describe('viewer and tokens', () => {
   it('rejects a token signed with another secret', async () => {
     const org = await registerOrg(s);
     const [, payload] = org.owner.token.split('.');
-    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8')) as { sub: string; org: string };
-    const forged = await new TokenService('some-other-secret-0123456789', 3600).issue({ userId: claims.sub, organizationId: claims.org });
-    expect(errorCode(await s.gql(VIEWER, {}, forged))).toBe('UNAUTHENTICATED');
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8')) as { sub: string; org: string; sid: string };
+    const forged = await new TokenService('some-other-secret-0123456789', 3600).issue({
+      userId: claims.sub,
+      organizationId: claims.org,
+      sessionId: claims.sid,
+    });
+    expect(errorCode(await s.gql(VIEWER, {}, forged.token))).toBe('UNAUTHENTICATED');
     // The genuine token for the same user still works, so the claims were right.
     ok(await s.gql(VIEWER, {}, org.owner.token));
   });
@@ -211,10 +216,41 @@ describe('viewer and tokens', () => {
     const a = await registerOrg(s);
     const b = await registerOrg(s);
     const claimsOf = (token: string) =>
-      JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { sub: string; org: string };
+      JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { sub: string; org: string; sid: string };
     const tokens = new TokenService('test-secret-0123456789abcdef', 3600);
-    const mixed = await tokens.issue({ userId: claimsOf(a.owner.token).sub, organizationId: claimsOf(b.owner.token).org });
-    expect(errorCode(await s.gql(VIEWER, {}, mixed))).toBe('UNAUTHENTICATED');
+    const { sub, sid } = claimsOf(a.owner.token);
+    const mixed = await tokens.issue({ userId: sub, organizationId: claimsOf(b.owner.token).org, sessionId: sid });
+    expect(errorCode(await s.gql(VIEWER, {}, mixed.token))).toBe('UNAUTHENTICATED');
+    // The same claims with the right organization work: only the organization was wrong.
+    const right = await tokens.issue({ userId: sub, organizationId: claimsOf(a.owner.token).org, sessionId: sid });
+    ok(await s.gql(VIEWER, {}, right.token));
+  });
+
+  it('rejects a correctly signed token whose session belongs to another user', async () => {
+    const a = await registerOrg(s);
+    const b = await registerOrg(s);
+    const claimsOf = (token: string) =>
+      JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { sub: string; org: string; sid: string };
+    const tokens = new TokenService('test-secret-0123456789abcdef', 3600);
+    const { sub, org } = claimsOf(a.owner.token);
+    const borrowed = await tokens.issue({ userId: sub, organizationId: org, sessionId: claimsOf(b.owner.token).sid });
+    expect(errorCode(await s.gql(VIEWER, {}, borrowed.token))).toBe('UNAUTHENTICATED');
+  });
+
+  it('rejects a correctly signed token without a session (as tokens were before sessions)', async () => {
+    const org = await registerOrg(s);
+    const { sub, org: organizationId } = JSON.parse(Buffer.from(org.owner.token.split('.')[1]!, 'base64url').toString('utf8')) as {
+      sub: string;
+      org: string;
+    };
+    const sessionless = await new SignJWT({ org: organizationId })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(sub)
+      .setIssuer('parley')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('test-secret-0123456789abcdef'));
+    expect(errorCode(await s.gql(VIEWER, {}, sessionless))).toBe('UNAUTHENTICATED');
   });
 
   it.each([
@@ -230,7 +266,7 @@ describe('viewer and tokens', () => {
   });
 
   it('rejects an expired token', async () => {
-    const short = await startServer({ tokenTtlSeconds: 3 });
+    const short = await startServer({ accessTokenTtlSeconds: 3 });
     try {
       const org = await registerOrg(short);
       ok(await short.gql(VIEWER, {}, org.owner.token));

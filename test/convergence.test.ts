@@ -95,6 +95,7 @@ interface Settings {
   customFields: unknown;
   visibility: string;
   membersMayPin: boolean;
+  slowModeSeconds: number;
 }
 const SETTINGS = [
   'name',
@@ -103,6 +104,7 @@ const SETTINGS = [
   'customFields',
   'visibility',
   'membersMayPin',
+  'slowModeSeconds',
 ] as const satisfies readonly (keyof Settings)[];
 
 /** A member's markers as the receipts tell them. */
@@ -412,6 +414,7 @@ const SETTINGS_QUERY = graphql(`
       customFields
       visibility
       membersMayPin
+      slowModeSeconds
     }
   }
 `);
@@ -427,6 +430,7 @@ const FRESH = graphql(`
       customFields
       visibility
       membersMayPin
+      slowModeSeconds
       members(first: 50) {
         edges {
           node {
@@ -548,11 +552,11 @@ async function freshView(token: string, channelId: string, itemIds: string[]): P
       pinnedBy: m.pinnedBy?.id ?? null,
     });
   });
-  const { name, topic, description, customFields, visibility, membersMayPin } = channel;
+  const { name, topic, description, customFields, visibility, membersMayPin, slowModeSeconds } = channel;
   return {
     lastSeq: channel.lastSeq,
     archived: channel.archived,
-    settings: { name, topic, description, customFields, visibility, membersMayPin },
+    settings: { name, topic, description, customFields, visibility, membersMayPin, slowModeSeconds },
     members: channel.members.edges
       .map(({ node: m }) => markersOf(messages, m.user.id, m.lastReadSeq, m.lastDeliveredSeq))
       .sort((a, b) => a.userId.localeCompare(b.userId)),
@@ -1004,7 +1008,7 @@ describe('convergence: live events, a replay from the start and a fresh query ag
       await unchanged(owner.token, channelId, () =>
         updateChannel(owner.token, { channelId, topic: 'Q3 launch', customFields: { rank: 2, color: 'teal' } }),
       );
-      await updateChannel(agent.token, { channelId, topic: null, visibility: 'PUBLIC', membersMayPin: true });
+      await updateChannel(agent.token, { channelId, topic: null, visibility: 'PUBLIC', membersMayPin: true, slowModeSeconds: 30 });
       await gqlOk(
         dave.token,
         graphql(`
@@ -1040,7 +1044,13 @@ describe('convergence: live events, a replay from the start and a fresh query ag
         `),
         { c: channelId },
       );
-      await updateChannel(owner.token, { channelId, visibility: 'PRIVATE', membersMayPin: false, topic: 'after the launch' });
+      await updateChannel(owner.token, {
+        channelId,
+        visibility: 'PRIVATE',
+        membersMayPin: false,
+        slowModeSeconds: 0,
+        topic: 'after the launch',
+      });
       // The emoji's order is that of its earliest reaction still there: 🚀 before 👀 now.
       await react(owner.token, reply.id, '👀');
       await react(alice.token, reply.id, '🚀');

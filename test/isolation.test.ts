@@ -56,6 +56,8 @@ interface Ids {
   entityType: string;
   /** An upload of the owner's, not attached to anything yet (issue 12). */
   attachment: string;
+  /** The owner's session, the one whose token the snapshots use (issue 13 §2). */
+  session: string;
 }
 type Slot = keyof Ids;
 const SLOT_TYPES: Record<Slot, string> = {
@@ -73,6 +75,7 @@ const SLOT_TYPES: Record<Slot, string> = {
   apiKey: 'ApiKey',
   entityType: 'EntityType',
   attachment: 'Attachment',
+  session: 'Session',
 };
 /** A real type that is never the one a slot expects (nor one the audit trail has entries for). */
 const WRONG_TYPE: Record<string, string> = {
@@ -86,6 +89,7 @@ const WRONG_TYPE: Record<string, string> = {
   ApiKey: 'Channel',
   EntityType: 'Channel',
   Attachment: 'Channel',
+  Session: 'Channel',
 };
 
 interface IdCase {
@@ -464,6 +468,12 @@ const CASES: IdCase[] = [
     variables: (a) => ({ channelId: a.channel }),
   },
   // Entity links and API keys (issue 11 §2)
+  // Sessions (issue 13 §2)
+  {
+    name: 'revoke a session',
+    document: `mutation($id: ID!) { revokeSession(id: $id) }`,
+    variables: (a) => ({ id: a.session }),
+  },
   {
     name: 'revoke an API key',
     document: `mutation($id: ID!) { revokeApiKey(id: $id) { id } }`,
@@ -639,6 +649,19 @@ const NO_ID: NoIdOperation[] = [
     reason: 'stores a file (a multipart request) as the caller\u2019s own upload in the caller\u2019s organization',
   },
   { field: 'login', reason: 'public: names the organization by slug, takes no id' },
+  // Sessions (issue 13 §2)
+  { field: 'sessions', reason: 'the viewer\u2019s own sessions', document: `{ sessions { edges { node { id } } } }` },
+  { field: 'logout', reason: 'ends the session the caller\u2019s token names', document: `mutation { logout }` },
+  { field: 'logoutEverywhere', reason: 'ends the caller\u2019s own sessions', document: `mutation { logoutEverywhere }` },
+  {
+    field: 'changePassword',
+    reason: 'changes the caller\u2019s own password',
+    document: `mutation { changePassword(currentPassword: "password123", newPassword: "isolation probe") }`,
+  },
+  {
+    field: 'refreshSession',
+    reason: 'public: the refresh token names the session (sessions.test.ts checks another session\u2019s or an unknown token alike)',
+  },
   { field: 'registerOrganization', reason: 'public: creates a new organization' },
 ];
 
@@ -734,6 +757,9 @@ beforeAll(async () => {
     );
     const attachment = ok(await uploadFile(s.url, org.owner.token, { name: 'isolation.txt', bytes: Buffer.from('isolation probe\n') }))
       .uploadFile.id;
+    const session = ok(await s.gql(`{ sessions { edges { node { id current } } } }`, {}, org.owner.token)).sessions.edges.find(
+      (e: { node: { current: boolean } }) => e.node.current,
+    ).node.id as string;
     const ids: Ids = {
       channel,
       archivedChannel,
@@ -749,6 +775,7 @@ beforeAll(async () => {
       apiKey: apiKey.apiKey.id,
       entityType,
       attachment,
+      session,
     };
     return { ids, user, apiKeySecret: apiKey.secret as string };
   };
@@ -895,6 +922,14 @@ const SNAPSHOT = graphql(`
     linkedEntity(type: "task", id: "isolation") {
       label
       url
+    }
+    sessions(first: 20) {
+      edges {
+        node {
+          id
+          expiresAt
+        }
+      }
     }
   }
 `);

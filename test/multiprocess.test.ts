@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from './helpers/app.ts';
-import { createUser, errorCode, ok, registerOrg, send } from './helpers/fixtures.ts';
+import { createUser, errorCode, ok, registerOrg, send, type TestOrg } from './helpers/fixtures.ts';
 import { startTestServerProcess, type ServerProcessEndpoint } from './helpers/process.ts';
 import { collect, expectExactly, untilLive } from './helpers/subscription.ts';
 import { setTyping, typingStream, untilTypingLive } from './helpers/typing.ts';
-import { wsClient } from './helpers/ws.ts';
+import { liveSocket, wsClient } from './helpers/ws.ts';
 import { graphql } from './generated/index.ts';
 
 // Two server processes (src/server.ts, as `npm start` runs it) on one
@@ -23,6 +23,22 @@ afterAll(async () => {
 
 /** Well under the cache TTL: only the pub/sub signal can make it in time. */
 const within = (check: () => Promise<boolean>) => eventually(check, 3000);
+
+/** A new session of the user through `server`: its access token. */
+async function signIn(server: ServerProcessEndpoint, org: TestOrg, username: string): Promise<string> {
+  return ok(
+    await server.gql(
+      graphql(`
+        mutation MultiprocessLogin($o: String!, $u: String!, $p: String!) {
+          login(organization: $o, username: $u, password: $p) {
+            token
+          }
+        }
+      `),
+      { o: org.slug, u: username, p: 'password123' },
+    ),
+  ).login.token;
+}
 
 describe('two server processes', () => {
   it('a user deactivated through one process is refused by the other', async () => {
@@ -87,6 +103,8 @@ describe('two server processes', () => {
         org.owner.token,
       ),
     );
+    // Deactivation ended the user's sessions: reactivated, they sign in again, and the new token works on the other process.
+    const again = await signIn(a, org, member.username);
     expect(
       await within(
         async () =>
@@ -100,11 +118,71 @@ describe('two server processes', () => {
                 }
               `),
               {},
-              member.token,
+              again,
             )
           ).data?.viewer?.id === member.id,
       ),
     ).toBe(true);
+  });
+
+  it('a session revoked through one process is refused by the other, and its socket there closes with 4401', async () => {
+    const org = await registerOrg(a);
+    const member = await createUser(a, org, 'MEMBER');
+    // member.token is the first session; the second revokes it.
+    const second = await signIn(a, org, member.username);
+    const socket = liveSocket(b.url, { authToken: member.token });
+    try {
+      expect(await socket.acked).toBe(true);
+      const first = ok(
+        await a.gql(
+          graphql(`
+            query MultiprocessSessions {
+              sessions {
+                edges {
+                  node {
+                    id
+                    current
+                  }
+                }
+              }
+            }
+          `),
+          {},
+          second,
+        ),
+      ).sessions.edges.find((e) => !e.node.current)!.node.id;
+      ok(
+        await a.gql(
+          graphql(`
+            mutation MultiprocessRevokeSession($id: ID!) {
+              revokeSession(id: $id)
+            }
+          `),
+          { id: first },
+          second,
+        ),
+      );
+      const closed = await Promise.race([socket.closed, new Promise<null>((resolve) => setTimeout(() => resolve(null), 3000))]);
+      expect(closed?.code).toBe(4401);
+      const viewerOnB = async (token: string) =>
+        errorCode(
+          await b.gql(
+            graphql(`
+              query MultiprocessSessionViewer {
+                viewer {
+                  id
+                }
+              }
+            `),
+            {},
+            token,
+          ),
+        );
+      expect(await within(async () => (await viewerOnB(member.token)) === 'UNAUTHENTICATED')).toBe(true);
+      expect(await viewerOnB(second)).toBeUndefined();
+    } finally {
+      await socket.client.dispose();
+    }
   });
 
   it('a role change through one process applies in the other', async () => {

@@ -12,7 +12,13 @@ const base = { JWT_SECRET: 'x'.repeat(16) };
 describe('production mode: configuration', () => {
   it('follows NODE_ENV=production or PARLEY_PRODUCTION, and each switch can be set on its own', () => {
     expect(loadConfig(base)).toMatchObject({ production: false, graphiql: true, introspection: true });
-    expect(loadConfig({ ...base, NODE_ENV: 'production' })).toMatchObject({ production: true, graphiql: false, introspection: false });
+    // Trusted documents only are an option of their own (test/trusted-documents.test.ts), off in production too.
+    expect(loadConfig({ ...base, NODE_ENV: 'production' })).toMatchObject({
+      production: true,
+      graphiql: false,
+      introspection: false,
+      trustedDocuments: null,
+    });
     expect(loadConfig({ ...base, PARLEY_PRODUCTION: 'true' })).toMatchObject({ production: true, graphiql: false, introspection: false });
     expect(loadConfig({ ...base, NODE_ENV: 'production', PARLEY_PRODUCTION: 'false' })).toMatchObject({ production: false });
     expect(loadConfig({ ...base, NODE_ENV: 'production', GRAPHIQL: 'true', INTROSPECTION: 'true' })).toMatchObject({

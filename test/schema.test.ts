@@ -24,7 +24,7 @@ describe('schema.graphql', () => {
 });
 
 describe('root fields', () => {
-  it('need a signed-in viewer (integration operations: an API key) by default; only signing in and registering opt out', async () => {
+  it('need a signed-in viewer (integration operations: an API key) by default; only signing in, registering and refreshing a session opt out', async () => {
     const { schema } = await import('../src/schema/index.ts');
     const open: string[] = [];
     for (const type of [schema.getQueryType()!, schema.getMutationType()!, schema.getSubscriptionType()!]) {
@@ -37,6 +37,6 @@ describe('root fields', () => {
         if (options?.skipTypeScopes && JSON.stringify(options.authScopes) !== '{"integration":true}') open.push(`${type.name}.${name}`);
       }
     }
-    expect(open.sort()).toEqual(['Mutation.login', 'Mutation.registerOrganization']);
+    expect(open.sort()).toEqual(['Mutation.login', 'Mutation.refreshSession', 'Mutation.registerOrganization']);
   });
 });

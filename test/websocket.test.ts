@@ -158,7 +158,7 @@ describe('graphql-ws authentication', () => {
   });
 
   it('closes the socket with 4401 when its token expires, and refuses the expired token', async () => {
-    const short = await startServer({ tokenTtlSeconds: 2 });
+    const short = await startServer({ accessTokenTtlSeconds: 2 });
     try {
       const org = await registerOrg(short);
       const socket = liveSocket(short.url, { authToken: org.owner.token });

@@ -134,6 +134,7 @@ export interface ChannelChange {
   customFields?: unknown;
   visibility?: ChannelVisibility;
   membersMayPin?: boolean;
+  slowModeSeconds?: number;
 }
 
 export type ChannelEventType = keyof ChannelEventPayloads;

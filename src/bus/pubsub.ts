@@ -2,7 +2,7 @@ import { PubSub, type PubSubEngine } from 'graphql-subscriptions';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Notification } from '../generated/prisma/client.ts';
+import type { Notification, SessionEndReason } from '../generated/prisma/client.ts';
 import type { ChannelEvent, ItemStatus } from './events.ts';
 
 /**
@@ -30,6 +30,12 @@ export interface Topics {
   [topic: `presence:${string}`]: PresenceState;
   /** A user's role or active state changed: every process drops its cached viewer. */
   'users:changed': { userId: string };
+  /**
+   * Sessions of one user ended (logout, revocation, password change, refresh
+   * token reuse, deactivation): every process drops them from its session
+   * cache and closes their sockets.
+   */
+  'sessions:ended': { userId: string; sessionIds: string[]; reason: SessionEndReason };
 }
 
 export type PresenceStatus = 'ONLINE' | 'AWAY' | 'BUSY' | 'OFFLINE';

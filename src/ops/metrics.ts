@@ -32,6 +32,8 @@ export interface Metrics {
   readonly plugin: Plugin;
   /** Handed to the realtime code (see RealtimeCounters). */
   readonly counters: RealtimeCounters;
+  /** Requests and connections a rate limit refused, by limit (`extensions.limit` of their errors). */
+  readonly rateLimited: Counter<'limit'>;
   /** `maskError` counting each error it hands to a client, by its `extensions.code`. */
   counting<F extends (error: unknown, message: string) => Error>(maskError: F): F;
   /** Writes the registry in Prometheus' text format. */
@@ -75,6 +77,13 @@ export function createMetrics({ pool, openSockets }: MetricsSources): Metrics {
     () => counters.resyncs,
   );
   fromCounter('parley_pubsub_reconnects_total', 'Reconnection attempts of the Redis pub/sub connections', () => counters.redisReconnects);
+
+  const rateLimited = new Counter({
+    name: 'parley_rate_limited_total',
+    help: 'Requests, operations and connections refused by a rate limit, by limit',
+    labelNames: ['limit'] as const,
+    registers,
+  });
 
   const operations = new Counter({
     name: 'parley_graphql_operations_total',
@@ -205,6 +214,7 @@ export function createMetrics({ pool, openSockets }: MetricsSources): Metrics {
     registry,
     plugin,
     counters,
+    rateLimited,
     counting: (maskError) =>
       ((error: unknown, message: string) => {
         const masked = maskError(error, message);

@@ -92,6 +92,7 @@ builder.objectRef<ChannelEventOf<'CHANNEL_UPDATED'>>('ChannelUpdatedEvent').impl
     customFields: t.field({ type: 'JSON', nullable: true, resolve: (e) => e.payload.customFields ?? null }),
     visibility: t.field({ type: ChannelVisibility, nullable: true, resolve: (e) => e.payload.visibility ?? null }),
     membersMayPin: t.boolean({ nullable: true, resolve: (e) => e.payload.membersMayPin ?? null }),
+    slowModeSeconds: t.int({ nullable: true, resolve: (e) => e.payload.slowModeSeconds ?? null }),
   }),
 });
 

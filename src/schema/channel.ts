@@ -63,6 +63,10 @@ export const Channel = builder.prismaNode('Channel', {
     membersMayPin: t.exposeBoolean('membersMayPin', {
       description: 'Whether plain members may pin messages; owners, admins and organization staff always may.',
     }),
+    slowModeSeconds: t.exposeInt('slowModeSeconds', {
+      description:
+        'Slow mode: plain members may post once per this many seconds (0: off); channel owners, admins and organization staff are exempt.',
+    }),
     project: t.relation('project', { nullable: true }),
     archived: t.boolean({ select: { archivedAt: true }, resolve: (c) => c.archivedAt !== null }),
     lastSeq: t.exposeInt('lastSeq', { description: 'The newest seq in this channel\u2019s event log.' }),
@@ -173,6 +177,7 @@ const UpdateChannelInput = builder.inputType('UpdateChannelInput', {
     }),
     visibility: t.field({ type: ChannelVisibility, required: false, description: 'PUBLIC for GROUP channels only.' }),
     membersMayPin: t.boolean({ required: false }),
+    slowModeSeconds: t.int({ required: false, description: 'Slow mode, 0 (off) to 86400 seconds; null turns it off.' }),
   }),
 });
 

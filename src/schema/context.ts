@@ -2,13 +2,15 @@ import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { Services } from '../services/index.ts';
 import type { Viewer } from '../services/viewer.ts';
 import { isApiKey, type Integration } from '../services/api-keys.ts';
-import type { ClientInfo } from '../transport/client-address.ts';
+import type { ClientInfo } from '../services/viewer.ts';
 
 export type { Viewer, Integration };
 
 /** Per-operation context, built the same way for HTTP and WebSocket. */
 export interface Context {
   viewer: Viewer | null;
+  /** The session the viewer's access token names; null without a viewer. */
+  sessionId: string | null;
   /** Set instead of `viewer` when the bearer is an organization API key (integration operations only). */
   integration: Integration | null;
   services: Services;
@@ -21,6 +23,7 @@ export interface Context {
 /** Context inside fields guarded by `authScopes: { authenticated: true }`. */
 export interface AuthenticatedContext extends Context {
   viewer: Viewer;
+  sessionId: string;
 }
 
 /** Context inside fields guarded by `authScopes: { integration: true }`. */
@@ -31,23 +34,26 @@ export interface IntegrationContext extends Context {
 /**
  * Builds the context from a bearer token (HTTP `Authorization` header or
  * graphql-ws `connectionParams`: `authToken`, or an `Authorization` entry). A missing, invalid or expired
- * token, or a deactivated user, yields an anonymous context; fields that need
+ * token, one whose session ended, or a deactivated user, yields an anonymous context; fields that need
  * a viewer then fail with UNAUTHENTICATED. A valid organization API key yields
  * an integration context, which only integration operations accept.
  */
-export async function createContext(
-  services: Services,
-  token: string | null,
-  requestId: string,
-  client: ClientInfo,
-): Promise<Context> {
+export async function createContext(services: Services, token: string | null, requestId: string, client: ClientInfo): Promise<Context> {
   // An organization API key (`parley_…`) is no user: it authorizes the integration operations alone.
   if (token && isApiKey(token)) {
     const integration = await services.apiKeys.authenticate(token);
-    return { viewer: null, integration, services, prisma: services.prisma, requestId, client };
+    return { viewer: null, sessionId: null, integration, services, prisma: services.prisma, requestId, client };
   }
-  const viewer = token ? await services.auth.viewerFromToken(token) : null;
-  return { viewer, integration: null, services, prisma: services.prisma, requestId, client };
+  const signedIn = token ? await services.auth.authenticate(token) : null;
+  return {
+    viewer: signedIn?.viewer ?? null,
+    sessionId: signedIn?.sessionId ?? null,
+    integration: null,
+    services,
+    prisma: services.prisma,
+    requestId,
+    client,
+  };
 }
 
 export function bearerToken(header: string | null | undefined): string | null {

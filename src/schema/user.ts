@@ -6,6 +6,7 @@ import type { AuthPayload as AuthResult } from '../services/auth.ts';
 import { Role as RoleValues } from '../generated/prisma/enums.ts';
 import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';
+import { markCurrentSession, Session } from './session.ts';
 import { nameText } from './text.ts';
 
 export const Role = builder.enumType(RoleValues, { name: 'Role' });
@@ -18,12 +19,14 @@ const password = z.string().min(8, 'at least 8 characters').max(200);
 // address is a BAD_USER_INPUT naming the field like every other input rule.
 const email = z.email('a valid email address').max(254);
 
-// Operations that just signed a user in (login, registerOrganization) carry no
-// token yet; the user in their payload may still read their own contact data.
+// Operations that just signed a user in (login, registerOrganization,
+// refreshSession) carry no token yet; the user in their payload may still read
+// their own contact data, and the session they started is the current one.
 const signedIn = new WeakMap<Context, string>();
 
 function signIn(ctx: Context, result: AuthResult): AuthResult {
   signedIn.set(ctx, result.user.id);
+  markCurrentSession(ctx, result.session.id);
   return result;
 }
 
@@ -69,8 +72,15 @@ export const User = builder.prismaNode('User', {
 const AuthPayload = builder.objectRef<AuthResult>('AuthPayload').implement({
   fields: (t) => ({
     token: t.exposeString('token', {
-      description: 'Send as "Authorization: Bearer <token>" or as graphql-ws connectionParams.authToken.',
+      description:
+        'The access token: send as "Authorization: Bearer <token>" or as graphql-ws connectionParams.authToken. Short-lived (accessTokenExpiresAt): renew it with refreshSession.',
     }),
+    accessTokenExpiresAt: t.expose('accessTokenExpiresAt', { type: 'DateTime', description: 'When `token` stops working.' }),
+    refreshToken: t.exposeString('refreshToken', {
+      description:
+        'Trade it for new tokens with refreshSession, once: each refresh returns a new one. Using one a second time ends the session. Keep it secret; it is shown only here.',
+    }),
+    session: t.field({ type: Session, resolve: (parent) => parent.session }),
     user: t.field({ type: User, resolve: (parent) => parent.user }),
   }),
 });
@@ -123,7 +133,7 @@ builder.mutationFields((t) => ({
     type: AuthPayload,
     description: 'Creates an organization and its owner, and signs the owner in.',
     args: { input: t.arg({ type: RegisterOrganizationInput }) },
-    resolve: async (_root, { input }, ctx) => signIn(ctx, await ctx.services.auth.registerOrganization(input)),
+    resolve: async (_root, { input }, ctx) => signIn(ctx, await ctx.services.auth.registerOrganization(input, ctx.client)),
   }),
   login: t.field({
     skipTypeScopes: true,
@@ -133,7 +143,26 @@ builder.mutationFields((t) => ({
       username: t.arg.string({ validate: z.string().max(100) }),
       password: t.arg.string({ validate: z.string().max(200) }),
     },
-    resolve: async (_root, args, ctx) => signIn(ctx, await ctx.services.auth.login(args.organization, args.username, args.password)),
+    resolve: async (_root, args, ctx) =>
+      signIn(ctx, await ctx.services.auth.login(args.organization, args.username, args.password, ctx.client)),
+  }),
+  refreshSession: t.field({
+    skipTypeScopes: true,
+    type: AuthPayload,
+    description:
+      'New tokens for a refresh token (no access token needed). The refresh token works once: a second use, even concurrent, ends the whole session (UNAUTHENTICATED, as for an unknown, expired or ended one).',
+    args: { refreshToken: t.arg.string({ validate: z.string().max(200) }) },
+    resolve: async (_root, args, ctx) => signIn(ctx, await ctx.services.auth.refresh(args.refreshToken, ctx.client)),
+  }),
+  changePassword: t.withAuth({ authenticated: true }).int({
+    description:
+      'Changes the viewer’s password and ends their other sessions (this one stays). A wrong current password is BAD_USER_INPUT on currentPassword. Returns how many sessions it ended.',
+    args: {
+      currentPassword: t.arg.string({ validate: z.string().max(200) }),
+      newPassword: t.arg.string({ validate: password }),
+    },
+    resolve: (_root, args, ctx) =>
+      ctx.services.auth.changePassword(ctx.viewer, ctx.sessionId, args.currentPassword, args.newPassword, ctx.client.ip),
   }),
   createUser: t.withAuth({ admin: true }).prismaField({
     type: 'User',
@@ -148,7 +177,7 @@ builder.mutationFields((t) => ({
   }),
   deactivateUser: t.withAuth({ admin: true }).prismaField({
     type: 'User',
-    description: "Blocks sign-in; the user's tokens stop working at once.",
+    description: "Blocks sign-in; the user's tokens stop working at once and their sessions end.",
     args: { userId: t.arg.globalID({ for: User }) },
     resolve: async (query, _root, args, ctx) =>
       reloadUser(ctx, query, await ctx.services.users.setActive(ctx.viewer, args.userId.id, false)),

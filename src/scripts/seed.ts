@@ -78,14 +78,17 @@ async function tokenFor(app: App, user: User): Promise<SeededUser> {
 async function createDemo(app: App, slug: string): Promise<SeededUser[]> {
   const { auth, users, projects, channels, messages } = app.services;
   const [ownerSpec, ...others] = PEOPLE;
-  const registered = await auth.registerOrganization({
-    name: 'Demo Builders Ltd',
-    slug,
-    username: ownerSpec!.username,
-    displayName: ownerSpec!.displayName,
-    email: email(ownerSpec!.username),
-    password: DEMO_PASSWORD,
-  });
+  const registered = await auth.registerOrganization(
+    {
+      name: 'Demo Builders Ltd',
+      slug,
+      username: ownerSpec!.username,
+      displayName: ownerSpec!.displayName,
+      email: email(ownerSpec!.username),
+      password: DEMO_PASSWORD,
+    },
+    null,
+  );
   const owner = asViewer(registered.user);
   const created = [registered.user];
   for (const spec of others) {
@@ -135,6 +138,7 @@ function report(result: SeedResult, config: Config): string {
     ...result.users.map((u) => `  ${u.role.padEnd(6)}  ${u.username.padEnd(width)}  ${u.token}`),
     '',
     `GraphiQL: start the server (npm start) and open ${url}`,
+    `These access tokens work for ${Math.round(config.accessTokenTtlSeconds / 60)} minutes (ACCESS_TOKEN_TTL_SECONDS); run the seed again for fresh ones.`,
     'In the Headers tab paste, with one of the tokens above:',
     `  ${JSON.stringify({ Authorization: `Bearer ${result.users[0]?.token ?? '<token>'}` })}`,
     'then try: { viewer { username role } channels(first: 10) { edges { node { name unreadCount lastMessage { body } } } } }',

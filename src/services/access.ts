@@ -145,6 +145,23 @@ export function mayWriteSql(viewer: Viewer): Prisma.Sql {
 }
 
 /**
+ * Who slow mode holds back (SQL form, a condition on the channel row `c` that
+ * is true when the viewer may post now as far as slow mode goes): everyone
+ * but those who manage the channel (`slowedDown` is the JS form).
+ */
+export function slowModeSql(viewer: Viewer): Prisma.Sql {
+  if (isExternal(viewer.role)) return Prisma.sql`c."slowModeSeconds" = 0`;
+  if (isStaff(viewer)) return Prisma.sql`true`;
+  return Prisma.sql`(c."slowModeSeconds" = 0 OR EXISTS (
+      SELECT 1 FROM "ChannelMember" m
+      WHERE m."channelId" = c.id AND m."userId" = ${viewer.id}::uuid AND m.role IN ('OWNER', 'ADMIN')))`;
+}
+
+/** Whether slow mode holds the viewer back in this channel (JS form of slowModeSql): on, and the viewer does not manage the channel. */
+export const slowedDown = (access: Pick<ChannelAccess, 'channel' | 'canManage'>): boolean =>
+  access.channel.slowModeSeconds > 0 && !access.canManage;
+
+/**
  * Manage a channel (JS form only: nothing filters by it). Staff manage every
  * non-direct channel of the organization, also ones they are not in; channel
  * owners and admins manage theirs. A DM's membership is fixed by its key.

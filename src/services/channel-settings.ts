@@ -19,13 +19,19 @@ export interface ChannelUpdate {
   customFields?: unknown;
   visibility?: ChannelVisibility | null;
   membersMayPin?: boolean | null;
+  slowModeSeconds?: number | null;
 }
 
 export const CHANNEL_NAME_MAX = 80;
 export const CHANNEL_TOPIC_MAX = 250;
 export const CHANNEL_DESCRIPTION_MAX = 2000;
+/** Longest slow mode: one message a day, more than any real channel asks for. */
+export const SLOW_MODE_MAX_SECONDS = 86_400;
 
-export type Settings = Pick<Channel, 'name' | 'topic' | 'description' | 'customFields' | 'visibility' | 'membersMayPin'>;
+export type Settings = Pick<
+  Channel,
+  'name' | 'topic' | 'description' | 'customFields' | 'visibility' | 'membersMayPin' | 'slowModeSeconds'
+>;
 
 /** `update` checked: names trimmed, lengths and kinds enforced. Throws BAD_USER_INPUT. */
 export function checkedUpdate(kind: ChannelKind, update: ChannelUpdate): Partial<Settings> {
@@ -47,6 +53,13 @@ export function checkedUpdate(kind: ChannelKind, update: ChannelUpdate): Partial
   if (update.membersMayPin !== undefined) {
     if (update.membersMayPin === null) throw badInput('membersMayPin', 'membersMayPin is true or false');
     out.membersMayPin = update.membersMayPin;
+  }
+  if (update.slowModeSeconds !== undefined) {
+    const seconds = update.slowModeSeconds ?? 0;
+    if (!Number.isInteger(seconds) || seconds < 0 || seconds > SLOW_MODE_MAX_SECONDS)
+      throw badInput('slowModeSeconds', `slowModeSeconds must be 0 (off) to ${SLOW_MODE_MAX_SECONDS}`);
+    if (seconds > 0 && kind === 'DIRECT') throw badInput('slowModeSeconds', 'Direct conversations have no slow mode');
+    out.slowModeSeconds = seconds;
   }
   return out;
 }

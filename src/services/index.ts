@@ -18,6 +18,7 @@ import type { ParleyPubSub } from '../bus/pubsub.ts';
 import { ApiKeyService } from './api-keys.ts';
 import { AuditService } from './audit.ts';
 import { AuthService } from './auth.ts';
+import { SessionService } from './sessions.ts';
 import { ChannelLog } from './channel-log.ts';
 import { ChannelService } from './channels.ts';
 import { OpenChannelService } from './open-channels.ts';
@@ -31,6 +32,7 @@ import { MentionService } from './mentions.ts';
 import { NotificationService } from './notifications.ts';
 import { PinService } from './pins.ts';
 import { ProjectService } from './projects.ts';
+import { RateLimits } from './rate-limits.ts';
 import { ReactionService } from './reactions.ts';
 import { RequestAttachmentService } from './request-attachments.ts';
 import { firstResponseRule } from './sla.ts';
@@ -55,7 +57,19 @@ export function createServices(deps: ServiceDeps) {
   const mentions = new MentionService(deps.prisma, presence);
   const messages = new MessageService(deps.prisma, channelLog, deps.config.limits.messageBodyMax, mentions);
   messages.addSendRule(firstResponseRule(() => clock.now()));
-  const auth = new AuthService(deps.prisma, deps.tokens, deps.pubsub, deps.config.passwordHashCost, deps.config.viewerCacheMs);
+  const rateLimits = new RateLimits(
+    deps.config.rateLimits,
+    deps.config.redisUrl ? { url: deps.config.redisUrl, prefix: deps.config.redisPrefix } : null,
+    deps.log,
+  );
+  messages.useRateLimits(rateLimits);
+  const sessions = new SessionService(deps.prisma, deps.tokens, deps.pubsub, deps.log, {
+    refreshTokenTtlDays: deps.config.refreshTokenTtlDays,
+    sessionMaxDays: deps.config.sessionMaxDays,
+    cacheMs: deps.config.viewerCacheMs,
+  });
+  const auth = new AuthService(deps.prisma, deps.tokens, deps.pubsub, sessions, deps.config.passwordHashCost, deps.config.viewerCacheMs);
+  auth.useRateLimits(rateLimits);
   const users = new UserService(deps.prisma, auth);
   const channels = new ChannelService(deps.prisma, channelLog);
   const readState = new ReadStateService(deps.prisma, channelLog);
@@ -79,6 +93,7 @@ export function createServices(deps: ServiceDeps) {
     pubsub: deps.pubsub,
     config: deps.config,
     auth,
+    sessions,
     users,
     audit: new AuditService(deps.prisma, users),
     apiKeys: new ApiKeyService(deps.prisma),
@@ -95,11 +110,18 @@ export function createServices(deps: ServiceDeps) {
     fileCleanup,
     fileUrls: new FileUrls(deps.config.jwtSecret, deps.config.uploads.urlTtlSeconds, deps.config.publicUrl, () => clock.now().getTime()),
     clock,
+    rateLimits,
     notifications,
     clientRequests,
     requestAttachments,
     supportTickets: new SupportTicketService(deps.prisma, channelLog, notifications, messages, clock, users),
-    logRetention: new LogRetention(deps.prisma, deps.log, deps.config.channelLogRetentionDays, deps.config.channelLogPruneIntervalMs),
+    logRetention: new LogRetention(
+      deps.prisma,
+      deps.log,
+      deps.config.channelLogRetentionDays,
+      deps.config.channelLogPruneIntervalMs,
+      sessions,
+    ),
     hub,
     presence,
     mentions,

@@ -12,11 +12,13 @@ const DAY_MS = 24 * 3600 * 1000;
  * before the oldest retained entry ends with RESYNC_REQUIRED: the client
  * reloads the channel instead of getting a silent gap. Every process prunes on
  * its own schedule; SKIP LOCKED lets several do it at once without waiting for
- * each other.
+ * each other. The same schedule deletes expired and long-revoked sessions
+ * (SessionService.prune), whatever the log's retention.
  */
 export class LogRetention {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<number> | null = null;
+  private pruningSessions: Promise<unknown> | undefined;
   private stopped = false;
 
   constructor(
@@ -25,15 +27,22 @@ export class LogRetention {
     /** 0 keeps the log for ever. */
     private readonly retentionDays: number,
     private readonly intervalMs: number,
+    /** Expired and long-revoked sessions go on the same schedule (SessionService.prune), whatever the log's retention. */
+    private readonly sessions?: { prune(): Promise<number> },
   ) {}
 
-  /** Prunes now, then every `intervalMs`, until `stop()`. Does nothing when the log is kept for ever. */
+  /** Prunes now, then every `intervalMs`, until `stop()`. */
   start(): void {
-    if (this.retentionDays === 0 || this.timer) return;
+    if (this.timer || (this.retentionDays === 0 && !this.sessions)) return;
     const tick = () => {
+      if (this.stopped) return;
       this.prune().catch((error: unknown) =>
         this.log.warn({ err: error }, 'pruning the channel log failed; retrying at the next interval'),
       );
+      this.pruningSessions ??= this.sessions
+        ?.prune()
+        .catch((error: unknown) => this.log.warn({ err: error }, 'deleting expired sessions failed; retrying at the next interval'))
+        .finally(() => (this.pruningSessions = undefined));
     };
     this.timer = setInterval(tick, this.intervalMs);
     this.timer.unref();
@@ -44,7 +53,7 @@ export class LogRetention {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.running?.catch(() => {});
+    await Promise.all([this.running?.catch(() => {}), this.pruningSessions]);
   }
 
   /** Deletes the log entries older than the retention period; resolves with how many. */

@@ -2,15 +2,26 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Viewer } from './viewer.ts';
 import { Prisma, type Message, type PrismaClient } from '../generated/prisma/client.ts';
 import type { ChannelEventOf } from '../bus/events.ts';
-import { assertId, channelAccess, isAdmin, isStaff, maySeeDeletedContent, mayWriteSql, writableChannel } from './access.ts';
+import {
+  assertId,
+  channelAccess,
+  isAdmin,
+  isStaff,
+  maySeeDeletedContent,
+  mayWriteSql,
+  slowedDown,
+  slowModeSql,
+  writableChannel,
+} from './access.ts';
 import { bumpSeq, type ChannelLog } from './channel-log.ts';
 import type { Tx } from '../db/tx.ts';
-import { badInput, conflict, forbidden, notFound } from './errors.ts';
+import { badInput, conflict, DomainError, forbidden, notFound } from './errors.ts';
 import { checkClientMessageId, checkCustomFields, cleanBody, messageSnapshot } from './message-content.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
 import { columns } from '../db/columns.ts';
 import { notificationSignals, type MentionService, type RefPlan } from './mentions.ts';
 import type { AttachmentService } from './attachments.ts';
+import type { RateLimits } from './rate-limits.ts';
 
 export interface SendMessageInput {
   channelId: string;
@@ -46,6 +57,7 @@ export type SendRule = (viewer: Viewer, channelId: string) => Prisma.Sql | null;
 export class MessageService {
   private readonly sendRules: SendRule[] = [];
   private attachments: AttachmentService | null = null;
+  private limits: RateLimits | null = null;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -53,6 +65,11 @@ export class MessageService {
     private readonly bodyMax: number,
     private readonly mentions: MentionService,
   ) {}
+
+  /** Lets slow mode take members' turns (wiring: once per app). */
+  useRateLimits(limits: RateLimits): void {
+    this.limits = limits;
+  }
 
   /** Lets sends carry files (wiring: once per app). */
   useAttachments(attachments: AttachmentService): void {
@@ -112,22 +129,35 @@ export class MessageService {
       if (!this.attachments) throw new Error('MessageService.useAttachments was not called');
       await this.attachments.attachable(viewer, attachmentIds);
     }
+    // Slow mode costs nothing until the statement's guard refuses for it;
+    // then the member's turn is taken (across processes) and the statement
+    // runs again without that guard.
+    let giveTurnBack: (() => Promise<void>) | null = null;
     try {
       for (let attempt = 0; ; attempt++) {
-        const message = await this.insert(viewer, channelId, { body, parentId, input, plan });
+        const message = await this.insert(viewer, channelId, { body, parentId, input, plan, turnTaken: giveTurnBack !== null });
         if (message) return message;
         // The statement's guard refused: name the reason. Should the rights
         // have changed in between, try once more.
-        await writableChannel(this.prisma, viewer, channelId);
+        const access = await writableChannel(this.prisma, viewer, channelId);
         if (attachmentIds.length) await this.attachments?.attachable(viewer, attachmentIds);
+        if (!giveTurnBack && slowedDown(access) && this.limits) {
+          giveTurnBack = await this.limits.slowModeTurn(viewer.id, channelId, access.channel.slowModeSeconds);
+          continue;
+        }
         if (attempt > 0) throw forbidden('You cannot post in this channel');
       }
     } catch (error) {
-      if (!input.clientMessageId || !isUniqueViolation(error)) throw error;
+      await giveTurnBack?.();
+      // A retry of a message that was sent: slow mode refuses the retry, which
+      // gets the original instead, like any retry of a clientMessageId.
+      const retried = error instanceof DomainError && error.code === 'RATE_LIMITED' && input.clientMessageId;
+      if (!input.clientMessageId || !(retried || isUniqueViolation(error))) throw error;
       const original = await this.prisma.message.findUnique({
         where: { senderId_clientMessageId: { senderId: viewer.id, clientMessageId: input.clientMessageId } },
       });
       if (!original) throw error;
+      if (retried && original.channelId !== channelId) throw error;
       if (original.channelId !== channelId) {
         throw conflict('This clientMessageId was already used for a message in another channel', { field: 'clientMessageId' });
       }
@@ -143,7 +173,13 @@ export class MessageService {
   private insert(
     viewer: Viewer,
     channelId: string,
-    { body, parentId, input, plan }: { body: string; parentId: string | null; input: SendMessageInput; plan: RefPlan | null },
+    {
+      body,
+      parentId,
+      input,
+      plan,
+      turnTaken,
+    }: { body: string; parentId: string | null; input: SendMessageInput; plan: RefPlan | null; turnTaken: boolean },
   ): Promise<Message | null> {
     const draft: Message = {
       id: uuidv7(),
@@ -168,7 +204,8 @@ export class MessageService {
         ${Prisma.raw(`send_rule_${rules.length}`)} AS (${statement})`);
     }
     const files = this.attachments?.sendSql(viewer, input.attachmentIds ?? []) ?? null;
-    const guard = files ? Prisma.sql`${mayWriteSql(viewer)} AND ${files.guard}` : mayWriteSql(viewer);
+    const write = turnTaken ? mayWriteSql(viewer) : Prisma.sql`${mayWriteSql(viewer)} AND ${slowModeSql(viewer)}`;
+    const guard = files ? Prisma.sql`${write} AND ${files.guard}` : write;
     return this.channelLog.statement(async (db) => {
       const [row] = await db.$queryRaw<(Message & { notified: Parameters<typeof notificationSignals>[0] })[]>`
         WITH ${files ? files.lock : Prisma.empty} ${bumpSeq(channelId, true, guard)},

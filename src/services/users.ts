@@ -1,5 +1,6 @@
 import type { Viewer } from './viewer.ts';
 import type { Prisma, PrismaClient, Role, User } from '../generated/prisma/client.ts';
+import type { Tx } from '../db/tx.ts';
 import { assertId, isAdmin, listedUserWhere, mayGrantRole, readableUserWhere } from './access.ts';
 import { audit } from './audit.ts';
 import { conflict, DomainError, forbidden, notFound } from './errors.ts';
@@ -21,6 +22,10 @@ interface Credentials {
   hash(password: string): Promise<string>;
   /** Drops cached sessions of the user in every process. */
   userChanged(userId: string): void;
+  /** Ends every session of the user in the caller's transaction; resolves with their ids for `sessionsEnded`. */
+  endSessions(tx: Tx, userId: string, reason: 'USER_DEACTIVATED'): Promise<string[]>;
+  /** After the commit: the ended sessions stop working in every process and their sockets close. */
+  sessionsEnded(userId: string, sessionIds: string[], reason: 'USER_DEACTIVATED'): void;
 }
 
 /** Organization user administration: only owners and admins change users. */
@@ -123,7 +128,11 @@ export class UserService {
     return updated;
   }
 
-  /** A deactivated user's tokens stop working at once, in every process (AuthService.userChanged). */
+  /**
+   * A deactivated user's tokens stop working at once, in every process
+   * (AuthService.userChanged), and their sessions end: reactivation does not
+   * bring old tokens back, the user signs in again.
+   */
   async setActive(viewer: Viewer, userId: string, active: boolean): Promise<User> {
     this.assertAdmin(viewer);
     const target = await this.get(viewer, userId);
@@ -131,7 +140,7 @@ export class UserService {
     // Already so: nothing changes and nothing is audited (reactivating oneself, who is signed in, is such a case).
     if ((target.deactivatedAt === null) === active) return target;
     if (target.id === viewer.id) throw new DomainError('BAD_USER_INPUT', 'You cannot deactivate yourself', { field: 'userId' });
-    const updated = await this.prisma.$transaction(async (tx) => {
+    const { user: updated, endedSessions } = await this.prisma.$transaction(async (tx) => {
       const user = await tx.user.update({ where: { id: target.id }, data: { deactivatedAt: active ? null : new Date() } });
       await audit(tx, {
         organizationId: viewer.organizationId,
@@ -140,9 +149,10 @@ export class UserService {
         targetType: 'User',
         targetId: user.id,
       });
-      return user;
+      return { user, endedSessions: active ? [] : await this.auth.endSessions(tx, target.id, 'USER_DEACTIVATED') };
     });
     this.auth.userChanged(target.id);
+    this.auth.sessionsEnded(target.id, endedSessions, 'USER_DEACTIVATED');
     return updated;
   }
 }

@@ -8,3 +8,9 @@ export interface Viewer {
   username: string;
   displayName: string;
 }
+
+/** Who is on the other end of a request: its address (behind trusted proxies, see TRUST_PROXY) and user agent. */
+export interface ClientInfo {
+  ip: string;
+  userAgent: string | null;
+}

@@ -2,11 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import proxyAddr from 'proxy-addr';
 import { StartupError } from '../startup-error.ts';
 
-/** What identifies the client behind a request: its address (for limits and sessions) and, for sessions, its user agent. */
-export interface ClientInfo {
-  ip: string;
-  userAgent: string | null;
-}
+import type { ClientInfo } from '../services/viewer.ts';
 
 /**
  * The client's address, from TRUST_PROXY: empty (the default) trusts no proxy,

@@ -65,11 +65,24 @@ function unavailable(service: Service, error?: GraphQLError): GraphQLError {
 }
 
 function expected(error: unknown): GraphQLError['extensions'] | null {
-  if (error instanceof DomainError) return { code: error.code, ...error.details };
+  if (error instanceof DomainError) {
+    const coded = { code: error.code, ...error.details };
+    // Yoga answers a request whose error asks for it with this status and
+    // headers, and leaves `http` out of the body (graphql-ws.ts drops it too).
+    if (error.code === 'RATE_LIMITED' && typeof error.details.retryAfterMs === 'number') {
+      return { ...coded, http: { status: 429, headers: { 'Retry-After': String(Math.ceil(error.details.retryAfterMs / 1000)) } } };
+    }
+    return coded;
+  }
   // Pothos raises these for malformed global IDs, cursors and page arguments
   // (they extend GraphQLError, so this must come before the GraphQLError case).
   if (error instanceof PothosValidationError) return { code: 'BAD_USER_INPUT' };
   return null;
+}
+
+/** A DomainError raised outside execution (a plugin's or the socket's refusal), coded as maskError codes it. */
+export function domainGraphQLError(error: DomainError): GraphQLError {
+  return createGraphQLError(error.message, { extensions: expected(error) ?? {} });
 }
 
 /**

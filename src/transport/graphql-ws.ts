@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
-import { GraphQLError, type DocumentNode } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionResult, type FormattedExecutionResult } from 'graphql';
 import { CloseCode, handleProtocols, makeServer, type Server as ProtocolServer, type ServerOptions } from 'graphql-ws';
 import type { Plugin, YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
@@ -8,11 +8,15 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { ChannelHub } from '../bus/channel-hub.ts';
 import type { WebSocketLimits } from '../config.ts';
 import { bearerToken, type Context } from '../schema/context.ts';
-import type { ErrorMasking } from './errors.ts';
+import { domainGraphQLError, type ErrorMasking } from './errors.ts';
 import { FrameWriter, type FrameLink } from './frames.ts';
 import { useSharedSubscriptionExecution } from './shared-execution.ts';
 import { SocketDelivery } from './socket-delivery.ts';
 import { SocketClose, type SocketRegistry } from './sockets.ts';
+import type { ClientInfo } from '../services/viewer.ts';
+import { DomainError } from '../services/errors.ts';
+import type { RateLimits } from '../services/rate-limits.ts';
+import { documentFor, type TrustedDocuments } from './trusted-documents.ts';
 
 export interface GraphqlWsDeps {
   limits: WebSocketLimits;
@@ -23,6 +27,12 @@ export interface GraphqlWsDeps {
   hub: Pick<ChannelHub, 'onDelivered'>;
   /** Counts live deliveries (metrics). */
   counters?: { liveDeliveries: number } | null;
+  /** Connection attempts per address, refused inits per address, operations started per socket. */
+  rateLimits: Pick<RateLimits, 'wsConnection' | 'wsInitFailed' | 'wsSubscribe'>;
+  /** The client's address behind trusted proxies (TRUST_PROXY). */
+  clientOf: (req: IncomingMessage) => ClientInfo;
+  /** Documents by id, and the trusted-only rule (TRUSTED_DOCUMENTS); null: off. */
+  trustedDocuments?: TrustedDocuments | null;
 }
 
 /** What graphql-ws' context carries for a Parley socket (`ctx.extra`). */
@@ -30,6 +40,8 @@ interface SocketExtra {
   socket: WebSocket;
   request: IncomingMessage;
   link: FrameLink;
+  /** This socket's own key for its rate limit. */
+  id: string;
   /** The token the registry admitted the socket with. */
   token?: string;
 }
@@ -78,6 +90,21 @@ export class GraphqlWsTransport {
       // directly, which a compressing sender would reorder (see FrameLink).
       perMessageDeflate: false,
       handleProtocols: (protocols) => handleProtocols(protocols),
+      // Refused before the upgrade, with 429 and Retry-After: too many
+      // connections from the address, or too many refused inits. Should the
+      // limiter itself fail, the connection is accepted (its store is memory
+      // or Redis with a memory fallback; this is a last resort).
+      verifyClient: (info, done) => {
+        const ip = this.deps.clientOf(info.req).ip;
+        this.deps.rateLimits.wsConnection(ip).then(
+          (waitMs) =>
+            waitMs > 0 ? done(false, 429, 'Too Many Requests', { 'Retry-After': String(Math.ceil(waitMs / 1000)) }) : done(true),
+          (error: unknown) => {
+            log.warn({ err: error }, 'websocket connection limit could not be checked');
+            done(true);
+          },
+        );
+      },
     });
     this.wss = wss;
     // ws passes the HTTP server's errors on. A listen failure is the app's
@@ -133,7 +160,7 @@ export class GraphqlWsTransport {
             });
           }),
       },
-      { socket, request, link },
+      { socket, request, link, id: randomUUID() },
     );
     socket.once('close', (code, reason) => {
       stopPings();
@@ -151,10 +178,21 @@ export class GraphqlWsTransport {
       // A good token is still checked for every operation.
       onConnect: async (ctx) => {
         const token = await sockets.admit(ctx.extra.socket, socketToken(ctx.connectionParams));
-        if (token === null) return false;
+        if (token === null) {
+          if (sockets.refusedForCredentials(ctx.extra.socket)) {
+            const ip = this.deps.clientOf(ctx.extra.request).ip;
+            this.deps.rateLimits
+              .wsInitFailed(ip)
+              .catch((error: unknown) => this.deps.log.warn({ err: error }, 'could not count a refused connection_init'));
+          }
+          return false;
+        }
         ctx.extra.token = token;
         return true;
       },
+      // Yoga's HTTP status hint (a refused write's 429) means nothing on a socket.
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors?.some((error) => error.extensions?.http) ? withoutHttp(result) : undefined,
       execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
       onSubscribe: async (ctx, id, params) => {
@@ -162,11 +200,21 @@ export class GraphqlWsTransport {
         if (Object.keys(ctx.subscriptions).length > limits.maxSubscriptionsPerSocket) {
           return [tooManyOperations(limits.maxSubscriptionsPerSocket)];
         }
+        try {
+          await this.deps.rateLimits.wsSubscribe(ctx.extra.id);
+        } catch (error) {
+          if (error instanceof DomainError) return clientErrors([domainGraphQLError(error)], 'RATE_LIMITED');
+          throw error;
+        }
+        // Yoga's persisted-operations plugin works on HTTP requests only: the same ids and rule here.
+        const trusted = this.deps.trustedDocuments;
+        const query = trusted ? documentFor(trusted, params) : params.query;
+        if (typeof query !== 'string') return clientErrors([query], 'BAD_USER_INPUT');
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
-          params,
+          params: { ...params, query },
           wsToken: ctx.extra.token,
         });
         // A GraphQLError thrown out of onSubscribe would close the whole socket
@@ -174,7 +222,7 @@ export class GraphqlWsTransport {
         let document: DocumentNode;
         let validationErrors: readonly GraphQLError[];
         try {
-          document = parse(params.query);
+          document = parse(query);
         } catch (error) {
           return refusal(error, 'GRAPHQL_PARSE_FAILED');
         }
@@ -256,6 +304,16 @@ function tooManyOperations(max: number): GraphQLError {
   return new GraphQLError(`At most ${max} operations may run at once on one socket; complete one first`, {
     extensions: { code: 'RATE_LIMITED', max },
   });
+}
+
+function withoutHttp(result: ExecutionResult): FormattedExecutionResult {
+  return {
+    ...result,
+    errors: result.errors?.map((error) => {
+      const { http: _http, ...extensions } = error.toJSON().extensions ?? {};
+      return { ...error.toJSON(), extensions };
+    }),
+  };
 }
 
 function refusal(error: unknown, code: string): GraphQLError[] {

@@ -3,6 +3,7 @@ import { decodeJwt } from 'jose';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Viewer } from '../services/viewer.ts';
+import type { SessionEndReason } from '../generated/prisma/client.ts';
 import { outageReason } from './errors.ts';
 import type { ParleyPubSub } from '../bus/pubsub.ts';
 
@@ -13,10 +14,13 @@ import type { ParleyPubSub } from '../bus/pubsub.ts';
  */
 export const SocketClose = {
   /**
-   * No valid credentials: no token at all, or one that has expired (at connect
-   * or while connected). The remedy is to sign in again and reconnect with the
-   * new token; graphql-ws clients treat 4401 as fatal, so they do not retry in
-   * a loop with a token that can never work again.
+   * No valid credentials: no token at all, one that has expired (at connect or
+   * while connected), or, on an open socket, its session ended (logout,
+   * revokeSession, logoutEverywhere, a password change, refresh token reuse).
+   * The remedy is new credentials: refreshSession after an expiry, signing in
+   * again after an end (where refreshing fails too). graphql-ws clients treat
+   * 4401 as fatal, so they do not retry in a loop with a token that can never
+   * work again; 4403, which they retry, would do exactly that.
    */
   Unauthorized: CloseCode.Unauthorized,
   /**
@@ -53,13 +57,16 @@ export interface SocketPresence {
 
 /** What the registry needs from AuthService. */
 export interface SocketAuth {
-  viewerFromToken(token: string): Promise<Viewer | null>;
+  authenticate(token: string): Promise<{ viewer: Viewer; sessionId: string } | null>;
+  /** Why the session no longer stands, when the process knows (no query); else null. */
+  sessionEnded(sessionId: string): SessionEndReason | 'EXPIRED' | null;
 }
 
 interface Entry {
   socket: WebSocket;
   token: string;
   userId: string;
+  sessionId: string;
   role: Viewer['role'];
   expiry: NodeJS.Timeout | null;
 }
@@ -79,14 +86,42 @@ function expiresAt(token: string): number | null {
 }
 
 /**
+ * How a socket whose session ended closes: 4401, the client needs new
+ * credentials (see SocketClose.Unauthorized), except after a deactivation,
+ * which closes with 4403 as it always has.
+ */
+function closeForEnd(end: SessionEndReason | 'EXPIRED'): [number, string] {
+  return end === 'USER_DEACTIVATED'
+    ? [SocketClose.Forbidden, 'User deactivated']
+    : [SocketClose.Unauthorized, 'Session ended; sign in again'];
+}
+
+/**
+ * The session a token names, read without verifying it: only to choose the
+ * close code of a token already refused (a forger gains nothing by naming an
+ * ended session), or null when it names none.
+ */
+function sessionOf(token: string): string | null {
+  try {
+    const { sid } = decodeJwt(token);
+    return typeof sid === 'string' ? sid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * The authenticated graphql-ws sockets of this process, by user. It admits a
  * socket on `connection_init` (token check, per-user cap) and closes it when
- * its token expires or its user is deactivated or changes role, whichever
- * process made that change (`users:changed`).
+ * its token expires, its session ends (`sessions:ended`) or its user is
+ * deactivated or changes role (`users:changed`), whichever process made that
+ * change.
  */
 export class SocketRegistry {
   private readonly byUser = new Map<string, Set<Entry>>();
+  private readonly refusals = new WeakMap<WebSocket, number>();
   private readonly changes: AsyncIterableIterator<{ userId: string }>;
+  private readonly ends: AsyncIterableIterator<{ userId: string; sessionIds: string[]; reason: SessionEndReason }>;
   private closed = false;
 
   constructor(
@@ -99,6 +134,10 @@ export class SocketRegistry {
     this.changes = pubsub.subscribe('users:changed');
     this.followChanges().catch((error: unknown) =>
       log.error({ err: error }, 'stopped following user changes; sockets close only at token expiry'),
+    );
+    this.ends = pubsub.subscribe('sessions:ended');
+    this.followEnds().catch((error: unknown) =>
+      log.error({ err: error }, 'stopped following ended sessions; sockets close only at token expiry'),
     );
   }
 
@@ -116,21 +155,24 @@ export class SocketRegistry {
       return this.refuse(socket, SocketClose.Unauthorized, 'Missing connectionParams.authToken');
     }
     if (typeof authToken !== 'string') return this.refuse(socket, SocketClose.Forbidden, 'Invalid token');
-    let viewer: Viewer | null;
+    let signedIn: { viewer: Viewer; sessionId: string } | null;
     try {
-      viewer = await this.auth.viewerFromToken(authToken);
+      signedIn = await this.auth.authenticate(authToken);
     } catch (error) {
       const reason = outageReason(error, this.log);
       if (reason === null) throw error;
       // graphql-ws would close with 4500, which its clients never retry.
       return this.refuse(socket, SocketClose.TryAgainLater, reason);
     }
-    if (!viewer) {
+    if (!signedIn) {
       const expiry = expiresAt(authToken);
-      return expiry !== null && expiry <= Date.now()
-        ? this.refuse(socket, SocketClose.Unauthorized, 'Token expired')
-        : this.refuse(socket, SocketClose.Forbidden, 'Invalid token or inactive user');
+      if (expiry !== null && expiry <= Date.now()) return this.refuse(socket, SocketClose.Unauthorized, 'Token expired');
+      const session = sessionOf(authToken);
+      const end = session === null ? null : this.auth.sessionEnded(session);
+      if (end !== null && end !== 'USER_DEACTIVATED') return this.refuse(socket, SocketClose.Unauthorized, 'Session ended; sign in again');
+      return this.refuse(socket, SocketClose.Forbidden, 'Invalid token or inactive user');
     }
+    const { viewer, sessionId } = signedIn;
     if (this.closed) return this.refuse(socket, SocketClose.GoingAway, 'Server shutting down');
     // The client may have left while the token was checked: its 'close' has
     // fired already, so registering it now would leak the entry.
@@ -139,7 +181,11 @@ export class SocketRegistry {
     if (entries.size >= this.maxSocketsPerUser) {
       return this.refuse(socket, SocketClose.TooManySockets, `At most ${this.maxSocketsPerUser} sockets per user`);
     }
-    const entry: Entry = { socket, token: authToken, userId: viewer.id, role: viewer.role, expiry: null };
+    // The session may have ended while the token was checked: its signal came
+    // before there was an entry to close. From here on the entry is there.
+    const end = this.auth.sessionEnded(sessionId);
+    if (end !== null) return this.refuse(socket, ...closeForEnd(end));
+    const entry: Entry = { socket, token: authToken, userId: viewer.id, sessionId, role: viewer.role, expiry: null };
     entries.add(entry);
     this.byUser.set(viewer.id, entries);
     socket.once('close', () => this.remove(entry));
@@ -153,10 +199,17 @@ export class SocketRegistry {
   async close(): Promise<void> {
     this.closed = true;
     for (const entry of [...this.byUser.values()].flatMap((entries) => [...entries])) this.remove(entry);
-    await this.changes.return?.();
+    await Promise.all([this.changes.return?.(), this.ends.return?.()]);
+  }
+
+  /** Whether `admit` refused this socket for its credentials (missing, bad or expired token): what the init-failure limit counts. */
+  refusedForCredentials(socket: WebSocket): boolean {
+    const code = this.refusals.get(socket);
+    return code === SocketClose.Unauthorized || code === SocketClose.Forbidden;
   }
 
   private refuse(socket: WebSocket, code: number, reason: string): null {
+    this.refusals.set(socket, code);
     socket.close(code, reason);
     return null;
   }
@@ -194,11 +247,25 @@ export class SocketRegistry {
     }
   }
 
+  /**
+   * Closes the sockets of sessions that ended, in this process or another
+   * (`closeForEnd`). A deactivation's own `users:changed` would close them a
+   * moment later through `recheck`, with the same code.
+   */
+  private async followEnds(): Promise<void> {
+    for await (const { userId, sessionIds, reason } of this.ends) {
+      const ended = new Set(sessionIds);
+      for (const entry of [...(this.byUser.get(userId) ?? [])]) {
+        if (ended.has(entry.sessionId)) this.kick(entry, ...closeForEnd(reason));
+      }
+    }
+  }
+
   /** Closes the user's sockets whose token no longer yields a viewer, or yields one with another role. */
   private async recheck(userId: string): Promise<void> {
     for (const entry of [...(this.byUser.get(userId) ?? [])]) {
       try {
-        const viewer = await this.auth.viewerFromToken(entry.token);
+        const viewer = (await this.auth.authenticate(entry.token))?.viewer;
         if (!viewer) this.kick(entry, SocketClose.Forbidden, 'User deactivated');
         else if (viewer.role !== entry.role) this.kick(entry, SocketClose.Forbidden, 'Role changed; reconnect');
       } catch (error) {

@@ -59,7 +59,7 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
   if (onEmbedded && !existsSync(join(dataDir, 'pgdata')))
     cpSync(join(inject('embeddedTemplate'), 'pgdata'), join(dataDir, 'pgdata'), { recursive: true });
   const config = loadConfig(
-    { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', PASSWORD_HASH_COST: '10' },
+    { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', PASSWORD_HASH_COST: '10', RATE_LIMITS: 'off' },
     {
       ...(onEmbedded
         ? { databaseUrl: null, redisUrl: null }
