@@ -56,6 +56,7 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   agent.destroy();
   return {
     requests: latencies.length,
+    sent,
     errors,
     firstError,
     elapsedMs,

@@ -22,7 +22,10 @@ export interface LoadSpec {
 }
 
 export interface LoadResult {
+  /** Requests measured: answered successfully after warm-up. */
   requests: number;
+  /** Every request sent, warm-up and failures included. */
+  sent: number;
   errors: number;
   firstError: string | null;
   elapsedMs: number;
