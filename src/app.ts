@@ -10,7 +10,7 @@ import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-fi
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { createYoga } from 'graphql-yoga';
 import pino, { type Logger } from 'pino';
-import { TokenService } from './auth/tokens.ts';
+import { TokenService, type TokenClaims } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { bearerToken, createContext, type Context } from './schema/context.ts';
 import { createPool, createPrisma } from './db/client.ts';
@@ -88,7 +88,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   });
 
   // `req`: the HTTP request, or a socket's upgrade request (graphql-ws.ts).
-  const yoga = createYoga<{ wsToken?: string | null; req: IncomingMessage }, Context>({
+  const yoga = createYoga<{ wsSession?: TokenClaims; req: IncomingMessage }, Context>({
     schema,
     graphqlEndpoint: '/graphql',
     graphiql: config.graphiql ? { subscriptionsProtocol: 'WS' } : false,
@@ -141,8 +141,11 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     ],
     context: async (initial) => {
       const requestId = initial.request?.headers.get('x-request-id') ?? randomUUID();
-      const token = initial.wsToken !== undefined ? initial.wsToken : bearerToken(initial.request.headers.get('authorization'));
-      return createContext(services, token, requestId, clientOf(initial.req));
+      // A socket's operations run as the session the socket was admitted with (graphql-ws.ts).
+      const credentials = initial.wsSession
+        ? { session: initial.wsSession }
+        : { token: bearerToken(initial.request.headers.get('authorization')) };
+      return createContext(services, credentials, requestId, clientOf(initial.req));
     },
   });
 

@@ -157,20 +157,42 @@ describe('graphql-ws authentication', () => {
     }
   });
 
-  it('closes the socket with 4401 when its token expires, and refuses the expired token', async () => {
+  it('keeps a socket open past its token’s expiry while the session stands, refuses the expired token for a new one, and closes it when the session ends', async () => {
     const short = await startServer({ accessTokenTtlSeconds: 2 });
     try {
       const org = await registerOrg(short);
       const socket = liveSocket(short.url, { authToken: org.owner.token });
       expect(await socket.acked).toBe(true);
       expect(ok(await wsRequest(socket.client, VIEWER)).viewer.id).toBe(org.owner.id);
-      // The token lives 1 to 2 s (`exp` is whole seconds): the socket must close
-      // on its own, without any message from the client.
-      const closed = await closedWithin(socket.closed, 3500);
-      expect(closed).toEqual({ code: 4401, reason: 'Token expired' });
-
+      // The token lives 1 to 2 s (`exp` is whole seconds); the socket checks its
+      // session at that moment and goes on, and so do its operations.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect(ok(await wsRequest(socket.client, VIEWER)).viewer.id).toBe(org.owner.id);
+      expect(errorCode(await short.gql(VIEWER, {}, org.owner.token))).toBe('UNAUTHENTICATED');
       const again = liveSocket(short.url, { authToken: org.owner.token });
-      expect((await again.closed).code).toBe(4401);
+      expect(await again.closed).toEqual({ code: 4401, reason: 'Token expired' });
+
+      // The session ends (logoutEverywhere, from a new sign-in): the socket closes.
+      const login = `mutation ($o: String!) { login(organization: $o, username: "owner", password: "password123") { token } }`;
+      const fresh = ok(await short.gql(login, { o: org.slug })).login.token as string;
+      ok(await short.gql(`mutation { logoutEverywhere }`, {}, fresh));
+      expect(await closedWithin(socket.closed, 3000)).toEqual({ code: 4401, reason: 'Session ended; sign in again' });
+    } finally {
+      await short.stop();
+    }
+  });
+  it('closes a socket at its next session check when its session ended without a signal (one lost while Redis was away)', async () => {
+    const short = await startServer({ accessTokenTtlSeconds: 2, viewerCacheMs: 100 });
+    try {
+      const org = await registerOrg(short);
+      const socket = liveSocket(short.url, { authToken: org.owner.token });
+      expect(await socket.acked).toBe(true);
+      // Ended in the database only: no process is told.
+      await short.app.services.prisma.session.updateMany({
+        where: { organization: { slug: org.slug } },
+        data: { revokedAt: new Date(), revokedReason: 'REVOKED' },
+      });
+      expect(await closedWithin(socket.closed, 5000)).toEqual({ code: 4401, reason: 'Session ended; sign in again' });
     } finally {
       await short.stop();
     }

@@ -3,6 +3,8 @@ import type { Services } from '../services/index.ts';
 import type { Viewer } from '../services/viewer.ts';
 import { isApiKey, type Integration } from '../services/api-keys.ts';
 import type { ClientInfo } from '../services/viewer.ts';
+import type { Authenticated } from '../services/auth.ts';
+import type { TokenClaims } from '../auth/tokens.ts';
 
 export type { Viewer, Integration };
 
@@ -38,13 +40,25 @@ export interface IntegrationContext extends Context {
  * a viewer then fail with UNAUTHENTICATED. A valid organization API key yields
  * an integration context, which only integration operations accept.
  */
-export async function createContext(services: Services, token: string | null, requestId: string, client: ClientInfo): Promise<Context> {
+export async function createContext(
+  services: Services,
+  credentials: { token: string | null } | { session: TokenClaims },
+  requestId: string,
+  client: ClientInfo,
+): Promise<Context> {
+  // A socket's operation: the socket was admitted with a token; its session stands or not.
+  if ('session' in credentials)
+    return signedInContext(services, await services.auth.authenticateSession(credentials.session), requestId, client);
+  const { token } = credentials;
   // An organization API key (`parley_…`) is no user: it authorizes the integration operations alone.
   if (token && isApiKey(token)) {
     const integration = await services.apiKeys.authenticate(token);
     return { viewer: null, sessionId: null, integration, services, prisma: services.prisma, requestId, client };
   }
-  const signedIn = token ? await services.auth.authenticate(token) : null;
+  return signedInContext(services, token ? await services.auth.authenticate(token) : null, requestId, client);
+}
+
+function signedInContext(services: Services, signedIn: Authenticated | null, requestId: string, client: ClientInfo): Context {
   return {
     viewer: signedIn?.viewer ?? null,
     sessionId: signedIn?.sessionId ?? null,

@@ -4,7 +4,7 @@ import type { PrismaClient, SessionEndReason, User } from '../generated/prisma/c
 import type { ParleyPubSub } from '../bus/pubsub.ts';
 import type { Tx } from '../db/tx.ts';
 import { hashPassword, verifyPassword } from '../auth/password.ts';
-import type { TokenService } from '../auth/tokens.ts';
+import type { TokenClaims, TokenService } from '../auth/tokens.ts';
 import { audit } from './audit.ts';
 import type { RateLimits } from './rate-limits.ts';
 import { badInput, conflict, DomainError } from './errors.ts';
@@ -142,7 +142,17 @@ export class AuthService {
    */
   async authenticate(token: string): Promise<Authenticated | null> {
     const claims = await this.tokens.verify(token);
-    if (!claims) return null;
+    return claims ? this.authenticateSession(claims) : null;
+  }
+
+  /**
+   * Who a session stands for, or null when it ended or expired or its user is
+   * deactivated: `authenticate` without the token. For a socket, admitted
+   * once with a token: its operations go on as long as its session stands,
+   * past the access token's own expiry, since an ended session closes the
+   * socket at once anyway (SocketRegistry).
+   */
+  async authenticateSession(claims: TokenClaims): Promise<Authenticated | null> {
     let state = this.sessions.cached(claims.sessionId);
     let viewer = this.viewers.get(claims.userId);
     if (state === undefined) {

@@ -14,6 +14,7 @@ import { useSharedSubscriptionExecution } from './shared-execution.ts';
 import { SocketDelivery } from './socket-delivery.ts';
 import { SocketClose, type SocketRegistry } from './sockets.ts';
 import type { ClientInfo } from '../services/viewer.ts';
+import type { TokenClaims } from '../auth/tokens.ts';
 import { DomainError } from '../services/errors.ts';
 import type { RateLimits } from '../services/rate-limits.ts';
 import { documentFor, type TrustedDocuments } from './trusted-documents.ts';
@@ -42,11 +43,11 @@ interface SocketExtra {
   link: FrameLink;
   /** This socket's own key for its rate limit. */
   id: string;
-  /** The token the registry admitted the socket with. */
-  token?: string;
+  /** The session the registry admitted the socket for: its operations run as that session while it stands. */
+  session?: TokenClaims;
 }
 
-type YogaInstance = YogaServerInstance<{ wsToken?: string | null; req: IncomingMessage }, Context>;
+type YogaInstance = YogaServerInstance<{ wsSession?: TokenClaims; req: IncomingMessage }, Context>;
 
 /**
  * graphql-ws on the HTTP server's `/graphql`, on graphql-ws' protocol core
@@ -175,10 +176,10 @@ export class GraphqlWsTransport {
       connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       // The registry closes refused sockets itself, with the code that fits
       // (4401, 4403 or 4429); false only keeps graphql-ws from acknowledging.
-      // A good token is still checked for every operation.
+      // Each operation then checks that the session still stands and its user is active.
       onConnect: async (ctx) => {
-        const token = await sockets.admit(ctx.extra.socket, socketToken(ctx.connectionParams));
-        if (token === null) {
+        const session = await sockets.admit(ctx.extra.socket, socketToken(ctx.connectionParams));
+        if (session === null) {
           if (sockets.refusedForCredentials(ctx.extra.socket)) {
             const ip = this.deps.clientOf(ctx.extra.request).ip;
             this.deps.rateLimits
@@ -187,7 +188,7 @@ export class GraphqlWsTransport {
           }
           return false;
         }
-        ctx.extra.token = token;
+        ctx.extra.session = session;
         return true;
       },
       // Yoga's HTTP status hint (a refused write's 429) means nothing on a socket.
@@ -215,7 +216,7 @@ export class GraphqlWsTransport {
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params: { ...params, query },
-          wsToken: ctx.extra.token,
+          wsSession: ctx.extra.session,
         });
         // A GraphQLError thrown out of onSubscribe would close the whole socket
         // with 4500; the client gets it as the operation's error instead.

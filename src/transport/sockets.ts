@@ -6,6 +6,7 @@ import type { Viewer } from '../services/viewer.ts';
 import type { SessionEndReason } from '../generated/prisma/client.ts';
 import { outageReason } from './errors.ts';
 import type { ParleyPubSub } from '../bus/pubsub.ts';
+import type { TokenClaims } from '../auth/tokens.ts';
 
 /**
  * Close codes Parley sends, besides graphql-ws' own protocol ones (4400 bad
@@ -14,11 +15,11 @@ import type { ParleyPubSub } from '../bus/pubsub.ts';
  */
 export const SocketClose = {
   /**
-   * No valid credentials: no token at all, one that has expired (at connect or
-   * while connected), or, on an open socket, its session ended (logout,
-   * revokeSession, logoutEverywhere, a password change, refresh token reuse).
-   * The remedy is new credentials: refreshSession after an expiry, signing in
-   * again after an end (where refreshing fails too). graphql-ws clients treat
+   * No valid credentials: no token at all, one that has expired (at connect;
+   * an open socket outlives its token), or the socket's session ended (logout,
+   * revokeSession, logoutEverywhere, a password change, refresh token reuse)
+   * or expired. The remedy is new credentials: refreshSession after a token
+   * expired, signing in again after the session ended (refreshing fails too). graphql-ws clients treat
    * 4401 as fatal, so they do not retry in a loop with a token that can never
    * work again; 4403, which they retry, would do exactly that.
    */
@@ -58,21 +59,25 @@ export interface SocketPresence {
 /** What the registry needs from AuthService. */
 export interface SocketAuth {
   authenticate(token: string): Promise<{ viewer: Viewer; sessionId: string } | null>;
+  /** The same, for a session authenticated before (its token may have expired since). */
+  authenticateSession(claims: TokenClaims): Promise<{ viewer: Viewer; sessionId: string } | null>;
   /** Why the session no longer stands, when the process knows (no query); else null. */
   sessionEnded(sessionId: string): SessionEndReason | 'EXPIRED' | null;
 }
 
 interface Entry {
   socket: WebSocket;
-  token: string;
+  claims: TokenClaims;
   userId: string;
   sessionId: string;
   role: Viewer['role'];
-  expiry: NodeJS.Timeout | null;
+  /** How often the session is checked again (the lifetime of the token the socket came with). */
+  periodMs: number;
+  check: NodeJS.Timeout | null;
 }
 
 // setTimeout fires at once for delays above 2^31 - 1 ms (about 24.8 days), so
-// tokens living longer than that are waited out in steps.
+// longer waits are taken in steps.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** When the token stops verifying (jose rejects it from `exp` on), or null when it is not a JWT with `exp`. */
@@ -113,7 +118,7 @@ function sessionOf(token: string): string | null {
 /**
  * The authenticated graphql-ws sockets of this process, by user. It admits a
  * socket on `connection_init` (token check, per-user cap) and closes it when
- * its token expires, its session ends (`sessions:ended`) or its user is
+ * its session ends (`sessions:ended`) or expires, or its user is
  * deactivated or changes role (`users:changed`), whichever process made that
  * change.
  */
@@ -133,11 +138,11 @@ export class SocketRegistry {
   ) {
     this.changes = pubsub.subscribe('users:changed');
     this.followChanges().catch((error: unknown) =>
-      log.error({ err: error }, 'stopped following user changes; sockets close only at token expiry'),
+      log.error({ err: error }, 'stopped following user changes; sockets learn of them at their next session check'),
     );
     this.ends = pubsub.subscribe('sessions:ended');
     this.followEnds().catch((error: unknown) =>
-      log.error({ err: error }, 'stopped following ended sessions; sockets close only at token expiry'),
+      log.error({ err: error }, 'stopped following ended sessions; sockets learn of them at their next session check'),
     );
   }
 
@@ -150,7 +155,7 @@ export class SocketRegistry {
    * typing, presence) needs a viewer, signing in works over HTTP, and the
    * per-user cap can only bound sockets that have a user.
    */
-  async admit(socket: WebSocket, authToken: unknown): Promise<string | null> {
+  async admit(socket: WebSocket, authToken: unknown): Promise<TokenClaims | null> {
     if (authToken === undefined || authToken === null || authToken === '') {
       return this.refuse(socket, SocketClose.Unauthorized, 'Missing connectionParams.authToken');
     }
@@ -185,14 +190,17 @@ export class SocketRegistry {
     // before there was an entry to close. From here on the entry is there.
     const end = this.auth.sessionEnded(sessionId);
     if (end !== null) return this.refuse(socket, ...closeForEnd(end));
-    const entry: Entry = { socket, token: authToken, userId: viewer.id, sessionId, role: viewer.role, expiry: null };
+    const claims: TokenClaims = { userId: viewer.id, organizationId: viewer.organizationId, sessionId };
+    // A verified token always carries `exp` (TokenService requires it).
+    const tokenExpiry = expiresAt(authToken) ?? Date.now();
+    const periodMs = Math.max(tokenExpiry - Date.now(), 1000);
+    const entry: Entry = { socket, claims, userId: viewer.id, sessionId, role: viewer.role, periodMs, check: null };
     entries.add(entry);
     this.byUser.set(viewer.id, entries);
     socket.once('close', () => this.remove(entry));
     this.presence?.connected(viewer.id).catch((error: unknown) => this.log.warn({ err: error }, 'presence update failed'));
-    // A verified token always carries `exp` (TokenService requires it).
-    this.closeAtExpiry(entry, expiresAt(authToken) ?? Date.now());
-    return authToken;
+    this.checkAt(entry, tokenExpiry);
+    return claims;
   }
 
   /** Stops following user changes and clears every expiry timer; sockets are closed by the server. */
@@ -214,13 +222,34 @@ export class SocketRegistry {
     return null;
   }
 
-  private closeAtExpiry(entry: Entry, at: number): void {
+  /**
+   * Checks the socket's session again at `at`, then every period: a socket
+   * outlives the access token it came with (clients refresh tokens over
+   * HTTP, and a socket need not reconnect for that), but not its session.
+   * An ended session closes it at once through `sessions:ended`; this catches
+   * a session that expired, or a signal lost while Redis was away.
+   */
+  private checkAt(entry: Entry, at: number): void {
     const delay = Math.max(0, Math.min(at - Date.now(), MAX_TIMER_MS));
-    entry.expiry = setTimeout(() => {
+    entry.check = setTimeout(() => {
+      entry.check = null;
       // Timers may fire a millisecond before the wall clock says so.
-      if (Date.now() >= at) this.kick(entry, SocketClose.Unauthorized, 'Token expired');
-      else this.closeAtExpiry(entry, at);
+      if (Date.now() < at) this.checkAt(entry, at);
+      else void this.revalidate(entry);
     }, delay);
+  }
+
+  private async revalidate(entry: Entry): Promise<void> {
+    try {
+      const signedIn = await this.auth.authenticateSession(entry.claims);
+      if (!this.byUser.get(entry.userId)?.has(entry)) return;
+      if (!signedIn) return this.kick(entry, ...closeForEnd(this.auth.sessionEnded(entry.sessionId) ?? 'EXPIRED'));
+      if (signedIn.viewer.role !== entry.role) return this.kick(entry, SocketClose.Forbidden, 'Role changed; reconnect');
+    } catch (error) {
+      // The database is away: every operation checks the session too; try again next period.
+      this.log.warn({ err: error, userId: entry.userId }, 'could not re-check a socket’s session');
+    }
+    if (this.byUser.get(entry.userId)?.has(entry)) this.checkAt(entry, Date.now() + entry.periodMs);
   }
 
   private kick(entry: Entry, code: number, reason: string): void {
@@ -229,8 +258,8 @@ export class SocketRegistry {
   }
 
   private remove(entry: Entry): void {
-    if (entry.expiry) clearTimeout(entry.expiry);
-    entry.expiry = null;
+    if (entry.check) clearTimeout(entry.check);
+    entry.check = null;
     const entries = this.byUser.get(entry.userId);
     if (!entries?.delete(entry)) return;
     if (entries.size === 0) this.byUser.delete(entry.userId);
@@ -261,11 +290,11 @@ export class SocketRegistry {
     }
   }
 
-  /** Closes the user's sockets whose token no longer yields a viewer, or yields one with another role. */
+  /** Closes the user's sockets whose session no longer yields a viewer, or yields one with another role. */
   private async recheck(userId: string): Promise<void> {
     for (const entry of [...(this.byUser.get(userId) ?? [])]) {
       try {
-        const viewer = (await this.auth.authenticate(entry.token))?.viewer;
+        const viewer = (await this.auth.authenticateSession(entry.claims))?.viewer;
         if (!viewer) this.kick(entry, SocketClose.Forbidden, 'User deactivated');
         else if (viewer.role !== entry.role) this.kick(entry, SocketClose.Forbidden, 'Role changed; reconnect');
       } catch (error) {
