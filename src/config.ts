@@ -46,6 +46,9 @@ export interface Config {
   /** Days a channel log entry is kept for replays (0 = for ever), and how often each process prunes. */
   channelLogRetentionDays: number;
   channelLogPruneIntervalMs: number;
+  /** Days a soft-deleted message is kept before it is deleted for good (0 = for ever), and how often the retention job runs. */
+  deletedMessageRetentionDays: number;
+  messageRetentionIntervalMs: number;
   limits: {
     /** Longest message body, in characters, after trimming. */
     messageBodyMax: number;
@@ -363,6 +366,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     presenceTtlMs: int(env, 'PRESENCE_TTL_MS', 30_000),
     channelLogRetentionDays: int(env, 'CHANNEL_LOG_RETENTION_DAYS', 30),
     channelLogPruneIntervalMs: int(env, 'CHANNEL_LOG_PRUNE_INTERVAL_MS', 3_600_000, 1000),
+    deletedMessageRetentionDays: int(env, 'DELETED_MESSAGE_RETENTION_DAYS', 90),
+    messageRetentionIntervalMs: int(env, 'MESSAGE_RETENTION_INTERVAL_MS', 3_600_000, 1000),
     limits: {
       messageBodyMax: int(env, 'MESSAGE_BODY_MAX', 5000),
       pageSizeMax: int(env, 'PAGE_SIZE_MAX', 100),

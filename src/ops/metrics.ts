@@ -34,6 +34,10 @@ export interface Metrics {
   readonly counters: RealtimeCounters;
   /** Requests and connections a rate limit refused, by limit (`extensions.limit` of their errors). */
   readonly rateLimited: Counter<'limit'>;
+  /** Passes of the message retention job, by outcome: `ran`, `skipped` (another pass held the lock) or `failed`. */
+  readonly retentionRuns: Counter<'outcome'>;
+  /** Messages the retention job deleted for good, by reason: `deleted` (soft-deleted past the period) or `policy` (the organization's). */
+  readonly retentionPurged: Counter<'reason'>;
   /** `maskError` counting each error it hands to a client, by its `extensions.code`. */
   counting<F extends (error: unknown, message: string) => Error>(maskError: F): F;
   /** Writes the registry in Prometheus' text format. */
@@ -82,6 +86,19 @@ export function createMetrics({ pool, openSockets }: MetricsSources): Metrics {
     name: 'parley_rate_limited_total',
     help: 'Requests, operations and connections refused by a rate limit, by limit',
     labelNames: ['limit'] as const,
+    registers,
+  });
+
+  const retentionRuns = new Counter({
+    name: 'parley_message_retention_runs_total',
+    help: 'Passes of the message retention job, by outcome (ran, skipped while another process held the lock, failed)',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  const retentionPurged = new Counter({
+    name: 'parley_message_retention_purged_total',
+    help: 'Messages deleted for good by the retention job, by reason (deleted: soft-deleted past the period; policy: organization policy)',
+    labelNames: ['reason'] as const,
     registers,
   });
 
@@ -215,6 +232,8 @@ export function createMetrics({ pool, openSockets }: MetricsSources): Metrics {
     plugin,
     counters,
     rateLimited,
+    retentionRuns,
+    retentionPurged,
     counting: (maskError) =>
       ((error: unknown, message: string) => {
         const masked = maskError(error, message);

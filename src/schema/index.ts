@@ -2,6 +2,7 @@ import { lexicographicSortSchema } from 'graphql';
 import { builder } from './builder.ts';
 import './scalars.ts';
 import './user.ts';
+import './organization.ts';
 import './session.ts';
 import './project.ts';
 import './channel.ts';

@@ -27,6 +27,7 @@ import { ClientRequestService } from './client-requests.ts';
 import { EntityLinkService } from './entity-links.ts';
 import { Clock } from './clock.ts';
 import { LogRetention } from './log-retention.ts';
+import { MessageRetention } from './message-retention.ts';
 import { MessageService } from './messages.ts';
 import { MentionService } from './mentions.ts';
 import { NotificationService } from './notifications.ts';
@@ -88,6 +89,15 @@ export function createServices(deps: ServiceDeps) {
   clientRequests.useFiles(requestAttachments);
   const fileCleanup = new FileCleanup(deps.prisma, blobStore, deps.log, () => clock.now(), deps.config.uploads);
   attachments.scheduleCleanup = () => fileCleanup.schedule();
+  const messageRetention = new MessageRetention(
+    deps.prisma,
+    deps.log,
+    clock,
+    deps.config.deletedMessageRetentionDays,
+    deps.config.messageRetentionIntervalMs,
+    deps.config.databaseUrl,
+  );
+  messageRetention.scheduleFileCleanup = () => fileCleanup.schedule();
   return {
     prisma: deps.prisma,
     pubsub: deps.pubsub,
@@ -122,6 +132,7 @@ export function createServices(deps: ServiceDeps) {
       deps.config.channelLogPruneIntervalMs,
       sessions,
     ),
+    messageRetention,
     hub,
     presence,
     mentions,
