@@ -30,6 +30,7 @@ import { BoundedShutdown } from './shutdown.ts';
 import { GraphqlWsTransport } from './transport/graphql-ws.ts';
 import { HttpTransport } from './transport/http.ts';
 import { createFileRoutes } from './transport/files.ts';
+import { createAuditExportRoute } from './transport/audit-export.ts';
 import { securityHeaders } from './transport/security-headers.ts';
 import { clientAddressResolver } from './transport/client-address.ts';
 import { useWriteLimits } from './transport/write-limits.ts';
@@ -74,6 +75,12 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
   const services = createServices({ prisma, pubsub, tokens, config, log });
   services.hub.counters = metrics?.counters ?? null;
   if (metrics) services.rateLimits.onRefused = (limit) => metrics.rateLimited.inc({ limit });
+  if (metrics) {
+    services.messageRetention.observer = {
+      run: (outcome) => metrics.retentionRuns.inc({ outcome }),
+      purged: (reason, count) => metrics.retentionPurged.inc({ reason }, count),
+    };
+  }
   const errors = createErrorMasking(log, metrics?.counting);
   const clientOf = clientAddressResolver(config.trustProxy);
   const graphqlWs = new GraphqlWsTransport({
@@ -151,6 +158,11 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
 
   const secure = securityHeaders(config.production);
   const files = createFileRoutes({ attachments: services.attachments, urls: services.fileUrls, clock: services.clock, log });
+  const auditExport = createAuditExportRoute({
+    viewerFromToken: (token) => services.auth.viewerFromToken(token),
+    audit: services.audit,
+    log,
+  });
   const readiness = createReadiness({ pool, pubsub, files: services.attachments.store });
   const ops = createOpsRoutes({ config, metrics, readiness, log, stopping: () => http.stopping });
   const http: HttpTransport = new HttpTransport({
@@ -159,6 +171,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       secure(res);
       if (ops.handle(req, res)) return;
       if (files.handle(req, res)) return;
+      if (auditExport.handle(req, res)) return;
       if (refuseBody(req, res, bodyLimit(req))) return;
       if (!isMultipart(req)) return void yoga(req, res);
       refuseUpload(req, res, uploadRefusal).then(
@@ -198,6 +211,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       await services.rateLimits.ready();
       const bound = await http.listen(port, config.host);
       services.logRetention.start();
+      services.messageRetention.start();
       services.fileCleanup.start();
       log.info(`Parley listening on http://localhost:${bound}/graphql`);
       return bound;
@@ -228,6 +242,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       };
       await shutdown.step('socket registry', () => registryClosed, dropRedisIfDown);
       await shutdown.step('log retention', () => services.logRetention.stop());
+      await shutdown.step('message retention', () => services.messageRetention.stop());
       await shutdown.step('file cleanup', () => services.fileCleanup.stop());
       await shutdown.step('presence', () => services.presence.close(), dropRedisIfDown);
       await shutdown.step('channel hub', () => services.hub.close());

@@ -79,11 +79,11 @@ const SLOT_TYPES: Record<Slot, string> = {
 };
 /** A real type that is never the one a slot expects (nor one the audit trail has entries for). */
 const WRONG_TYPE: Record<string, string> = {
-  Channel: 'User',
+  Channel: 'Attachment',
   User: 'Channel',
-  Message: 'Project',
+  Message: 'Notification',
   Project: 'Message',
-  ClientRequest: 'Channel',
+  ClientRequest: 'Notification',
   SupportTicket: 'Message',
   Notification: 'Message',
   ApiKey: 'Channel',
@@ -441,6 +441,16 @@ const CASES: IdCase[] = [
     variables: (a) => ({ filter: { targetId: a.request } }),
   },
   {
+    name: 'read the audit trail of a channel',
+    document: `query($filter: AuditEventFilter) { auditEvents(filter: $filter) { edges { node { id } } } }`,
+    variables: (a) => ({ filter: { targetId: a.channel } }),
+  },
+  {
+    name: 'read the audit trail of a message',
+    document: `query($filter: AuditEventFilter) { auditEvents(filter: $filter) { edges { node { id } } } }`,
+    variables: (a) => ({ filter: { targetId: a.message } }),
+  },
+  {
     name: 'read the audit trail of a user\u2019s actions',
     document: `query($filter: AuditEventFilter) { auditEvents(filter: $filter) { edges { node { id } } } }`,
     variables: (a) => ({ filter: { actorId: a.client } }),
@@ -607,6 +617,11 @@ const NO_ID: NoIdOperation[] = [
     field: 'setSlaTarget',
     reason: 'sets the caller\u2019s organization\u2019s targets',
     document: `mutation { setSlaTarget(input: { priority: LOW, firstResponseMinutes: 1440, resolutionMinutes: 7200 }) { priority } }`,
+  },
+  {
+    field: 'updateOrganizationSettings',
+    reason: 'changes the caller\u2019s organization\u2019s settings',
+    document: `mutation { updateOrganizationSettings(input: {}) { id } }`,
   },
   {
     field: 'openSupportTicket',

@@ -9,9 +9,12 @@ import { User } from './user.ts';
 builder.prismaNode('AuditLog', {
   name: 'AuditEvent',
   id: { field: 'id' },
-  description: 'One administrative change or request and ticket change: who, what, from, to, why, when.',
+  description:
+    'One change an administrator may need to explain (channels, memberships, deletions, pins, sign-ins, users, keys, requests, tickets): who, what, from, to, why, when. Never the deleted content.',
   fields: (t) => ({
-    action: t.exposeString('action', { description: 'e.g. ClientRequest.APPROVED, SupportTicket.ASSIGNED, project.grant.' }),
+    action: t.exposeString('action', {
+      description: 'e.g. channel.addMembers, message.delete, session.signInFailed, ClientRequest.APPROVED, project.grant.',
+    }),
     actorId: t.globalID({ nullable: true, resolve: (e) => (e.actorId ? { type: 'User', id: e.actorId } : null) }),
     targetType: t.exposeString('targetType'),
     targetId: t.globalID({ resolve: (e) => ({ type: e.targetType, id: e.targetId }) }),
@@ -22,14 +25,30 @@ builder.prismaNode('AuditLog', {
 
 const AuditEventFilter = builder.inputType('AuditEventFilter', {
   fields: (t) => ({
-    targetId: t.id({ required: false, description: 'The global ID of a request, ticket, project grant, user, ...' }),
+    targetId: t.id({
+      required: false,
+      description: 'The global ID of a channel, message (also one deleted for good), request, ticket, project grant, user, ...',
+    }),
     actorId: t.globalID({ for: User, required: false }),
     action: t.string({ required: false, validate: z.string().max(100) }),
+    from: t.field({ type: 'DateTime', required: false, description: 'Only entries made at or after this instant.' }),
+    to: t.field({ type: 'DateTime', required: false, description: 'Only entries made before this instant.' }),
   }),
 });
 
 /** The types whose changes the audit trail records. */
-const AUDITED = new Set(['Project', 'ProjectAccess', 'User', 'ClientRequest', 'SupportTicket']);
+const AUDITED = new Set([
+  'Organization',
+  'Channel',
+  'Message',
+  'Project',
+  'ProjectAccess',
+  'User',
+  'ApiKey',
+  'Session',
+  'ClientRequest',
+  'SupportTicket',
+]);
 
 /** A target's global ID as the audit log stores it: its type name and raw id. */
 function target(globalId: string): { targetType: string; targetId: string } {
@@ -60,6 +79,8 @@ builder.queryFields((t) => ({
           target: args.filter?.targetId != null ? target(String(args.filter.targetId)) : null,
           actorId: args.filter?.actorId?.id ?? null,
           action: args.filter?.action ?? null,
+          from: args.filter?.from ?? null,
+          to: args.filter?.to ?? null,
         }),
         orderBy: { id: 'desc' },
       }),

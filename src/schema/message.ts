@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Context } from './context.ts';
 import type { ChannelMember as ChannelMemberRow, Message as MessageRow, Prisma } from '../generated/prisma/client.ts';
 import type { MessageSnapshot } from '../bus/events.ts';
-import { assertId } from '../services/access.ts';
+import { assertId, maySeeWhoDeleted } from '../services/access.ts';
 import { badInput } from '../services/errors.ts';
 import { CUSTOM_FIELDS_MAX } from '../services/message-content.ts';
 import type { DeleteResult } from '../services/messages.ts';
@@ -13,6 +13,7 @@ import { messageFilterWhere } from '../services/message-filter.ts';
 import { pageCap } from './pagination.ts';
 import { withSelection } from './selection.ts';
 import { Attachment } from './attachment.ts';
+import { User } from './user.ts';
 
 /**
  * A relatedConnection's fallback `resolve`. Pothos types it with the parent
@@ -77,7 +78,15 @@ export const Message = builder.prismaNode('Message', {
     edited: t.boolean({ resolve: (m) => m.editedAt !== null }),
     editedAt: t.expose('editedAt', { type: 'DateTime', nullable: true }),
     deleted: t.boolean({ resolve: (m) => m.deletedAt !== null }),
-    deletedAt: t.expose('deletedAt', { type: 'DateTime', nullable: true }),
+    deletedAt: t.expose('deletedAt', { type: 'DateTime', nullable: true, description: 'When it was deleted; every reader sees this.' }),
+    // A plain field, not t.relation: a relation the parent's query preloads would skip this check.
+    deletedBy: t.field({
+      type: User,
+      nullable: true,
+      description: 'Who deleted it (soft deletes): organization owners and admins only, null for everyone else.',
+      resolve: (m, _args, ctx) =>
+        ctx.viewer && maySeeWhoDeleted(ctx.viewer) && m.deletedById ? ctx.prisma.user.findUnique({ where: { id: m.deletedById } }) : null,
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     edits: t.relatedConnection('edits', {
       cursor: 'id',

@@ -241,6 +241,14 @@ export const readableMessageWhere = (viewer: Viewer): Prisma.MessageWhereInput =
 /** Whether the viewer sees a soft-deleted message's body and earlier versions. */
 export const maySeeDeletedContent = (viewer: Pick<Viewer, 'role'>): boolean => isAdmin(viewer);
 
+/**
+ * Whether the viewer sees who deleted a message (`Message.deletedBy`): the
+ * organization's owners and admins, who answer "who deleted this and when".
+ * That a message is deleted, and when (`deleted`, `deletedAt`), every reader
+ * of it sees: the conversation shows the gap anyway.
+ */
+export const maySeeWhoDeleted = (viewer: Pick<Viewer, 'role'>): boolean => isAdmin(viewer);
+
 /** Read a message's earlier versions (JS form): the message is readable, and not deleted unless the viewer sees deleted content. */
 export const mayReadMessageEdit = (
   viewer: Viewer,

@@ -115,17 +115,60 @@ export class AuthService {
     const account = { organization: organizationSlug, username };
     const ip = client?.ip ?? 'unknown';
     await this.limits?.assertMaySignIn(account, ip);
-    const user = await this.prisma.user.findFirst({
-      where: { username, organization: { slug: organizationSlug } },
-    });
+    // The organization first, found or not: a failure is audited in it, and an
+    // unknown username costs the same queries as a known one.
+    const organization = await this.prisma.organization.findUnique({ where: { slug: organizationSlug }, select: { id: true } });
+    const user = organization ? await this.prisma.user.findFirst({ where: { username, organizationId: organization.id } }) : null;
     this.decoyHash ??= this.hash('decoy password');
     const ok = await verifyPassword(password, user?.passwordHash ?? (await this.decoyHash));
     if (!user || !ok || user.deactivatedAt) {
       await this.limits?.signInFailed(account, ip);
+      if (organization) {
+        const reason = !user ? 'UNKNOWN_USER' : !ok ? 'WRONG_PASSWORD' : 'DEACTIVATED';
+        await this.auditFailedSignIn(organization.id, username, user, reason, client);
+      }
       throw new DomainError('UNAUTHENTICATED', 'Unknown organization, username or password');
     }
     await this.limits?.signInSucceeded(account, ip);
-    return { ...(await this.sessions.start(this.prisma, user, client)), user };
+    return this.prisma.$transaction(async (tx) => {
+      const tokens = await this.sessions.start(tx, user, client);
+      await audit(tx, {
+        organizationId: user.organizationId,
+        actorId: user.id,
+        action: 'session.signIn',
+        targetType: 'User',
+        targetId: user.id,
+        data: { sessionId: tokens.session.id, ip: client?.ip ?? null, userAgent: client?.userAgent ?? null },
+      });
+      return { ...tokens, user };
+    });
+  }
+
+  /**
+   * A failed sign-in as its organization's admins see it: against the user
+   * when the username exists, else against the organization with the name
+   * tried; never the password.
+   */
+  private async auditFailedSignIn(
+    organizationId: string,
+    username: string,
+    user: Pick<User, 'id'> | null,
+    reason: 'UNKNOWN_USER' | 'WRONG_PASSWORD' | 'DEACTIVATED',
+    client: SessionClient | null,
+  ): Promise<void> {
+    await audit(this.prisma, {
+      organizationId,
+      actorId: null,
+      action: 'session.signInFailed',
+      targetType: user ? 'User' : 'Organization',
+      targetId: user?.id ?? organizationId,
+      data: {
+        ...(user ? {} : { username }),
+        reason,
+        ip: client?.ip ?? null,
+        userAgent: client?.userAgent ?? null,
+      },
+    });
   }
 
   /** `refreshSession`: new tokens for a refresh token (see SessionService.refresh). */

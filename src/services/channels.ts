@@ -18,6 +18,7 @@ import {
   readableChannelWhere,
   readableProjectWhere,
 } from './access.ts';
+import { audit, auditedBy } from './audit.ts';
 import type { ChannelLog } from './channel-log.ts';
 import type { Tx } from '../db/tx.ts';
 import { badInput, conflict, forbidden, notFound } from './errors.ts';
@@ -163,6 +164,13 @@ export class ChannelService {
           ],
         });
         await log.append(channel.id, 'MEMBER_ADDED', { userIds: [viewer.id, ...others] });
+        await audit(tx, {
+          ...auditedBy(viewer),
+          action: 'channel.create',
+          targetType: 'Channel',
+          targetId: channel.id,
+          data: { kind: input.kind, name, visibility, projectId, memberIds: [viewer.id, ...others] },
+        });
         return tx.channel.findUniqueOrThrow({ where: { id: channel.id } });
       });
     } catch (error) {
@@ -199,6 +207,14 @@ export class ChannelService {
             : { customFields: customFields === null ? Prisma.DbNull : (customFields as Prisma.InputJsonValue) };
         // The event first: the row returned then carries its seq as lastSeq.
         await log.append(channelId, 'CHANNEL_UPDATED', change);
+        // Which settings changed, not their new text: the trail keeps no content that a later edit or erasure would have to reach.
+        await audit(tx, {
+          ...auditedBy(viewer),
+          action: 'channel.update',
+          targetType: 'Channel',
+          targetId: channelId,
+          data: { fields: Object.keys(change).sort() },
+        });
         return tx.channel.update({ where: { id: channelId }, data: { ...plain, ...json } });
       });
     } catch (error) {
@@ -232,6 +248,13 @@ export class ChannelService {
         });
         await tx.channelMember.createMany({ data: ids.map((userId) => ({ channelId: channel.id, userId, role: 'MEMBER' as const })) });
         await log.append(channel.id, 'MEMBER_ADDED', { userIds: ids });
+        await audit(tx, {
+          ...auditedBy(viewer),
+          action: 'channel.create',
+          targetType: 'Channel',
+          targetId: channel.id,
+          data: { kind: 'DIRECT', memberIds: ids },
+        });
         return tx.channel.findUniqueOrThrow({ where: { id: channel.id } });
       });
     } catch (error) {
@@ -262,7 +285,15 @@ export class ChannelService {
         select: { userId: true },
       });
       if (inserted.length > 0) {
-        await log.append(channel.id, 'MEMBER_ADDED', { userIds: inserted.map((m) => m.userId).sort(), role });
+        const userIds = inserted.map((m) => m.userId).sort();
+        await log.append(channel.id, 'MEMBER_ADDED', { userIds, role });
+        await audit(tx, {
+          ...auditedBy(viewer),
+          action: 'channel.addMembers',
+          targetType: 'Channel',
+          targetId: channel.id,
+          data: { userIds, role },
+        });
       }
       return tx.channel.findUniqueOrThrow({ where: { id: channel.id } });
     });
@@ -286,6 +317,13 @@ export class ChannelService {
       const { count } = await tx.channelMember.deleteMany({ where: { channelId: channel.id, userId } });
       if (count === 0) throw notFound('Channel member');
       await log.append(channel.id, 'MEMBER_REMOVED', { userId, reason });
+      await audit(tx, {
+        ...auditedBy(viewer),
+        action: reason === 'LEFT' ? 'channel.leave' : 'channel.removeMember',
+        targetType: 'Channel',
+        targetId: channel.id,
+        data: { userId },
+      });
       return tx.channel.findUniqueOrThrow({ where: { id: channel.id } });
     });
   }
@@ -302,6 +340,12 @@ export class ChannelService {
     if (Boolean(channel.archivedAt) === archived) return channel;
     return this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
       await log.append(channel.id, 'CHANNEL_UPDATED', { archived });
+      await audit(tx, {
+        ...auditedBy(viewer),
+        action: archived ? 'channel.archive' : 'channel.unarchive',
+        targetType: 'Channel',
+        targetId: channel.id,
+      });
       return tx.channel.update({ where: { id: channel.id }, data: { archivedAt: archived ? new Date() : null } });
     });
   }

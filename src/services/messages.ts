@@ -13,6 +13,7 @@ import {
   slowModeSql,
   writableChannel,
 } from './access.ts';
+import { audit, auditedBy } from './audit.ts';
 import { bumpSeq, type ChannelLog } from './channel-log.ts';
 import type { Tx } from '../db/tx.ts';
 import { badInput, conflict, DomainError, forbidden, notFound } from './errors.ts';
@@ -319,6 +320,14 @@ export class MessageService {
             result = await tx.message.update({ where: { id }, data: { deletedAt: new Date(), deletedById: viewer.id } });
             await scrubLoggedContent(tx, message, ['body']);
           }
+          // Who deleted what and when, never the body: the trail outlives the message and its purge.
+          await audit(tx, {
+            ...auditedBy(viewer),
+            action: hard ? 'message.hardDelete' : 'message.delete',
+            targetType: 'Message',
+            targetId: id,
+            data: { channelId: message.channelId, senderId: message.senderId, wasDeleted: message.deletedAt !== null },
+          });
           // seq, sender and prior state let live unread counts follow the delete without a query.
           return {
             id,

@@ -1,6 +1,7 @@
 import type { Viewer } from './viewer.ts';
 import type { Channel, Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import { browsableChannelWhere, channelAccess, mayBrowseChannel } from './access.ts';
+import { audit, auditedBy } from './audit.ts';
 import type { ChannelLog } from './channel-log.ts';
 import { badInput, notFound } from './errors.ts';
 
@@ -64,7 +65,16 @@ export class OpenChannelService {
         skipDuplicates: true,
         select: { userId: true },
       });
-      if (inserted.length > 0) await log.append(channelId, 'MEMBER_ADDED', { userIds: [viewer.id], role: 'MEMBER' });
+      if (inserted.length > 0) {
+        await log.append(channelId, 'MEMBER_ADDED', { userIds: [viewer.id], role: 'MEMBER' });
+        await audit(tx, {
+          ...auditedBy(viewer),
+          action: 'channel.join',
+          targetType: 'Channel',
+          targetId: channelId,
+          data: { userId: viewer.id },
+        });
+      }
       return tx.channel.findUniqueOrThrow({ where: { id: channelId } });
     });
   }

@@ -2,6 +2,7 @@ import type { Viewer } from './viewer.ts';
 import { Prisma, type Message, type Pin, type PrismaClient, type User } from '../generated/prisma/client.ts';
 import type { Tx } from '../db/tx.ts';
 import { assertId, channelAccess, mayPinInChannel, maySeeDeletedContent } from './access.ts';
+import { audit, auditedBy } from './audit.ts';
 import type { ChannelLog } from './channel-log.ts';
 import { conflict, forbidden, notFound } from './errors.ts';
 import { columns } from '../db/columns.ts';
@@ -86,6 +87,13 @@ export class PinService {
           if (!row) throw notFound('Message');
           if (type === 'MESSAGE_PINNED' && row.deletedAt) throw conflict('A deleted message cannot be pinned');
           await change(tx);
+          await audit(tx, {
+            ...auditedBy(viewer),
+            action: type === 'MESSAGE_PINNED' ? 'message.pin' : 'message.unpin',
+            targetType: 'Message',
+            targetId: message.id,
+            data: { channelId: message.channelId },
+          });
           const event = { messageId: message.id, messageSeq: message.seq };
           return type === 'MESSAGE_PINNED' ? { ...event, pinnedById: viewer.id } : event;
         });

@@ -1,7 +1,7 @@
 import type { Viewer } from './viewer.ts';
 import type { Prisma, PrismaClient, Project, ProjectAccess, ProjectRole } from '../generated/prisma/client.ts';
 import { assertId, isExternal, isStaff, readableProjectWhere } from './access.ts';
-import { audit } from './audit.ts';
+import { audit, auditedBy } from './audit.ts';
 import type { ChannelLog } from './channel-log.ts';
 import { conflict, DomainError, forbidden, notFound } from './errors.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
@@ -115,6 +115,14 @@ export class ProjectService {
         for (const m of memberships) {
           await tx.channelMember.delete({ where: { id: m.id } });
           await log.append(m.channelId, 'MEMBER_REMOVED', { userId, reason: 'PROJECT_ACCESS_REVOKED' });
+          // Each channel's own trail says who left it and why, as a removal by hand does.
+          await audit(tx, {
+            ...auditedBy(viewer),
+            action: 'channel.removeMember',
+            targetType: 'Channel',
+            targetId: m.channelId,
+            data: { userId, reason: 'PROJECT_ACCESS_REVOKED' },
+          });
         }
       }
       await audit(tx, {
