@@ -1,11 +1,11 @@
-import type { Message as MessageRow, User as UserRow } from '../generated/prisma/client.ts';
+import type { Message as MessageRow } from '../generated/prisma/client.ts';
 import { MentionKind as MentionKindValues, NotificationLevel as NotificationLevelValues } from '../generated/prisma/enums.ts';
 import { MentionService, type MentionView } from '../services/mentions.ts';
 import { builder } from './builder.ts';
 import { Channel, ChannelMember } from './channel.ts';
 import { Message } from './message.ts';
 import { pageCap } from './pagination.ts';
-import { User } from './user.ts';
+import { loadVisibleUsers, User } from './user.ts';
 
 // @mentions (issue 11 §1): Message.mentions, the viewer's mentions, unread
 // mention counts and each member's notification level.
@@ -35,13 +35,7 @@ const MessageMention = builder.objectRef<MentionView>('MessageMention').implemen
       type: User,
       nullable: true,
       description: 'The user a USER mention names; null for @channel and @here.',
-      load: async (ids: string[], ctx) => {
-        const rows = ctx.viewer
-          ? await ctx.prisma.user.findMany({ where: { id: { in: ids }, ...ctx.services.users.visibleWhere(ctx.viewer) } })
-          : [];
-        const byId = new Map(rows.map((u) => [u.id, u]));
-        return ids.map((id): UserRow | null => byId.get(id) ?? null);
-      },
+      load: loadVisibleUsers,
       resolve: (m) => m.userId,
     }),
     start: t.exposeInt('start', { description: 'Offset of the @ in the body, in UTF-16 code units (as JavaScript indexes strings).' }),

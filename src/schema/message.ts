@@ -13,7 +13,7 @@ import { messageFilterWhere } from '../services/message-filter.ts';
 import { pageCap } from './pagination.ts';
 import { withSelection } from './selection.ts';
 import { Attachment } from './attachment.ts';
-import { User } from './user.ts';
+import { loadVisibleUsers, User } from './user.ts';
 
 /**
  * A relatedConnection's fallback `resolve`. Pothos types it with the parent
@@ -79,13 +79,14 @@ export const Message = builder.prismaNode('Message', {
     editedAt: t.expose('editedAt', { type: 'DateTime', nullable: true }),
     deleted: t.boolean({ resolve: (m) => m.deletedAt !== null }),
     deletedAt: t.expose('deletedAt', { type: 'DateTime', nullable: true, description: 'When it was deleted; every reader sees this.' }),
-    // A plain field, not t.relation: a relation the parent's query preloads would skip this check.
-    deletedBy: t.field({
+    // Loaded, not t.relation: a relation the parent's query preloads would skip
+    // this check. One query for a page of deleted messages, not one each.
+    deletedBy: t.loadable({
       type: User,
       nullable: true,
       description: 'Who deleted it (soft deletes): organization owners and admins only, null for everyone else.',
-      resolve: (m, _args, ctx) =>
-        ctx.viewer && maySeeWhoDeleted(ctx.viewer) && m.deletedById ? ctx.prisma.user.findUnique({ where: { id: m.deletedById } }) : null,
+      load: loadVisibleUsers,
+      resolve: (m, _args, ctx) => (ctx.viewer && maySeeWhoDeleted(ctx.viewer) ? m.deletedById : null),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     edits: t.relatedConnection('edits', {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Context } from './context.ts';
-import type { Prisma } from '../generated/prisma/client.ts';
+import type { Prisma, User as UserRow } from '../generated/prisma/client.ts';
 import { mayReadEmail } from '../services/access.ts';
 import type { AuthPayload as AuthResult } from '../services/auth.ts';
 import { Role as RoleValues } from '../generated/prisma/enums.ts';
@@ -8,6 +8,19 @@ import { builder } from './builder.ts';
 import { pageCap } from './pagination.ts';
 import { markCurrentSession, Session } from './session.ts';
 import { nameText } from './text.ts';
+
+/**
+ * A `t.loadable` loader of users by id: the users the viewer may see, in one
+ * query per request however many fields ask, and null for the others (and
+ * for everyone when signed out).
+ */
+export async function loadVisibleUsers(ids: string[], ctx: Context): Promise<(UserRow | null)[]> {
+  const rows = ctx.viewer
+    ? await ctx.prisma.user.findMany({ where: { id: { in: ids }, ...ctx.services.users.visibleWhere(ctx.viewer) } })
+    : [];
+  const byId = new Map(rows.map((u) => [u.id, u]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
 
 export const Role = builder.enumType(RoleValues, { name: 'Role' });
 

@@ -4,6 +4,7 @@ import { Prisma, type PrismaClient } from '../generated/prisma/client.ts';
 import { isAdmin } from './access.ts';
 import type { Clock } from './clock.ts';
 import { badInput, forbidden } from './errors.ts';
+import { eraseMessages } from './messages.ts';
 import type { Viewer } from './viewer.ts';
 
 /**
@@ -232,27 +233,8 @@ export class MessageRetention {
 
 type Tx = Prisma.TransactionClient;
 
+/** One batch: the messages `select` locks, removed for good as a hard delete removes one (eraseMessages). */
 async function purgeBatch(tx: Tx, select: Prisma.Sql): Promise<{ purged: number; files: number }> {
   const rows = await tx.$queryRaw<PurgedRow[]>(select);
-  if (rows.length === 0) return { purged: 0, files: 0 };
-  const ids = rows.map((r) => r.id);
-  // Not served or counted as the message's any more; the file cleanup frees the blobs, then the rows.
-  const files = await tx.$executeRaw`
-    UPDATE "Attachment" SET state = 'DELETED' WHERE "messageId" = ANY(${ids}::uuid[]) AND state = 'ATTACHED'`;
-  // Notifications quote the body: they lose the quote, and keep pointing at a message that is gone, as after a hard delete.
-  await tx.$executeRaw`
-    UPDATE "Notification" SET data = data || '{"excerpt": null}'::jsonb WHERE "messageId" = ANY(${ids}::uuid[])`;
-  // One range scan per channel, from its oldest purged message's seq, where snapshots of these messages can be.
-  await tx.$executeRaw`
-    WITH purged AS (
-      SELECT * FROM unnest(${ids}::uuid[], ${rows.map((r) => r.channelId)}::uuid[], ${rows.map((r) => r.seq)}::int[]) AS p(id, "channelId", seq)
-    ), span AS (
-      SELECT "channelId", min(seq) AS "fromSeq", array_agg(id::text) AS ids FROM purged GROUP BY "channelId"
-    )
-    UPDATE "ChannelEvent" e SET payload = e.payload || '{"body": null, "customFields": null}'::jsonb
-    FROM span WHERE e."channelId" = span."channelId" AND e.seq >= span."fromSeq"
-      AND e.payload ? 'body' AND e.payload->>'id' = ANY(span.ids)`;
-  // Mentions, links, reactions, the pin and the edit history go by their foreign keys' cascades.
-  await tx.$executeRaw`DELETE FROM "Message" WHERE id = ANY(${ids}::uuid[])`;
-  return { purged: rows.length, files };
+  return { purged: rows.length, files: await eraseMessages(tx, rows) };
 }

@@ -304,21 +304,16 @@ export class MessageService {
         let result: Message | null = null;
         await log.append(current.channelId, 'MESSAGE_DELETED', async () => {
           const message = await this.lockedMessage(tx, viewer, id);
-          // Notifications quote the body: they lose the quote with it.
-          if (hard || !message.deletedAt) await this.mentions.scrubNotifications(tx, message);
           if (hard) {
-            // Its files go with it: DELETED now (no longer served or counted as
-            // the message's), freed by the cleanup job after the commit. The
-            // MESSAGE_DELETED entry is their tombstone; no event per file.
-            filesRemoved = (await tx.attachment.updateMany({ where: { messageId: id, state: 'ATTACHED' }, data: { state: 'DELETED' } }))
-              .count;
-            await tx.message.delete({ where: { id } });
-            await scrubLoggedContent(tx, message, ['body', 'customFields']);
+            // The MESSAGE_DELETED entry is the tombstone of the message and its files.
+            filesRemoved = await eraseMessages(tx, [message]);
           } else {
             // A concurrent delete committed first: undo this one's seq bump.
             if (message.deletedAt) throw new AlreadyDeleted();
+            // Notifications quote the body: they lose the quote with it.
+            await this.mentions.scrubNotifications(tx, message);
             result = await tx.message.update({ where: { id }, data: { deletedAt: new Date(), deletedById: viewer.id } });
-            await scrubLoggedContent(tx, message, ['body']);
+            await scrubLoggedContent(tx, [message], ['body']);
           }
           // Who deleted what and when, never the body: the trail outlives the message and its purge.
           await audit(tx, {
@@ -379,10 +374,45 @@ class AlreadyDeleted extends Error {}
  * MESSAGE_EDITED). The entries themselves stay so the seq sequence has no holes.
  * Snapshots start at the message's own seq, which bounds the scan of the log.
  */
-async function scrubLoggedContent(tx: Tx, message: Pick<Message, 'id' | 'channelId' | 'seq'>, fields: ('body' | 'customFields')[]) {
+type Erased = Pick<Message, 'id' | 'channelId' | 'seq'>;
+
+/**
+ * Removes messages for good, in the caller's transaction: an admin's hard
+ * delete (one message) and retention's purges (batches) alike. Their files
+ * turn DELETED (no longer served or counted as theirs; the cleanup job frees
+ * the blobs), notifications lose the quoted excerpt but keep the id, the log
+ * entries that carry their content lose it (every seq stays, so replays have
+ * no gap and bring nothing back), and mentions, links, reactions, pins and
+ * edits go with the rows by their cascades. Resolves with how many files it
+ * removed, so the caller schedules the cleanup after the commit.
+ */
+export async function eraseMessages(tx: Tx, messages: Erased[]): Promise<number> {
+  if (messages.length === 0) return 0;
+  const ids = messages.map((m) => m.id);
+  const files = await tx.$executeRaw`
+    UPDATE "Attachment" SET state = 'DELETED' WHERE "messageId" = ANY(${ids}::uuid[]) AND state = 'ATTACHED'`;
+  await tx.$executeRaw`
+    UPDATE "Notification" SET data = data || '{"excerpt": null}'::jsonb WHERE "messageId" = ANY(${ids}::uuid[])`;
+  await scrubLoggedContent(tx, messages, ['body', 'customFields']);
+  await tx.$executeRaw`DELETE FROM "Message" WHERE id = ANY(${ids}::uuid[])`;
+  return files;
+}
+
+/**
+ * Blanks `fields` in the log entries that carry these messages' content
+ * (MESSAGE_ADDED and MESSAGE_EDITED snapshots): one range scan per channel,
+ * from its oldest message's seq, where such entries can be.
+ */
+async function scrubLoggedContent(tx: Tx, messages: Erased[], fields: ('body' | 'customFields')[]) {
   const blanks = JSON.stringify(Object.fromEntries(fields.map((f) => [f, null])));
   await tx.$executeRaw`
-    UPDATE "ChannelEvent" SET payload = payload || ${blanks}::jsonb
-    WHERE "channelId" = ${message.channelId}::uuid AND seq >= ${message.seq}
-      AND payload->>'id' = ${message.id} AND payload ? 'body'`;
+    WITH erased AS (
+      SELECT * FROM unnest(${messages.map((m) => m.id)}::uuid[], ${messages.map((m) => m.channelId)}::uuid[], ${messages.map((m) => m.seq)}::int[])
+        AS e(id, "channelId", seq)
+    ), span AS (
+      SELECT "channelId", min(seq) AS "fromSeq", array_agg(id::text) AS ids FROM erased GROUP BY "channelId"
+    )
+    UPDATE "ChannelEvent" e SET payload = e.payload || ${blanks}::jsonb
+    FROM span WHERE e."channelId" = span."channelId" AND e.seq >= span."fromSeq"
+      AND e.payload ? 'body' AND e.payload->>'id' = ANY(span.ids)`;
 }
