@@ -31,6 +31,7 @@ import { GraphqlWsTransport } from './transport/graphql-ws.ts';
 import { HttpTransport } from './transport/http.ts';
 import { createFileRoutes } from './transport/files.ts';
 import { createAuditExportRoute } from './transport/audit-export.ts';
+import { createExportDownloadRoute } from './transport/export-download.ts';
 import { securityHeaders } from './transport/security-headers.ts';
 import { clientAddressResolver } from './transport/client-address.ts';
 import { useWriteLimits } from './transport/write-limits.ts';
@@ -163,6 +164,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
     audit: services.audit,
     log,
   });
+  const exportDownloads = createExportDownloadRoute({ exports: services.exports, log });
   const readiness = createReadiness({ pool, pubsub, files: services.attachments.store });
   const ops = createOpsRoutes({ config, metrics, readiness, log, stopping: () => http.stopping });
   const http: HttpTransport = new HttpTransport({
@@ -172,6 +174,7 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       if (ops.handle(req, res)) return;
       if (files.handle(req, res)) return;
       if (auditExport.handle(req, res)) return;
+      if (exportDownloads.handle(req, res)) return;
       if (refuseBody(req, res, bodyLimit(req))) return;
       if (!isMultipart(req)) return void yoga(req, res);
       refuseUpload(req, res, uploadRefusal).then(
@@ -213,6 +216,9 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       services.logRetention.start();
       services.messageRetention.start();
       services.fileCleanup.start();
+      services.exports.start();
+      // A search language change left half done by a stopped process goes on.
+      void services.search.reindex();
       log.info(`Parley listening on http://localhost:${bound}/graphql`);
       return bound;
     },
@@ -244,10 +250,13 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       await shutdown.step('log retention', () => services.logRetention.stop());
       await shutdown.step('message retention', () => services.messageRetention.stop());
       await shutdown.step('file cleanup', () => services.fileCleanup.stop());
+      await shutdown.step('exports', () => services.exports.stop());
+      await shutdown.step('search re-indexing', () => services.search.stop());
       await shutdown.step('presence', () => services.presence.close(), dropRedisIfDown);
       await shutdown.step('channel hub', () => services.hub.close());
       await shutdown.step('auth', () => services.auth.close(), dropRedisIfDown);
       await shutdown.step('sessions', () => services.sessions.close(), dropRedisIfDown);
+      await shutdown.step('custom fields', () => services.customFields.close(), dropRedisIfDown);
       await shutdown.step('pub/sub', () => pubsub.close(), dropRedis);
       await shutdown.step('prisma', () => prisma.$disconnect());
       await shutdown.step('database pool', () => pool.end());

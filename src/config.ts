@@ -49,6 +49,9 @@ export interface Config {
   /** Days a soft-deleted message is kept before it is deleted for good (0 = for ever), and how often the retention job runs. */
   deletedMessageRetentionDays: number;
   messageRetentionIntervalMs: number;
+  /** Exports (channel and organization): hours a finished file stays downloadable, and exports one user may have pending or running at once. */
+  exportTtlHours: number;
+  exportMaxActivePerUser: number;
   limits: {
     /** Longest message body, in characters, after trimming. */
     messageBodyMax: number;
@@ -368,6 +371,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     channelLogPruneIntervalMs: int(env, 'CHANNEL_LOG_PRUNE_INTERVAL_MS', 3_600_000, 1000),
     deletedMessageRetentionDays: int(env, 'DELETED_MESSAGE_RETENTION_DAYS', 90),
     messageRetentionIntervalMs: int(env, 'MESSAGE_RETENTION_INTERVAL_MS', 3_600_000, 1000),
+    exportTtlHours: int(env, 'EXPORT_TTL_HOURS', 24, 1),
+    exportMaxActivePerUser: int(env, 'EXPORT_MAX_ACTIVE_PER_USER', 3, 1),
     limits: {
       messageBodyMax: int(env, 'MESSAGE_BODY_MAX', 5000),
       pageSizeMax: int(env, 'PAGE_SIZE_MAX', 100),

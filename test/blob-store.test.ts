@@ -89,6 +89,23 @@ describe.each(drivers)('BlobStore contract: $name driver', (driver) => {
     expect(got?.bytes.equals(bytes)).toBe(true);
   });
 
+  it('stores a local file from a stream (putFile: exports), replacing what the key held', async () => {
+    const key = `exports/${randomUUID()}/${randomUUID()}`;
+    const dir = await mkdtemp(join(tmpdir(), 'parley-putfile-'));
+    try {
+      const path = join(dir, 'export');
+      const bytes = randomBytes(3 * MB + 17);
+      await writeFile(path, bytes);
+      await store.put(key, Buffer.from('older'), 'text/plain');
+      await store.putFile(key, path, 'application/x-ndjson');
+      const got = await read(store, key);
+      expect(got?.size).toBe(bytes.length);
+      expect(got?.bytes.equals(bytes)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('stores an empty body', async () => {
     const key = newKey();
     await store.put(key, Buffer.alloc(0), 'text/plain');

@@ -58,6 +58,10 @@ interface Ids {
   attachment: string;
   /** The owner's session, the one whose token the snapshots use (issue 13 §2). */
   session: string;
+  /** A custom field definition of the organization's client requests (issue 14 §2). */
+  customField: string;
+  /** The owner's export of the channel (issue 14 §5). */
+  export: string;
 }
 type Slot = keyof Ids;
 const SLOT_TYPES: Record<Slot, string> = {
@@ -76,6 +80,8 @@ const SLOT_TYPES: Record<Slot, string> = {
   entityType: 'EntityType',
   attachment: 'Attachment',
   session: 'Session',
+  customField: 'CustomFieldDefinition',
+  export: 'Export',
 };
 /** A real type that is never the one a slot expects (nor one the audit trail has entries for). */
 const WRONG_TYPE: Record<string, string> = {
@@ -90,6 +96,8 @@ const WRONG_TYPE: Record<string, string> = {
   EntityType: 'Channel',
   Attachment: 'Channel',
   Session: 'Channel',
+  CustomFieldDefinition: 'Channel',
+  Export: 'Channel',
 };
 
 interface IdCase {
@@ -471,6 +479,11 @@ const CASES: IdCase[] = [
     document: `mutation($userId: ID!) { reactivateUser(userId: $userId) { id } }`,
     variables: (a) => ({ userId: a.deactivatedUser }),
   },
+  {
+    name: 'erase a user',
+    document: `mutation($userId: ID!) { eraseUser(userId: $userId) { id } }`,
+    variables: (a) => ({ userId: a.user }),
+  },
   // Mentions (issue 11 §1)
   {
     name: 'set a channel\u2019s notification level',
@@ -516,6 +529,22 @@ const CASES: IdCase[] = [
     document: `query($channelId: ID) { linkedMessages(type: "message", id: "1", channelId: $channelId) { edges { node { id } } } }`,
     variables: (a) => ({ channelId: a.channel }),
   },
+  // Search (issue 14 §1): the ids a filter names are read like any other.
+  {
+    name: 'search messages in a channel',
+    document: `query($filter: MessageSearchFilter) { search(query: "isolation", filter: $filter) { edges { cursor } } }`,
+    variables: (a, b) => ({ filter: { channelIds: [b.channel, a.channel] } }),
+  },
+  {
+    name: 'search messages by a sender',
+    document: `query($filter: MessageSearchFilter) { search(query: "isolation", filter: $filter) { edges { cursor } } }`,
+    variables: (a) => ({ filter: { senderId: a.user } }),
+  },
+  {
+    name: 'search messages in a thread',
+    document: `query($filter: MessageSearchFilter) { search(query: "isolation", filter: $filter) { edges { cursor } } }`,
+    variables: (a) => ({ filter: { threadId: a.message } }),
+  },
   {
     name: 'list the messages linking a request of a project',
     document: `query($projectId: ID) { linkedMessages(type: "request", id: "1", projectId: $projectId) { edges { node { id } } } }`,
@@ -542,6 +571,13 @@ const CASES: IdCase[] = [
     document: `mutation($messageId: ID!) { unpinMessage(messageId: $messageId) { id } }`,
     variables: (a) => ({ messageId: a.message }),
   },
+  // Exports (issue 14 §5)
+  {
+    name: 'export a channel',
+    document: `mutation($channelId: ID!) { exportChannel(channelId: $channelId, format: JSON) { id } }`,
+    variables: (a) => ({ channelId: a.channel }),
+  },
+  { name: 'read an export', document: `query($id: ID!) { export(id: $id) { id } }`, variables: (a) => ({ id: a.export }) },
   // Delivery and read state (issue 11 §5)
   {
     name: 'mark a channel delivered',
@@ -563,6 +599,27 @@ const CASES: IdCase[] = [
     name: 'unarchive a channel',
     document: `mutation($channelId: ID!) { unarchiveChannel(channelId: $channelId) { id } }`,
     variables: (a) => ({ channelId: a.archivedChannel }),
+  },
+  // Custom fields (issue 14 §2)
+  {
+    name: 'change a custom field definition',
+    document: `mutation($input: UpdateCustomFieldDefinitionInput!) { updateCustomFieldDefinition(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.customField, label: 'changed', max: 1 } }),
+  },
+  {
+    name: 'archive a custom field definition',
+    document: `mutation($id: ID!) { archiveCustomFieldDefinition(id: $id) { id } }`,
+    variables: (a) => ({ id: a.customField }),
+  },
+  {
+    name: 'set a request\u2019s custom fields',
+    document: `mutation($input: UpdateClientRequestFieldsInput!) { updateClientRequestFields(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.request, customFields: { budget: 1 } } }),
+  },
+  {
+    name: 'set a ticket\u2019s custom fields',
+    document: `mutation($input: UpdateSupportTicketFieldsInput!) { updateSupportTicketFields(input: $input) { id } }`,
+    variables: (a) => ({ input: { id: a.ticket, customFields: { budget: 1 } } }),
   },
   {
     name: 'join an open channel',
@@ -606,6 +663,23 @@ const NO_ID: NoIdOperation[] = [
     document: `mutation { setPresence(status: AWAY) { status } }`,
   },
   { field: 'notifications', reason: 'the viewer\u2019s own notifications', document: `{ notifications { edges { node { id } } } }` },
+  { field: 'exports', reason: 'the viewer\u2019s own exports', document: `{ exports(first: 5) { edges { node { id } } } }` },
+  {
+    field: 'searchClientRequests',
+    reason: 'searches what the caller may read in their own organization',
+    document: `{ searchClientRequests(query: "isolation") { edges { cursor } } }`,
+  },
+  {
+    field: 'searchSupportTickets',
+    reason: 'searches what the caller may read in their own organization',
+    document: `{ searchSupportTickets(query: "isolation") { edges { cursor } } }`,
+  },
+
+  {
+    field: 'exportOrganization',
+    reason: 'exports the caller\u2019s organization',
+    document: `mutation { exportOrganization { id } }`,
+  },
   { field: 'unreadNotificationCount', reason: 'the viewer\u2019s own notifications', document: `{ unreadNotificationCount }` },
   {
     field: 'supportTicketCounts',
@@ -678,6 +752,17 @@ const NO_ID: NoIdOperation[] = [
     reason: 'public: the refresh token names the session (sessions.test.ts checks another session\u2019s or an unknown token alike)',
   },
   { field: 'registerOrganization', reason: 'public: creates a new organization' },
+  // Custom fields (issue 14 §2)
+  {
+    field: 'customFieldDefinitions',
+    reason: 'lists the caller\u2019s organization\u2019s definitions',
+    document: `{ customFieldDefinitions(entity: CLIENT_REQUEST) { key } }`,
+  },
+  {
+    field: 'createCustomFieldDefinition',
+    reason: 'creates in the caller\u2019s organization',
+    document: `mutation { createCustomFieldDefinition(input: { entity: MESSAGE, key: "iso", label: "Iso", type: TEXT }) { id } }`,
+  },
 ];
 
 /** The root field a document calls. */
@@ -775,6 +860,16 @@ beforeAll(async () => {
     const session = ok(await s.gql(`{ sessions { edges { node { id current } } } }`, {}, org.owner.token)).sessions.edges.find(
       (e: { node: { current: boolean } }) => e.node.current,
     ).node.id as string;
+    const exported = ok(
+      await s.gql(`mutation($c: ID!) { exportChannel(channelId: $c, format: JSON) { id } }`, { c: channel }, org.owner.token),
+    ).exportChannel.id as string;
+    const customField = ok(
+      await s.gql(
+        `mutation { createCustomFieldDefinition(input: { entity: CLIENT_REQUEST, key: "budget", label: "Budget", type: NUMBER }) { id } }`,
+        {},
+        org.owner.token,
+      ),
+    ).createCustomFieldDefinition.id as string;
     const ids: Ids = {
       channel,
       archivedChannel,
@@ -791,6 +886,8 @@ beforeAll(async () => {
       entityType,
       attachment,
       session,
+      customField,
+      export: exported,
     };
     return { ids, user, apiKeySecret: apiKey.secret as string };
   };
@@ -981,7 +1078,19 @@ async function snapshot(org: TestOrg, ids: Ids, memberToken?: string) {
   };
   const data = ok(await s.gql(SNAPSHOT, vars, org.owner.token));
   const member = memberToken ? ok(await s.gql(MEMBER_SNAPSHOT, {}, memberToken)) : null;
-  return { ...data, member };
+  // Custom fields (issue 14 §2): the definitions and the values a stray call could change.
+  const customFields = ok(
+    await s.gql(
+      `query($r: ID!, $t: ID!) {
+        customFieldDefinitions(entity: CLIENT_REQUEST, includeArchived: true) { key label max archived updatedAt }
+        clientRequest(id: $r) { customFields }
+        supportTicket(id: $t) { customFields }
+      }`,
+      { r: ids.request, t: ids.ticket },
+      org.owner.token,
+    ),
+  );
+  return { ...data, member, customFields };
 }
 
 async function bothSnapshots() {

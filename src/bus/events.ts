@@ -27,7 +27,7 @@ export type MemberRemovalReason = 'REMOVED' | 'LEFT' | 'PROJECT_ACCESS_REVOKED';
 export interface ItemKinds {
   CLIENT_REQUEST: {
     status: ClientRequestStatus;
-    action: 'CREATED' | 'EDITED' | 'WITHDRAWN' | 'APPROVED' | 'REJECTED' | 'CONVERTED';
+    action: 'CREATED' | 'EDITED' | 'WITHDRAWN' | 'APPROVED' | 'REJECTED' | 'CONVERTED' | 'FIELDS_CHANGED';
   };
   SUPPORT_TICKET: {
     status: TicketStatus;
@@ -42,7 +42,8 @@ export interface ItemKinds {
       | 'REOPENED'
       | 'PRIORITY_CHANGED'
       | 'CATEGORY_CHANGED'
-      | 'RATED';
+      | 'RATED'
+      | 'FIELDS_CHANGED';
   };
 }
 

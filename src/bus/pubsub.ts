@@ -2,7 +2,7 @@ import { PubSub, type PubSubEngine } from 'graphql-subscriptions';
 import { RedisPubSub } from 'graphql-redis-subscriptions';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Notification, SessionEndReason } from '../generated/prisma/client.ts';
+import type { Export, Notification, SessionEndReason } from '../generated/prisma/client.ts';
 import type { ChannelEvent, ItemStatus } from './events.ts';
 
 /**
@@ -36,6 +36,8 @@ export interface Topics {
    * cache and closes their sockets.
    */
   'sessions:ended': { userId: string; sessionIds: string[]; reason: SessionEndReason };
+  /** An organization's custom field definitions of an entity changed: every process drops its cached copy. */
+  'customFields:changed': { organizationId: string; entity: string };
 }
 
 export type PresenceStatus = 'ONLINE' | 'AWAY' | 'BUSY' | 'OFFLINE';
@@ -53,7 +55,16 @@ export type UserSignal =
   | { type: 'CHANNEL_ADDED' | 'CHANNEL_REMOVED'; channelId: string; reason?: string }
   | { type: 'NOTIFICATION'; notification: NotificationSnapshot }
   | { type: 'CLIENT_REQUEST_UPDATED'; requestId: string; status: ItemStatus<'CLIENT_REQUEST'> }
-  | { type: 'SUPPORT_TICKET_UPDATED'; ticketId: string; status: ItemStatus<'SUPPORT_TICKET'> };
+  | { type: 'SUPPORT_TICKET_UPDATED'; ticketId: string; status: ItemStatus<'SUPPORT_TICKET'> }
+  | { type: 'EXPORT_UPDATED'; export: ExportSnapshot };
+
+/** An export as it travels to its requester (status and progress): the row with dates as ISO strings. */
+export type ExportSnapshot = Omit<Export, 'createdAt' | 'startedAt' | 'finishedAt' | 'expiresAt'> & {
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  expiresAt: string | null;
+};
 
 /** A notification as it travels: the row with dates as ISO strings, so no query is needed to show it. */
 export type NotificationSnapshot = Omit<Notification, 'readAt' | 'createdAt'> & { readAt: string | null; createdAt: string };

@@ -136,6 +136,12 @@ export const MessageFilter = builder.inputType('MessageFilter', {
       description:
         'true: messages whose body holds an @type#id reference (resolved for the viewer or not: Message.links says); false: the others.',
     }),
+    customFields: t.field({
+      type: 'JSON',
+      required: false,
+      description:
+        'Messages whose customFields hold each top-level key of this JSON object with that value (a list value: a stored list holding all its items).',
+    }),
   }),
 });
 
@@ -145,6 +151,12 @@ const ChannelFilter = builder.inputType('ChannelFilter', {
     projectId: t.globalID({ for: Project, required: false }),
     archived: t.boolean({ required: false, description: 'true: archived channels only; default: live ones.' }),
     hidden: t.boolean({ required: false, description: 'true: channels the viewer hid; default: the others.' }),
+    customFields: t.field({
+      type: 'JSON',
+      required: false,
+      description:
+        'Channels whose customFields contain this JSON object (e.g. {"erpId": 45}; a list value matches lists holding all of its items).',
+    }),
   }),
 });
 
@@ -157,6 +169,11 @@ const CreateChannelInput = builder.inputType('CreateChannelInput', {
     visibility: t.field({ type: ChannelVisibility, required: false, description: 'PRIVATE (default); PUBLIC for GROUP channels only.' }),
     projectId: t.globalID({ for: Project, required: false }),
     memberIds: t.globalIDList({ for: User, required: false, validate: z.array(z.unknown()).max(100) }),
+    customFields: t.field({
+      type: 'JSON',
+      required: false,
+      description: `A JSON object of your own fields, at most ${CUSTOM_FIELDS_MAX} characters serialized; checked against the CHANNEL custom field definitions.`,
+    }),
   }),
 });
 
@@ -196,6 +213,7 @@ builder.queryFields((t) => ({
           projectId: args.filter?.projectId?.id,
           archived: args.filter?.archived,
           hidden: args.filter?.hidden,
+          customFields: args.filter?.customFields,
         },
         query,
       ),

@@ -80,6 +80,12 @@ const ClientRequestFilter = builder.inputType('ClientRequestFilter', {
     status: t.field({ type: ClientRequestStatus, required: false }),
     type: t.field({ type: ClientRequestType, required: false }),
     requesterId: t.globalID({ for: User, required: false }),
+    customFields: t.field({
+      type: 'JSON',
+      required: false,
+      description:
+        'Requests whose customFields contain this JSON object (e.g. {"budget": 500}; a list value matches lists holding all its items).',
+    }),
   }),
 });
 
@@ -100,6 +106,11 @@ const CreateClientRequestInput = builder.inputType('CreateClientRequestInput', {
       required: false,
       validate: idempotencyKey,
       description: 'A retry with the same key returns the first result.',
+    }),
+    customFields: t.field({
+      type: 'JSON',
+      required: false,
+      description: 'A JSON object of custom fields, checked against the CLIENT_REQUEST custom field definitions.',
     }),
   }),
 });
@@ -160,6 +171,7 @@ builder.queryFields((t) => ({
         status: args.filter?.status,
         type: args.filter?.type,
         requesterId: args.filter?.requesterId?.id,
+        customFields: args.filter?.customFields,
       });
       return ctx.prisma.clientRequest.findMany({
         ...query,

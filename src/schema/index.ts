@@ -20,10 +20,13 @@ import './viewer-events.ts';
 import './presence.ts';
 import './client-request.ts';
 import './support-ticket.ts';
+import './custom-fields.ts';
 import './notification.ts';
 import './audit.ts';
 import './api-key.ts';
 import './entity-link.ts';
+import './export.ts';
+import './search.ts';
 import './node.ts';
 
 /** The executable schema, fields sorted so the printed schema is stable. */

@@ -11,6 +11,7 @@ import {
   readableChannelMemberWhere,
   readableChannelWhere,
   readableClientRequestWhere,
+  readableExportWhere,
   readableMessageEditWhere,
   readableMessageWhere,
   readableNotificationWhere,
@@ -44,6 +45,7 @@ export const NODE_LOADERS: Readonly<Record<string, Load>> = {
     ctx.prisma.channelMember.findMany({ ...q, where: { id: { in: ids }, ...readableChannelMemberWhere(ctx.viewer) } }),
   ClientRequest: (ctx, ids, q) =>
     ctx.prisma.clientRequest.findMany({ ...q, where: { id: { in: ids }, ...readableClientRequestWhere(ctx.viewer) } }),
+  Export: (ctx, ids, q) => ctx.prisma.export.findMany({ ...q, where: { id: { in: ids }, ...readableExportWhere(ctx.viewer) } }),
   Message: (ctx, ids, q) => ctx.prisma.message.findMany({ ...q, where: { id: { in: ids }, ...readableMessageWhere(ctx.viewer) } }),
   MessageEdit: (ctx, ids, q) =>
     ctx.prisma.messageEdit.findMany({ ...q, where: { id: { in: ids }, ...readableMessageEditWhere(ctx.viewer) } }),

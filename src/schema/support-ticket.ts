@@ -103,6 +103,12 @@ const SupportTicketFilter = builder.inputType('SupportTicketFilter', {
     unassigned: t.boolean({ required: false, description: 'true: tickets nobody is assigned to; false: assigned ones.' }),
     breached: t.boolean({ required: false, description: 'true: a due time has passed before what it was for happened.' }),
     requesterId: t.globalID({ for: User, required: false }),
+    customFields: t.field({
+      type: 'JSON',
+      required: false,
+      description:
+        'Tickets whose customFields contain this JSON object (e.g. {"site": "north"}; a list value matches lists holding all its items).',
+    }),
   }),
 });
 
@@ -113,6 +119,11 @@ const OpenSupportTicketInput = builder.inputType('OpenSupportTicketInput', {
     priority: t.field({ type: TicketPriority }),
     message: t.string({ description: 'The first message of the ticket\u2019s conversation.' }),
     idempotencyKey: t.string({ required: false, validate: idempotencyKey }),
+    customFields: t.field({
+      type: 'JSON',
+      required: false,
+      description: 'A JSON object of custom fields, checked against the SUPPORT_TICKET custom field definitions.',
+    }),
   }),
 });
 

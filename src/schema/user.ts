@@ -77,6 +77,11 @@ export const User = builder.prismaNode('User', {
     }),
     role: t.expose('role', { type: Role }),
     deactivated: t.boolean({ select: { deactivatedAt: true }, resolve: (user) => user.deactivatedAt !== null }),
+    erased: t.boolean({
+      description: 'Whether the user’s personal data was erased (eraseUser): the profile is anonymized and the user cannot sign in again.',
+      select: { erasedAt: true },
+      resolve: (user) => user.erasedAt !== null,
+    }),
     organization: t.relation('organization'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),
@@ -200,5 +205,12 @@ builder.mutationFields((t) => ({
     args: { userId: t.arg.globalID({ for: User }) },
     resolve: async (query, _root, args, ctx) =>
       reloadUser(ctx, query, await ctx.services.users.setActive(ctx.viewer, args.userId.id, true)),
+  }),
+  eraseUser: t.withAuth({ admin: true }).prismaField({
+    type: 'User',
+    description:
+      "Erases the user's personal data (GDPR art. 17; owners and admins, only owners erase owners, never oneself): the profile is anonymized, sign-in is impossible for good, sessions end, and their messages are deleted or kept per the organization's erasureMessagePolicy. Erasing an erased user returns them unchanged.",
+    args: { userId: t.arg.globalID({ for: User }) },
+    resolve: async (query, _root, args, ctx) => reloadUser(ctx, query, await ctx.services.erasure.erase(ctx.viewer, args.userId.id)),
   }),
 }));

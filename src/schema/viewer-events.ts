@@ -2,6 +2,7 @@ import type { ViewerEvent } from '../services/live/viewer-stream.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
 import { ClientRequestStatus } from './client-request.ts';
+import { Export, exportFromSnapshot } from './export.ts';
 import { Message, messageFromSnapshot } from './message.ts';
 import { Notification, notificationFromSnapshot } from './notification.ts';
 import { TicketStatus } from './support-ticket.ts';
@@ -78,6 +79,14 @@ const SupportTicketUpdatedEvent = builder.objectRef<Of<'SUPPORT_TICKET_UPDATED'>
   }),
 });
 
+const ExportUpdatedEvent = builder.objectRef<Of<'EXPORT_UPDATED'>>('ExportUpdatedEvent').implement({
+  description:
+    'One of the viewer\u2019s exports changed status or made progress (progress at most every 500 ms; from the published payload, no query).',
+  fields: (t) => ({
+    export: t.field({ type: Export, resolve: (e) => exportFromSnapshot(e.export) }),
+  }),
+});
+
 const EVENT_TYPES = {
   CHANNEL_ACTIVITY: ChannelActivityEvent,
   CHANNEL_ADDED: ChannelAddedEvent,
@@ -85,6 +94,7 @@ const EVENT_TYPES = {
   NOTIFICATION: NotificationEvent,
   CLIENT_REQUEST_UPDATED: ClientRequestUpdatedEvent,
   SUPPORT_TICKET_UPDATED: SupportTicketUpdatedEvent,
+  EXPORT_UPDATED: ExportUpdatedEvent,
 } as const;
 
 const ViewerEventUnion = builder.unionType('ViewerEvent', {
@@ -97,7 +107,7 @@ builder.subscriptionField('viewerEvents', (t) =>
     type: ViewerEventUnion,
     description:
       'The viewer\u2019s own stream: activity and unread counts in any of their channels, channels joined and left, ' +
-      'notifications, and changes to the requests and tickets whose conversations they are in. ' +
+      'notifications, changes to the requests and tickets whose conversations they are in, and their exports\u2019 progress. ' +
       'A live summary (not a log): on reconnect, reload the channel list.',
     subscribe: (_root, _args, ctx) => ctx.services.viewerEvents.stream(ctx.viewer),
     resolve: (event: ViewerEvent) => event,

@@ -111,6 +111,22 @@ export function userMayReadChannelSql(user: string, channel: string): Prisma.Sql
       SELECT 1 FROM "ProjectAccess" rpa WHERE rpa."projectId" = ${c}."projectId" AND rpa."userId" = ${u}.id)))`;
 }
 
+/**
+ * The ids of the channels the viewer may read (SQL form of `mayReadChannel`,
+ * driven by the viewer's memberships): a subquery for `"channelId" IN (...)`.
+ * Search scopes every match by it in the same statement.
+ */
+export function readableChannelIdsSql(viewer: Pick<Viewer, 'id' | 'organizationId' | 'role'>): Prisma.Sql {
+  return Prisma.sql`SELECT rm."channelId" FROM "ChannelMember" rm JOIN "Channel" rc ON rc.id = rm."channelId"
+    WHERE rm."userId" = ${viewer.id}::uuid AND rc."organizationId" = ${viewer.organizationId}::uuid
+    ${
+      isExternal(viewer.role)
+        ? Prisma.sql`AND (rc.kind = 'SUPPORT' OR EXISTS (
+            SELECT 1 FROM "ProjectAccess" rpa WHERE rpa."projectId" = rc."projectId" AND rpa."userId" = ${viewer.id}::uuid))`
+        : Prisma.empty
+    }`;
+}
+
 /** Why the viewer may not post in a channel, or null when they may: the JS form of `mayWriteSql`. */
 function writeBlock(viewer: Viewer, s: ChannelStanding): string | null {
   if (!mayReadChannel(viewer, s)) return 'You are not a member of this channel';
@@ -293,6 +309,15 @@ export const readableClientRequestWhere = (viewer: Pick<Viewer, 'id' | 'organiza
     ? { organizationId: viewer.organizationId, project: { access: { some: { userId: viewer.id } } } }
     : { organizationId: viewer.organizationId };
 
+/** Read a client request (raw SQL form of `mayReadClientRequest`): a condition on the request row aliased `alias`. */
+export function readableClientRequestSql(viewer: Pick<Viewer, 'id' | 'organizationId' | 'role'>, alias: string): Prisma.Sql {
+  const r = Prisma.raw(alias);
+  return isExternal(viewer.role)
+    ? Prisma.sql`(${r}."organizationId" = ${viewer.organizationId}::uuid AND EXISTS (
+        SELECT 1 FROM "ProjectAccess" rpa WHERE rpa."projectId" = ${r}."projectId" AND rpa."userId" = ${viewer.id}::uuid))`
+    : Prisma.sql`${r}."organizationId" = ${viewer.organizationId}::uuid`;
+}
+
 /** Read a change order (SQL form): whoever reads the request it came from (`mayReadClientRequest` on that request). */
 export const readableChangeOrderWhere = (viewer: Viewer): Prisma.ChangeOrderWhereInput => ({
   sourceRequest: readableClientRequestWhere(viewer),
@@ -332,6 +357,14 @@ export const mayReadSupportTicket = (viewer: Viewer, ticket: Pick<SupportTicket,
 /** Read a support ticket (SQL form of `mayReadSupportTicket`). */
 export const readableSupportTicketWhere = (viewer: Viewer): Prisma.SupportTicketWhereInput =>
   isStaff(viewer) ? { organizationId: viewer.organizationId } : { organizationId: viewer.organizationId, requesterId: viewer.id };
+
+/** Read a support ticket (raw SQL form of `mayReadSupportTicket`): a condition on the ticket row aliased `alias`. */
+export function readableSupportTicketSql(viewer: Viewer, alias: string): Prisma.Sql {
+  const t = Prisma.raw(alias);
+  return isStaff(viewer)
+    ? Prisma.sql`${t}."organizationId" = ${viewer.organizationId}::uuid`
+    : Prisma.sql`(${t}."organizationId" = ${viewer.organizationId}::uuid AND ${t}."requesterId" = ${viewer.id}::uuid)`;
+}
 
 // ---------------------------------------------------------------------------
 // Entity links and integrations (issue 11 §2)
@@ -524,3 +557,23 @@ export async function manageableChannel(db: PrismaClient | Tx, viewer: Viewer, c
   if (access.channel.archivedAt) throw forbidden('This channel is archived and read-only');
   return access;
 }
+
+/** Read an export and download its file (both forms): one's own, the requester's alone (admins included). */
+export const mayReadExport = (viewer: Pick<Viewer, 'id' | 'organizationId'>, e: { organizationId: string; requesterId: string }): boolean =>
+  e.organizationId === viewer.organizationId && e.requesterId === viewer.id;
+export const readableExportWhere = (viewer: Pick<Viewer, 'id' | 'organizationId'>): Prisma.ExportWhereInput => ({
+  organizationId: viewer.organizationId,
+  requesterId: viewer.id,
+});
+
+/**
+ * The channels an organization export carries (SQL form only): those its
+ * requester reads (`readableChannelWhere`: an admin reads only the channels
+ * they are a member of, never others' direct conversations) that the
+ * organization administers, so not direct conversations at all (a member's
+ * own DMs are exported one by one with `exportChannel`).
+ */
+export const organizationExportChannelWhere = (viewer: Viewer): Prisma.ChannelWhereInput => ({
+  ...readableChannelWhere(viewer),
+  kind: { not: 'DIRECT' },
+});

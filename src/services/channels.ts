@@ -34,6 +34,7 @@ import {
   CHANNEL_TOPIC_MAX,
   type ChannelUpdate,
 } from './channel-settings.ts';
+import { idsWithCustomFields, type CustomFieldCheck } from './custom-fields.ts';
 
 export interface ChannelFilter {
   kind?: ChannelKind | null;
@@ -42,6 +43,8 @@ export interface ChannelFilter {
   archived?: boolean | null;
   /** true: only channels the viewer hid; false or absent: the others. */
   hidden?: boolean | null;
+  /** Only channels whose customFields contain this object (GIN-indexed containment). */
+  customFields?: unknown;
 }
 
 export interface CreateChannelInput {
@@ -53,6 +56,8 @@ export interface CreateChannelInput {
   visibility?: ChannelVisibility | null;
   projectId?: string | null;
   memberIds?: string[] | null;
+  /** Checked against the organization's CHANNEL custom field definitions. */
+  customFields?: unknown;
 }
 
 /** Most users in one direct conversation (the viewer included), as in common chat tools. */
@@ -61,10 +66,22 @@ export const DIRECT_MAX_USERS = 9;
 type Query = { select?: Prisma.ChannelSelect; include?: Prisma.ChannelInclude };
 
 export class ChannelService {
+  private customFields: CustomFieldCheck | null = null;
+
   constructor(
     private readonly prisma: PrismaClient,
     private readonly channelLog: ChannelLog,
   ) {}
+
+  /** Checks channels' customFields against the organization's definitions (wiring: once per app). */
+  useCustomFields(check: CustomFieldCheck): void {
+    this.customFields = check;
+  }
+
+  private get fieldCheck(): CustomFieldCheck {
+    if (!this.customFields) throw new Error('ChannelService.useCustomFields was not called');
+    return this.customFields;
+  }
 
   /**
    * The viewer's channels, most recent activity first. A `projectId` the viewer
@@ -76,9 +93,11 @@ export class ChannelService {
     query: Query & { take?: number; skip?: number; cursor?: Prisma.ChannelWhereUniqueInput } = {},
   ) {
     if (filter.projectId) await this.assertProjectVisible(viewer, filter.projectId);
+    const matching =
+      filter.customFields == null ? null : await idsWithCustomFields(this.prisma, viewer.organizationId, 'CHANNEL', filter.customFields);
     return this.prisma.channel.findMany({
       ...query,
-      where: this.listWhere(viewer, filter),
+      where: matching ? { AND: [this.listWhere(viewer, filter), { id: { in: matching } }] } : this.listWhere(viewer, filter),
       orderBy: [{ lastActivityAt: 'desc' }, { id: 'desc' }],
     });
   }
@@ -143,6 +162,7 @@ export class ChannelService {
     const topic = checkText('topic', input.topic ?? null, CHANNEL_TOPIC_MAX);
     const description = checkText('description', input.description ?? null, CHANNEL_DESCRIPTION_MAX);
     const visibility = checkVisibility(input.kind, input.visibility ?? 'PRIVATE');
+    const customFields = await this.fieldCheck.validate(viewer.organizationId, 'CHANNEL', input.customFields ?? null);
     let projectId: string | null = null;
     if (input.projectId) {
       assertId(input.projectId, 'Project');
@@ -155,7 +175,16 @@ export class ChannelService {
     try {
       return await this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {
         const channel = await tx.channel.create({
-          data: { organizationId: viewer.organizationId, kind: input.kind, name, topic, description, visibility, projectId },
+          data: {
+            organizationId: viewer.organizationId,
+            kind: input.kind,
+            name,
+            topic,
+            description,
+            visibility,
+            projectId,
+            ...(customFields ? { customFields: customFields as Prisma.InputJsonValue } : {}),
+          },
         });
         await tx.channelMember.createMany({
           data: [
@@ -191,6 +220,15 @@ export class ChannelService {
     const wanted = checkedUpdate(access.channel.kind, update);
     if (!access.canManage) throw forbidden('Only organization staff and channel owners or admins manage this channel');
     if (access.channel.archivedAt) throw forbidden('This channel is archived and read-only');
+    if (wanted.customFields !== undefined) {
+      // Keys left as they are stay as stored, whatever the definitions say now (services/custom-fields.ts).
+      wanted.customFields = await this.fieldCheck.validate(
+        viewer.organizationId,
+        'CHANNEL',
+        wanted.customFields,
+        access.channel.customFields,
+      );
+    }
     if (Object.keys(changesOf(access.channel, wanted)).length === 0) return access.channel;
     try {
       return await this.channelLog.transaction(viewer.organizationId, viewer.id, async (tx, log) => {

@@ -2,12 +2,13 @@ import type { ItemAction } from '../bus/events.ts';
 import type { Viewer } from './viewer.ts';
 import {
   ClientRequestStatus,
+  Prisma,
   type ChangeOrder,
   type ClientRequest,
   type ClientRequestType,
-  type Prisma,
   type PrismaClient,
 } from '../generated/prisma/client.ts';
+import { changedKeys, idsWithCustomFields, type CustomFieldCheck } from './custom-fields.ts';
 import { assertId, isExternal, isStaff, readableClientRequestWhere } from './access.ts';
 import type { ChannelLog, LogWriter } from './channel-log.ts';
 import type { Clock } from './clock.ts';
@@ -31,6 +32,8 @@ export interface CreateClientRequestInput {
   idempotencyKey?: string | null;
   /** Uploads of the requester's to attach, in this order (request-attachments.ts). */
   attachmentIds?: readonly string[] | null;
+  /** Checked against the organization's CLIENT_REQUEST custom field definitions. */
+  customFields?: unknown;
 }
 
 /** What filing a request with files needs of RequestAttachmentService (request-attachments.ts), which needs this service in turn. */
@@ -55,6 +58,8 @@ export interface ClientRequestFilter {
   status?: ClientRequestStatus | null;
   type?: ClientRequestType | null;
   requesterId?: string | null;
+  /** Only requests whose customFields contain this object (GIN-indexed containment). */
+  customFields?: unknown;
 }
 
 type Query = { select?: Prisma.ClientRequestSelect; include?: Prisma.ClientRequestInclude };
@@ -79,6 +84,15 @@ export const REQUEST_MOVES = {
   approve: { operation: 'approveClientRequest', action: 'APPROVED', who: 'staff', to: 'APPROVED' },
   reject: { operation: 'rejectClientRequest', action: 'REJECTED', who: 'staff', to: 'REJECTED' },
   convert: { operation: 'convertClientRequest', action: 'CONVERTED', who: 'staff', to: 'CONVERTED' },
+  // Custom fields: the requester while it is pending (as edit), staff whatever its status.
+  fields: { operation: 'updateClientRequestFields', action: 'FIELDS_CHANGED', who: 'requester', from: ['PENDING'], to: 'PENDING' },
+  staffFields: {
+    operation: 'updateClientRequestFields',
+    action: 'FIELDS_CHANGED',
+    who: 'staff',
+    to: (status: ClientRequestStatus) => status,
+    from: REQUEST_STATUSES,
+  },
 } satisfies Record<string, Move<ClientRequestStatus, 'staff' | 'requester', ItemAction<'CLIENT_REQUEST'>>>;
 
 /** A staff decision records its decider, its time and its note. */
@@ -105,6 +119,7 @@ type Standing = 'staff' | 'member' | 'client' | 'viewer';
 export class ClientRequestService {
   private readonly flow: Workflow<'CLIENT_REQUEST', ClientRequest, 'staff' | 'requester', Data, keyof typeof REQUEST_MOVES>;
   private files: RequestFiles | null = null;
+  private customFields: CustomFieldCheck | null = null;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -134,6 +149,16 @@ export class ClientRequestService {
     this.flow = new Workflow({ prisma, channelLog, notifications, clock }, rules, REQUEST_MOVES);
   }
 
+  /** Checks requests' customFields against the organization's definitions (wiring: once per app). */
+  useCustomFields(check: CustomFieldCheck): void {
+    this.customFields = check;
+  }
+
+  private get fieldCheck(): CustomFieldCheck {
+    if (!this.customFields) throw new Error('ClientRequestService.useCustomFields was not called');
+    return this.customFields;
+  }
+
   /** Lets requests be filed with files (wiring: once per app). */
   useFiles(files: RequestFiles): void {
     this.files = files;
@@ -155,13 +180,18 @@ export class ClientRequestService {
     if (filter.projectId) await this.standing(viewer, filter.projectId);
     // A requester the viewer cannot see is NOT_FOUND, as user(id) says.
     if (filter.requesterId) await this.users.visibleIds(viewer, [filter.requesterId]);
-    return {
+    const matching =
+      filter.customFields == null
+        ? null
+        : await idsWithCustomFields(this.prisma, viewer.organizationId, 'CLIENT_REQUEST', filter.customFields);
+    const where: Prisma.ClientRequestWhereInput = {
       ...this.visibleWhere(viewer),
       ...(filter.projectId ? { projectId: filter.projectId } : {}),
       ...(filter.status ? { status: filter.status } : {}),
       ...(filter.type ? { type: filter.type } : {}),
       ...(filter.requesterId ? { requesterId: filter.requesterId } : {}),
     };
+    return matching ? { AND: [where, { id: { in: matching } }] } : where;
   }
 
   /** How many of a project's requests are in each status (every status listed, zeros included). */
@@ -192,6 +222,7 @@ export class ClientRequestService {
     if (attachmentIds.length && !files) throw new Error('ClientRequestService.useFiles was not called');
     // A retry with the idempotency key finds the files attached by the first run: it is answered before they are checked.
     if (files && !input.idempotencyKey) await files.check(viewer, attachmentIds);
+    const customFields = await this.fieldCheck.validate(viewer.organizationId, 'CLIENT_REQUEST', input.customFields ?? null);
     const created = this.flow.create(
       viewer,
       input.idempotencyKey,
@@ -212,6 +243,7 @@ export class ClientRequestService {
             requesterId: viewer.id,
             channelId: channel.id,
             sourceMessageId: source?.id ?? null,
+            ...(customFields ? { customFields } : {}),
           },
         });
         if (files) await files.attach(tx, log, viewer, request, attachmentIds);
@@ -229,6 +261,20 @@ export class ClientRequestService {
       ...(input.type != null ? { type: input.type } : {}),
     };
     return this.flow.run(viewer, id, input.idempotencyKey, 'edit', { data: () => changes });
+  }
+
+  /**
+   * Replaces a request's custom fields (checked against the definitions; keys
+   * left as stored stay as they are): its requester while it is pending, staff
+   * at any time. Recorded like other changes (FIELDS_CHANGED, naming the keys).
+   */
+  async updateFields(viewer: Viewer, id: string, customFields: unknown, key?: string | null): Promise<ClientRequest> {
+    const current = await this.get(viewer, id);
+    const value = await this.fieldCheck.validate(viewer.organizationId, 'CLIENT_REQUEST', customFields, current.customFields);
+    return this.flow.run(viewer, id, key, isStaff(viewer) ? 'staffFields' : 'fields', {
+      data: () => ({ customFields: value ?? Prisma.DbNull }),
+      detail: (_tx, before) => ({ fields: changedKeys(before.customFields, value) }),
+    });
   }
 
   async withdraw(viewer: Viewer, id: string, reason: string | null, key?: string | null): Promise<ClientRequest> {

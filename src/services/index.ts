@@ -19,12 +19,15 @@ import { ApiKeyService } from './api-keys.ts';
 import { AuditService } from './audit.ts';
 import { AuthService } from './auth.ts';
 import { SessionService } from './sessions.ts';
+import { SearchService } from './search.ts';
 import { ChannelLog } from './channel-log.ts';
 import { ChannelService } from './channels.ts';
 import { OpenChannelService } from './open-channels.ts';
 import { ReadStateService } from './read-state.ts';
 import { ClientRequestService } from './client-requests.ts';
+import { CustomFieldService } from './custom-fields.ts';
 import { EntityLinkService } from './entity-links.ts';
+import { ExportService } from './exports.ts';
 import { Clock } from './clock.ts';
 import { LogRetention } from './log-retention.ts';
 import { MessageRetention } from './message-retention.ts';
@@ -39,6 +42,7 @@ import { RequestAttachmentService } from './request-attachments.ts';
 import { firstResponseRule } from './sla.ts';
 import { SupportTicketService } from './support-tickets.ts';
 import { UserService } from './users.ts';
+import { ErasureService } from './erasure.ts';
 
 export interface ServiceDeps {
   prisma: PrismaClient;
@@ -87,6 +91,13 @@ export function createServices(deps: ServiceDeps) {
   const clientRequests = new ClientRequestService(deps.prisma, channelLog, notifications, messages, users, clock);
   const requestAttachments = new RequestAttachmentService(deps.prisma, channelLog, attachments, clientRequests, clock);
   clientRequests.useFiles(requestAttachments);
+  // Custom field definitions check every write of customFields (services/custom-fields.ts).
+  const customFields = new CustomFieldService(deps.prisma, deps.pubsub);
+  messages.useCustomFields(customFields);
+  channels.useCustomFields(customFields);
+  clientRequests.useCustomFields(customFields);
+  const supportTickets = new SupportTicketService(deps.prisma, channelLog, notifications, messages, clock, users);
+  supportTickets.useCustomFields(customFields);
   const fileCleanup = new FileCleanup(deps.prisma, blobStore, deps.log, () => clock.now(), deps.config.uploads);
   attachments.scheduleCleanup = () => fileCleanup.schedule();
   const messageRetention = new MessageRetention(
@@ -98,6 +109,15 @@ export function createServices(deps: ServiceDeps) {
     deps.config.databaseUrl,
   );
   messageRetention.scheduleFileCleanup = () => fileCleanup.schedule();
+  const exports = new ExportService(deps.prisma, deps.pubsub, blobStore, deps.log, clock, {
+    ttlHours: deps.config.exportTtlHours,
+    maxActivePerUser: deps.config.exportMaxActivePerUser,
+    urlTtlSeconds: deps.config.uploads.urlTtlSeconds,
+    publicUrl: deps.config.publicUrl,
+    jwtSecret: deps.config.jwtSecret,
+  });
+  const erasure = new ErasureService(deps.prisma, channelLog, auth, users);
+  erasure.scheduleFileCleanup = () => fileCleanup.schedule();
   return {
     prisma: deps.prisma,
     pubsub: deps.pubsub,
@@ -105,6 +125,7 @@ export function createServices(deps: ServiceDeps) {
     auth,
     sessions,
     users,
+    erasure,
     audit: new AuditService(deps.prisma, users),
     apiKeys: new ApiKeyService(deps.prisma),
     entityLinks: new EntityLinkService(deps.prisma),
@@ -124,7 +145,8 @@ export function createServices(deps: ServiceDeps) {
     notifications,
     clientRequests,
     requestAttachments,
-    supportTickets: new SupportTicketService(deps.prisma, channelLog, notifications, messages, clock, users),
+    supportTickets,
+    customFields,
     logRetention: new LogRetention(
       deps.prisma,
       deps.log,
@@ -133,6 +155,8 @@ export function createServices(deps: ServiceDeps) {
       sessions,
     ),
     messageRetention,
+    exports,
+    search: new SearchService(deps.prisma, deps.log),
     hub,
     presence,
     mentions,

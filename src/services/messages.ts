@@ -23,6 +23,7 @@ import { columns } from '../db/columns.ts';
 import { notificationSignals, type MentionService, type RefPlan } from './mentions.ts';
 import type { AttachmentService } from './attachments.ts';
 import type { RateLimits } from './rate-limits.ts';
+import type { CustomFieldCheck } from './custom-fields.ts';
 
 export interface SendMessageInput {
   channelId: string;
@@ -59,6 +60,7 @@ export class MessageService {
   private readonly sendRules: SendRule[] = [];
   private attachments: AttachmentService | null = null;
   private limits: RateLimits | null = null;
+  private customFields: CustomFieldCheck | null = null;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -70,6 +72,11 @@ export class MessageService {
   /** Lets slow mode take members' turns (wiring: once per app). */
   useRateLimits(limits: RateLimits): void {
     this.limits = limits;
+  }
+
+  /** Checks sends' customFields against the organization's definitions (wiring: once per app). */
+  useCustomFields(check: CustomFieldCheck): void {
+    this.customFields = check;
   }
 
   /** Lets sends carry files (wiring: once per app). */
@@ -109,6 +116,9 @@ export class MessageService {
     checkClientMessageId(input.clientMessageId);
     checkCustomFields(input.customFields);
     assertId(input.channelId, 'Channel');
+    if (!this.customFields) throw new Error('MessageService.useCustomFields was not called');
+    // Checked against the definitions (cached: no query per send), stored as normalized.
+    input = { ...input, customFields: await this.customFields.validate(viewer.organizationId, 'MESSAGE', input.customFields ?? null) };
     const channelId = input.channelId;
     let parentId: string | null = null;
     if (input.parentId) {

@@ -2,7 +2,7 @@ import type { ItemAction } from '../bus/events.ts';
 import type { Viewer } from './viewer.ts';
 import {
   TicketStatus,
-  type Prisma,
+  Prisma,
   type PrismaClient,
   type SupportTicket,
   type TicketCategory,
@@ -20,6 +20,7 @@ import { dueTimes, pauseOnMove, slaState, targetsFor, type SlaState, type SlaTar
 import { filterWhere, namedUsers, TICKET_ORDERS, type TicketFilter, type TicketOrder } from './ticket-queue.ts';
 import type { UserService } from './users.ts';
 import { Workflow, type ItemRules, type Move } from './workflow.ts';
+import { changedKeys, idsWithCustomFields, type CustomFieldCheck } from './custom-fields.ts';
 
 /** Every status, in the order the database enum declares them. */
 export const TICKET_STATUSES = Object.values(TicketStatus);
@@ -74,6 +75,7 @@ export const TICKET_MOVES = {
   priority: { operation: 'changeSupportTicketPriority', action: 'PRIORITY_CHANGED', who: 'agent', to: unchanged, from: notClosed },
   category: { operation: 'changeSupportTicketCategory', action: 'CATEGORY_CHANGED', who: 'agent', to: unchanged, from: notClosed },
   rate: { operation: 'rateSupportTicket', action: 'RATED', who: 'requester', to: unchanged, from: ['RESOLVED', 'CLOSED'] },
+  fields: { operation: 'updateSupportTicketFields', action: 'FIELDS_CHANGED', who: 'agent', to: unchanged, from: notClosed },
 } satisfies Record<string, Move<TicketStatus, Who, ItemAction<'SUPPORT_TICKET'>>>;
 
 export interface OpenTicketInput {
@@ -82,6 +84,8 @@ export interface OpenTicketInput {
   priority: TicketPriority;
   message: string;
   idempotencyKey?: string | null;
+  /** Checked against the organization's SUPPORT_TICKET custom field definitions. */
+  customFields?: unknown;
 }
 
 type Query = { select?: Prisma.SupportTicketSelect; include?: Prisma.SupportTicketInclude };
@@ -98,6 +102,7 @@ const about = (ticket: SupportTicket) => ({ number: ticket.number, subject: tick
  */
 export class SupportTicketService {
   private readonly flow: Workflow<'SUPPORT_TICKET', SupportTicket, Who, Data, keyof typeof TICKET_MOVES>;
+  private customFields: CustomFieldCheck | null = null;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -128,6 +133,16 @@ export class SupportTicketService {
     this.flow = new Workflow({ prisma, channelLog, notifications, clock }, rules, TICKET_MOVES);
   }
 
+  /** Checks tickets' customFields against the organization's definitions (wiring: once per app). */
+  useCustomFields(check: CustomFieldCheck): void {
+    this.customFields = check;
+  }
+
+  private get fieldCheck(): CustomFieldCheck {
+    if (!this.customFields) throw new Error('SupportTicketService.useCustomFields was not called');
+    return this.customFields;
+  }
+
   visibleWhere(viewer: Viewer): Prisma.SupportTicketWhereInput {
     return readableSupportTicketWhere(viewer);
   }
@@ -139,11 +154,21 @@ export class SupportTicketService {
     return ticket as SupportTicket;
   }
 
-  async listWhere(viewer: Viewer, filter: TicketFilter): Promise<Prisma.SupportTicketWhereInput> {
+  async listWhere(viewer: Viewer, filter: TicketFilter & { customFields?: unknown }): Promise<Prisma.SupportTicketWhereInput> {
     // A user the viewer cannot see is NOT_FOUND, as user(id) says.
     const named = namedUsers(filter);
     if (named.length) await this.users.visibleIds(viewer, named);
-    return { AND: [this.visibleWhere(viewer), ...filterWhere(filter, this.clock.now(), this.prisma.supportTicket.fields)] };
+    const matching =
+      filter.customFields == null
+        ? null
+        : await idsWithCustomFields(this.prisma, viewer.organizationId, 'SUPPORT_TICKET', filter.customFields);
+    return {
+      AND: [
+        this.visibleWhere(viewer),
+        ...filterWhere(filter, this.clock.now(), this.prisma.supportTicket.fields),
+        ...(matching ? [{ id: { in: matching } }] : []),
+      ],
+    };
   }
 
   orderBy(order: TicketOrder): Prisma.SupportTicketOrderByWithRelationInput[] {
@@ -185,6 +210,7 @@ export class SupportTicketService {
     const body = this.messages.cleanBody(input.message);
     const now = this.clock.now();
     const target = (await this.slaTargets(viewer.organizationId)).find((t) => t.priority === input.priority)!;
+    const customFields = await this.fieldCheck.validate(viewer.organizationId, 'SUPPORT_TICKET', input.customFields ?? null);
     return this.flow.create(viewer, input.idempotencyKey, { operation: 'openSupportTicket', action: 'OPENED' }, async (tx, log) => {
       const [counter] = await tx.$queryRaw<{ lastTicketNumber: number }[]>`
         UPDATE "Organization" SET "lastTicketNumber" = "lastTicketNumber" + 1 WHERE id = ${viewer.organizationId}::uuid RETURNING "lastTicketNumber"`;
@@ -204,6 +230,7 @@ export class SupportTicketService {
           requesterId: viewer.id,
           channelId: channel.id,
           ...dueTimes(now, target),
+          ...(customFields ? { customFields } : {}),
           createdAt: now,
         },
       });
@@ -271,6 +298,21 @@ export class SupportTicketService {
     return this.flow.run(viewer, id, key, 'category', {
       data: () => ({ category }),
       detail: (_tx, ticket) => ({ fromCategory: ticket.category, toCategory: category }),
+    });
+  }
+
+  /**
+   * Agents replace a ticket's custom fields (checked against the definitions;
+   * keys left as stored stay as they are) until it is closed. Recorded like
+   * other changes (FIELDS_CHANGED, naming the keys).
+   */
+  async updateFields(viewer: Viewer, id: string, customFields: unknown, key?: string | null): Promise<SupportTicket> {
+    const current = await this.get(viewer, id);
+    if (!isStaff(viewer)) throw forbidden('Only support agents do this');
+    const value = await this.fieldCheck.validate(viewer.organizationId, 'SUPPORT_TICKET', customFields, current.customFields);
+    return this.flow.run(viewer, id, key, 'fields', {
+      data: () => ({ customFields: value ?? Prisma.DbNull }),
+      detail: (_tx, before) => ({ fields: changedKeys(before.customFields, value) }),
     });
   }
 

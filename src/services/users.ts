@@ -137,6 +137,7 @@ export class UserService {
     this.assertAdmin(viewer);
     const target = await this.get(viewer, userId);
     this.assertMayGrant(viewer, target.role);
+    if (active && target.erasedAt) throw conflict('An erased user cannot be reactivated: their personal data is gone');
     // Already so: nothing changes and nothing is audited (reactivating oneself, who is signed in, is such a case).
     if ((target.deactivatedAt === null) === active) return target;
     if (target.id === viewer.id) throw new DomainError('BAD_USER_INPUT', 'You cannot deactivate yourself', { field: 'userId' });

@@ -56,7 +56,18 @@ export class FsBlobStore implements BlobStore {
     return path;
   }
 
-  async put(key: string, body: Buffer, _contentType: string): Promise<void> {
+  put(key: string, body: Buffer, _contentType: string): Promise<void> {
+    return this.write(key, (handle) => handle.writeFile(body));
+  }
+
+  putFile(key: string, source: string, _contentType: string): Promise<void> {
+    return this.write(key, async (handle) => {
+      // writeFile on a handle writes all of the chunk from the current position on.
+      for await (const chunk of createReadStream(source)) await handle.writeFile(chunk as Buffer);
+    });
+  }
+
+  private async write(key: string, fill: (handle: FileHandle) => Promise<void>): Promise<void> {
     const path = this.pathOf(key);
     await this.ensureRoot();
     const temp = `${path}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`;
@@ -65,7 +76,7 @@ export class FsBlobStore implements BlobStore {
       const fresh = await openFresh(temp);
       created = fresh.created;
       try {
-        await fresh.handle.writeFile(body);
+        await fill(fresh.handle);
         await fresh.handle.sync();
       } finally {
         await fresh.handle.close();

@@ -8,6 +8,8 @@ import {
   S3ServiceException,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { StorageConfig } from '../../config.ts';
 import type { BlobStore } from './storage.ts';
@@ -104,6 +106,20 @@ export class S3BlobStore implements BlobStore {
         Body: body,
         ContentType: contentType,
         ContentLength: body.length,
+      }),
+    );
+  }
+
+  async putFile(key: string, path: string, contentType: string): Promise<void> {
+    const { size } = await stat(path);
+    // A stream of known length goes up in one PutObject (files up to 5 GB), never whole in memory.
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.objectKey(key),
+        Body: createReadStream(path),
+        ContentType: contentType,
+        ContentLength: size,
       }),
     );
   }

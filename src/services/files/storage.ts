@@ -9,6 +9,11 @@ export interface BlobStore {
   readonly driver: 'fs' | 's3';
   /** Stores `body` under `key`, replacing nothing half-written: readers see all of it or none. */
   put(key: string, body: Buffer, contentType: string): Promise<void>;
+  /**
+   * Stores the file at `path` (a local temp file) under `key` the same way, reading it as a
+   * stream: large files (exports) never sit in memory whole.
+   */
+  putFile(key: string, path: string, contentType: string): Promise<void>;
   /** The stored bytes as a stream, or null when nothing is stored under `key`. */
   get(key: string): Promise<{ body: Readable; size: number } | null>;
   /** Deletes the keys; keys that hold nothing are not an error. */
