@@ -30,6 +30,7 @@ const { values: args } = parseArgs({
     'bound-ms': { type: 'string', default: '50' },
     concurrency: { type: 'string', default: '1,2,4,8' },
     duration: { type: 'string', default: '5' },
+    keep: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -43,6 +44,7 @@ if (args.help) {
   --iterations   queries per query type, searcher and side (default 200), cut into --slices alternating slices
   --bound-ms     the latency bound of the sweep (default 50): sustained queries/s is the best step whose p99 is within it
   --concurrency  the sweep's concurrent clients (default 1,2,4,8), each step --duration seconds per side
+  --keep         keep the database at the end (to EXPLAIN queries on it); the command to drop it is printed
 
 Needs a local PostgreSQL (BENCH_PG_ADMIN_URL, default postgresql://postgres@127.0.0.1:5432/postgres) where the
 user may create databases. The database parley_bench_search_<id> is dropped at the end, also after Ctrl-C.
@@ -135,7 +137,8 @@ interface Side {
 
 await runBenchmark(async () => {
   const runId = randomBytes(4).toString('hex');
-  const db = await createBenchDatabase('search');
+  const db = await createBenchDatabase('search', { keep: args.keep });
+  if (args.keep) console.log(`--keep: the database stays for EXPLAIN; drop it with: psql -c 'DROP DATABASE "${db.name}"'`);
   const config = loadConfig(
     { LOG_LEVEL: 'silent', PASSWORD_HASH_COST: '10', RATE_LIMITS: 'off' },
     {

@@ -216,9 +216,9 @@ export async function buildApp(config: Config, options: { log?: Logger; countQue
       services.logRetention.start();
       services.messageRetention.start();
       services.fileCleanup.start();
-      services.exports.start();
+      await services.exports.start();
       // A search language change left half done by a stopped process goes on.
-      void services.search.reindex();
+      await services.search.start();
       log.info(`Parley listening on http://localhost:${bound}/graphql`);
       return bound;
     },

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startServer, uid, type TestServer } from './helpers/app.ts';
 import {
@@ -14,6 +17,7 @@ import {
 } from './helpers/fixtures.ts';
 import * as files from './helpers/files.ts';
 import { fileRequest, openTicket } from './helpers/items.ts';
+import { openDb } from './helpers/messages.ts';
 import { uploadFile } from './helpers/upload.ts';
 import { graphql } from './generated/index.ts';
 import type { MessageSearchFilter } from './generated/graphql.ts';
@@ -351,19 +355,56 @@ describe('language', () => {
     const es = await registerOrg(s);
     const channel = await createChannel(s, es.owner.token, {});
     const tag = word();
-    await send(s, es.owner.token, channel, `${tag} las decisiones del comité`);
-    // Quoted: no prefix match, the stems alone decide. English stems "decisiones" to "decision", "decisión" to "decis".
-    expect(await bodies(es.owner, `${tag} "decisión"`)).toEqual([]);
+    await send(s, es.owner.token, channel, `${tag} siguen corriendo`);
+    // Quoted: no prefix match, the stems alone decide. English keeps "corriendo" and "correr" apart; Spanish stems both to "corr".
+    expect(await bodies(es.owner, `${tag} "correr"`)).toEqual([]);
     expect(ok(await s.gql(SET_LANGUAGE, { input: { searchLanguage: 'SPANISH' } }, es.owner.token)).updateOrganizationSettings).toEqual({
       searchLanguage: 'SPANISH',
     });
-    expect(await eventually(async () => (await bodies(es.owner, `${tag} "decisión"`)).length === 1, 10_000)).toBe(true);
+    // Found once the message is re-indexed in Spanish (its English vector has no "corr").
+    expect(await eventually(async () => (await bodies(es.owner, `${tag} "correr"`)).length === 1, 10_000)).toBe(true);
     // New content is indexed in Spanish at once.
-    await send(s, es.owner.token, channel, `${tag} otra decisión`);
-    expect(await bodies(es.owner, `${tag} "decisiones"`)).toHaveLength(2);
+    await send(s, es.owner.token, channel, `${tag} corremos mañana`);
+    expect(await bodies(es.owner, `${tag} "corre"`)).toHaveLength(2);
     // Members may not change it.
     const member = await createUser(s, es);
     expect(errorCode(await s.gql(SET_LANGUAGE, { input: { searchLanguage: 'ENGLISH' } }, member.token))).toBe('FORBIDDEN');
+  });
+});
+
+describe('re-indexing after a restart', () => {
+  it('a language change left half done by a stopped server is finished by the next start', async () => {
+    // Kept past the stop: on the embedded database, the data the second start reads.
+    const dataDir = mkdtempSync(join(tmpdir(), 'parley-search-'));
+    try {
+      const first = await startServer({ dataDir });
+      const es = await registerOrg(first);
+      const channel = await createChannel(first, es.owner.token, {});
+      const tag = word();
+      await send(first, es.owner.token, channel, `${tag} siguen corriendo`);
+      // What a process that died right after the setting changed leaves: the new language, the mark, no batch done
+      // (so the English vector, without the Spanish stem "corr", does not match yet).
+      const db = openDb(first);
+      await db.query(
+        `UPDATE "Organization" SET "searchLanguage" = 'SPANISH', "searchReindexAfter" = '00000000-0000-0000-0000-000000000000'
+         WHERE slug = $1`,
+        [es.slug],
+      );
+      await db.end();
+      const hits = async (server: TestServer) =>
+        ok(await server.gql(SEARCH, { query: `${tag} "correr"` }, es.owner.token)).search.edges.length;
+      expect(await hits(first)).toBe(0);
+      await first.stop();
+
+      const second = await startServer({ dataDir });
+      try {
+        expect(await eventually(async () => (await hits(second)) === 1, 10_000)).toBe(true);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

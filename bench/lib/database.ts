@@ -18,12 +18,12 @@ export interface BenchDatabase {
 /**
  * Creates `parley_bench_<kind>_<id>` next to the admin URL's database, so a
  * run never sees another run's rows (or a test suite's), and applies the
- * project's migrations unless `migrations` is false. Its drop is registered
+ * project's migrations unless `migrations` is false. Unless `keep`, its drop is registered
  * with the cleanups before anything else can fail, so the database goes on
  * success, failure or Ctrl-C; `drop` is safe to call twice and forces out
  * connections a crashed run may have left open.
  */
-export async function createBenchDatabase(kind: string, options: { migrations?: boolean } = {}): Promise<BenchDatabase> {
+export async function createBenchDatabase(kind: string, options: { migrations?: boolean; keep?: boolean } = {}): Promise<BenchDatabase> {
   const name = `parley_bench_${kind}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   await withClient(adminUrl, (client) => client.query(`CREATE DATABASE "${name}"`));
   const url = new URL(adminUrl);
@@ -38,7 +38,7 @@ export async function createBenchDatabase(kind: string, options: { migrations?: 
       await withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
     },
   };
-  cleanups.push(() => database.drop());
+  if (!options.keep) cleanups.push(() => database.drop());
   if (options.migrations !== false) await migrate(database.url);
   return database;
 }

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin';
 import { unaccent } from '@electric-sql/pglite/contrib/unaccent';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { lockDataDir } from './data-dir-lock.ts';
@@ -29,8 +28,8 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPo
   const lock = lockDataDir(dataDir);
   let db: PGlite | undefined;
   try {
-    // The search migration's extensions: unaccent folds accents, btree_gin keys the message search index by channel.
-    db = await PGlite.create(dir, { extensions: { unaccent, btree_gin } });
+    // unaccent: full-text search folds accents (the search migration creates the extension).
+    db = await PGlite.create(dir, { extensions: { unaccent } });
     const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 2 });
     await server.start();
     const url = `postgresql://postgres:postgres@${server.getServerConn()}/postgres?sslmode=disable`;

@@ -362,12 +362,19 @@ export class ExportService {
   // -------------------------------------------------------------------------
   // The runner
 
-  /** Stale runs failed, then a tick every minute (pending exports, stale runs, expired files) until `stop()`. */
-  start(): void {
+  /**
+   * Stale runs failed and expired files swept, then a tick every minute
+   * (pending exports, stale runs, expired files) until `stop()`. Resolves
+   * once the first housekeeping is done; the runner starts only if an export
+   * is pending, so a server that has none runs no query after its start.
+   */
+  async start(): Promise<void> {
     if (this.timer || this.stopped) return;
     this.timer = setInterval(() => void this.tick(), TICK_MS);
     this.timer.unref();
-    void this.tick();
+    await this.housekeeping();
+    const pending = await this.prisma.export.count({ where: { status: 'PENDING' } }).catch(() => 0);
+    if (pending > 0) this.kick();
   }
 
   async stop(): Promise<void> {
@@ -378,13 +385,17 @@ export class ExportService {
   }
 
   private async tick(): Promise<void> {
+    await this.housekeeping();
+    this.kick();
+  }
+
+  private async housekeeping(): Promise<void> {
     try {
       await this.failStale();
       await this.sweep();
     } catch (error) {
       this.log.warn({ err: error }, 'export housekeeping failed; retrying at the next interval');
     }
-    this.kick();
   }
 
   /** Runs pending exports until none is left; a kick while running makes the runner look once more. */
