@@ -4,7 +4,7 @@ import type {
   Message as MessageRow,
   SupportTicket as SupportTicketRow,
 } from '../generated/prisma/client.ts';
-import type { Highlight, Hit } from '../services/search.ts';
+import type { Highlight, Hit, Hits } from '../services/search.ts';
 import { SEARCH_QUERY_MAX } from '../services/search.ts';
 import { builder } from './builder.ts';
 import { Channel } from './channel.ts';
@@ -98,7 +98,7 @@ const pageArgs = (t: Parameters<Parameters<typeof builder.queryFields>[0]>[0]) =
   after: t.arg.string({ required: false }),
 });
 
-const connectionOf = <T>(result: { hits: Hit<T>[]; hasNextPage: boolean }) => ({
+const connectionOf = <T>(result: Hits<T>) => ({
   edges: result.hits.map((hit) => ({ cursor: hit.cursor, node: hit })),
   pageInfo: {
     hasNextPage: result.hasNextPage,

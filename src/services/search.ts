@@ -45,6 +45,11 @@ export interface Hit<T> {
   cursor: string;
 }
 
+export interface Hits<T> {
+  hits: Hit<T>[];
+  hasNextPage: boolean;
+}
+
 export interface MessageSearchFilter {
   channelIds?: string[] | null;
   senderId?: string | null;
@@ -198,30 +203,52 @@ type Row<T> = T & { _score: number; _marks: (string | null)[] };
  * highlights of the page's rows only.
  */
 export function messageSearchStatement(viewer: Viewer, query: string, filter: MessageSearchFilter, page: Page) {
+  return searchStatement(viewer, query, page, {
+    table: 'Message',
+    alias: 'm',
+    where: Prisma.sql`m."organizationId" = ${viewer.organizationId}::uuid
+      AND m."channelId" = ANY(ARRAY(${channelScopeSql(viewer, filter.channelIds ?? null)}))
+      AND m."deletedAt" IS NULL ${messageFilterSql(viewer, filter)}`,
+    fields: ['body'],
+  });
+}
+
+interface Searched {
+  table: 'Message' | 'ClientRequest' | 'SupportTicket';
+  alias: string;
+  /** Who may read what, and the filters: everything but the match itself. */
+  where: Prisma.Sql;
+  /** The text columns the highlights are of, in order. */
+  fields: string[];
+}
+
+/**
+ * One search, one statement: the query, the candidates (`where`) that match
+ * it scored, the page after the cursor, then the page's rows with the
+ * highlights of their `fields` (ts_headline runs for the page only).
+ */
+function searchStatement(viewer: Viewer, query: string, page: Page, searched: Searched) {
   const parsed = checkQuery(query);
   const cursor = decodeCursor(page.after);
   const asOf = cursor?.asOf ?? Date.now();
-  const org = viewer.organizationId;
+  const config = configOf(viewer.organizationId);
+  const [alias, table] = [Prisma.raw(searched.alias), Prisma.raw(`"${searched.table}"`)];
+  const marks = searched.fields.map((field) => Prisma.sql`ts_headline(${config}, ${alias}.${Prisma.raw(`"${field}"`)}, q.q, ${HEADLINE})`);
   const sql = Prisma.sql`
-      WITH q AS (SELECT ${tsquerySql(parsed, configOf(org))} AS q),
+      WITH q AS (SELECT ${tsquerySql(parsed, config)} AS q),
       ranked AS (
         SELECT s.id, s.score FROM (
-          SELECT m.id, ${scoreSql('m', 'createdAt', asOf)} AS score
-          FROM "Message" m, q
-          WHERE m."organizationId" = ${org}::uuid
-            AND m."channelId" = ANY(ARRAY(${channelScopeSql(viewer, filter.channelIds ?? null)}))
-            AND m."searchVector" @@ q.q
-            AND m."deletedAt" IS NULL
-            ${messageFilterSql(viewer, filter)}
+          SELECT ${alias}.id, ${scoreSql(searched.alias, 'createdAt', asOf)} AS score
+          FROM ${table} ${alias}, q
+          WHERE ${searched.where} AND ${alias}."searchVector" @@ q.q
         ) s
         WHERE true ${afterSql(cursor)}
         ORDER BY s.score DESC, s.id DESC
         LIMIT ${page.first + 1})
-      SELECT ${columns('Message', 'm')}, ranked.score AS "_score",
-        ARRAY[ts_headline(${configOf(org)}, m.body, q.q, ${HEADLINE})] AS "_marks"
-      FROM ranked JOIN "Message" m ON m.id = ranked.id, q
+      SELECT ${columns(searched.table, searched.alias)}, ranked.score AS "_score", ARRAY[${Prisma.join(marks)}] AS "_marks"
+      FROM ranked JOIN ${table} ${alias} ON ${alias}.id = ranked.id, q
       ORDER BY ranked.score DESC, ranked.id DESC`;
-  return { sql, asOf, parsed };
+  return { sql, asOf, parsed, fields: searched.fields };
 }
 
 /**
@@ -247,16 +274,9 @@ export class SearchService {
     private readonly log: Logger,
   ) {}
 
-  async messages(
-    viewer: Viewer,
-    query: string,
-    filter: MessageSearchFilter,
-    page: Page,
-  ): Promise<{ hits: Hit<Message>[]; hasNextPage: boolean }> {
+  async messages(viewer: Viewer, query: string, filter: MessageSearchFilter, page: Page): Promise<Hits<Message>> {
     await this.checkFilter(viewer, filter);
-    const statement = messageSearchStatement(viewer, query, filter, page);
-    const rows = await this.prisma.$queryRaw<Row<Message>[]>(statement.sql);
-    return this.page(rows, page.first, statement.asOf, statement.parsed, (m) => [['body', m.body]]);
+    return this.run<Message>(messageSearchStatement(viewer, query, filter, page), page.first);
   }
 
   /**
@@ -297,73 +317,31 @@ export class SearchService {
     await Promise.all(checks);
   }
 
-  async clientRequests(viewer: Viewer, query: string, page: Page): Promise<{ hits: Hit<ClientRequest>[]; hasNextPage: boolean }> {
-    const parsed = checkQuery(query);
-    const cursor = decodeCursor(page.after);
-    const asOf = cursor?.asOf ?? Date.now();
-    const org = viewer.organizationId;
-    const rows = await this.prisma.$queryRaw<Row<ClientRequest>[]>`
-      WITH q AS (SELECT ${tsquerySql(parsed, configOf(org))} AS q),
-      ranked AS (
-        SELECT s.id, s.score FROM (
-          SELECT r.id, ${scoreSql('r', 'createdAt', asOf)} AS score
-          FROM "ClientRequest" r, q
-          WHERE ${readableClientRequestSql(viewer, 'r')} AND r."searchVector" @@ q.q
-        ) s
-        WHERE true ${afterSql(cursor)}
-        ORDER BY s.score DESC, s.id DESC
-        LIMIT ${page.first + 1})
-      SELECT ${columns('ClientRequest', 'r')}, ranked.score AS "_score",
-        ARRAY[ts_headline(${configOf(org)}, r.title, q.q, ${HEADLINE}),
-              ts_headline(${configOf(org)}, r.description, q.q, ${HEADLINE})] AS "_marks"
-      FROM ranked JOIN "ClientRequest" r ON r.id = ranked.id, q
-      ORDER BY ranked.score DESC, ranked.id DESC`;
-    return this.page(rows, page.first, asOf, parsed, (r) => [
-      ['title', r.title],
-      ['description', r.description],
-    ]);
+  async clientRequests(viewer: Viewer, query: string, page: Page): Promise<Hits<ClientRequest>> {
+    const where = readableClientRequestSql(viewer, 'r');
+    return this.run<ClientRequest>(
+      searchStatement(viewer, query, page, { table: 'ClientRequest', alias: 'r', where, fields: ['title', 'description'] }),
+      page.first,
+    );
   }
 
-  async supportTickets(viewer: Viewer, query: string, page: Page): Promise<{ hits: Hit<SupportTicket>[]; hasNextPage: boolean }> {
-    const parsed = checkQuery(query);
-    const cursor = decodeCursor(page.after);
-    const asOf = cursor?.asOf ?? Date.now();
-    const org = viewer.organizationId;
-    const rows = await this.prisma.$queryRaw<Row<SupportTicket>[]>`
-      WITH q AS (SELECT ${tsquerySql(parsed, configOf(org))} AS q),
-      ranked AS (
-        SELECT s.id, s.score FROM (
-          SELECT t.id, ${scoreSql('t', 'createdAt', asOf)} AS score
-          FROM "SupportTicket" t, q
-          WHERE ${readableSupportTicketSql(viewer, 't')} AND t."searchVector" @@ q.q
-        ) s
-        WHERE true ${afterSql(cursor)}
-        ORDER BY s.score DESC, s.id DESC
-        LIMIT ${page.first + 1})
-      SELECT ${columns('SupportTicket', 't')}, ranked.score AS "_score",
-        ARRAY[ts_headline(${configOf(org)}, t.subject, q.q, ${HEADLINE})] AS "_marks"
-      FROM ranked JOIN "SupportTicket" t ON t.id = ranked.id, q
-      ORDER BY ranked.score DESC, ranked.id DESC`;
-    return this.page(rows, page.first, asOf, parsed, (t) => [['subject', t.subject]]);
+  async supportTickets(viewer: Viewer, query: string, page: Page): Promise<Hits<SupportTicket>> {
+    const where = readableSupportTicketSql(viewer, 't');
+    return this.run<SupportTicket>(
+      searchStatement(viewer, query, page, { table: 'SupportTicket', alias: 't', where, fields: ['subject'] }),
+      page.first,
+    );
   }
 
-  private page<T extends { id: string }>(
-    rows: Row<T>[],
-    first: number,
-    asOf: number,
-    parsed: ParsedQuery,
-    fields: (row: T) => [string, string][],
-  ): { hits: Hit<T>[]; hasNextPage: boolean } {
-    const hits = rows.slice(0, first).map(({ _score, _marks, ...node }) => {
-      const highlights = fields(node as unknown as T).flatMap(([field, text], i) =>
-        highlightsOf(field, text, _marks[i] ?? null, parsed.prefix),
+  private async run<T extends { id: string }>(statement: ReturnType<typeof searchStatement>, first: number): Promise<Hits<T>> {
+    const rows = await this.prisma.$queryRaw<Row<T>[]>(statement.sql);
+    const hits = rows.slice(0, first).map(({ _score, _marks, ...rest }) => {
+      const node = rest as unknown as T;
+      const text = node as unknown as Record<string, string | null>;
+      const highlights = statement.fields.flatMap((field, i) =>
+        highlightsOf(field, text[field] ?? '', _marks[i] ?? null, statement.parsed.prefix),
       );
-      return {
-        node: node as unknown as T,
-        score: _score,
-        highlights,
-        cursor: encodeCursor({ asOf, score: _score, id: node.id as string }),
-      };
+      return { node, score: _score, highlights, cursor: encodeCursor({ asOf: statement.asOf, score: _score, id: node.id }) };
     });
     return { hits, hasNextPage: rows.length > first };
   }

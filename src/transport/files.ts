@@ -25,6 +25,64 @@ export function contentDisposition(type: 'inline' | 'attachment', name: string):
   return `${type}; filename="${ascii}"; filename*=UTF-8''${utf8}`;
 }
 
+/** Answers a download request: an error as JSON, or a stream with its headers (its body dropped for HEAD). */
+export interface DownloadReply {
+  error(status: number, message: string): void;
+  stream(headers: Record<string, string | number>, body: NodeJS.ReadableStream & { destroy(): void }): Promise<void>;
+}
+
+/**
+ * The route around a signed download (`/files/`, `/exports/`): GET and HEAD
+ * only, every answer with `safeHeaders`, and a failure while serving logged
+ * and answered 500 (or the connection cut once the body has begun).
+ */
+export function signedDownloadRoute(options: {
+  prefix: string;
+  what: string;
+  safeHeaders: Record<string, string>;
+  log: Logger;
+  serve: (req: IncomingMessage, reply: DownloadReply) => Promise<void>;
+}) {
+  const { prefix, what, safeHeaders, log, serve } = options;
+  const replyTo = (req: IncomingMessage, res: ServerResponse): DownloadReply => ({
+    error(status, message) {
+      const body = JSON.stringify({ error: message });
+      res.writeHead(status, {
+        ...safeHeaders,
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+        'content-length': Buffer.byteLength(body),
+      });
+      res.end(body);
+    },
+    async stream(headers, body) {
+      res.writeHead(200, { ...safeHeaders, ...headers });
+      if (req.method === 'HEAD') {
+        body.destroy();
+        res.end();
+        return;
+      }
+      await pipeline(body, res);
+    },
+  });
+  return {
+    /** Answers the request if it is under `prefix`; false leaves it to the next route. */
+    handle(req: IncomingMessage, res: ServerResponse): boolean {
+      if (!req.url?.startsWith(prefix)) return false;
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return true;
+      }
+      serve(req, replyTo(req, res)).catch((error: unknown) => {
+        log.error({ err: error, url: req.url?.split('?')[0] }, `${what} download failed`);
+        if (!res.headersSent) replyTo(req, res).error(500, `The ${what} could not be read; try again`);
+        else res.destroy();
+      });
+      return true;
+    },
+  };
+}
+
 /**
  * `GET /files/<id>/<variant>?…`: serves a file to the holder of a signed URL
  * (FileUrls), after checking on every request that the URL's user may still
@@ -33,67 +91,40 @@ export function contentDisposition(type: 'inline' | 'attachment', name: string):
  */
 export function createFileRoutes(deps: { attachments: AttachmentService; urls: FileUrls; clock: Clock; log: Logger }) {
   const { attachments, urls, clock, log } = deps;
-
-  const answer = (res: ServerResponse, status: number, message: string) => {
-    const body = JSON.stringify({ error: message });
-    res.writeHead(status, {
-      ...SAFE_HEADERS,
-      'content-type': 'application/json',
-      'cache-control': 'no-store',
-      'content-length': Buffer.byteLength(body),
-    });
-    res.end(body);
-  };
-
-  const serve = async (req: IncomingMessage, res: ServerResponse) => {
-    const grant = urls.verify(req.url ?? '/');
-    if (grant === 'expired') return answer(res, 410, 'This link has expired; ask the API for a fresh URL');
-    if (grant === 'invalid') return answer(res, 404, 'Not found');
-    const attachment = await attachments.readableBy(grant.userId, grant.organizationId, grant.attachmentId);
-    const variant = grant.variant as Variant;
-    if (!attachment || (variant !== 'original' && !attachment.thumbnails.includes(Number(variant)))) {
-      return answer(res, 404, 'Not found');
-    }
-    const stored = await attachments.store.get(storageKey(attachment, variant));
-    if (!stored) return answer(res, 404, 'Not found');
-    const image = attachment.kind === 'IMAGE';
-    const maxAge = Math.max(0, grant.expires - Math.ceil(clock.now().getTime() / 1000));
-    res.writeHead(200, {
-      ...SAFE_HEADERS,
-      // Text was checked to be UTF-8 when uploaded; saying so keeps a browser from guessing another charset.
-      'content-type':
-        variant !== 'original'
-          ? 'image/webp'
-          : attachment.kind === 'TEXT'
-            ? `${attachment.contentType}; charset=utf-8`
-            : attachment.contentType,
-      'content-length': stored.size,
-      'content-disposition': contentDisposition(image ? 'inline' : 'attachment', attachment.name),
-      'cache-control': `private, max-age=${maxAge}`,
-      etag: `"${attachment.sha256.slice(0, 32)}-${variant}"`,
-    });
-    if (req.method === 'HEAD') {
-      stored.body.destroy();
-      res.end();
-      return;
-    }
-    await pipeline(stored.body, res);
-  };
-
-  return {
-    /** Answers the request if it is a file download; false leaves it to the next route. */
-    handle(req: IncomingMessage, res: ServerResponse): boolean {
-      if (!req.url?.startsWith('/files/')) return false;
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.writeHead(405, { allow: 'GET, HEAD' }).end();
-        return true;
+  return signedDownloadRoute({
+    prefix: '/files/',
+    what: 'file',
+    safeHeaders: SAFE_HEADERS,
+    log,
+    serve: async (req, reply) => {
+      const grant = urls.verify(req.url ?? '/');
+      if (grant === 'expired') return reply.error(410, 'This link has expired; ask the API for a fresh URL');
+      if (grant === 'invalid') return reply.error(404, 'Not found');
+      const attachment = await attachments.readableBy(grant.userId, grant.organizationId, grant.attachmentId);
+      const variant = grant.variant as Variant;
+      if (!attachment || (variant !== 'original' && !attachment.thumbnails.includes(Number(variant)))) {
+        return reply.error(404, 'Not found');
       }
-      serve(req, res).catch((error: unknown) => {
-        log.error({ err: error, url: req.url?.split('?')[0] }, 'file download failed');
-        if (!res.headersSent) answer(res, 500, 'The file could not be read; try again');
-        else res.destroy();
-      });
-      return true;
+      const stored = await attachments.store.get(storageKey(attachment, variant));
+      if (!stored) return reply.error(404, 'Not found');
+      const image = attachment.kind === 'IMAGE';
+      const maxAge = Math.max(0, grant.expires - Math.ceil(clock.now().getTime() / 1000));
+      await reply.stream(
+        {
+          // Text was checked to be UTF-8 when uploaded; saying so keeps a browser from guessing another charset.
+          'content-type':
+            variant !== 'original'
+              ? 'image/webp'
+              : attachment.kind === 'TEXT'
+                ? `${attachment.contentType}; charset=utf-8`
+                : attachment.contentType,
+          'content-length': stored.size,
+          'content-disposition': contentDisposition(image ? 'inline' : 'attachment', attachment.name),
+          'cache-control': `private, max-age=${maxAge}`,
+          etag: `"${attachment.sha256.slice(0, 32)}-${variant}"`,
+        },
+        stored.body,
+      );
     },
-  };
+  });
 }
