@@ -19,6 +19,19 @@ import { graphql } from './generated/index.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 
+const TRAIL = graphql(`
+  query RetentionAuditTrail($filter: AuditEventFilter) {
+    auditEvents(filter: $filter) {
+      edges {
+        node {
+          action
+          actorId
+          data
+        }
+      }
+    }
+  }
+`);
 const REACT = graphql(`
   mutation RetentionReact($m: ID!, $e: String!) {
     addReaction(messageId: $m, emoji: $e) {
@@ -211,6 +224,16 @@ describe('deleted messages', () => {
       rawId(channelId),
     ]);
     expect(rows).toEqual([]);
+
+    // Who deleted it and when: the owner's soft delete, then retention's purge (newest first), no body in any entry.
+    const trail = ok(await s.gql(TRAIL, { filter: { targetId: old.id } }, org.owner.token)).auditEvents.edges.map((e) => e.node);
+    expect(trail.map((e) => [e.action, e.actorId])).toEqual([
+      ['message.purge', null],
+      ['message.delete', org.owner.id],
+      ['message.pin', org.owner.id],
+    ]);
+    expect(trail[0]!.data).toEqual({ reason: 'deleted', channelId: rawId(channelId), senderId: rawId(org.owner.id) });
+    expect(JSON.stringify(trail)).not.toContain('secret');
   });
 
   it('keeps soft-deleted messages for ever with a retention of 0 days', async () => {
@@ -287,6 +310,8 @@ describe('organization retention policy', () => {
       { id: old.id, body: null },
       { id: reply.id, body: 'a newer reply' },
     ]);
+    const trail = ok(await s.gql(TRAIL, { filter: { targetId: old.id } }, withPolicy.owner.token)).auditEvents.edges.map((e) => e.node);
+    expect(trail.map((e) => [e.action, e.actorId, (e.data as { reason: string }).reason])).toEqual([['message.purge', null, 'policy']]);
   });
 });
 

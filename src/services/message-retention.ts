@@ -48,8 +48,10 @@ export interface RetentionObserver {
 
 interface PurgedRow {
   id: string;
+  organizationId: string;
   channelId: string;
   seq: number;
+  senderId: string;
 }
 
 /**
@@ -193,7 +195,7 @@ export class MessageRetention {
       const cutoff = new Date(now.getTime() - this.deletedRetentionDays * DAY_MS);
       deleted = await this.purgeAll(
         'deleted',
-        Prisma.sql`SELECT id, "channelId", seq FROM "Message" WHERE "deletedAt" < ${cutoff} ${scope}
+        Prisma.sql`SELECT id, "organizationId", "channelId", seq, "senderId" FROM "Message" WHERE "deletedAt" < ${cutoff} ${scope}
           ORDER BY "deletedAt" LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
       );
     }
@@ -207,7 +209,7 @@ export class MessageRetention {
       const cutoff = new Date(now.getTime() - org.messageRetentionDays! * DAY_MS);
       policy += await this.purgeAll(
         'policy',
-        Prisma.sql`SELECT id, "channelId", seq FROM "Message" WHERE "organizationId" = ${org.id}::uuid AND "createdAt" < ${cutoff}
+        Prisma.sql`SELECT id, "organizationId", "channelId", seq, "senderId" FROM "Message" WHERE "organizationId" = ${org.id}::uuid AND "createdAt" < ${cutoff}
           ORDER BY "createdAt" LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
       );
     }
@@ -219,7 +221,7 @@ export class MessageRetention {
   private async purgeAll(reason: PurgeReason, select: Prisma.Sql): Promise<number> {
     let total = 0;
     for (;;) {
-      const { purged, files } = await this.prisma.$transaction((tx) => purgeBatch(tx, select), TRANSACTION_LIMITS);
+      const { purged, files } = await this.prisma.$transaction((tx) => purgeBatch(tx, select, reason), TRANSACTION_LIMITS);
       total += purged;
       if (purged) {
         this.observer?.purged(reason, purged);
@@ -233,8 +235,24 @@ export class MessageRetention {
 
 type Tx = Prisma.TransactionClient;
 
-/** One batch: the messages `select` locks, removed for good as a hard delete removes one (eraseMessages). */
-async function purgeBatch(tx: Tx, select: Prisma.Sql): Promise<{ purged: number; files: number }> {
+/**
+ * One batch: the messages `select` locks, removed for good as a hard delete
+ * removes one (eraseMessages), each with an audit entry (`message.purge`, no
+ * actor, the reason; never the body), so "who deleted this and when" has an
+ * answer for a message retention removed too.
+ */
+async function purgeBatch(tx: Tx, select: Prisma.Sql, reason: PurgeReason): Promise<{ purged: number; files: number }> {
   const rows = await tx.$queryRaw<PurgedRow[]>(select);
+  if (rows.length === 0) return { purged: 0, files: 0 };
+  await tx.auditLog.createMany({
+    data: rows.map((m) => ({
+      organizationId: m.organizationId,
+      actorId: null,
+      action: 'message.purge',
+      targetType: 'Message',
+      targetId: m.id,
+      data: { reason, channelId: m.channelId, senderId: m.senderId },
+    })),
+  });
   return { purged: rows.length, files: await eraseMessages(tx, rows) };
 }
