@@ -760,6 +760,18 @@ export class ExportService {
     await each(
       (after) => this.prisma.channel.findMany({ ...page(after), where: organizationExportChannelWhere(viewer) }),
       async (channels) => {
+        // The page's members in one query, not one per channel.
+        const members = new Map<string, { channelId: string; userId: string; role: string; joinedAt: Date }[]>();
+        const rows = await this.prisma.channelMember.findMany({
+          where: { channelId: { in: channels.map((c) => c.id) } },
+          orderBy: [{ channelId: 'asc' }, { joinedAt: 'asc' }],
+          select: { channelId: true, userId: true, role: true, joinedAt: true },
+        });
+        for (const m of rows) {
+          const list = members.get(m.channelId);
+          if (list) list.push(m);
+          else members.set(m.channelId, [m]);
+        }
         for (const c of channels) {
           await sink.write(
             line('channel', {
@@ -775,12 +787,7 @@ export class ExportService {
               createdAt: c.createdAt,
             }),
           );
-          const members = await this.prisma.channelMember.findMany({
-            where: { channelId: c.id },
-            orderBy: { joinedAt: 'asc' },
-            select: { userId: true, role: true, joinedAt: true },
-          });
-          await sink.write(members.map((m) => line('member', { channelId: c.id, ...m })).join(''));
+          await sink.write((members.get(c.id) ?? []).map((m) => line('member', m)).join(''));
           await progress.add(1);
           let after = 0;
           for (;;) {
