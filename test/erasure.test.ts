@@ -328,6 +328,11 @@ describe('eraseUser under DELETE (the default)', () => {
     const trail = ok(await s.gql(TRAIL, { filter: { targetId: ada.id } }, org.owner.token)).auditEvents.edges.map((e) => e.node);
     const erasure = trail.filter((e) => e.action === 'user.erase');
     expect(erasure).toEqual([{ action: 'user.erase', actorId: admin.id, targetId: ada.id, data: { policy: 'DELETE', messages: 3 } }]);
+    // Each message has its own entry: who removed it and when, as for a hard delete.
+    const removal = ok(await s.gql(TRAIL, { filter: { targetId: reply.id } }, org.owner.token)).auditEvents.edges.map((e) => e.node);
+    expect(removal).toContainEqual(
+      expect.objectContaining({ action: 'message.hardDelete', actorId: admin.id, data: expect.objectContaining({ reason: 'erasure' }) }),
+    );
     expect(trail.some((e) => e.action === 'session.signInFailed')).toBe(true);
     expect(trail.some((e) => e.action === 'session.signIn')).toBe(true);
     // Newest first: what was recorded before the erasure (the sign-in attempts below are new records of whoever tries).

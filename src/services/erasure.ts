@@ -5,7 +5,7 @@ import { isAdmin, mayGrantRole } from './access.ts';
 import { audit, auditedBy } from './audit.ts';
 import type { ChannelLog } from './channel-log.ts';
 import { conflict, forbidden } from './errors.ts';
-import { eraseMessages } from './messages.ts';
+import { eraseMessages, messageDeletedPayload } from './messages.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
 
 /**
@@ -194,7 +194,8 @@ export class ErasureService {
   /**
    * Removes every message the user sent, batch by batch, as hard deletes by
    * the viewer: a MESSAGE_DELETED entry (hard, with the seq, sender and prior
-   * state live unread counts need) per message, then eraseMessages. Resolves
+   * state live unread counts need) and a `message.hardDelete` audit entry per
+   * message, then eraseMessages. Resolves
    * with how many it removed.
    */
   private async removeMessages(viewer: Viewer, userId: string): Promise<number> {
@@ -209,20 +210,20 @@ export class ErasureService {
         // concurrent delete or edit cannot close a cycle.
         const channelIds = [...new Set(candidates.map((c) => c.channelId))];
         await tx.$queryRaw`SELECT id FROM "Channel" WHERE id = ANY(${channelIds}::uuid[]) ORDER BY id FOR UPDATE`;
-        const rows = await tx.$queryRaw<{ id: string; channelId: string; seq: number; deletedAt: Date | null }[]>`
-          SELECT id, "channelId", seq, "deletedAt" FROM "Message" WHERE id = ANY(${candidates.map((c) => c.id)}::uuid[])
+        const rows = await tx.$queryRaw<{ id: string; channelId: string; seq: number; senderId: string; deletedAt: Date | null }[]>`
+          SELECT id, "channelId", seq, "senderId", "deletedAt" FROM "Message" WHERE id = ANY(${candidates.map((c) => c.id)}::uuid[])
           ORDER BY "channelId", seq FOR UPDATE`;
-        for (const m of rows) {
-          await log.append(m.channelId, 'MESSAGE_DELETED', {
-            id: m.id,
-            messageId: m.id,
-            hard: true,
-            deletedById: viewer.id,
-            seq: m.seq,
-            senderId: userId,
-            wasDeleted: m.deletedAt !== null,
-          });
-        }
+        for (const m of rows) await log.append(m.channelId, 'MESSAGE_DELETED', messageDeletedPayload(m, viewer.id, true));
+        // Who removed each message and when, as for an admin's hard delete (never the body).
+        await tx.auditLog.createMany({
+          data: rows.map((m) => ({
+            ...auditedBy(viewer),
+            action: 'message.hardDelete',
+            targetType: 'Message',
+            targetId: m.id,
+            data: { channelId: m.channelId, senderId: m.senderId, wasDeleted: m.deletedAt !== null, reason: 'erasure' },
+          })),
+        });
         const files = await eraseMessages(tx, rows);
         return { removed: rows.length, files, more: candidates.length === BATCH };
       });

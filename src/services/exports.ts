@@ -169,6 +169,7 @@ type MessageRow = Prisma.MessageGetPayload<{
     editedAt: true;
     deletedAt: true;
     sender: { select: { username: true; displayName: true } };
+    parent: { select: { seq: true } };
     attachments: { select: { id: true; name: true; contentType: true; size: true } };
   };
 }>;
@@ -199,12 +200,10 @@ li{padding:.5rem 0;border-bottom:1px solid var(--line);break-inside:avoid}li.rep
 .files{font-size:.85rem;color:var(--muted);margin:.25rem 0 0;padding-left:1rem}a{color:inherit}
 @media print{body{margin:0;max-width:none}li{border-color:#ccc}}`;
 
-function htmlMessage(record: ReturnType<typeof messageRecord>, seqOf: Map<string, number>): string {
+function htmlMessage(record: ReturnType<typeof messageRecord>, parentSeq: number | null): string {
   const classes = [record.parentId ? 'reply' : '', record.deleted ? 'deleted' : ''].filter(Boolean).join(' ');
   const attrs = `id="m-${escapeHtml(record.id)}"${classes ? ` class="${classes}"` : ''}`;
-  const inReply = record.parentId
-    ? ` · reply to <a href="#m-${escapeHtml(record.parentId)}">#${seqOf.get(record.parentId) ?? 'earlier'}</a>`
-    : '';
+  const inReply = record.parentId ? ` · reply to <a href="#m-${escapeHtml(record.parentId)}">#${parentSeq ?? 'earlier'}</a>` : '';
   const time = `<time datetime="${record.createdAt}">${escapeHtml(record.createdAt.replace('T', ' ').slice(0, 16))} UTC</time>`;
   if (record.deleted) {
     return `<li ${attrs}><div class="meta">#${record.seq} · ${time}${inReply}</div><div class="body">This message was deleted.</div></li>\n`;
@@ -612,6 +611,8 @@ export class ExportService {
         editedAt: true,
         deletedAt: true,
         sender: { select: { username: true, displayName: true } },
+        // The HTML links a reply to its thread's root by the root's seq.
+        parent: { select: { seq: true } },
         attachments: {
           where: { state: 'ATTACHED' },
           orderBy: { position: 'asc' },
@@ -671,7 +672,6 @@ export class ExportService {
       const head = JSON.stringify({ format: 'parley.channel-export.v1', ...header });
       await sink.write(`${head.slice(0, -1)},"messages":[\n`);
     }
-    const seqOf = new Map<string, number>();
     let after = 0;
     let first = true;
     for (;;) {
@@ -681,8 +681,7 @@ export class ExportService {
       for (const m of batch) {
         const record = messageRecord(m);
         if (html) {
-          if (!m.parentId) seqOf.set(m.id, m.seq);
-          chunk += htmlMessage(record, seqOf);
+          chunk += htmlMessage(record, m.parent?.seq ?? null);
         } else {
           chunk += `${first ? '' : ',\n'}${JSON.stringify(record)}`;
           first = false;

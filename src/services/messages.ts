@@ -1,7 +1,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Viewer } from './viewer.ts';
 import { Prisma, type Message, type PrismaClient } from '../generated/prisma/client.ts';
-import type { ChannelEventOf } from '../bus/events.ts';
+import type { ChannelEventOf, ChannelEventPayloads } from '../bus/events.ts';
 import {
   assertId,
   channelAccess,
@@ -333,16 +333,7 @@ export class MessageService {
             targetId: id,
             data: { channelId: message.channelId, senderId: message.senderId, wasDeleted: message.deletedAt !== null },
           });
-          // seq, sender and prior state let live unread counts follow the delete without a query.
-          return {
-            id,
-            messageId: id,
-            hard,
-            deletedById: viewer.id,
-            seq: message.seq,
-            senderId: message.senderId,
-            wasDeleted: message.deletedAt !== null,
-          };
+          return messageDeletedPayload(message, viewer.id, hard);
         });
         return { message: result, messageId: id, hard };
       });
@@ -384,6 +375,27 @@ class AlreadyDeleted extends Error {}
  * MESSAGE_EDITED). The entries themselves stay so the seq sequence has no holes.
  * Snapshots start at the message's own seq, which bounds the scan of the log.
  */
+/**
+ * A delete's log entry (its tombstone): the message's seq, sender and prior
+ * state let live unread counts follow the delete without a query. An admin's
+ * delete and an erasure's write the same entry.
+ */
+export function messageDeletedPayload(
+  message: Pick<Message, 'id' | 'seq' | 'senderId' | 'deletedAt'>,
+  deletedById: string,
+  hard: boolean,
+): ChannelEventPayloads['MESSAGE_DELETED'] {
+  return {
+    id: message.id,
+    messageId: message.id,
+    hard,
+    deletedById,
+    seq: message.seq,
+    senderId: message.senderId,
+    wasDeleted: message.deletedAt !== null,
+  };
+}
+
 type Erased = Pick<Message, 'id' | 'channelId' | 'seq'>;
 
 /**
